@@ -1,0 +1,241 @@
+//! The ledger: every balance in the economy, as integer cents, and the only code that
+//! moves them.
+//!
+//! Every asset is someone's liability, so the balances of all accounts (households,
+//! firms, government, bank, the genesis issuer, clearing accounts) sum to exactly zero
+//! at all times. A firm's negative balance is its loan from the bank; the government's
+//! negative balance is money it has issued; the issuer's is the money created at genesis.
+//!
+//! Balances change only through [`Ledger::transfer`] (debit one account, credit another,
+//! same amount, or fail as a whole), [`Ledger::issue`] (a transfer out of an issuing
+//! account, counted as creation) and [`Ledger::redenominate`] (a change of the unit of
+//! account whose rounding residue is booked to a named account). Nothing else has write
+//! access, so a non-zero [`Ledger::drift`] can only mean a bug in this module.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Index of an account in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(pub u32);
+
+impl AccountId {
+    /// The account's index as a `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "account #{}", self.0)
+    }
+}
+
+/// A transfer that could not be made; the ledger is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// Amounts are non-negative; direction is given by `from` and `to`.
+    #[error("transfer of a negative amount ({amount} cents) from {from} to {to}")]
+    NegativeAmount {
+        /// Payer.
+        from: AccountId,
+        /// Payee.
+        to: AccountId,
+        /// The rejected amount.
+        amount: i64,
+    },
+    /// A balance would leave the `i64` range.
+    #[error("transfer of {amount} cents from {from} to {to} would overflow a balance")]
+    Overflow {
+        /// Payer.
+        from: AccountId,
+        /// Payee.
+        to: AccountId,
+        /// The rejected amount.
+        amount: i64,
+    },
+    /// A rescaling would leave the `i64` range.
+    #[error("redenomination by {factor} would overflow a balance")]
+    RescaleOverflow {
+        /// The rejected factor.
+        factor: i64,
+    },
+}
+
+/// Cumulative counts of money created or destroyed by named operations, in cents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoneyAudit {
+    /// Money issued at genesis.
+    pub genesis: i64,
+    /// Residue of all redenominations (booked to the residue account).
+    pub redenomination_residue: i64,
+}
+
+/// All balances of one economy.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    balances: Vec<i64>,
+    audit: MoneyAudit,
+}
+
+impl Ledger {
+    /// A ledger of `accounts` accounts, all at zero.
+    pub fn new(accounts: usize) -> Self {
+        assert!(u32::try_from(accounts).is_ok(), "at most 2^32 accounts");
+        Self { balances: vec![0; accounts], audit: MoneyAudit::default() }
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.balances.len()
+    }
+
+    /// Whether the ledger has no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.balances.is_empty()
+    }
+
+    /// One account's balance, in cents.
+    #[inline]
+    pub fn balance(&self, account: AccountId) -> i64 {
+        self.balances[account.index()]
+    }
+
+    /// The balances of a contiguous range of accounts (a sector).
+    #[inline]
+    pub fn balances(&self, range: Range<u32>) -> &[i64] {
+        &self.balances[range.start as usize..range.end as usize]
+    }
+
+    /// Moves `amount` cents from `from` to `to`, or changes nothing.
+    #[inline]
+    pub fn transfer(&mut self, from: AccountId, to: AccountId, amount: i64) -> Result<(), LedgerError> {
+        if amount < 0 {
+            return Err(LedgerError::NegativeAmount { from, to, amount });
+        }
+        if amount == 0 || from == to {
+            return Ok(());
+        }
+        let overflow = LedgerError::Overflow { from, to, amount };
+        let debited = self.balances[from.index()].checked_sub(amount).ok_or(overflow.clone())?;
+        let credited = self.balances[to.index()].checked_add(amount).ok_or(overflow)?;
+        self.balances[from.index()] = debited;
+        self.balances[to.index()] = credited;
+        Ok(())
+    }
+
+    /// Moves `amount` cents from `from` to `to`; a negative amount moves money the other
+    /// way (an interest rate below zero, a deposit rate that passes on losses).
+    #[inline]
+    pub fn transfer_signed(&mut self, from: AccountId, to: AccountId, amount: i64) -> Result<(), LedgerError> {
+        if amount >= 0 {
+            self.transfer(from, to, amount)
+        } else {
+            // i64::MIN has no positive counterpart; it could never be a real flow.
+            let magnitude = amount.checked_neg().ok_or(LedgerError::Overflow { from, to, amount })?;
+            self.transfer(to, from, magnitude)
+        }
+    }
+
+    /// Genesis: `issuer` creates `amount` cents and pays them to `to`. Counted in the
+    /// audit, since it is the one way money enters the economy from nowhere.
+    pub fn issue(&mut self, issuer: AccountId, to: AccountId, amount: i64) -> Result<(), LedgerError> {
+        self.transfer(issuer, to, amount)?;
+        self.audit.genesis += amount;
+        Ok(())
+    }
+
+    /// Changes the unit of account: every balance is divided by `divisor` (rounded half
+    /// away from zero) and the rounding residue is booked to `residue`, so the books
+    /// still balance to the cent. Dynamically neutral: the model scales its prices and
+    /// wages by the same factor.
+    pub fn redenominate(&mut self, divisor: i64, residue: AccountId) {
+        assert!(divisor > 0, "redenomination divisor must be positive");
+        let mut sum: i128 = 0;
+        for b in &mut self.balances {
+            let q = *b / divisor;
+            let r = *b % divisor;
+            // Round half away from zero.
+            *b = if 2 * r.abs() >= divisor { q + r.signum() } else { q };
+            sum += i128::from(*b);
+        }
+        // |sum| <= accounts/2, far inside i64.
+        let residue_cents = -(sum as i64);
+        self.balances[residue.index()] += residue_cents;
+        self.audit.redenomination_residue += residue_cents;
+    }
+
+    /// Changes the unit of account the other way (after deflation): every balance is
+    /// multiplied by `factor`. Exact, so there is no residue; fails whole on overflow.
+    pub fn rescale_up(&mut self, factor: i64) -> Result<(), LedgerError> {
+        assert!(factor > 0, "rescale factor must be positive");
+        let scaled: Option<Vec<i64>> = self.balances.iter().map(|b| b.checked_mul(factor)).collect();
+        self.balances = scaled.ok_or(LedgerError::RescaleOverflow { factor })?;
+        Ok(())
+    }
+
+    /// The largest absolute balance, in cents (saturating at `i64::MAX`).
+    pub fn largest_magnitude(&self) -> i64 {
+        self.balances.iter().map(|b| b.saturating_abs()).max().unwrap_or(0)
+    }
+
+    /// Sum of every balance, computed exactly. Zero when the books balance.
+    pub fn drift(&self) -> i128 {
+        self.balances.iter().map(|&b| i128::from(b)).sum()
+    }
+
+    /// Cumulative money created and residues booked by named operations.
+    pub fn audit(&self) -> MoneyAudit {
+        self.audit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: AccountId = AccountId(0);
+    const B: AccountId = AccountId(1);
+    const C: AccountId = AccountId(2);
+
+    #[test]
+    fn transfers_keep_the_sum_at_zero() {
+        let mut ledger = Ledger::new(3);
+        ledger.issue(A, B, 1_000).unwrap();
+        ledger.transfer(B, C, 300).unwrap();
+        ledger.transfer_signed(B, C, -50).unwrap();
+        assert_eq!(ledger.balance(A), -1_000);
+        assert_eq!(ledger.balance(B), 750);
+        assert_eq!(ledger.balance(C), 250);
+        assert_eq!(ledger.drift(), 0);
+        assert_eq!(ledger.audit().genesis, 1_000);
+    }
+
+    #[test]
+    fn a_failed_transfer_changes_nothing() {
+        let mut ledger = Ledger::new(3);
+        ledger.transfer(A, B, i64::MAX).unwrap();
+        let before = ledger.clone();
+        assert!(matches!(ledger.transfer(C, B, 1), Err(LedgerError::Overflow { .. })));
+        assert!(matches!(ledger.transfer(A, B, -1), Err(LedgerError::NegativeAmount { .. })));
+        assert_eq!(ledger.balances(0..3), before.balances(0..3));
+    }
+
+    #[test]
+    fn redenomination_books_its_residue() {
+        let mut ledger = Ledger::new(4);
+        ledger.issue(A, B, 15).unwrap();
+        ledger.issue(A, C, 14).unwrap();
+        ledger.redenominate(10, AccountId(3));
+        // -29 -> -3, 15 -> 2, 14 -> 1: sum 0, residue 0.
+        assert_eq!(ledger.balances(0..4), &[-3, 2, 1, 0]);
+        ledger.transfer(B, C, 1).unwrap();
+        ledger.transfer(C, B, 0).unwrap();
+        ledger.redenominate(2, AccountId(3));
+        // -3 -> -2, 1 -> 1, 2 -> 1: residue 0 again; drift always zero.
+        assert_eq!(ledger.drift(), 0);
+        ledger.rescale_up(100).unwrap();
+        assert_eq!(ledger.drift(), 0);
+    }
+}

@@ -1,0 +1,31 @@
+//! Watchtower's engine: the economy, with no I/O.
+//!
+//! No tokio, no SQLite, no sockets, no wall clock inside a tick. A [`Simulation`] is
+//! deterministic for a seed and a command log: the same inputs give the same telemetry,
+//! bit for bit, on any machine. It knows the protocol crate and nothing else of ours
+//! (DESIGN.md §1).
+//!
+//! - [`ledger`]: integer-cent balances that always sum to zero; the only code that moves money.
+//! - [`registry`] and [`config`]: every tunable, validated; presets, files and overrides.
+//! - [`simulation`]: the nine-phase tick, hooks, commands at phase 0, telemetry at phase 8.
+//! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
+
+pub mod apportion;
+pub mod boltzmann;
+pub mod config;
+pub mod features;
+pub mod ledger;
+pub mod mark0;
+pub mod model;
+pub mod phase;
+pub mod registry;
+pub mod rng;
+pub mod simulation;
+pub mod stats;
+
+pub use config::{ConfigError, Override};
+pub use ledger::{AccountId, Ledger, LedgerError};
+pub use model::{Model, ModelError};
+pub use phase::Phase;
+pub use registry::{ModelKind, RawValue, Registry, RegistryError};
+pub use simulation::{EngineError, HookContext, RunSpec, Simulation, TickOutcome};

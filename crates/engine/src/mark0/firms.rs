@@ -1,0 +1,195 @@
+//! Phase 2 (firms) and the revival step of phase 7.
+//!
+//! The decision rules are the authors' C++ `UPDATE` block line for line (docs/MODEL.md
+//! §2): a firm whose debt exceeds Θ times its wage bill defaults and its debt is written
+//! off by the bank; every other firm moves production towards demand, its price towards
+//! the average and its wage with its profits and the labour market, then indexes both
+//! to expected inflation. Each firm's two uniform draws come from its chunk's stream.
+
+use libm::exp;
+
+use super::{Mark0, ZERO, accounts, cents};
+use crate::apportion;
+use crate::model::{Context, ModelError};
+use crate::rng::{CHUNK, Purpose};
+
+/// Exponents below this count as zero (the authors' cut-off).
+const EXP_FLOOR: f64 = -100.0;
+
+impl Mark0 {
+    /// Phase 2: defaults and decisions, hiring and firing, then the bank's rates and
+    /// interest.
+    pub(super) fn firms_phase(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
+        if self.p.sim_reduction {
+            self.sim_production(ctx);
+        } else {
+            self.decide(ctx)?;
+        }
+        self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        self.bank(ctx)
+    }
+
+    fn decide(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
+        let (p, m, f) = (&self.p, &self.m, &mut self.firms);
+        let (n, unit, layout) = (self.n, self.unit, self.layout);
+        let beta = p.beta;
+        let (eta_plus, eta_minus) = (p.hiring_propensity(), p.firing_propensity);
+        let (gamma_p, gamma_w) = (p.price_adjustment, p.wage_adjustment);
+        let theta = p.bankruptcy_threshold;
+        let wage_index = p.wage_indexation;
+        let (pavg, wavg, wmax, u, e, bust) = (m.pavg, m.wavg, m.wmax, m.u, m.e, m.bust);
+        let (gamma, pi_used, rhom, rhop) = (m.gamma, m.pi_used, m.rhom, m.rhop);
+
+        // Normaliser of the logit that steers the unemployed towards higher wages.
+        let mut wage_norm = 0.0;
+        if beta > 0.0 {
+            for i in 0..n {
+                if f.alive[i] {
+                    let arg = beta * (f.wage[i] - wmax) / wavg;
+                    if arg > EXP_FLOOR {
+                        wage_norm += exp(arg);
+                    }
+                }
+            }
+        }
+
+        let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
+        for chunk_start in (0..n).step_by(CHUNK) {
+            let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk_start / CHUNK);
+            for i in chunk_start..n.min(chunk_start + CHUNK) {
+                if !f.alive[i] {
+                    continue;
+                }
+                let account = layout.firm(i);
+                let balance = ctx.ledger.balance(account);
+                let a = balance as f64 / unit;
+                let pay_roll = f.output[i] * f.wage[i];
+                if a > -theta * pay_roll {
+                    let ren = if pay_roll > 0.0 { gamma * a / pay_roll } else { 0.0 };
+                    let rp = gamma_p * rng.uniform();
+                    let rw = gamma_w * rng.uniform();
+                    let dy = f.demand[i] - f.output[i];
+                    let u_share = if beta > 0.0 {
+                        let arg = beta * (f.wage[i] - wmax) / wavg;
+                        if arg > EXP_FLOOR { u * n as f64 * (1.0 - bust) * exp(arg) / wage_norm } else { 0.0 }
+                    } else {
+                        u
+                    };
+                    if dy > 0.0 {
+                        // Under-production: hire, raise a below-average price, and share
+                        // profits through the wage (capped by what the firm earns).
+                        let eta = (eta_plus * (1.0 + ren)).clamp(0.0, 1.0);
+                        f.output[i] += (eta * dy).min(u_share);
+                        if f.price[i] < pavg {
+                            f.price[i] *= 1.0 + rp;
+                        }
+                        if f.profit[i] > 0.0 && gamma_w > ZERO {
+                            f.wage[i] *= 1.0 + (1.0 + ren) * rw * e;
+                            if f.output[i] > 0.0 {
+                                let earned =
+                                    f.price[i] * f.demand[i].min(f.output[i]) + rhom * a.min(0.0) + rhop * a.max(0.0);
+                                f.wage[i] = f.wage[i].min(earned / f.output[i]);
+                            }
+                            f.wage[i] = f.wage[i].max(0.0);
+                        }
+                    } else {
+                        // Over-production: fire, cut an above-average price, and cut
+                        // wages when losing money.
+                        let eta = (eta_minus * (1.0 - ren)).clamp(0.0, 1.0);
+                        f.output[i] += eta * dy;
+                        if f.price[i] > pavg {
+                            f.price[i] *= 1.0 - rp;
+                        }
+                        if f.profit[i] < 0.0 {
+                            f.wage[i] *= 1.0 - (1.0 - ren) * rw * u;
+                            f.wage[i] = f.wage[i].max(0.0);
+                        }
+                    }
+                    f.price[i] *= 1.0 + pi_used;
+                    f.wage[i] *= 1.0 + wage_index * pi_used;
+                    f.output[i] = f.output[i].max(0.0);
+                    wtot += f.wage[i] * f.output[i];
+                    ptot += f.price[i] * f.output[i];
+                    ytot += f.output[i];
+                    pmin = pmin.min(f.price[i]);
+                } else {
+                    // Default: the bank writes the debt off; the firm shuts down.
+                    if balance < 0 {
+                        ctx.ledger.transfer(accounts::BANK, account, -balance)?;
+                        self.flows.defaults += -balance;
+                    }
+                    self.flows.bankruptcies += 1;
+                    f.output[i] = 0.0;
+                    f.alive[i] = false;
+                }
+            }
+        }
+        let m = &mut self.m;
+        if ytot > 0.0 {
+            m.pavg = ptot / ytot;
+            m.wavg = wtot / ytot;
+        }
+        m.pmin = if pmin.is_finite() { pmin } else { m.pavg };
+        m.e = ytot / n as f64;
+        m.u = 1.0 - m.e;
+        Ok(())
+    }
+
+    /// SIM's firm sector: price = wage = 1 and production equal to this tick's demand,
+    /// found by solving the consumption function for Y (the Keynesian multiplier):
+    /// Y = C + G, C = α₁·YD + α₂·H₋₁, YD = (1 − θ)·Y + b·(N − Y).
+    fn sim_production(&mut self, ctx: &Context<'_>) {
+        let n = self.n as f64;
+        let wealth: i128 = ctx.ledger.balances(self.layout.household_range()).iter().map(|&b| i128::from(b)).sum();
+        let wealth = wealth as f64 / self.unit;
+        let (c1, c2) = (self.m.c_income, self.m.c_wealth);
+        let (theta, b) = (self.p.income_tax, self.p.benefit_ratio);
+        let g = self.p.spending * n;
+        let y = ((g + c2 * wealth + c1 * b * n) / (1.0 - c1 * (1.0 - theta) + c1 * b)).clamp(0.0, n);
+        let f = &mut self.firms;
+        f.price.fill(1.0);
+        f.wage.fill(1.0);
+        f.alive.fill(true);
+        f.output.fill(y / n);
+        let m = &mut self.m;
+        (m.pavg, m.wavg, m.wmax, m.pmin) = (1.0, 1.0, 1.0, 1.0);
+        m.e = y / n;
+        m.u = 1.0 - m.e;
+    }
+
+    /// Phase 7, first step: each dead firm comes back with probability φ, at the average
+    /// price and wage, producing u·ξ, with one wage bill of cash that the firms holding
+    /// cash pay pro rata (the revived firm included, as in the authors' code).
+    pub(super) fn revive(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
+        let phi = self.p.revival_probability;
+        let (f, m) = (&mut self.firms, &self.m);
+        let mut rng = ctx.streams.stream(Purpose::Revival, ctx.tick, 0);
+        self.revived.clear();
+        for i in 0..self.n {
+            if !f.alive[i] && rng.uniform() < phi {
+                f.output[i] = m.u.max(0.0) * rng.uniform();
+                f.alive[i] = true;
+                f.price[i] = m.pavg;
+                f.wage[i] = m.wavg;
+                f.profit[i] = 0.0;
+                self.revived.push(i);
+            }
+        }
+        if self.revived.is_empty() {
+            return Ok(());
+        }
+        let layout = self.layout;
+        let start_up = |i: usize| f.wage[i] * f.output[i];
+        let total = cents("revived firms' cash", self.revived.iter().map(|&i| start_up(i)).sum::<f64>() * self.unit)?;
+        let newcomers = self.revived.iter().map(|&i| (i, start_up(i)));
+        apportion::by_f64(total, newcomers, |i, cash| ctx.ledger.transfer(accounts::REVIVAL, layout.firm(i), cash))?;
+        let cash = &mut self.firm_scratch;
+        cash.clear();
+        cash.extend((0..self.n).filter(|&i| f.alive[i]).map(|i| (i, ctx.ledger.balance(layout.firm(i)).max(0))));
+        let unpaid = apportion::by_i64(total, cash.iter().copied(), |i, share| {
+            ctx.ledger.transfer(layout.firm(i), accounts::REVIVAL, share)
+        })?;
+        debug_assert_eq!(unpaid, 0, "the newcomers themselves hold cash");
+        Ok(())
+    }
+}

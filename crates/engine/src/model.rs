@@ -1,0 +1,68 @@
+//! The one trait a model implements to run inside Watchtower's tick.
+//!
+//! A model fills phases 1–7 and captures telemetry at phase 8; the scheduler owns phase 0
+//! (commands), the books check after every phase, and the hooks. Mark-0 and the
+//! Boltzmann benchmark both implement it, so they share the tick, ledger, registry,
+//! store, server and dashboard.
+
+use watchtower_protocol::Telemetry;
+
+use crate::ledger::{Ledger, LedgerError};
+use crate::phase::Phase;
+use crate::registry::{ModelKind, Registry};
+use crate::rng::Streams;
+
+/// What a model may touch during a phase.
+pub struct Context<'a> {
+    /// The tick being run.
+    pub tick: u64,
+    /// The balances; the model's only way to move money.
+    pub ledger: &'a mut Ledger,
+    /// The run's random streams.
+    pub streams: &'a Streams,
+}
+
+/// Why a model phase failed. The run stops: the books can no longer be trusted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// A transfer failed (overflow).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A flow is too large (or not a number) for integer cents: the economy has left the
+    /// range the books can represent, typically through hyperinflation.
+    #[error("{what} of {value:e} cents cannot be booked: the economy has left the range integer money can represent")]
+    Unrepresentable {
+        /// Which flow.
+        what: &'static str,
+        /// Its value in cents.
+        value: f64,
+    },
+    /// A clearing account did not return to zero.
+    #[error("clearing account `{account}` holds {balance} cents at the end of the phase")]
+    Clearing {
+        /// The account's name.
+        account: &'static str,
+        /// Its balance.
+        balance: i64,
+    },
+}
+
+/// An economy that runs inside the nine-phase tick.
+pub trait Model: Send {
+    /// Which model this is.
+    fn kind(&self) -> ModelKind;
+
+    /// Re-reads typed parameters; called at genesis and whenever a command changed the
+    /// registry.
+    fn configure(&mut self, registry: &Registry);
+
+    /// Runs the model's part of `phase` (one of [`Phase::MODEL`]).
+    fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError>;
+
+    /// Captures telemetry from the settled state at the end of `tick`.
+    fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry;
+
+    /// The agents' state vectors for analytics (t-SNE): one row per agent, at most
+    /// `limit` rows, chosen deterministically.
+    fn agent_features(&self, ledger: &Ledger, limit: usize) -> crate::features::FeatureTable;
+}

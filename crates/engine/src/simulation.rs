@@ -1,0 +1,336 @@
+//! The scheduler: one tick is nine phases, in order, with hooks on any of them.
+//!
+//! Phase 0 (Intercept) is where the outside world reaches in: its hooks run first and
+//! may [`HookContext::submit`] commands, then every waiting command is validated against
+//! the registry and applied or rejected, in order, each answered by one `GodResponse`.
+//! Phases 1–7 are the model's; after each the books are checked (the balances must sum
+//! to zero) and that phase's hooks run. Phase 8 captures telemetry from the settled
+//! state and hands it to its hooks, which is where the app publishes it. Nothing here
+//! reads a clock, a socket or a file: a seed and a command log determine every number.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+use watchtower_protocol::{GodCommand, GodResponse, Telemetry};
+
+use crate::boltzmann::Boltzmann;
+use crate::features::FeatureTable;
+use crate::ledger::Ledger;
+use crate::mark0::Mark0;
+use crate::model::{Context, Model, ModelError};
+use crate::phase::Phase;
+use crate::registry::{ModelKind, RawValue, Registry};
+use crate::rng::Streams;
+
+/// The structural choices of a run: fixed once the economy exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    /// Which model.
+    pub model: ModelKind,
+    /// The seed of every random stream.
+    pub seed: u64,
+    /// Mark-0: households.
+    pub households: usize,
+    /// Mark-0: firms.
+    pub firms: usize,
+    /// Boltzmann: agents.
+    pub agents: usize,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self { model: ModelKind::Mark0, seed: 1, households: 10_000, firms: 1_000, agents: 10_000 }
+    }
+}
+
+/// Why the simulation stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// A model phase failed.
+    #[error("tick {tick}, {phase}: {source}")]
+    Model {
+        /// The tick.
+        tick: u64,
+        /// The phase.
+        phase: Phase,
+        /// What failed.
+        source: ModelError,
+    },
+    /// The balances no longer sum to zero: money appeared or vanished.
+    #[error("tick {tick}, {phase}: the books do not balance: the balances sum to {drift} cents, not 0")]
+    BooksUnbalanced {
+        /// The tick.
+        tick: u64,
+        /// The phase after which the drift was found.
+        phase: Phase,
+        /// The sum of all balances.
+        drift: i128,
+    },
+    /// The run cannot be built as specified.
+    #[error("invalid run: {0}")]
+    InvalidSpec(String),
+}
+
+/// What one tick produced.
+#[derive(Debug, Clone)]
+pub struct TickOutcome {
+    /// The tick that ran.
+    pub tick: u64,
+    /// Its telemetry.
+    pub telemetry: Arc<Telemetry>,
+    /// The answers to the commands applied at its phase 0, in order.
+    pub responses: Vec<GodResponse>,
+}
+
+/// A hook: code run at a phase with a view of the engine.
+pub type Hook = Box<dyn FnMut(&mut HookContext<'_>) + Send>;
+
+/// What a hook sees.
+pub struct HookContext<'a> {
+    tick: u64,
+    phase: Phase,
+    idle: bool,
+    inbox: &'a mut Vec<GodCommand>,
+    responses: &'a [GodResponse],
+    telemetry: Option<&'a Arc<Telemetry>>,
+    ledger: &'a Ledger,
+    registry: &'a Registry,
+}
+
+impl HookContext<'_> {
+    /// The tick running (for an idle cycle, the next tick to run).
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// The phase whose hooks are running.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// True during an idle cycle (paused): only phases 0 and 8 run and no tick advances.
+    pub fn is_idle(&self) -> bool {
+        self.idle
+    }
+
+    /// Queues a command. Submitted at phase 0 it is applied in this tick's phase 0;
+    /// from any other phase it waits for the next tick's.
+    pub fn submit(&mut self, command: GodCommand) {
+        self.inbox.push(command);
+    }
+
+    /// The answers of this tick's phase 0 (empty before it has applied them).
+    pub fn responses(&self) -> &[GodResponse] {
+        self.responses
+    }
+
+    /// The telemetry captured at phase 8 (`None` before).
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry
+    }
+
+    /// Sum of all balances right now; 0 when the books balance.
+    pub fn money_drift(&self) -> i128 {
+        self.ledger.drift()
+    }
+
+    /// The registry (read-only).
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+}
+
+/// A running economy.
+pub struct Simulation {
+    spec: RunSpec,
+    tick: u64,
+    registry: Registry,
+    ledger: Ledger,
+    streams: Streams,
+    model: Box<dyn Model>,
+    hooks: [Vec<Hook>; 9],
+    inbox: Vec<GodCommand>,
+    telemetry: Option<Arc<Telemetry>>,
+}
+
+impl Simulation {
+    /// Builds the economy at genesis. `registry` holds the start-up values (presets,
+    /// config, overrides already applied).
+    pub fn new(spec: RunSpec, registry: Registry) -> Result<Self, EngineError> {
+        let streams = Streams::new(spec.seed);
+        let (model, ledger): (Box<dyn Model>, Ledger) = match spec.model {
+            ModelKind::Mark0 => {
+                if spec.firms == 0 || spec.households == 0 {
+                    return Err(EngineError::InvalidSpec("Mark-0 needs at least one firm and one household".into()));
+                }
+                if spec.firms > 1 << 28 || spec.households > 1 << 30 {
+                    return Err(EngineError::InvalidSpec("at most 2^28 firms and 2^30 households".into()));
+                }
+                let (m, l) = Mark0::genesis(spec.firms, spec.households, &registry, &streams)
+                    .map_err(|source| EngineError::Model { tick: 0, phase: Phase::Intercept, source })?;
+                (Box::new(m), l)
+            }
+            ModelKind::Boltzmann => {
+                if spec.agents == 0 || spec.agents > 1 << 30 {
+                    return Err(EngineError::InvalidSpec("Boltzmann needs between 1 and 2^30 agents".into()));
+                }
+                let (m, l) = Boltzmann::genesis(spec.agents, &registry).map_err(|source| EngineError::Model {
+                    tick: 0,
+                    phase: Phase::Intercept,
+                    source,
+                })?;
+                (Box::new(m), l)
+            }
+        };
+        let sim = Self {
+            spec,
+            tick: 0,
+            registry,
+            ledger,
+            streams,
+            model,
+            hooks: Default::default(),
+            inbox: Vec::new(),
+            telemetry: None,
+        };
+        let drift = sim.ledger.drift();
+        if drift != 0 {
+            return Err(EngineError::BooksUnbalanced { tick: 0, phase: Phase::Intercept, drift });
+        }
+        Ok(sim)
+    }
+
+    /// Registers `hook` to run at `phase`, after hooks registered earlier.
+    pub fn register_hook(&mut self, phase: Phase, hook: impl FnMut(&mut HookContext<'_>) + Send + 'static) {
+        self.hooks[phase as usize].push(Box::new(hook));
+    }
+
+    /// Queues a command for the next phase 0.
+    pub fn submit(&mut self, command: GodCommand) {
+        self.inbox.push(command);
+    }
+
+    /// Runs one tick: phases 0 to 8.
+    pub fn step(&mut self) -> Result<TickOutcome, EngineError> {
+        let tick = self.tick;
+        let responses = self.intercept(tick, false);
+        for phase in Phase::MODEL {
+            let mut ctx = Context { tick, ledger: &mut self.ledger, streams: &self.streams };
+            self.model.run_phase(phase, &mut ctx).map_err(|source| EngineError::Model { tick, phase, source })?;
+            self.check_books(tick, phase)?;
+            self.run_hooks(phase, tick, false, &responses, None);
+        }
+        let telemetry = Arc::new(self.model.capture(&self.ledger, tick, self.registry.version()));
+        self.telemetry = Some(Arc::clone(&telemetry));
+        self.run_hooks(Phase::Broadcast, tick, false, &responses, Some(&telemetry));
+        self.tick += 1;
+        Ok(TickOutcome { tick, telemetry, responses })
+    }
+
+    /// An idle cycle while paused: phase 0 applies waiting commands and phase 8's hooks
+    /// see the answers (and the last telemetry); no tick runs. Commands are recorded as
+    /// applied at the next tick, which is where a replay applies them.
+    pub fn idle(&mut self) -> Vec<GodResponse> {
+        let tick = self.tick;
+        let responses = self.intercept(tick, true);
+        let telemetry = self.telemetry.clone();
+        self.run_hooks(Phase::Broadcast, tick, true, &responses, telemetry.as_ref());
+        responses
+    }
+
+    fn intercept(&mut self, tick: u64, idle: bool) -> Vec<GodResponse> {
+        self.run_hooks(Phase::Intercept, tick, idle, &[], None);
+        let version = self.registry.version();
+        let responses: Vec<GodResponse> =
+            std::mem::take(&mut self.inbox).iter().map(|command| self.apply(command, tick)).collect();
+        if self.registry.version() != version {
+            self.model.configure(&self.registry);
+        }
+        responses
+    }
+
+    fn apply(&mut self, command: &GodCommand, tick: u64) -> GodResponse {
+        match self.registry.apply(&command.key, &RawValue::from(&command.value)) {
+            Ok(change) => {
+                info!(
+                    "Registry updated: {} {} -> {} (command {}, tick {tick})",
+                    change.key, change.old, change.new, command.id
+                );
+                GodResponse::applied(command, tick, change.old, change.new)
+            }
+            Err(e) => {
+                warn!("Registry rejected command {} at tick {tick}: {e}", command.id);
+                GodResponse::rejected(command, Some(tick), e.code(), e.to_string())
+            }
+        }
+    }
+
+    fn check_books(&self, tick: u64, phase: Phase) -> Result<(), EngineError> {
+        let drift = self.ledger.drift();
+        if drift == 0 { Ok(()) } else { Err(EngineError::BooksUnbalanced { tick, phase, drift }) }
+    }
+
+    fn run_hooks(
+        &mut self,
+        phase: Phase,
+        tick: u64,
+        idle: bool,
+        responses: &[GodResponse],
+        telemetry: Option<&Arc<Telemetry>>,
+    ) {
+        let hooks = &mut self.hooks[phase as usize];
+        if hooks.is_empty() {
+            return;
+        }
+        let mut ctx = HookContext {
+            tick,
+            phase,
+            idle,
+            inbox: &mut self.inbox,
+            responses,
+            telemetry,
+            ledger: &self.ledger,
+            registry: &self.registry,
+        };
+        for hook in hooks.iter_mut() {
+            hook(&mut ctx);
+        }
+    }
+
+    /// The next tick to run (the number of ticks run so far).
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// The run's structural choices.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// The registry (read-only; change it with commands).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The balances.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The telemetry of the last tick, if one ran.
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref()
+    }
+
+    /// Captures telemetry again from the current state (for checking a published
+    /// snapshot against the state it came from).
+    pub fn capture(&mut self) -> Option<Telemetry> {
+        let last = self.tick.checked_sub(1)?;
+        Some(self.model.capture(&self.ledger, last, self.registry.version()))
+    }
+
+    /// The agents' standardised-ready state vectors, at most `limit` rows.
+    pub fn agent_features(&self, limit: usize) -> FeatureTable {
+        self.model.agent_features(&self.ledger, limit)
+    }
+}
