@@ -1,0 +1,89 @@
+//! Watchtower's persistence: SQLite in WAL mode that never says "database is locked".
+//!
+//! - [`connection`]: the one function that configures every connection (DESIGN.md §5).
+//! - [`schema`]: versioned migrations: `runs`, `ticks`, `agent_stats`, `commands`.
+//! - [`writer`]: the single writer thread that owns the only write connection.
+//! - [`history`]: the read-only pool for history queries.
+//! - [`export`]: ticks as CSV or JSON lines.
+//!
+//! The store knows the protocol crate and nothing else of ours. The data directory's
+//! lock is the app's: the caller of [`Writer::start`] must hold it.
+
+pub mod connection;
+pub mod export;
+pub mod history;
+pub mod schema;
+pub mod writer;
+
+use std::path::PathBuf;
+
+pub use export::{Format, TickWriter};
+pub use history::{AuditRow, History, RunRow, TickRow};
+pub use writer::{RecordSender, RunInfo, RunStatus, Writer, WriterOptions, WriterReport};
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "watchtower.db";
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened as a SQLite database.
+    #[error("cannot open {path} as a SQLite database: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The file is a SQLite database, but not Watchtower's; it was not touched.
+    #[error("{path} is not a Watchtower database (it holds another application's tables); refusing to write to it")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No database where one was expected.
+    #[error("no Watchtower database at {path}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The schema could not be brought up to date (for example, a newer Watchtower made it).
+    #[error("cannot migrate {path}: {source}")]
+    Migration {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite_migration::Error,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The read pool could not provide a connection.
+    #[error("read pool for {}: {message}", path.display())]
+    Pool {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The writer thread has stopped (its own error was reported when it stopped).
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    /// A file or thread could not be created.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing an export failed.
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}
+
+impl StoreError {
+    fn open(path: &std::path::Path, source: rusqlite::Error) -> Self {
+        StoreError::Open { path: path.to_path_buf(), source }
+    }
+}

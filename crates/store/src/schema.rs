@@ -1,0 +1,121 @@
+//! The schema, as versioned migrations (`PRAGMA user_version`).
+//!
+//! Migrations are append-only: a released one is never edited. The `ticks` table has one
+//! column per field of `Indicators`; a test checks they agree, so adding an indicator
+//! means adding a migration.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use crate::connection::APPLICATION_ID;
+
+const V1: &str = r#"
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    model         TEXT    NOT NULL,
+    seed          INTEGER NOT NULL,
+    households    INTEGER NOT NULL,
+    firms         INTEGER NOT NULL,
+    agents        INTEGER NOT NULL,
+    parameters    TEXT    NOT NULL,   -- JSON object: registry key -> value at start
+    model_version TEXT    NOT NULL,
+    started_at    TEXT    NOT NULL,   -- UTC, ISO 8601
+    ended_at      TEXT,
+    status        TEXT    NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+    last_tick     INTEGER,
+    error         TEXT
+);
+
+CREATE TABLE ticks (
+    run_id                 INTEGER NOT NULL REFERENCES runs(id),
+    tick                   INTEGER NOT NULL,
+    output_real            REAL    NOT NULL,
+    gdp                    INTEGER NOT NULL,
+    consumption            INTEGER NOT NULL,
+    government_spending    INTEGER NOT NULL,
+    price_level            REAL    NOT NULL,
+    price_index_log10      REAL    NOT NULL,
+    inflation              REAL    NOT NULL,
+    expected_inflation     REAL    NOT NULL,
+    unemployment_rate      REAL    NOT NULL,
+    employed               INTEGER NOT NULL,
+    average_wage           INTEGER NOT NULL,
+    wage_bill              INTEGER NOT NULL,
+    gini_wealth            REAL    NOT NULL,
+    gini_income            REAL    NOT NULL,
+    income_tax             INTEGER NOT NULL,
+    corporate_tax          INTEGER NOT NULL,
+    tax_revenue            INTEGER NOT NULL,
+    welfare_paid           INTEGER NOT NULL,
+    government_balance     INTEGER NOT NULL,
+    government_debt        INTEGER NOT NULL,
+    money_stock            INTEGER NOT NULL,
+    loans                  INTEGER NOT NULL,
+    defaults               INTEGER NOT NULL,
+    bankruptcies           INTEGER NOT NULL,
+    active_firms           INTEGER NOT NULL,
+    profits                INTEGER NOT NULL,
+    dividends              INTEGER NOT NULL,
+    loan_rate              REAL    NOT NULL,
+    deposit_rate           REAL    NOT NULL,
+    policy_rate            REAL    NOT NULL,
+    consumption_propensity REAL    NOT NULL,
+    financial_fragility    REAL    NOT NULL,
+    redenominations        INTEGER NOT NULL,
+    money_households       INTEGER NOT NULL,
+    money_firms            INTEGER NOT NULL,
+    money_government       INTEGER NOT NULL,
+    money_bank             INTEGER NOT NULL,
+    money_issuer           INTEGER NOT NULL,
+    money_other            INTEGER NOT NULL,
+    money_drift            INTEGER NOT NULL,
+    PRIMARY KEY (run_id, tick)          -- "ticks of run R between A and B" is a range scan
+) WITHOUT ROWID;
+
+CREATE TABLE agent_stats (
+    run_id    INTEGER NOT NULL,
+    tick      INTEGER NOT NULL,
+    name      TEXT    NOT NULL,         -- household_wealth, household_income, firm_size, ...
+    unit      TEXT    NOT NULL,
+    count     INTEGER NOT NULL,
+    mean      REAL    NOT NULL,
+    min       REAL    NOT NULL,
+    p10       REAL    NOT NULL,
+    p50       REAL    NOT NULL,
+    p90       REAL    NOT NULL,
+    max       REAL    NOT NULL,
+    hist_lo   REAL    NOT NULL,
+    hist_hi   REAL    NOT NULL,
+    histogram TEXT    NOT NULL,         -- JSON array of bin counts
+    PRIMARY KEY (run_id, tick, name),
+    FOREIGN KEY (run_id, tick) REFERENCES ticks(run_id, tick)
+) WITHOUT ROWID;
+
+CREATE TABLE commands (
+    id             INTEGER PRIMARY KEY,  -- arrival order
+    run_id         INTEGER NOT NULL REFERENCES runs(id),
+    command_id     TEXT    NOT NULL,     -- the client's id
+    key            TEXT    NOT NULL,
+    value          TEXT    NOT NULL,     -- JSON, as received
+    received_at_ms INTEGER NOT NULL,
+    applied_tick   INTEGER,              -- NULL if it never reached the engine
+    success        INTEGER NOT NULL,
+    code           TEXT,
+    error          TEXT,
+    old            TEXT,                 -- JSON
+    new            TEXT                  -- JSON
+);
+CREATE INDEX commands_by_run ON commands(run_id, id);
+"#;
+
+/// The schema's migrations, oldest first.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// Brings the database to the latest schema and marks it as Watchtower's.
+pub fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+    migrations().to_latest(conn)?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    Ok(())
+}

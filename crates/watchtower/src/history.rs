@@ -1,0 +1,108 @@
+//! `watchtower runs` and `watchtower export`: reading a data directory, from any process,
+//! even while a run is being written (read-only connections never block the writer).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use watchtower_store::{Format, History, StoreError, TickWriter};
+
+use crate::error::AppError;
+use crate::run::FormatArg;
+use crate::settings::DataDirArg;
+
+/// Arguments of `watchtower runs`.
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `watchtower export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The run: its id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub run: String,
+    /// csv (default) or jsonl.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// First tick.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Last tick.
+    #[arg(long, default_value_t = u64::MAX)]
+    pub to: u64,
+}
+
+/// Lists the runs.
+pub fn runs(args: RunsArgs) -> Result<(), AppError> {
+    let history = History::open(&args.data.database(), 1)?;
+    let runs = history.runs()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs).expect("rows serialise"));
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
+        "id", "status", "model", "seed", "size", "ticks", "started (UTC)", "ended (UTC)"
+    );
+    for r in runs {
+        let size = match r.model.as_str() {
+            "mark0" => format!("{} hh / {} firms", r.households, r.firms),
+            _ => format!("{} agents", r.agents),
+        };
+        let ticks = r.last_tick.map_or(0, |t| t + 1);
+        println!(
+            "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
+            r.id,
+            r.status,
+            r.model,
+            r.seed,
+            size,
+            ticks,
+            r.started_at,
+            r.ended_at.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Writes a run's ticks, header row first for CSV.
+pub fn export(args: ExportArgs) -> Result<(), AppError> {
+    let history = History::open(&args.data.database(), 1)?;
+    let run = match args.run.as_str() {
+        "latest" => history.latest_run()?.ok_or_else(|| AppError::Usage("the database holds no runs yet".into()))?,
+        id => id.parse().map_err(|_| AppError::Usage(format!("--run {id}: expected a run id or `latest`")))?,
+    };
+    if !history.runs()?.iter().any(|r| r.id == run) {
+        return Err(AppError::Usage(format!("no run {run} in {}", args.data.database().display())));
+    }
+    let format = args
+        .format
+        .map(Format::from)
+        .or_else(|| args.out.as_deref().and_then(Format::from_path))
+        .unwrap_or(Format::Csv);
+    let sink: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| AppError::io(path, e))?)),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut writer = TickWriter::new(sink, format);
+    let written = history
+        .for_each_tick(run, args.from, args.to, usize::MAX, |tick, values| writer.write(tick, values.iter().copied()))
+        .and_then(|()| writer.finish().map(drop));
+    match written {
+        // `watchtower export | head`: the reader has what it wanted.
+        Err(StoreError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
