@@ -49,12 +49,19 @@ pub fn runs(args: RunsArgs) -> Result<(), AppError> {
     let history = History::open(&args.data.database(), 1)?;
     let runs = history.runs()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs).expect("rows serialise"));
+        say!("{}", serde_json::to_string_pretty(&runs).expect("rows serialise"));
         return Ok(());
     }
-    println!(
+    say!(
         "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
-        "id", "status", "model", "seed", "size", "ticks", "started (UTC)", "ended (UTC)"
+        "id",
+        "status",
+        "model",
+        "seed",
+        "size",
+        "ticks",
+        "started (UTC)",
+        "ended (UTC)"
     );
     for r in runs {
         let size = match r.model.as_str() {
@@ -62,7 +69,7 @@ pub fn runs(args: RunsArgs) -> Result<(), AppError> {
             _ => format!("{} agents", r.agents),
         };
         let ticks = r.last_tick.map_or(0, |t| t + 1);
-        println!(
+        say!(
             "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
             r.id,
             r.status,

@@ -5,10 +5,21 @@
 //! line, builds the registry, takes the data directory's lock, wires the engine to the
 //! store (and, for `serve`, to the server), and shuts everything down in order.
 
+/// Prints a status line on stdout. A closed stdout (the reader went away) must not turn a
+/// clean shutdown into a panic, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod driver;
 mod error;
 mod history;
 mod lock;
 mod run;
+mod serve;
 mod settings;
 mod shutdown;
 mod summary;
@@ -22,15 +33,21 @@ use crate::error::AppError;
 use crate::shutdown::Shutdown;
 
 /// Run an agent-based economy tick by tick, watch it live in the browser and steer it.
+///
+/// Without a subcommand, `watchtower` serves the dashboard (same options as `serve`).
 #[derive(Debug, Parser)]
-#[command(name = "watchtower", version, about, long_about = None)]
+#[command(name = "watchtower", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: serve::ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the dashboard and run the economy live (the default).
+    Serve(serve::ServeArgs),
     /// Run the economy headless for a number of ticks, persisting every tick.
     Run(run::RunArgs),
     /// List the runs in a data directory.
@@ -41,8 +58,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("WATCHTOWER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let default = match cli.command {
+        None | Some(Command::Serve(_)) => "info,hyper=warn,tower=warn,axum=warn",
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_env("WATCHTOWER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -53,13 +78,12 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<(), AppError> {
+    let signals = || Shutdown::install().map_err(|e| AppError::Usage(format!("cannot install signal handlers: {e}")));
     match cli.command {
-        Command::Run(args) => {
-            let shutdown =
-                Shutdown::install().map_err(|e| AppError::Usage(format!("cannot install signal handlers: {e}")))?;
-            run::run(args, &shutdown)
-        }
-        Command::Runs(args) => history::runs(args),
-        Command::Export(args) => history::export(args),
+        None => serve::serve(cli.serve, &signals()?),
+        Some(Command::Serve(args)) => serve::serve(args, &signals()?),
+        Some(Command::Run(args)) => run::run(args, &signals()?),
+        Some(Command::Runs(args)) => history::runs(args),
+        Some(Command::Export(args)) => history::export(args),
     }
 }

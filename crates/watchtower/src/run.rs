@@ -110,8 +110,11 @@ pub fn run(args: RunArgs, shutdown: &Shutdown) -> Result<(), AppError> {
                     out.write(telemetry.tick, telemetry.indicators.values())?;
                 }
                 progress.update(&telemetry);
-                if let Some(sender) = &sender {
-                    sender.send(TickRecord { telemetry: Some(telemetry), audit: Vec::new() })?;
+                if let Some(sender) = &sender
+                    && sender.send(TickRecord { telemetry: Some(telemetry), audit: Vec::new() }).is_err()
+                {
+                    // The writer stopped; finishing it below reports why (a full disk, say).
+                    break;
                 }
             }
             Err(e) => {
@@ -139,13 +142,13 @@ pub fn run(args: RunArgs, shutdown: &Shutdown) -> Result<(), AppError> {
     drop(lock);
 
     if args.json {
-        println!("{}", summary.to_json(ran, elapsed, stored.as_ref().map(|r| r.run_id)));
+        say!("{}", summary.to_json(ran, elapsed, stored.as_ref().map(|r| r.run_id)));
     } else {
         let place = match &stored {
             Some(r) => format!("run {} in {}", r.run_id, args.data.database().display()),
             None => "not stored (--no-store)".into(),
         };
-        println!("{}", summary.table(ran, elapsed, status.as_str(), &place, args.out.as_deref()));
+        say!("{}", summary.table(ran, elapsed, status.as_str(), &place, args.out.as_deref()));
     }
     if let (Some(last), ModelKind::Mark0) = (sim.telemetry(), spec.model) {
         tracing::debug!(debt = %money(last.indicators.government_debt), "final government debt");

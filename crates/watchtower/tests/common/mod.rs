@@ -122,3 +122,93 @@ pub fn lock_is_free(dir: &Path) -> bool {
     }
     free
 }
+
+/// A `watchtower serve` on an ephemeral loopback port.
+pub struct Server {
+    pub running: Running,
+    pub port: u16,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `serve` with `extra` arguments in a fresh data directory.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, extra)
+    }
+
+    /// Starts `serve` in `dir`.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend(extra);
+        let mut running = Running::spawn(&args, dir.path());
+        let stdout = running.child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        // Keep draining, as a terminal would.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let url = first.trim().rsplit(' ').next().unwrap().to_string();
+        let port = url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+        let token = url.split("token=").nth(1).unwrap().to_string();
+        Self { running, port, token, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn ws_url(&self, token: Option<&str>) -> String {
+        match token {
+            Some(t) => format!("ws://127.0.0.1:{}/ws?token={t}", self.port),
+            None => format!("ws://127.0.0.1:{}/ws", self.port),
+        }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&self.url("/readyz")).0 != 200 {
+            assert!(Instant::now() < deadline, "not ready within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status (the data directory stays until `self` drops).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.running.signal("TERM");
+        self.running.wait(Duration::from_secs(10))
+    }
+
+    pub fn database(&self) -> std::path::PathBuf {
+        self.dir.path().join("data/watchtower.db")
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build())
+}
+
+/// `(status, body)` of a GET.
+pub fn get(url: &str) -> (u16, String) {
+    match agent().get(url).call() {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// `(status, body)` of a POST of `body` with optional bearer token and Origin.
+pub fn post(url: &str, body: &str, token: Option<&str>, origin: Option<&str>) -> (u16, String) {
+    let mut request = agent().post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        request = request.header("authorization", &format!("Bearer {t}"));
+    }
+    if let Some(o) = origin {
+        request = request.header("origin", o);
+    }
+    match request.send(body) {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(e) => panic!("POST {url}: {e}"),
+    }
+}

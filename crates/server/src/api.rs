@@ -1,0 +1,181 @@
+//! The HTTP API: health, readiness, commands, the registry, the latest snapshot, history,
+//! the audit log and metrics. History and audit come from the store's read-only pool,
+//! on blocking threads, so a slow query never holds up the async workers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use watchtower_protocol::{ErrorCode, GodCommand, GodResponse};
+use watchtower_store::History;
+
+use crate::access::{bearer, origin_ok, token_ok};
+use crate::broadcast::Tagged;
+use crate::commands::enqueue;
+use crate::state::ServerState;
+
+type AppState = State<(Arc<ServerState>, CancellationToken)>;
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State((state, _)): AppState) -> Response {
+    match state.bridge.telemetry.load() {
+        Some(t) => Json(json!({"ready": true, "tick": t.tick})).into_response(),
+        None => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "state": "initializing"}))).into_response()
+        }
+    }
+}
+
+pub async fn registry(State((state, _)): AppState) -> Response {
+    match state.bridge.registry.load() {
+        Some(r) => Json(&*r).into_response(),
+        None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
+    }
+}
+
+pub async fn snapshot(State((state, _)): AppState) -> Response {
+    match state.bridge.telemetry.load() {
+        Some(t) => Json(&*t).into_response(),
+        None => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"}))).into_response()
+        }
+    }
+}
+
+/// The body of `POST /api/commands`: a command, with or without `"type":"command"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: String,
+    key: String,
+    value: serde_json::Value,
+}
+
+pub async fn command(State((state, _)): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    if !origin_ok(&state, &headers) {
+        return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not steer the simulation");
+    }
+    let parsed: Result<CommandBody, _> = serde_json::from_slice(&body);
+    let command = match parsed {
+        Ok(c) if c.kind.as_deref().is_none_or(|k| k == "command") => {
+            GodCommand { id: c.id, key: c.key, value: c.value }
+        }
+        Ok(c) => {
+            return problem(StatusCode::BAD_REQUEST, format!("unknown message type `{}`", c.kind.unwrap_or_default()));
+        }
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("malformed command ({e}); expected {{\"id\":\"…\",\"key\":\"…\",\"value\":…}}"),
+            );
+        }
+    };
+    let authorized = token_ok(&state, bearer(&headers));
+    let response = enqueue(&state, command, authorized).await;
+    let status = status_of(&response);
+    (status, Json(Tagged { kind: "command_result", payload: &response })).into_response()
+}
+
+fn status_of(response: &GodResponse) -> StatusCode {
+    match response.code {
+        None => StatusCode::OK,
+        Some(ErrorCode::Unauthorized) => StatusCode::UNAUTHORIZED,
+        Some(ErrorCode::QueueFull) => StatusCode::TOO_MANY_REQUESTS,
+        Some(ErrorCode::Malformed) => StatusCode::BAD_REQUEST,
+        Some(ErrorCode::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    run: Option<i64>,
+    from: Option<u64>,
+    to: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Most rows one history request returns.
+const HISTORY_LIMIT: usize = 100_000;
+
+async fn with_history<T: serde::Serialize + Send + 'static>(
+    state: &ServerState,
+    query: impl FnOnce(&History) -> Result<T, watchtower_store::StoreError> + Send + 'static,
+) -> Response {
+    let Some(history) = state.config.history.clone() else {
+        return problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store");
+    };
+    match tokio::task::spawn_blocking(move || query(&history)).await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn history(State((state, _)): AppState, Query(q): Query<HistoryQuery>) -> Response {
+    let default_run = state.config.run_id;
+    let limit = q.limit.unwrap_or(2_000).min(HISTORY_LIMIT);
+    with_history(&state, move |h| {
+        let run = match q.run.or(default_run) {
+            Some(run) => run,
+            None => h.latest_run()?.unwrap_or(0),
+        };
+        let to = q.to.unwrap_or(u64::MAX);
+        // Without `from`, the newest `limit` ticks up to `to`.
+        let from = match q.from {
+            Some(from) => from,
+            None => {
+                let last = h.ticks(run, 0, to, usize::MAX).map(|rows| rows.last().map_or(0, |r| r.tick))?;
+                last.saturating_sub(limit as u64 - 1)
+            }
+        };
+        Ok(json!({"run": run, "ticks": h.ticks(run, from, to, limit)?}))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<usize>,
+    run: Option<i64>,
+}
+
+pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> Response {
+    let run = q.run.or(state.config.run_id);
+    let limit = q.limit.unwrap_or(50).min(1_000);
+    with_history(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
+}
+
+pub async fn runs(State((state, _)): AppState) -> Response {
+    with_history(&state, |h| Ok(json!({"runs": h.runs()?}))).await
+}
+
+pub async fn metrics(State((state, _)): AppState) -> Response {
+    state.metrics.queue_depth.set(state.bridge.queue.len() as i64);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+/// Debug builds only: makes the serving task panic, to prove the app restarts it.
+pub async fn crash(State((state, _)): AppState, headers: HeaderMap) -> Response {
+    if !state.config.fault_injection || !token_ok(&state, bearer(&headers)) {
+        return problem(StatusCode::NOT_FOUND, "not found");
+    }
+    state.crash.notify_one();
+    (StatusCode::ACCEPTED, "crashing the server task").into_response()
+}

@@ -1,0 +1,65 @@
+//! The broadcaster: every 100 ms, one task reads the latest snapshot, serialises it once,
+//! and publishes the bytes in a `watch` slot that every client reads.
+//!
+//! A `watch` holds one value: a client that reads slowly finds only the newest frame when
+//! it comes back, so it skips frames instead of queueing them. Its memory never grows,
+//! it never delays another client, and nothing here can make the engine wait.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{Frame, ServerState};
+
+/// The broadcast period (10 frames a second).
+pub const INTERVAL: Duration = Duration::from_millis(100);
+
+/// A message with its `type` tag ahead of the payload's own fields.
+#[derive(Serialize)]
+pub struct Tagged<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub payload: &'a T,
+}
+
+/// Runs until `cancel`.
+pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(INTERVAL);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut last_tick = None;
+    let mut rate: VecDeque<(Instant, u64)> = VecDeque::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let m = &state.metrics;
+        m.queue_depth.set(state.bridge.queue.len() as i64);
+        let Some(telemetry) = state.bridge.telemetry.load() else { continue };
+        let now = Instant::now();
+        rate.push_back((now, telemetry.tick));
+        while rate.len() > 2 && now.duration_since(rate[0].0) > Duration::from_secs(1) {
+            rate.pop_front();
+        }
+        if let (Some(first), Some(last)) = (rate.front(), rate.back()) {
+            let seconds = last.0.duration_since(first.0).as_secs_f64();
+            if seconds > 0.0 {
+                m.ticks_per_second.set((last.1 - first.1) as f64 / seconds);
+            }
+        }
+        if last_tick == Some(telemetry.tick) {
+            continue; // paused: nothing new to say
+        }
+        last_tick = Some(telemetry.tick);
+        m.ticks.set(telemetry.tick as i64 + 1);
+        m.money_drift.set(telemetry.indicators.money_drift);
+        let text =
+            serde_json::to_string(&Tagged { kind: "telemetry", payload: &*telemetry }).expect("telemetry serialises");
+        state.frames.send_modify(|frame| *frame = Frame { seq: frame.seq + 1, text: text.into() });
+    }
+}

@@ -1,0 +1,79 @@
+//! Watchtower's live server: HTTP, WebSocket and the embedded dashboard (DESIGN.md §6).
+//!
+//! The server knows the protocol crate and the store's read side, never an engine type:
+//! it talks to the engine only through the [`Bridge`] (a bounded command queue and
+//! single-slot exchanges). Nothing a client does (connecting, reading slowly, flooding
+//! commands, disconnecting) can make the engine wait.
+//!
+//! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
+//! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`.
+
+mod access;
+mod api;
+mod broadcast;
+mod commands;
+mod dashboard;
+mod metrics;
+mod state;
+mod ws;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use state::{Bridge, ServerConfig, ServerState};
+pub use ws::MAX_MESSAGE;
+
+/// The routes, sharing `state`; WebSockets close when `cancel` fires.
+pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
+    let counted = Arc::clone(&state);
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{*path}", get(dashboard::asset))
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/commands", post(api::command))
+        .route("/api/registry", get(api::registry))
+        .route("/api/snapshot", get(api::snapshot))
+        .route("/api/history", get(api::history))
+        .route("/api/audit", get(api::audit))
+        .route("/api/runs", get(api::runs))
+        .route("/api/debug/crash", post(api::crash))
+        .layer(DefaultBodyLimit::max(MAX_MESSAGE))
+        .layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
+            counted.metrics.http_requests.inc();
+            next.run(request)
+        }))
+        .with_state((state, cancel))
+}
+
+/// Serves on `listener` until `cancel`, then closes every WebSocket and returns.
+///
+/// Panics if the fault hook (`POST /api/debug/crash`, debug builds) fires: that is its
+/// purpose, so the app's supervision can be tested.
+pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: CancellationToken) -> std::io::Result<()> {
+    state.port.store(listener.local_addr()?.port(), std::sync::atomic::Ordering::Relaxed);
+    // A child token: a crash of this serving instance closes its sockets, not the app.
+    let instance = cancel.child_token();
+    let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
+    let app = router(Arc::clone(&state), instance.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(instance.clone().cancelled_owned());
+    let result = tokio::select! {
+        result = server.into_future() => result,
+        _ = state.crash.notified() => {
+            instance.cancel();
+            broadcaster.abort();
+            panic!("injected server fault (POST /api/debug/crash)");
+        }
+    };
+    instance.cancel();
+    broadcaster.abort();
+    result
+}

@@ -1,0 +1,88 @@
+//! What every handler shares: the bridge to the engine, the store's read side, the access
+//! rules, the metrics and the latest serialised frame.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{Notify, watch};
+use watchtower_protocol::{CommandQueue, Latest, RegistrySnapshot, Telemetry};
+use watchtower_store::History;
+
+use crate::metrics::Metrics;
+
+/// The engine's side of the bridge, as the server sees it: protocol types only.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    /// Commands to the engine.
+    pub queue: CommandQueue,
+    /// The latest telemetry (empty until the first tick is settled: not ready).
+    pub telemetry: Arc<Latest<Telemetry>>,
+    /// The latest registry schema and values.
+    pub registry: Arc<Latest<RegistrySnapshot>>,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self { queue: CommandQueue::new(), telemetry: Arc::new(Latest::new()), registry: Arc::new(Latest::new()) }
+    }
+}
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The access token commands must present.
+    pub token: String,
+    /// Origins allowed to open a WebSocket or post commands from a browser, besides the
+    /// server's own loopback addresses (for example `http://my-lab-host:8000`).
+    pub allowed_origins: Vec<String>,
+    /// The run being written, for history and audit defaults.
+    pub run_id: Option<i64>,
+    /// The store's read side.
+    pub history: Option<History>,
+    /// Serve the `POST /api/debug/crash` fault hook (debug builds only).
+    pub fault_injection: bool,
+}
+
+/// One serialised broadcast: the same bytes go to every client.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Increases by one per frame, so a client can count what it skipped.
+    pub seq: u64,
+    /// The JSON text.
+    pub text: Utf8Bytes,
+}
+
+/// Shared by every handler.
+pub struct ServerState {
+    pub(crate) config: ServerConfig,
+    pub(crate) bridge: Bridge,
+    pub(crate) metrics: Metrics,
+    pub(crate) frames: watch::Sender<Frame>,
+    /// Set by the fault hook; the serving task panics when notified.
+    pub(crate) crash: Notify,
+    /// The address the server is listening on (origins are checked against it).
+    pub(crate) port: std::sync::atomic::AtomicU16,
+}
+
+impl ServerState {
+    /// State for a server that talks to the engine through `bridge`.
+    pub fn new(config: ServerConfig, bridge: Bridge) -> Arc<Self> {
+        let (frames, _) = watch::channel(Frame { seq: 0, text: Utf8Bytes::from_static(INITIALIZING) });
+        Arc::new(Self {
+            config,
+            bridge,
+            metrics: Metrics::new(),
+            frames,
+            crash: Notify::new(),
+            port: std::sync::atomic::AtomicU16::new(0),
+        })
+    }
+
+    /// Whether the first snapshot exists (genesis done, tick 0 settled).
+    pub fn ready(&self) -> bool {
+        self.bridge.telemetry.load().is_some()
+    }
+}
+
+/// The frame clients get until the engine is ready.
+pub const INITIALIZING: &str = r#"{"type":"status","state":"initializing"}"#;

@@ -1,0 +1,145 @@
+//! `GET /ws`: telemetry out, commands in, on one socket.
+//!
+//! Out: `{"type":"hello",…}` once, then `{"type":"status","state":"initializing"}` until
+//! the engine is ready, then `{"type":"telemetry","tick":…,…}` at 10 Hz (the latest
+//! frame; a slow client skips), `{"type":"command_result",…}` for each command it sent,
+//! and `{"type":"error",…}` for a message that is not a command (the socket stays open).
+//!
+//! In: `{"type":"command","id":"c1","key":"government.income_tax_rate","value":0.3}`.
+//! Messages over 64 KiB are refused by closing the socket (1009, message too big).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::FuturesOrdered;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use watchtower_protocol::GodCommand;
+
+use crate::access::{origin_ok, token_ok};
+use crate::broadcast::Tagged;
+use crate::commands::{Answer, enqueue};
+use crate::state::ServerState;
+
+/// Largest message a client may send.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Commands a client may have waiting for answers before its socket is read again.
+const MAX_IN_FLIGHT: usize = 128;
+
+/// A client that cannot take one frame in this long is disconnected (it will reconnect).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+}
+
+/// What a client may send.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Command { id: String, key: String, value: serde_json::Value },
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State((state, cancel)): State<(Arc<ServerState>, CancellationToken)>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !origin_ok(&state, &headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "forbidden: pages from this origin may not open Watchtower's WebSocket (start watchtower with --allow-origin to allow one)",
+        )
+            .into_response();
+    }
+    let authorized = token_ok(&state, query.token.as_deref());
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| client(socket, state, authorized, cancel))
+}
+
+fn json<T: serde::Serialize>(kind: &'static str, payload: &T) -> Message {
+    Message::Text(serde_json::to_string(&Tagged { kind, payload }).expect("serialises").into())
+}
+
+fn error(code: &str, message: String) -> Message {
+    Message::Text(serde_json::json!({"type": "error", "code": code, "message": message}).to_string().into())
+}
+
+async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, cancel: CancellationToken) {
+    state.metrics.clients.inc();
+    let (mut sink, mut stream) = socket.split();
+    let mut frames = state.frames.subscribe();
+    frames.mark_changed(); // send the current frame straight away
+    let mut last_seq = None;
+    let mut in_flight: FuturesOrdered<Answer> = FuturesOrdered::new();
+    let hello = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "run_id": state.config.run_id,
+        "authorized": authorized,
+    });
+
+    macro_rules! send {
+        ($message:expr) => {
+            tokio::select! {
+                sent = tokio::time::timeout(SEND_TIMEOUT, sink.send($message)) => {
+                    if !matches!(sent, Ok(Ok(()))) { break; }
+                }
+                _ = cancel.cancelled() => break,
+            }
+        };
+    }
+
+    loop {
+        if last_seq.is_none() {
+            send!(json("hello", &hello));
+            last_seq = Some(0);
+        }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                let close = CloseFrame { code: close_code::AWAY, reason: Utf8Bytes::from_static("server shutting down") };
+                let _ = tokio::time::timeout(Duration::from_millis(200), sink.send(Message::Close(Some(close)))).await;
+                break;
+            }
+            Some(response) = in_flight.next(), if !in_flight.is_empty() => {
+                send!(json("command_result", &response));
+            }
+            changed = frames.changed() => {
+                if changed.is_err() { break; }
+                let frame = frames.borrow_and_update().clone();
+                if let Some(previous) = last_seq.filter(|&s| s > 0 && frame.seq > s + 1) {
+                    state.metrics.frames_skipped.inc_by(frame.seq - previous - 1);
+                }
+                last_seq = Some(frame.seq);
+                send!(Message::Text(frame.text));
+                state.metrics.frames_sent.inc();
+            }
+            message = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+                match message {
+                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(ClientMessage::Command { id, key, value }) => {
+                            in_flight.push_back(enqueue(&state, GodCommand { id, key, value }, authorized));
+                        }
+                        Err(e) => send!(error(
+                            "malformed",
+                            format!("malformed message ({e}); expected {{\"type\":\"command\",\"id\":\"…\",\"key\":\"…\",\"value\":…}}"),
+                        )),
+                    },
+                    Some(Ok(Message::Binary(_))) => send!(error("malformed", "binary messages are not supported; send JSON text".into())),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                }
+            }
+        }
+    }
+    state.metrics.clients.dec();
+}
