@@ -13,13 +13,13 @@
 
 use watchtower_protocol::{Indicators, Telemetry};
 
-use crate::features::FeatureTable;
 use crate::ledger::{AccountId, Ledger};
 use crate::model::{Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::Purpose;
 use crate::stats::Summarizer;
+use watchtower_protocol::FeatureTable;
 
 /// Cents per unit of wealth.
 pub const UNIT_CENTS: i64 = 100;

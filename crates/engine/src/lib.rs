@@ -13,7 +13,6 @@
 pub mod apportion;
 pub mod boltzmann;
 pub mod config;
-pub mod features;
 pub mod ledger;
 pub mod mark0;
 pub mod model;

@@ -64,5 +64,5 @@ pub trait Model: Send {
 
     /// The agents' state vectors for analytics (t-SNE): one row per agent, at most
     /// `limit` rows, chosen deterministically.
-    fn agent_features(&self, ledger: &Ledger, limit: usize) -> crate::features::FeatureTable;
+    fn agent_features(&self, ledger: &Ledger, limit: usize) -> watchtower_protocol::FeatureTable;
 }

@@ -14,13 +14,13 @@ use tracing::{info, warn};
 use watchtower_protocol::{GodCommand, GodResponse, Telemetry};
 
 use crate::boltzmann::Boltzmann;
-use crate::features::FeatureTable;
 use crate::ledger::Ledger;
 use crate::mark0::Mark0;
 use crate::model::{Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, RawValue, Registry};
 use crate::rng::Streams;
+use watchtower_protocol::FeatureTable;
 
 /// The structural choices of a run: fixed once the economy exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,8 +329,11 @@ impl Simulation {
         Some(self.model.capture(&self.ledger, last, self.registry.version()))
     }
 
-    /// The agents' standardised-ready state vectors, at most `limit` rows.
+    /// A copy of the agents' state vectors after the last settled tick, at most `limit`
+    /// rows (for analytics, which must never run on the engine's thread).
     pub fn agent_features(&self, limit: usize) -> FeatureTable {
-        self.model.agent_features(&self.ledger, limit)
+        let mut table = self.model.agent_features(&self.ledger, limit);
+        table.tick = self.tick.saturating_sub(1);
+        table
     }
 }

@@ -153,6 +153,33 @@ impl<T> Latest<T> {
     }
 }
 
+/// A request flag between threads: fired by one side (never waiting), taken by the other.
+/// Firing twice before it is taken counts once.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        Self { tx, rx }
+    }
+}
+
+impl Trigger {
+    /// Raises the flag.
+    pub fn fire(&self) {
+        let _ = self.tx.try_send(());
+    }
+
+    /// Lowers the flag, saying whether it was raised.
+    pub fn take(&self) -> bool {
+        self.rx.try_recv().is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,14 @@
 //! (DESIGN.md §1). The [`bridge`] holds the two thread-safe primitives that connect the
 //! engine thread to the server's tasks.
 
+pub mod analytics;
 pub mod bridge;
 pub mod command;
 pub mod registry;
 pub mod telemetry;
 
-pub use bridge::{COMMAND_QUEUE_CAPACITY, CommandQueue, Envelope, Latest, QueueFull, ReplyReceiver};
+pub use analytics::{EmbeddingMap, EmbeddingPoint, EmbeddingStatus, FeatureRow, FeatureTable};
+pub use bridge::{COMMAND_QUEUE_CAPACITY, CommandQueue, Envelope, Latest, QueueFull, ReplyReceiver, Trigger};
 pub use command::{ErrorCode, GodCommand, GodResponse};
 pub use registry::{ParamInfo, ParamKind, ParamValue, RegistrySnapshot};
 pub use telemetry::{AuditEntry, Distribution, Histogram, IndicatorValue, Indicators, Telemetry, TickRecord};

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use watchtower_protocol::{ErrorCode, GodCommand, GodResponse};
+use watchtower_protocol::{EmbeddingStatus, ErrorCode, GodCommand, GodResponse};
 use watchtower_store::History;
 
 use crate::access::{bearer, origin_ok, token_ok};
@@ -169,6 +169,42 @@ pub async fn metrics(State((state, _)): AppState) -> Response {
     state.metrics.queue_depth.set(state.bridge.queue.len() as i64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
+}
+
+/// `GET /api/admin/embedding-map`: 202 while computing, 200 with the map, 500 if it failed.
+pub async fn embedding(State((state, _)): AppState) -> Response {
+    let Some(status) = state.bridge.embedding.load() else {
+        return problem(StatusCode::NOT_FOUND, "the embedding map is switched off (--embedding-sample 0)");
+    };
+    let code = match *status {
+        EmbeddingStatus::Computing { .. } => StatusCode::ACCEPTED,
+        EmbeddingStatus::Ready(_) => StatusCode::OK,
+        EmbeddingStatus::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, Json(&*status)).into_response()
+}
+
+/// `POST /api/admin/embedding-map/refresh`: recomputes from the next settled tick; one
+/// computation at a time.
+pub async fn refresh_embedding(State((state, _)): AppState, headers: HeaderMap) -> Response {
+    if !origin_ok(&state, &headers) {
+        return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not use the admin API");
+    }
+    if !token_ok(&state, bearer(&headers)) {
+        return problem(StatusCode::UNAUTHORIZED, "unauthorised: the admin API needs the access token");
+    }
+    match state.bridge.embedding.load().as_deref() {
+        None => problem(StatusCode::NOT_FOUND, "the embedding map is switched off (--embedding-sample 0)"),
+        Some(EmbeddingStatus::Computing { .. }) => {
+            problem(StatusCode::CONFLICT, "a computation is already running; wait for it to finish")
+        }
+        Some(_) => {
+            let computing = EmbeddingStatus::Computing { progress: 0.0 };
+            state.bridge.embedding.publish(Arc::new(computing.clone()));
+            state.bridge.embedding_refresh.fire();
+            (StatusCode::ACCEPTED, Json(computing)).into_response()
+        }
+    }
 }
 
 /// Debug builds only: makes the serving task panic, to prove the app restarts it.

@@ -6,7 +6,8 @@
 //! commands, disconnecting) can make the engine wait.
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
-//! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`.
+//! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
+//! `admin/embedding-map` (and `/refresh`, POST).
 
 mod access;
 mod api;
@@ -45,6 +46,8 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/history", get(api::history))
         .route("/api/audit", get(api::audit))
         .route("/api/runs", get(api::runs))
+        .route("/api/admin/embedding-map", get(api::embedding))
+        .route("/api/admin/embedding-map/refresh", post(api::refresh_embedding))
         .route("/api/debug/crash", post(api::crash))
         .layer(DefaultBodyLimit::max(MAX_MESSAGE))
         .layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, watch};
-use watchtower_protocol::{CommandQueue, Latest, RegistrySnapshot, Telemetry};
+use watchtower_protocol::{CommandQueue, EmbeddingStatus, Latest, RegistrySnapshot, Telemetry, Trigger};
 use watchtower_store::History;
 
 use crate::metrics::Metrics;
@@ -19,11 +19,21 @@ pub struct Bridge {
     pub telemetry: Arc<Latest<Telemetry>>,
     /// The latest registry schema and values.
     pub registry: Arc<Latest<RegistrySnapshot>>,
+    /// The embedding map's state (empty when the map is switched off).
+    pub embedding: Arc<Latest<EmbeddingStatus>>,
+    /// Asks for a new embedding map from the next settled tick.
+    pub embedding_refresh: Trigger,
 }
 
 impl Default for Bridge {
     fn default() -> Self {
-        Self { queue: CommandQueue::new(), telemetry: Arc::new(Latest::new()), registry: Arc::new(Latest::new()) }
+        Self {
+            queue: CommandQueue::new(),
+            telemetry: Arc::new(Latest::new()),
+            registry: Arc::new(Latest::new()),
+            embedding: Arc::new(Latest::new()),
+            embedding_refresh: Trigger::default(),
+        }
     }
 }
 

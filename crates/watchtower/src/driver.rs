@@ -19,6 +19,7 @@ use watchtower_protocol::{AuditEntry, GodCommand, GodResponse, ParamValue, TickR
 use watchtower_server::Bridge;
 use watchtower_store::RecordSender;
 
+use crate::analytics::FeatureTap;
 use crate::error::AppError;
 use crate::shutdown::Shutdown;
 
@@ -44,6 +45,7 @@ pub fn run_engine(
     registry: Registry,
     bridge: Bridge,
     store: Option<RecordSender>,
+    analytics: Option<FeatureTap>,
     shutdown: Shutdown,
     stop_after: Option<u64>,
 ) -> Result<EngineExit, AppError> {
@@ -66,6 +68,9 @@ pub fn run_engine(
             steps = (steps - 1).max(0);
             sim.step()?.responses
         };
+        if let Some(tap) = &analytics {
+            tap.poll(&sim);
+        }
         if store_failed.load(Ordering::SeqCst) {
             // Ticks the store cannot keep must not be run: stop, and let the app report
             // the writer's own error.

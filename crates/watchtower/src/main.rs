@@ -14,6 +14,7 @@ macro_rules! say {
     }};
 }
 
+mod analytics;
 mod driver;
 mod error;
 mod history;

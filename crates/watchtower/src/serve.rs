@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// Stop cleanly after this many ticks (for scripted runs and benchmarks).
     #[arg(long, value_name = "N")]
     pub ticks: Option<u64>,
+    /// Agents sampled for the embedding map (t-SNE) computed at start; 0 switches it off.
+    #[arg(long, value_name = "N", default_value_t = 5_000)]
+    pub embedding_sample: usize,
 }
 
 fn generate_token() -> Result<String, AppError> {
@@ -116,6 +119,9 @@ pub fn serve(args: ServeArgs, shutdown: &Shutdown) -> Result<(), AppError> {
         fault_injection: cfg!(debug_assertions),
     };
     let state = ServerState::new(config, bridge.clone());
+    // Analytics start before the server serves, so the map is never asked for too late.
+    let analytics = crate::analytics::start(&bridge, args.embedding_sample)
+        .map_err(|e| AppError::Usage(format!("cannot start the analytics thread: {e}")))?;
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     say!("Watchtower is running: http://{host}:{}/?token={token}", addr.port());
     match &writer {
@@ -140,7 +146,7 @@ pub fn serve(args: ServeArgs, shutdown: &Shutdown) -> Result<(), AppError> {
         std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
-                let result = run_engine(spec, registry, bridge, store, shutdown.clone(), stop_after);
+                let result = run_engine(spec, registry, bridge, store, analytics, shutdown.clone(), stop_after);
                 shutdown.request(); // whatever ended the engine ends the process
                 result
             })

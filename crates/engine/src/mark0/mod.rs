@@ -25,13 +25,13 @@ mod telemetry;
 use watchtower_protocol::Telemetry;
 
 use crate::apportion::{self, round_cents};
-use crate::features::FeatureTable;
 use crate::ledger::{AccountId, Ledger};
 use crate::model::{Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::{Purpose, Streams};
 use crate::stats::Summarizer;
+use watchtower_protocol::FeatureTable;
 
 use labour::Labour;
 use params::Params;

@@ -4,8 +4,8 @@ use watchtower_protocol::{Indicators, Telemetry};
 
 use super::labour::UNEMPLOYED;
 use super::{Mark0, accounts};
-use crate::features::FeatureTable;
 use crate::ledger::Ledger;
+use watchtower_protocol::FeatureTable;
 
 impl Mark0 {
     pub(super) fn capture_telemetry(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
