@@ -5,8 +5,9 @@
 //! every agent that holds at least one unit gives one unit to an agent drawn uniformly
 //! from all agents (itself included, as in Mesa). An agent that received earlier in the
 //! same tick may give later in it. Money is conserved; the wealth distribution relaxes
-//! to the geometric (discrete Boltzmann–Gibbs) law, whose Gini is (1 + μ)/(1 + 2μ) for
-//! mean μ: 2/3 for μ = 1, 0.524 for μ = 10.
+//! to nearly the geometric (discrete Boltzmann–Gibbs) law, whose Gini is (1 + μ)/(1 + 2μ):
+//! 0.524 at mean μ = 10 (measured 0.513; a broke agent cannot give, so the rule is not
+//! pure Boltzmann–Gibbs exchange, and the gap grows at small μ).
 //!
 //! The exchange runs in phase 6 (Market) through the same ledger as Mark-0; one unit of
 //! wealth is 100 cents.
@@ -49,16 +50,17 @@ impl Boltzmann {
 
     fn exchange(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let mut rng = ctx.streams.stream(Purpose::Exchange, ctx.tick, 0);
+        // A fresh uniformly random order, then one pass over it. (Acting inside the
+        // shuffle, as each position is fixed, is also uniform but measured 13% slower:
+        // the separate passes let the processor overlap their random memory accesses.)
         rng.shuffle(&mut self.order);
         let n = self.n as u32;
         let mut transfers = 0;
         for &giver in &self.order {
-            let giver = AccountId(giver);
-            if ctx.ledger.balance(giver) >= UNIT_CENTS {
-                let receiver = AccountId(1 + rng.below(n));
-                ctx.ledger.transfer(giver, receiver, UNIT_CENTS)?;
-                transfers += 1;
-            }
+            // The receiver is drawn for every agent, broke or not: the draw is cheaper
+            // than the branch it would take to skip it (the rule's outcome is the same).
+            let receiver = AccountId(1 + rng.below(n));
+            transfers += i64::from(ctx.ledger.give_if_able(AccountId(giver), receiver, UNIT_CENTS)?);
         }
         self.transfers = transfers;
         Ok(())
@@ -72,16 +74,18 @@ impl Model for Boltzmann {
 
     fn configure(&mut self, _registry: &Registry) {}
 
+    fn phases(&self) -> &'static [Phase] {
+        &[Phase::Market]
+    }
+
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError> {
-        match phase {
-            Phase::Market => self.exchange(ctx),
-            _ => Ok(()),
-        }
+        debug_assert_eq!(phase, Phase::Market);
+        self.exchange(ctx)
     }
 
     fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
         let wealth = ledger.balances(1..1 + self.n as u32);
-        let summary = self.summarizer.summarize("agent_wealth", "cents", wealth.iter().copied());
+        let summary = self.summarizer.summarize_slice("agent_wealth", "cents", wealth);
         let held: i64 = wealth.iter().sum();
         let indicators = Indicators {
             output_real: self.transfers as f64,

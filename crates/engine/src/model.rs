@@ -56,7 +56,11 @@ pub trait Model: Send {
     /// registry.
     fn configure(&mut self, registry: &Registry);
 
-    /// Runs the model's part of `phase` (one of [`Phase::MODEL`]).
+    /// The phases (among [`Phase::MODEL`]) the model fills; only these run, and the books
+    /// are checked after each.
+    fn phases(&self) -> &'static [Phase];
+
+    /// Runs the model's part of `phase` (one of [`Model::phases`]).
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError>;
 
     /// Captures telemetry from the settled state at the end of `tick`.

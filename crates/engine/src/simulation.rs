@@ -3,8 +3,8 @@
 //! Phase 0 (Intercept) is where the outside world reaches in: its hooks run first and
 //! may [`HookContext::submit`] commands, then every waiting command is validated against
 //! the registry and applied or rejected, in order, each answered by one `GodResponse`.
-//! Phases 1–7 are the model's; after each the books are checked (the balances must sum
-//! to zero) and that phase's hooks run. Phase 8 captures telemetry from the settled
+//! Phases 1–7 are the model's; after each phase the model fills the books are checked
+//! (the balances must sum to zero), and every phase's hooks run. Phase 8 captures telemetry from the settled
 //! state and hands it to its hooks, which is where the app publishes it. Nothing here
 //! reads a clock, a socket or a file: a seed and a command log determine every number.
 
@@ -214,10 +214,13 @@ impl Simulation {
     pub fn step(&mut self) -> Result<TickOutcome, EngineError> {
         let tick = self.tick;
         let responses = self.intercept(tick, false);
+        let filled = self.model.phases();
         for phase in Phase::MODEL {
-            let mut ctx = Context { tick, ledger: &mut self.ledger, streams: &self.streams };
-            self.model.run_phase(phase, &mut ctx).map_err(|source| EngineError::Model { tick, phase, source })?;
-            self.check_books(tick, phase)?;
+            if filled.contains(&phase) {
+                let mut ctx = Context { tick, ledger: &mut self.ledger, streams: &self.streams };
+                self.model.run_phase(phase, &mut ctx).map_err(|source| EngineError::Model { tick, phase, source })?;
+                self.check_books(tick, phase)?;
+            }
             self.run_hooks(phase, tick, false, &responses, None);
         }
         let telemetry = Arc::new(self.model.capture(&self.ledger, tick, self.registry.version()));

@@ -32,7 +32,7 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State((state, _)): AppState) -> Response {
     match state.bridge.telemetry.load() {
-        Some(t) => Json(json!({"ready": true, "tick": t.tick})).into_response(),
+        Some(p) => Json(json!({"ready": true, "tick": p.telemetry.tick})).into_response(),
         None => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "state": "initializing"}))).into_response()
         }
@@ -48,7 +48,7 @@ pub async fn registry(State((state, _)): AppState) -> Response {
 
 pub async fn snapshot(State((state, _)): AppState) -> Response {
     match state.bridge.telemetry.load() {
-        Some(t) => Json(&*t).into_response(),
+        Some(p) => Json(&*p.telemetry).into_response(),
         None => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"}))).into_response()
         }

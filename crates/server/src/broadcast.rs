@@ -27,6 +27,16 @@ pub struct Tagged<'a, T: Serialize> {
     pub payload: &'a T,
 }
 
+/// `{"type":"telemetry","published_at_ms":…,<the telemetry's fields>}`.
+#[derive(Serialize)]
+struct TelemetryFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    published_at_ms: u64,
+    #[serde(flatten)]
+    telemetry: &'a watchtower_protocol::Telemetry,
+}
+
 /// Runs until `cancel`.
 pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(INTERVAL);
@@ -40,7 +50,8 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
         }
         let m = &state.metrics;
         m.queue_depth.set(state.bridge.queue.len() as i64);
-        let Some(telemetry) = state.bridge.telemetry.load() else { continue };
+        let Some(published) = state.bridge.telemetry.load() else { continue };
+        let telemetry = &published.telemetry;
         let now = Instant::now();
         rate.push_back((now, telemetry.tick));
         while rate.len() > 2 && now.duration_since(rate[0].0) > Duration::from_secs(1) {
@@ -58,8 +69,8 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
         last_tick = Some(telemetry.tick);
         m.ticks.set(telemetry.tick as i64 + 1);
         m.money_drift.set(telemetry.indicators.money_drift);
-        let text =
-            serde_json::to_string(&Tagged { kind: "telemetry", payload: &*telemetry }).expect("telemetry serialises");
+        let frame = TelemetryFrame { kind: "telemetry", published_at_ms: published.at_ms, telemetry };
+        let text = serde_json::to_string(&frame).expect("telemetry serialises");
         state.frames.send_modify(|frame| *frame = Frame { seq: frame.seq + 1, text: text.into() });
     }
 }

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use state::{Bridge, ServerConfig, ServerState};
+pub use state::{Bridge, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;
 
 /// The routes, sharing `state`; WebSockets close when `cancel` fires.

@@ -10,13 +10,23 @@ use watchtower_store::History;
 
 use crate::metrics::Metrics;
 
+/// A snapshot as phase 8 published it, with the wall-clock time it was published (so
+/// clients can tell how old a frame is when it reaches them).
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The snapshot.
+    pub telemetry: Arc<Telemetry>,
+    /// When it was published, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
 /// The engine's side of the bridge, as the server sees it: protocol types only.
 #[derive(Debug, Clone)]
 pub struct Bridge {
     /// Commands to the engine.
     pub queue: CommandQueue,
     /// The latest telemetry (empty until the first tick is settled: not ready).
-    pub telemetry: Arc<Latest<Telemetry>>,
+    pub telemetry: Arc<Latest<Published>>,
     /// The latest registry schema and values.
     pub registry: Arc<Latest<RegistrySnapshot>>,
     /// The embedding map's state (empty when the map is switched off).

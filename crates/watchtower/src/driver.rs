@@ -16,12 +16,17 @@ use tokio::sync::oneshot;
 use tracing::info;
 use watchtower_engine::{Phase, Registry, RunSpec, Simulation};
 use watchtower_protocol::{AuditEntry, GodCommand, GodResponse, ParamValue, TickRecord};
-use watchtower_server::Bridge;
+use watchtower_server::{Bridge, Published};
 use watchtower_store::RecordSender;
 
 use crate::analytics::FeatureTap;
 use crate::error::AppError;
 use crate::shutdown::Shutdown;
+
+/// Wall-clock milliseconds since the Unix epoch (outside the engine, which has no clock).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 
 /// How often a paused engine looks for commands.
 const IDLE_POLL: Duration = Duration::from_millis(10);
@@ -116,7 +121,7 @@ fn register_hooks(sim: &mut Simulation, bridge: &Bridge, store: Option<RecordSen
     let mut published_registry = None;
     sim.register_hook(Phase::Broadcast, move |ctx| {
         if let (false, Some(t)) = (ctx.is_idle(), ctx.telemetry()) {
-            bridge.telemetry.publish(Arc::clone(t));
+            bridge.telemetry.publish(Arc::new(Published { telemetry: Arc::clone(t), at_ms: now_ms() }));
         }
         let version = ctx.registry().version();
         if published_registry != Some(version) {

@@ -15,6 +15,7 @@ macro_rules! say {
 }
 
 mod analytics;
+mod bench;
 mod driver;
 mod error;
 mod history;
@@ -55,6 +56,8 @@ enum Command {
     Runs(history::RunsArgs),
     /// Write a run's ticks as CSV or JSON lines.
     Export(history::ExportArgs),
+    /// Measure performance (docs/PERFORMANCE.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,5 +89,6 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Run(args)) => run::run(args, &signals()?),
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),
+        Some(Command::Bench(args)) => bench::bench(args),
     }
 }

@@ -22,9 +22,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use watchtower_server::{Bridge, ServerConfig, ServerState};
-use watchtower_store::{History, RunStatus, Writer, WriterOptions};
+use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
-use crate::driver::run_engine;
+use crate::driver::{EngineExit, run_engine};
 use crate::error::AppError;
 use crate::lock::DirLock;
 use crate::settings::{DataDirArg, EconomyArgs};
@@ -69,119 +69,171 @@ fn generate_token() -> Result<String, AppError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A running `watchtower serve`: the engine thread, the server and the store, wired.
+pub struct Service {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The access token.
+    pub token: String,
+    /// The bridge (the benchmarks watch the engine through it, as the server does).
+    pub bridge: Bridge,
+    runtime: tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+    engine: std::thread::JoinHandle<Result<EngineExit, AppError>>,
+    writer: Option<Writer>,
+    lock: Option<DirLock>,
+    state: Arc<ServerState>,
+    shutdown: Shutdown,
+}
+
+impl Service {
+    /// Validates the settings, takes the lock, opens the store, binds, and starts the
+    /// engine and the server. `shutdown` stops it (a signal, `--ticks`, or the caller).
+    pub fn start(args: &ServeArgs, shutdown: Shutdown) -> Result<Self, AppError> {
+        let mut economy = args.economy.clone();
+        if let Some(rate) = args.tick_rate {
+            economy.set.push(format!("sim.tick_rate={rate}"));
+        }
+        let registry = economy.registry()?;
+        if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
+            return Err(AppError::Usage(format!(
+                "refusing to listen on {} (reachable from other machines) with a generated token; \
+                 set --token or WATCHTOWER_TOKEN, or pass --insecure if you mean it",
+                args.bind
+            )));
+        }
+        let token = match &args.token {
+            Some(t) if t.trim().len() < 8 => {
+                return Err(AppError::Usage("--token must be at least 8 characters".into()));
+            }
+            Some(t) => t.trim().to_string(),
+            None => generate_token()?,
+        };
+        // Every client is a socket: allow as many as the system lets this process have.
+        if let Ok(limit) = rlimit::increase_nofile_limit(u64::MAX) {
+            info!(limit, "open files limit");
+        }
+
+        // Lock before any database connection; fail fast if another instance holds it.
+        let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
+        let writer = match &lock {
+            Some(_) => {
+                Some(Writer::start(&args.data.database(), &economy.run_info(&registry), WriterOptions::default())?)
+            }
+            None => None,
+        };
+        let history = match &writer {
+            Some(w) => Some(History::open(w.path(), 4)?),
+            None => None,
+        };
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("server")
+            .build()
+            .map_err(|e| AppError::Usage(format!("cannot start the async runtime: {e}")))?;
+        let listener = runtime
+            .block_on(TcpListener::bind(args.bind))
+            .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.bind)))?;
+        let addr = listener.local_addr().map_err(|e| AppError::Usage(e.to_string()))?;
+
+        let bridge = Bridge::default();
+        let config = ServerConfig {
+            token: token.clone(),
+            allowed_origins: args.allow_origin.clone(),
+            run_id: writer.as_ref().map(Writer::run_id),
+            history,
+            fault_injection: cfg!(debug_assertions),
+        };
+        let state = ServerState::new(config, bridge.clone());
+        // Analytics start before the server serves, so the map is never asked for too late.
+        let analytics = crate::analytics::start(&bridge, args.embedding_sample)
+            .map_err(|e| AppError::Usage(format!("cannot start the analytics thread: {e}")))?;
+        let cancel = CancellationToken::new();
+        let server = runtime.spawn(supervise(listener, addr, Arc::clone(&state), cancel.clone()));
+
+        // The engine on its own OS thread.
+        let engine = {
+            let (spec, bridge, shutdown) = (economy.spec(), bridge.clone(), shutdown.clone());
+            let store = writer.as_ref().map(Writer::sender);
+            let stop_after = args.ticks;
+            std::thread::Builder::new()
+                .name("engine".into())
+                .spawn(move || {
+                    let result = run_engine(spec, registry, bridge, store, analytics, shutdown.clone(), stop_after);
+                    shutdown.request(); // whatever ended the engine ends the service
+                    result
+                })
+                .map_err(|e| AppError::Usage(format!("cannot start the engine thread: {e}")))?
+        };
+        Ok(Self { addr, token, bridge, runtime, cancel, server, engine, writer, lock, state, shutdown })
+    }
+
+    /// The dashboard's URL, with the token.
+    pub fn url(&self) -> String {
+        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
+        format!("http://{host}:{}/?token={}", self.addr.port(), self.token)
+    }
+
+    /// Blocks until shutdown is requested.
+    pub fn wait(&self) {
+        while !self.shutdown.requested() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops in order: stop taking commands and close the sockets, let the engine finish
+    /// the tick in flight, close the read pool, flush the writer, mark the run,
+    /// checkpoint the WAL, release the lock.
+    pub fn stop(self) -> Result<(Option<WriterReport>, EngineExit), AppError> {
+        self.shutdown.request();
+        info!("shutting down");
+        self.cancel.cancel();
+        let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
+        self.runtime.shutdown_timeout(Duration::from_millis(200));
+        drop(self.state); // the read pool closes with the server's state...
+        let outcome = self.engine.join().unwrap_or_else(|panic| {
+            let message =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(AppError::Usage(format!("the engine thread panicked: {}", message.unwrap_or_default())))
+        });
+        let (status, error_text) = match &outcome {
+            Ok(_) => (RunStatus::Finished, None),
+            Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        };
+        // ...so the checkpoint can empty the WAL. If the writer itself failed, its error
+        // is the one to report.
+        let report = match self.writer {
+            Some(w) => Some(w.finish(status, error_text)?),
+            None => None,
+        };
+        drop(self.lock);
+        outcome.map(|exit| (report, exit))
+    }
+}
+
 /// Serves until SIGINT/SIGTERM (or `--ticks`).
 pub fn serve(args: ServeArgs, shutdown: &Shutdown) -> Result<(), AppError> {
-    let mut economy = args.economy.clone();
-    if let Some(rate) = args.tick_rate {
-        economy.set.push(format!("sim.tick_rate={rate}"));
-    }
-    let registry = economy.registry()?;
-    if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
-        return Err(AppError::Usage(format!(
-            "refusing to listen on {} (reachable from other machines) with a generated token; \
-             set --token or WATCHTOWER_TOKEN, or pass --insecure if you mean it",
-            args.bind
-        )));
-    }
-    let token = match &args.token {
-        Some(t) if t.trim().len() < 8 => return Err(AppError::Usage("--token must be at least 8 characters".into())),
-        Some(t) => t.trim().to_string(),
-        None => generate_token()?,
-    };
-
-    // Lock before any database connection; fail fast if another instance holds it.
-    let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let writer = match &lock {
-        Some(_) => Some(Writer::start(&args.data.database(), &economy.run_info(&registry), WriterOptions::default())?),
-        None => None,
-    };
-    let history = match &writer {
-        Some(w) => Some(History::open(w.path(), 4)?),
-        None => None,
-    };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("server")
-        .build()
-        .map_err(|e| AppError::Usage(format!("cannot start the async runtime: {e}")))?;
-    let listener = runtime
-        .block_on(TcpListener::bind(args.bind))
-        .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.bind)))?;
-    let addr = listener.local_addr().map_err(|e| AppError::Usage(e.to_string()))?;
-
-    let bridge = Bridge::default();
-    let config = ServerConfig {
-        token: token.clone(),
-        allowed_origins: args.allow_origin.clone(),
-        run_id: writer.as_ref().map(Writer::run_id),
-        history,
-        fault_injection: cfg!(debug_assertions),
-    };
-    let state = ServerState::new(config, bridge.clone());
-    // Analytics start before the server serves, so the map is never asked for too late.
-    let analytics = crate::analytics::start(&bridge, args.embedding_sample)
-        .map_err(|e| AppError::Usage(format!("cannot start the analytics thread: {e}")))?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    say!("Watchtower is running: http://{host}:{}/?token={token}", addr.port());
-    match &writer {
+    let service = Service::start(&args, shutdown.clone())?;
+    say!("Watchtower is running: {}", service.url());
+    match &service.writer {
         Some(w) => say!(
             "Recording run {} in {} (lock: {})",
             w.run_id(),
             w.path().display(),
-            lock.as_ref().map_or(String::new(), |l| l.path().display().to_string())
+            service.lock.as_ref().map_or(String::new(), |l| l.path().display().to_string())
         ),
         None => say!("Not recording (--no-store)"),
     }
     say!("Stop with Ctrl-C: the tick in flight finishes and everything is saved.");
-
-    let cancel = CancellationToken::new();
-    let server = runtime.spawn(supervise(listener, addr, Arc::clone(&state), cancel.clone()));
-
-    // The engine on its own OS thread.
-    let engine = {
-        let (spec, bridge, shutdown) = (economy.spec(), bridge.clone(), shutdown.clone());
-        let store = writer.as_ref().map(Writer::sender);
-        let stop_after = args.ticks;
-        std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || {
-                let result = run_engine(spec, registry, bridge, store, analytics, shutdown.clone(), stop_after);
-                shutdown.request(); // whatever ended the engine ends the process
-                result
-            })
-            .map_err(|e| AppError::Usage(format!("cannot start the engine thread: {e}")))?
-    };
-
-    // Wait for a signal, `--ticks`, or the engine's end.
-    runtime.block_on(async {
-        while !shutdown.requested() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    info!("shutting down");
-    cancel.cancel(); // stop taking commands, close the sockets
-    let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), server).await });
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    drop(state); // the read pool closes with the server's state...
-
-    let outcome = engine.join().unwrap_or_else(|panic| {
-        let message =
-            panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(AppError::Usage(format!("the engine thread panicked: {}", message.unwrap_or_default())))
-    });
-    let (status, error_text) = match &outcome {
-        Ok(_) => (RunStatus::Finished, None),
-        Err(e) => (RunStatus::Failed, Some(e.to_string())),
-    };
-    if let Some(w) = writer {
-        // ...so the checkpoint below can empty the WAL. If the writer itself failed, its
-        // error is the one to report.
-        let report = w.finish(status, error_text)?;
+    service.wait();
+    let (report, exit) = service.stop()?;
+    if let Some(report) = report {
         say!("Run {} saved: {} ticks, {} commands audited", report.run_id, report.ticks, report.commands);
     }
-    drop(lock);
-    outcome.map(|exit| info!(ticks = exit.ticks, "stopped"))
+    info!(ticks = exit.ticks, "stopped");
+    Ok(())
 }
 
 /// Serves on `first`, and on `addr` again if the server task dies, until `cancel`.

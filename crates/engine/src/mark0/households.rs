@@ -17,6 +17,7 @@
 
 use libm::exp;
 
+use super::labour::UNEMPLOYED;
 use super::{Mark0, accounts, cents};
 use crate::apportion;
 use crate::model::{Context, ModelError};
@@ -36,13 +37,16 @@ impl Mark0 {
             flow[i] -= bill;
             ctx.ledger.transfer(layout.firm(i), accounts::PAYROLL, bill)
         })?;
-        let employees = (0..n).filter(|&i| alive[i]).flat_map(|i| labour.staff[i].iter().map(move |&k| (k, wage[i])));
+        // In household order (the employer's wage read from the small firm arrays), so
+        // every household array is walked sequentially rather than staff list by staff list.
+        let employer = &labour.employer;
+        let employees =
+            (0..employer.len()).filter(|&k| employer[k] != UNEMPLOYED).map(|k| (k, wage[employer[k] as usize]));
         let unpaid = apportion::by_f64(total, employees, |k, wage| {
-            let k_ = k as usize;
-            hh.income[k_] += wage;
-            hh.taxable[k_] += wage;
-            hh.disposable[k_] += wage;
-            ctx.ledger.transfer(accounts::PAYROLL, layout.household(k as usize), wage)
+            hh.income[k] += wage;
+            hh.taxable[k] += wage;
+            hh.disposable[k] += wage;
+            ctx.ledger.transfer(accounts::PAYROLL, layout.household(k), wage)
         })?;
         if unpaid != 0 {
             // Production too small to employ a single household: nobody to pay, so the

@@ -417,6 +417,10 @@ impl Model for Mark0 {
         self.p = Params::from_registry(registry);
     }
 
+    fn phases(&self) -> &'static [Phase] {
+        &Phase::MODEL
+    }
+
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         match phase {
             Phase::Expect => {

@@ -24,8 +24,8 @@ impl Mark0 {
         let money_other: i64 =
             accounts::CLEARING.iter().map(|&(a, _)| fixed(a)).sum::<i64>() + fixed(accounts::RESIDUE);
 
-        let wealth = self.summarizer.summarize("household_wealth", "cents", households.iter().copied());
-        let income = self.summarizer.summarize("household_income", "cents", self.households.income.iter().copied());
+        let wealth = self.summarizer.summarize_slice("household_wealth", "cents", households);
+        let income = self.summarizer.summarize_slice("household_income", "cents", &self.households.income);
         let alive_firms = (0..self.n).filter(|&i| f.alive[i]);
         let size = self.summarizer.summarize(
             "firm_size",

@@ -1,0 +1,58 @@
+//! Engine alone: ticks per second, agent updates per second and memory per agent.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::json;
+use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
+
+use super::{Report, machine, resident_bytes};
+use crate::error::AppError;
+use crate::settings::ModelArg;
+
+/// Arguments of `watchtower bench engine`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Models to measure (default both).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub model: Vec<ModelArg>,
+    /// Agents (households for the economy, one firm per ten) per measurement.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000, 1_000_000])]
+    pub sizes: Vec<usize>,
+    /// Seconds measured per size (after a warm-up of 50 ticks).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+}
+
+pub fn run(args: &EngineArgs) -> Result<Report, AppError> {
+    let models = if args.model.is_empty() { vec![ModelArg::Mark0, ModelArg::Boltzmann] } else { args.model.clone() };
+    let mut text = format!("Engine alone, whole ticks (telemetry included); {}\n", machine());
+    text += &format!(
+        "{:<10} {:>10} {:>12} {:>22} {:>16}\n",
+        "model", "agents", "ticks/s", "agent-updates/s", "bytes/agent"
+    );
+    let mut rows = Vec::new();
+    for model in models {
+        let kind = ModelKind::from(model);
+        for &n in &args.sizes {
+            let before = resident_bytes();
+            let spec = RunSpec { model: kind, households: n, firms: (n / 10).max(1), agents: n, ..RunSpec::default() };
+            let mut sim = Simulation::new(spec, Registry::builtin(kind))?;
+            for _ in 0..50 {
+                sim.step()?;
+            }
+            let bytes = resident_bytes().saturating_sub(before) as f64 / n as f64;
+            let started = Instant::now();
+            let mut ticks = 0u64;
+            while ticks < 3 || started.elapsed() < Duration::from_secs_f64(args.seconds) {
+                sim.step()?;
+                ticks += 1;
+            }
+            let rate = ticks as f64 / started.elapsed().as_secs_f64();
+            let updates = rate * n as f64;
+            text += &format!("{:<10} {:>10} {:>12.1} {:>22.0} {:>16.0}\n", kind.name(), n, rate, updates, bytes);
+            rows.push(json!({"model": kind.name(), "agents": n, "ticks_per_second": rate, "agent_updates_per_second": updates, "bytes_per_agent": bytes}));
+        }
+    }
+    Ok(Report { text, json: json!({"benchmark": "engine", "machine": machine(), "results": rows}) })
+}

@@ -1,0 +1,89 @@
+//! Persistence overhead: the same economy with every tick written to SQLite through the
+//! writer thread, versus the engine alone, in alternating rounds.
+
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
+use watchtower_protocol::TickRecord;
+use watchtower_store::{RunInfo, RunStatus, Writer, WriterOptions};
+
+use super::{Report, loss, machine, median};
+use crate::error::AppError;
+
+/// Arguments of `watchtower bench persistence`.
+#[derive(Debug, Clone, Args)]
+pub struct PersistenceArgs {
+    /// Households (firms: one per ten).
+    #[arg(long, default_value_t = 10_000)]
+    pub households: usize,
+    /// Ticks per round.
+    #[arg(long, default_value_t = 2_000)]
+    pub ticks: u64,
+    /// Rounds of each arm.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+}
+
+fn spec(households: usize) -> RunSpec {
+    RunSpec { households, firms: households / 10, ..RunSpec::default() }
+}
+
+/// Ticks per second of one round; with a store, until the last tick is committed.
+fn round(args: &PersistenceArgs, store: bool) -> Result<f64, AppError> {
+    let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
+    let writer = if store {
+        let info = RunInfo {
+            model: "mark0".into(),
+            seed: 1,
+            households: args.households as u64,
+            firms: args.households as u64 / 10,
+            agents: 0,
+            parameters: json!({}),
+            model_version: "bench".into(),
+        };
+        Some(Writer::start(&dir.path().join("bench.db"), &info, WriterOptions::default())?)
+    } else {
+        None
+    };
+    let sender = writer.as_ref().map(Writer::sender);
+    let mut sim = Simulation::new(spec(args.households), Registry::builtin(ModelKind::Mark0))?;
+    let started = Instant::now();
+    for _ in 0..args.ticks {
+        let out = sim.step()?;
+        if let Some(s) = &sender {
+            s.send(TickRecord { telemetry: Some(out.telemetry), audit: Vec::new() })?;
+        }
+    }
+    if let Some(w) = writer {
+        w.flush()?;
+        let elapsed = started.elapsed();
+        w.finish(RunStatus::Finished, None)?;
+        return Ok(args.ticks as f64 / elapsed.as_secs_f64());
+    }
+    Ok(args.ticks as f64 / started.elapsed().as_secs_f64())
+}
+
+pub fn run(args: &PersistenceArgs) -> Result<Report, AppError> {
+    let (mut alone, mut stored) = (Vec::new(), Vec::new());
+    for _ in 0..args.rounds {
+        alone.push(round(args, false)?);
+        stored.push(round(args, true)?);
+    }
+    let (a, s) = (median(&alone), median(&stored));
+    let text = format!(
+        "Persistence overhead: {} households, {} ticks a round, {} rounds each, alternating; {}\n\
+         engine alone      {a:>9.1} ticks/s (median)\n\
+         engine + store    {s:>9.1} ticks/s (median, every tick committed)\n\
+         overhead          {:>9.2} %",
+        args.households,
+        args.ticks,
+        args.rounds,
+        machine(),
+        loss(a, s)
+    );
+    let json = json!({"benchmark": "persistence", "machine": machine(), "households": args.households, "ticks": args.ticks,
+        "alone_ticks_per_second": alone, "store_ticks_per_second": stored, "overhead_percent": loss(a, s)});
+    Ok(Report { text, json })
+}
