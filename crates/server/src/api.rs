@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use watchtower_protocol::{EmbeddingStatus, ErrorCode, GodCommand, GodResponse};
+use watchtower_protocol::{EmbeddingStatus, ErrorCode, GodResponse};
 use watchtower_store::History;
 
 use crate::access::{bearer, origin_ok, token_ok};
 use crate::broadcast::Tagged;
 use crate::commands::enqueue;
 use crate::state::ServerState;
+use crate::wire::parse_body;
 
 type AppState = State<(Arc<ServerState>, CancellationToken)>;
 
@@ -55,35 +56,13 @@ pub async fn snapshot(State((state, _)): AppState) -> Response {
     }
 }
 
-/// The body of `POST /api/commands`: a command, with or without `"type":"command"`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommandBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    id: String,
-    key: String,
-    value: serde_json::Value,
-}
-
 pub async fn command(State((state, _)): AppState, headers: HeaderMap, body: Bytes) -> Response {
     if !origin_ok(&state, &headers) {
         return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not steer the simulation");
     }
-    let parsed: Result<CommandBody, _> = serde_json::from_slice(&body);
-    let command = match parsed {
-        Ok(c) if c.kind.as_deref().is_none_or(|k| k == "command") => {
-            GodCommand { id: c.id, key: c.key, value: c.value }
-        }
-        Ok(c) => {
-            return problem(StatusCode::BAD_REQUEST, format!("unknown message type `{}`", c.kind.unwrap_or_default()));
-        }
-        Err(e) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                format!("malformed command ({e}); expected {{\"id\":\"…\",\"key\":\"…\",\"value\":…}}"),
-            );
-        }
+    let command = match parse_body(&body) {
+        Ok(command) => command,
+        Err(message) => return problem(StatusCode::BAD_REQUEST, message),
     };
     let authorized = token_ok(&state, bearer(&headers));
     let response = enqueue(&state, command, authorized).await;
@@ -139,10 +118,7 @@ pub async fn history(State((state, _)): AppState, Query(q): Query<HistoryQuery>)
         // Without `from`, the newest `limit` ticks up to `to`.
         let from = match q.from {
             Some(from) => from,
-            None => {
-                let last = h.ticks(run, 0, to, usize::MAX).map(|rows| rows.last().map_or(0, |r| r.tick))?;
-                last.saturating_sub(limit as u64 - 1)
-            }
+            None => h.last_tick(run, to)?.unwrap_or(0).saturating_sub(limit.max(1) as u64 - 1),
         };
         Ok(json!({"run": run, "ticks": h.ticks(run, from, to, limit)?}))
     })

@@ -16,6 +16,7 @@ mod commands;
 mod dashboard;
 mod metrics;
 mod state;
+pub mod wire;
 mod ws;
 
 use std::future::IntoFuture;

@@ -19,12 +19,12 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use watchtower_protocol::GodCommand;
 
 use crate::access::{origin_ok, token_ok};
 use crate::broadcast::Tagged;
 use crate::commands::{Answer, enqueue};
 use crate::state::ServerState;
+use crate::wire::parse_message;
 
 /// Largest message a client may send.
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -38,13 +38,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Deserialize)]
 pub struct WsQuery {
     token: Option<String>,
-}
-
-/// What a client may send.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    Command { id: String, key: String, value: serde_json::Value },
 }
 
 pub async fn upgrade(
@@ -125,14 +118,9 @@ async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, ca
             }
             message = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 match message {
-                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMessage>(&text) {
-                        Ok(ClientMessage::Command { id, key, value }) => {
-                            in_flight.push_back(enqueue(&state, GodCommand { id, key, value }, authorized));
-                        }
-                        Err(e) => send!(error(
-                            "malformed",
-                            format!("malformed message ({e}); expected {{\"type\":\"command\",\"id\":\"…\",\"key\":\"…\",\"value\":…}}"),
-                        )),
+                    Some(Ok(Message::Text(text))) => match parse_message(&text) {
+                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized)),
+                        Err(message) => send!(error("malformed", message)),
                     },
                     Some(Ok(Message::Binary(_))) => send!(error("malformed", "binary messages are not supported; send JSON text".into())),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

@@ -151,6 +151,17 @@ impl History {
         Ok(conn.query_row("SELECT max(id) FROM runs", [], |r| r.get(0)).optional()?.flatten())
     }
 
+    /// The last tick persisted for `run` at or before `to` (a primary-key lookup).
+    pub fn last_tick(&self, run: i64, to: u64) -> Result<Option<u64>, StoreError> {
+        let conn = self.connection()?;
+        let to = to.min(i64::MAX as u64) as i64;
+        let last: Option<i64> =
+            conn.query_row("SELECT max(tick) FROM ticks WHERE run_id = ?1 AND tick <= ?2", params![run, to], |r| {
+                r.get(0)
+            })?;
+        Ok(last.map(|t| t as u64))
+    }
+
     /// Ticks `from..=to` of `run`, at most `limit`, oldest first.
     pub fn ticks(&self, run: i64, from: u64, to: u64, limit: usize) -> Result<Vec<TickRow>, StoreError> {
         let mut out = Vec::new();

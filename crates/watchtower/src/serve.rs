@@ -115,8 +115,19 @@ impl Service {
             info!(limit, "open files limit");
         }
 
-        // Lock before any database connection; fail fast if another instance holds it.
+        // Lock before anything else touches the directory: a second instance fails at once.
         let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("server")
+            .build()
+            .map_err(|e| AppError::Usage(format!("cannot start the async runtime: {e}")))?;
+        let listener = runtime
+            .block_on(TcpListener::bind(args.bind))
+            .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.bind)))?;
+        let addr = listener.local_addr().map_err(|e| AppError::Usage(e.to_string()))?;
+
+        // Only now the database: a start refused above (port taken) leaves it untouched.
         let writer = match &lock {
             Some(_) => {
                 Some(Writer::start(&args.data.database(), &economy.run_info(&registry), WriterOptions::default())?)
@@ -127,16 +138,6 @@ impl Service {
             Some(w) => Some(History::open(w.path(), 4)?),
             None => None,
         };
-
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("server")
-            .build()
-            .map_err(|e| AppError::Usage(format!("cannot start the async runtime: {e}")))?;
-        let listener = runtime
-            .block_on(TcpListener::bind(args.bind))
-            .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.bind)))?;
-        let addr = listener.local_addr().map_err(|e| AppError::Usage(e.to_string()))?;
 
         let bridge = Bridge::default();
         let config = ServerConfig {

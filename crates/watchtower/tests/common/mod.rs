@@ -7,9 +7,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The binary under test.
+/// The binary under test: this build's, or `WATCHTOWER_BIN` (e.g. a release build, to
+/// take figures from the soak).
 pub fn watchtower() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchtower"));
+    let binary = std::env::var_os("WATCHTOWER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_watchtower").into());
+    let mut cmd = Command::new(binary);
     cmd.env_remove("WATCHTOWER_DATA_DIR").env_remove("WATCHTOWER_TOKEN");
     cmd
 }
