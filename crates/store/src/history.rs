@@ -231,6 +231,30 @@ impl History {
     }
 }
 
+impl History {
+    /// The commands that changed `run`, in the order the engine applied them, with the
+    /// tick whose phase 0 applied each: what a replay must submit.
+    pub fn applied_commands(&self, run: i64) -> Result<Vec<(u64, watchtower_protocol::GodCommand)>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare(
+            "SELECT applied_tick, command_id, key, value FROM commands
+             WHERE run_id = ?1 AND success = 1 AND applied_tick IS NOT NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([run], |r| {
+            let value: String = r.get(3)?;
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                watchtower_protocol::GodCommand {
+                    id: r.get(1)?,
+                    key: r.get(2)?,
+                    value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 fn read_value(row: &Row<'_>, i: usize, kind: &str) -> rusqlite::Result<IndicatorValue> {
     Ok(if kind == "INTEGER" { IndicatorValue::Int(row.get(i)?) } else { IndicatorValue::Real(row.get(i)?) })
 }

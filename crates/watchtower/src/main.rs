@@ -20,6 +20,7 @@ mod driver;
 mod error;
 mod history;
 mod lock;
+mod replay;
 mod run;
 mod serve;
 mod settings;
@@ -56,6 +57,9 @@ enum Command {
     Runs(history::RunsArgs),
     /// Write a run's ticks as CSV or JSON lines.
     Export(history::ExportArgs),
+    /// Re-run a recorded run from its seed, parameters and commands, and check that every
+    /// tick comes out identical.
+    Replay(replay::ReplayArgs),
     /// Measure performance (docs/PERFORMANCE.md).
     Bench(bench::BenchArgs),
 }
@@ -89,6 +93,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Run(args)) => run::run(args, &signals()?),
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),
+        Some(Command::Replay(args)) => replay::replay(args),
         Some(Command::Bench(args)) => bench::bench(args),
     }
 }

@@ -1,0 +1,106 @@
+// audit.js: the audit log panel: the latest commands with who sent them, what they
+// asked, when, and the result.
+//
+// Rows come from GET /api/audit (the server's record, newest first) and, for this
+// dashboard's own commands, straight from the WebSocket so they show at once; a
+// provisional row is replaced by the server's record as soon as a refresh brings it.
+
+import { getJSON } from './api.js';
+import { h } from './dom.js';
+import { clock, paramValue } from './format.js';
+import { labelOf } from './controls.js';
+
+const LIMIT = 50;
+
+/** A command's value as sent: numbers and switches as usual, anything else as JSON. */
+function shown(v) {
+  return typeof v === 'number' || typeof v === 'boolean' ? paramValue(v) : JSON.stringify(v ?? null).slice(0, 40);
+}
+
+export class AuditLog {
+  /** `list`: the element rows go in; `isOwn(id)`: whether a command id is this tab's. */
+  constructor(list, isOwn) {
+    this.list = list;
+    this.isOwn = isOwn;
+    this.records = []; // from /api/audit, newest first
+    this.local = new Map(); // id -> provisional row data
+    this.refreshTimer = null;
+    this.enabled = true; // false when the server keeps no record (--no-store)
+    this.render();
+  }
+
+  clear() {
+    this.records = [];
+    this.local.clear();
+    this.render();
+  }
+
+  /** One of our commands just went out. */
+  sent({ id, key, value }) {
+    this.local.set(id, { id, key, value, received_at_ms: Date.now(), success: null });
+    this.render();
+  }
+
+  /** Its answer came back over the socket. */
+  answered(msg) {
+    const row = this.local.get(msg.id);
+    if (row) {
+      Object.assign(row, { success: msg.success, applied_tick: msg.applied_tick, old: msg.old, new: msg.new, code: msg.code, error: msg.error });
+      this.render();
+    }
+    this.refreshSoon();
+  }
+
+  refreshSoon(delay = 300) {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refresh(), delay);
+  }
+
+  async refresh() {
+    if (!this.enabled) return;
+    try {
+      const { status, body } = await getJSON(`/api/audit?limit=${LIMIT}`);
+      if (status !== 200 || !Array.isArray(body?.commands)) return;
+      this.records = body.commands;
+      for (const r of this.records) this.local.delete(r.id);
+      this.render();
+    } catch {
+      // offline: the next refresh catches up
+    }
+  }
+
+  render() {
+    const local = [...this.local.values()].reverse();
+    const rows = [...local, ...this.records].slice(0, LIMIT);
+    if (!rows.length) {
+      this.list.replaceChildren(h('p', { class: 'empty', text: 'No commands yet in this run. Changes made with the controls appear here.' }));
+      return;
+    }
+    this.list.replaceChildren(...rows.map((r) => this.row(r)));
+  }
+
+  row(r) {
+    const own = this.isOwn(r.id);
+    let result;
+    let kind;
+    if (r.success == null) {
+      kind = 'pending';
+      result = 'pending…';
+    } else if (r.success) {
+      kind = 'ok';
+      result = r.key === 'sim.step'
+        ? `applied at tick ${r.applied_tick}`
+        : `applied at tick ${r.applied_tick}: ${paramValue(r.old)} → ${paramValue(r.new)}`;
+    } else {
+      kind = 'error';
+      result = `rejected (${(r.code ?? 'error').replace(/_/g, ' ')})`;
+    }
+    const source = r.seq == null ? 'live' : 'server'; // provisional (socket) or recorded (/api/audit)
+    return h('div', { class: `audit-row ${kind}`, 'data-testid': 'audit-row', 'data-id': r.id, 'data-key': r.key, 'data-source': source },
+      h('span', { class: 'audit-what' }, h('span', { class: 'audit-key', title: r.key, text: labelOf(r.key) }), ` = ${shown(r.value)}`),
+      h('span', { class: 'audit-time', title: new Date(r.received_at_ms).toString(), text: clock(r.received_at_ms) }),
+      h('span', { class: `audit-result ${kind}`, text: result }),
+      h('span', { class: `audit-who${own ? ' own' : ''}`, title: `command id “${r.id}”`, text: own ? 'this dashboard' : `client “${r.id}”` }),
+      r.error ? h('span', { class: 'audit-error', text: r.error.replace(/`/g, '') }) : null);
+  }
+}

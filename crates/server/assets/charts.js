@@ -1,0 +1,175 @@
+// charts.js: the live macro charts, drawn with uPlot (vendor/uPlot.iife.min.js).
+//
+// Each chart is declared once in CHARTS: its title, unit and series (indicator name,
+// label, colour, value kind, axis). `Charts.render(window)` redraws every chart from the
+// SeriesStore; the caller throttles it to the telemetry rate. Cursors are synchronised,
+// so hovering one chart shows the same tick's values in all of them.
+
+import { h } from './dom.js';
+import { axisValues, count, valueOf } from './format.js';
+
+const uPlot = window.uPlot;
+
+export const COLORS = {
+  blue: '#2563eb',
+  orange: '#ea7a1e',
+  green: '#15803d',
+  red: '#c2410c',
+  purple: '#7c3aed',
+  teal: '#0f8a8a',
+  gray: '#6b7280',
+  pink: '#db2777',
+};
+
+/** The charts, in display order. `axis: 'y2'` puts a series on the right-hand axis. */
+export const CHARTS = [
+  {
+    id: 'output', title: 'Output & GDP', unit: 'nominal GDP per tick · real output in full-time workers',
+    series: [
+      { field: 'gdp', label: 'Nominal GDP', color: COLORS.blue, kind: 'money' },
+      { field: 'output_real', label: 'Real output', color: COLORS.orange, kind: 'number', axis: 'y2' },
+    ],
+  },
+  {
+    id: 'unemployment', title: 'Unemployment rate', unit: 'share of households without an employer',
+    series: [{ field: 'unemployment_rate', label: 'Unemployment', color: COLORS.red, kind: 'percent' }],
+  },
+  {
+    id: 'inflation', title: 'Inflation & price level', unit: 'inflation per tick · price index log₁₀ (genesis = 0)',
+    series: [
+      { field: 'inflation', label: 'Inflation', color: COLORS.purple, kind: 'percent' },
+      { field: 'expected_inflation', label: 'Expected', color: COLORS.pink, kind: 'percent', dash: [4, 3] },
+      { field: 'price_index_log10', label: 'Price index (log₁₀)', color: COLORS.gray, kind: 'number', axis: 'y2' },
+    ],
+  },
+  {
+    id: 'wages', title: 'Wages', unit: 'average wage per employed household, per tick',
+    series: [{ field: 'average_wage', label: 'Average wage', color: COLORS.teal, kind: 'money' }],
+  },
+  {
+    id: 'gini', title: 'Inequality (Gini coefficient)', unit: '0 = equal, 1 = one holds all',
+    series: [
+      { field: 'gini_wealth', label: 'Wealth', color: COLORS.purple, kind: 'number' },
+      { field: 'gini_income', label: 'Income', color: COLORS.orange, kind: 'number' },
+    ],
+  },
+  {
+    id: 'government', title: 'Government balance & debt', unit: 'balance per tick (left) · debt outstanding (right)',
+    series: [
+      { field: 'government_balance', label: 'Balance', color: COLORS.green, kind: 'money' },
+      { field: 'government_debt', label: 'Debt', color: COLORS.red, kind: 'money', axis: 'y2' },
+    ],
+  },
+  {
+    id: 'fiscal', title: 'Tax revenue vs welfare paid', unit: 'per tick',
+    series: [
+      { field: 'tax_revenue', label: 'Tax revenue', color: COLORS.blue, kind: 'money' },
+      { field: 'welfare_paid', label: 'Welfare paid', color: COLORS.orange, kind: 'money' },
+    ],
+  },
+  {
+    id: 'money', title: 'Money stock', unit: 'deposits of households and firms', badge: 'money-drift',
+    series: [{ field: 'money_stock', label: 'Money stock', color: COLORS.teal, kind: 'money' }],
+  },
+  {
+    id: 'rates', title: 'Interest rates', unit: 'per tick: central bank, loans to firms, deposits',
+    series: [
+      { field: 'policy_rate', label: 'Policy', color: COLORS.gray, kind: 'percent' },
+      { field: 'loan_rate', label: 'Loans', color: COLORS.red, kind: 'percent' },
+      { field: 'deposit_rate', label: 'Deposits', color: COLORS.blue, kind: 'percent' },
+    ],
+  },
+  {
+    id: 'tps', title: 'Simulation speed', unit: 'ticks per second, measured in this browser',
+    series: [{ field: 'tps', label: 'Ticks/s', color: COLORS.gray, kind: 'number' }],
+  },
+];
+
+/** Every store field the charts read. */
+export const CHART_FIELDS = [...new Set(CHARTS.flatMap((c) => c.series.map((s) => s.field)))];
+
+const HEIGHT = 170;
+const AXIS = { stroke: '#5b6673', grid: { stroke: '#edf0f3', width: 1 }, ticks: { stroke: '#dfe3e8', width: 1, size: 4 }, font: '11px system-ui, sans-serif' };
+
+function options(spec, width) {
+  const hasY2 = spec.series.some((s) => s.axis === 'y2');
+  const first = spec.series.find((s) => s.axis !== 'y2');
+  const second = spec.series.find((s) => s.axis === 'y2');
+  const axes = [
+    { ...AXIS, values: axisValues('int'), size: 28 },
+    { ...AXIS, scale: 'y', values: axisValues(first.kind), size: 58 },
+  ];
+  if (hasY2) axes.push({ ...AXIS, scale: 'y2', side: 1, grid: { show: false }, values: axisValues(second.kind), size: 58 });
+  return {
+    width,
+    height: HEIGHT,
+    pxAlign: 0,
+    scales: { x: { time: false }, y: {}, y2: {} },
+    legend: { live: true },
+    cursor: { sync: { key: 'watchtower' }, drag: { x: false, y: false }, points: { size: 6 } },
+    series: [
+      { label: 'Tick', value: (u, v) => (v == null ? '–' : count(v)) },
+      ...spec.series.map((s) => ({
+        label: s.label,
+        stroke: s.color,
+        width: 1.5,
+        dash: s.dash,
+        scale: s.axis === 'y2' ? 'y2' : 'y',
+        value: (u, v) => valueOf(s.kind)(v),
+        points: { show: false },
+        spanGaps: s.field !== 'tps',
+      })),
+    ],
+    axes,
+  };
+}
+
+export class Charts {
+  /** Builds one card per chart inside `container`; `store` is the SeriesStore. */
+  constructor(container, store) {
+    this.store = store;
+    this.charts = [];
+    this.badges = {};
+    for (const spec of CHARTS) {
+      const plot = h('div', { class: 'chart-plot' });
+      const head = h('div', { class: 'card-head' },
+        h('div', {}, h('h3', { text: spec.title }), h('p', { class: 'card-sub', text: spec.unit })));
+      if (spec.badge) {
+        const badge = h('span', { class: 'badge neutral', 'data-testid': spec.badge, id: spec.badge, text: '…' });
+        this.badges[spec.badge] = badge;
+        head.append(badge);
+      }
+      const card = h('section', { class: 'card chart-card', id: `chart-${spec.id}`, 'data-testid': `chart-${spec.id}` }, head, plot);
+      container.append(card);
+      const width = Math.max(200, plot.clientWidth || 400);
+      const u = new uPlot(options(spec, width), [[], ...spec.series.map(() => [])], plot);
+      this.charts.push({ spec, u, plot, fields: spec.series.map((s) => s.field), width });
+    }
+    this.resizer = new ResizeObserver(() => this.resize());
+    for (const c of this.charts) this.resizer.observe(c.plot);
+  }
+
+  resize() {
+    for (const c of this.charts) {
+      const width = Math.floor(c.plot.clientWidth);
+      if (width > 0 && width !== c.width) {
+        c.width = width;
+        c.u.setSize({ width, height: HEIGHT });
+      }
+    }
+  }
+
+  /** Redraws every chart with the last `window` ticks (Infinity = all held). */
+  render(window) {
+    for (const c of this.charts) {
+      const data = this.store.view(c.fields, window);
+      c.u.setData(data, true);
+      // Not hovered: let the legend show the latest values rather than blanks.
+      if (!(c.u.cursor.left >= 0) && data[0].length) c.u.setLegend({ idx: data[0].length - 1 });
+    }
+  }
+
+  badge(name) {
+    return this.badges[name];
+  }
+}

@@ -1,0 +1,93 @@
+// format.js: how numbers read on the dashboard.
+//
+// Money arrives as integer cents and is shown in currency units (cents / 100); large
+// amounts are abbreviated (1.23M). Rates and shares are shown as percentages.
+
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
+const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+const DASH = '–';
+
+function finite(x) {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+/** Money from cents: "1,234.56" below 10,000 units, "12.3K", "4.56M" above. */
+export function money(cents) {
+  if (!finite(cents)) return DASH;
+  const units = cents / 100;
+  return Math.abs(units) >= 10_000 ? compact.format(units) : twoDecimals.format(units);
+}
+
+/** A whole count with thousands separators. */
+export function count(x) {
+  return finite(x) ? grouped.format(x) : DASH;
+}
+
+/** A share as a percentage, e.g. 0.0534 -> "5.34 %". */
+export function percent(x, digits = 2) {
+  return finite(x) ? `${(x * 100).toFixed(digits)} %` : DASH;
+}
+
+/** A plain number with about three significant digits. */
+export function number(x) {
+  if (!finite(x)) return DASH;
+  const a = Math.abs(x);
+  if (a >= 10_000) return compact.format(x);
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 1) return x.toFixed(2);
+  if (a === 0) return '0';
+  return x.toPrecision(3);
+}
+
+/** A parameter value as the registry holds it (keeps every digit that matters). */
+export function paramValue(x) {
+  if (typeof x === 'boolean') return x ? 'on' : 'off';
+  if (!finite(x)) return DASH;
+  return String(Number(x.toPrecision(10)));
+}
+
+/** Local wall-clock time, e.g. "14:03:27". */
+export function clock(ms) {
+  if (!finite(ms)) return DASH;
+  return new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
+}
+
+/** Axis tick labels for uPlot: `fmt` applied to each split, with decimals that fit the step. */
+export function axisValues(kind) {
+  return (u, splits) => {
+    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+    return splits.map((v) => {
+      if (v == null) return '';
+      switch (kind) {
+        case 'money': {
+          const units = v / 100;
+          const big = Math.max(...splits.map((x) => Math.abs(x ?? 0))) / 100 >= 10_000;
+          if (big) return compact.format(units);
+          const d = Math.max(0, Math.min(2, -Math.floor(Math.log10(step / 100 || 1))));
+          return units.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+        }
+        case 'percent': {
+          const d = Math.max(0, Math.min(4, -Math.floor(Math.log10(step * 100 || 1))));
+          return `${(v * 100).toFixed(d)}%`;
+        }
+        case 'int': return count(v);
+        default: {
+          const d = Math.max(0, Math.min(4, -Math.floor(Math.log10(step || 1))));
+          return Math.abs(v) >= 10_000 ? compact.format(v) : v.toFixed(d);
+        }
+      }
+    });
+  };
+}
+
+/** Legend/hover value for one kind of series. */
+export function valueOf(kind) {
+  switch (kind) {
+    case 'money': return money;
+    case 'percent': return (x) => percent(x, 2);
+    case 'int': return count;
+    default: return number;
+  }
+}
