@@ -78,3 +78,21 @@ fn bad_settings_are_refused_before_anything_is_created() {
     }
     assert!(!dir.path().join("data").exists(), "nothing was created for a refused configuration");
 }
+
+/// `watchtower bench engine` measures each size in a child process of itself and reports
+/// every (model, size) with a rate and the child's own memory.
+#[test]
+fn the_engine_benchmark_reports_every_model_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = output(&["bench", "engine", "--sizes", "200,2000", "--seconds", "0.2", "--json"], dir.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = report["results"].as_array().unwrap();
+    let seen: Vec<(&str, u64)> =
+        rows.iter().map(|r| (r["model"].as_str().unwrap(), r["agents"].as_u64().unwrap())).collect();
+    assert_eq!(seen, [("mark0", 200), ("mark0", 2000), ("boltzmann", 200), ("boltzmann", 2000)]);
+    for r in rows {
+        assert!(r["agent_updates_per_second"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["bytes_per_agent"].as_f64().unwrap() >= 0.0, "{r}"); // small sizes may fit pages already mapped
+    }
+}

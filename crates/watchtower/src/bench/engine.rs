@@ -22,6 +22,9 @@ pub struct EngineArgs {
     /// Seconds measured per size (after a warm-up of 50 ticks).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
+    /// Measure in this process instead of one child process per size.
+    #[arg(long, hide = true)]
+    pub single: bool,
 }
 
 pub fn run(args: &EngineArgs) -> Result<Report, AppError> {
@@ -33,26 +36,64 @@ pub fn run(args: &EngineArgs) -> Result<Report, AppError> {
     );
     let mut rows = Vec::new();
     for model in models {
-        let kind = ModelKind::from(model);
         for &n in &args.sizes {
-            let before = resident_bytes();
-            let spec = RunSpec { model: kind, households: n, firms: (n / 10).max(1), agents: n, ..RunSpec::default() };
-            let mut sim = Simulation::new(spec, Registry::builtin(kind))?;
-            for _ in 0..50 {
-                sim.step()?;
-            }
-            let bytes = resident_bytes().saturating_sub(before) as f64 / n as f64;
-            let started = Instant::now();
-            let mut ticks = 0u64;
-            while ticks < 3 || started.elapsed() < Duration::from_secs_f64(args.seconds) {
-                sim.step()?;
-                ticks += 1;
-            }
-            let rate = ticks as f64 / started.elapsed().as_secs_f64();
-            let updates = rate * n as f64;
-            text += &format!("{:<10} {:>10} {:>12.1} {:>22.0} {:>16.0}\n", kind.name(), n, rate, updates, bytes);
-            rows.push(json!({"model": kind.name(), "agents": n, "ticks_per_second": rate, "agent_updates_per_second": updates, "bytes_per_agent": bytes}));
+            let row = if args.single { measure(model, n, args.seconds)? } else { in_child(model, n, args.seconds)? };
+            text += &format!(
+                "{:<10} {:>10} {:>12.1} {:>22.0} {:>16.0}\n",
+                row["model"].as_str().unwrap_or_default(),
+                n,
+                row["ticks_per_second"].as_f64().unwrap_or_default(),
+                row["agent_updates_per_second"].as_f64().unwrap_or_default(),
+                row["bytes_per_agent"].as_f64().unwrap_or_default(),
+            );
+            rows.push(row);
         }
     }
     Ok(Report { text, json: json!({"benchmark": "engine", "machine": machine(), "results": rows}) })
+}
+
+/// Measures one size in a fresh process (this binary with `--single`), so its memory is
+/// its own: in one process, the allocator hands a later economy the pages an earlier
+/// one freed and the resident size no longer says what each needs.
+fn in_child(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value, AppError> {
+    let exe = std::env::current_exe().map_err(|e| AppError::io("the running executable", e))?;
+    let model_name = match model {
+        ModelArg::Mark0 => "mark0",
+        ModelArg::Boltzmann => "boltzmann",
+    };
+    let out = std::process::Command::new(&exe)
+        .args(["bench", "engine", "--single", "--json", "--model", model_name])
+        .args(["--sizes", &n.to_string(), "--seconds", &seconds.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| AppError::io(&exe, e))?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| AppError::Usage(format!("the benchmark of {n} agents failed: {e}")))?;
+    Ok(report["results"][0].clone())
+}
+
+/// Runs `n` agents of `model` for `seconds` after a warm-up of 50 ticks.
+fn measure(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value, AppError> {
+    let kind = ModelKind::from(model);
+    let before = resident_bytes();
+    let spec = RunSpec { model: kind, households: n, firms: (n / 10).max(1), agents: n, ..RunSpec::default() };
+    let mut sim = Simulation::new(spec, Registry::builtin(kind))?;
+    for _ in 0..50 {
+        sim.step()?;
+    }
+    let bytes = resident_bytes().saturating_sub(before) as f64 / n as f64;
+    let started = Instant::now();
+    let mut ticks = 0u64;
+    while ticks < 3 || started.elapsed() < Duration::from_secs_f64(seconds) {
+        sim.step()?;
+        ticks += 1;
+    }
+    let rate = ticks as f64 / started.elapsed().as_secs_f64();
+    Ok(json!({
+        "model": kind.name(),
+        "agents": n,
+        "ticks_per_second": rate,
+        "agent_updates_per_second": rate * n as f64,
+        "bytes_per_agent": bytes,
+    }))
 }
