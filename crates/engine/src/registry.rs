@@ -33,6 +33,11 @@ impl ModelKind {
             ModelKind::Boltzmann => "boltzmann",
         }
     }
+
+    /// The model called `name` (as `name` spells it), if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ModelKind::Mark0, ModelKind::Boltzmann].into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// A value as it arrives from outside (JSON, YAML, the command line), before the
@@ -300,10 +305,8 @@ impl Registry {
             other => return Err(bad(format!("unknown type `{other}`"))),
         };
         let model = match entry.model.as_deref().unwrap_or("mark0") {
-            "mark0" => Some(ModelKind::Mark0),
-            "boltzmann" => Some(ModelKind::Boltzmann),
             "any" => None,
-            other => return Err(bad(format!("unknown model `{other}`"))),
+            name => Some(ModelKind::from_name(name).ok_or_else(|| bad(format!("unknown model `{name}`")))?),
         };
         let mut spec = ParamSpec {
             key: key.clone(),

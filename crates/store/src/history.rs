@@ -241,15 +241,10 @@ impl History {
              WHERE run_id = ?1 AND success = 1 AND applied_tick IS NOT NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([run], |r| {
-            let value: String = r.get(3)?;
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                watchtower_protocol::GodCommand {
-                    id: r.get(1)?,
-                    key: r.get(2)?,
-                    value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
-                },
-            ))
+            let text: String = r.get(3)?;
+            let value = serde_json::from_str(&text)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
+            Ok((r.get::<_, i64>(0)? as u64, watchtower_protocol::GodCommand { id: r.get(1)?, key: r.get(2)?, value }))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

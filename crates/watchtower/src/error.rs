@@ -25,6 +25,9 @@ pub enum AppError {
         /// Why.
         source: std::io::Error,
     },
+    /// `watchtower replay` found a tick that does not come out as stored.
+    #[error("{0}")]
+    NotReproducible(String),
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),

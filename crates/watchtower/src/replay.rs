@@ -40,10 +40,9 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| AppError::Usage(format!("no run {id} in {}", args.data.database().display())))?;
-    let model = match run.model.as_str() {
-        "boltzmann" => ModelKind::Boltzmann,
-        _ => ModelKind::Mark0,
-    };
+    let model = ModelKind::from_name(&run.model).ok_or_else(|| {
+        AppError::Usage(format!("run {id} is of model `{}`, which this build does not know", run.model))
+    })?;
     let mut registry = Registry::builtin(model);
     let origin = Origin { source: format!("run {id}'s parameters"), line: None };
     let parameters: Vec<Override> = run
@@ -97,7 +96,7 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         Ok(())
     })?;
     if let Some(f) = failure {
-        return Err(AppError::Usage(format!("run {id} does not replay: {f}")));
+        return Err(AppError::NotReproducible(format!("run {id} does not replay: {f}")));
     }
     say!(
         "Run {id} replays exactly: {compared} ticks (0 to {last}) identical, bit for bit, with {} commands re-applied",

@@ -57,12 +57,8 @@ pub fn run(args: &EngineArgs) -> Result<Report, AppError> {
 /// one freed and the resident size no longer says what each needs.
 fn in_child(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value, AppError> {
     let exe = std::env::current_exe().map_err(|e| AppError::io("the running executable", e))?;
-    let model_name = match model {
-        ModelArg::Mark0 => "mark0",
-        ModelArg::Boltzmann => "boltzmann",
-    };
     let out = std::process::Command::new(&exe)
-        .args(["bench", "engine", "--single", "--json", "--model", model_name])
+        .args(["bench", "engine", "--single", "--json", "--model", ModelKind::from(model).name()])
         .args(["--sizes", &n.to_string(), "--seconds", &seconds.to_string()])
         .stderr(std::process::Stdio::inherit())
         .output()
