@@ -252,6 +252,8 @@ async function main() {
   const audit = await api(base, '/api/audit?limit=20');
   check(audit.body.commands.some((c) => c.key === 'government.income_tax_rate' && c.success && c.applied_tick === appliedTick),
     '/api/audit records it');
+  const ours = audit.body.commands.find((c) => c.key === 'government.income_tax_rate' && c.applied_tick === appliedTick);
+  check(/^websocket 127\.0\.0\.1:\d+$/.test(ours.source), `the audit says who sent it: "${ours.source}"`);
   await sleep(300);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-1280x800.png') });
 

@@ -36,15 +36,17 @@ pub struct Envelope {
     pub command: GodCommand,
     /// When the server received it, milliseconds since the Unix epoch.
     pub received_at_ms: u64,
+    /// Who sent it, for the audit log: the transport and the peer's address.
+    pub source: String,
     /// Where to send the engine's answer; `None` if nobody waits for it.
     pub reply: Option<oneshot::Sender<GodResponse>>,
 }
 
 impl Envelope {
     /// Wraps `command`, returning the envelope and the receiver of its answer.
-    pub fn new(command: GodCommand, received_at_ms: u64) -> (Self, ReplyReceiver) {
+    pub fn new(command: GodCommand, received_at_ms: u64, source: String) -> (Self, ReplyReceiver) {
         let (tx, rx) = oneshot::channel();
-        let envelope = Self { command, received_at_ms, reply: Some(tx) };
+        let envelope = Self { command, received_at_ms, source, reply: Some(tx) };
         (envelope, rx)
     }
 }
@@ -192,9 +194,9 @@ mod tests {
     fn full_queue_hands_the_command_back() {
         let queue = CommandQueue::with_capacity(2);
         for id in ["a", "b"] {
-            queue.try_send(Envelope::new(command(id), 0).0).unwrap();
+            queue.try_send(Envelope::new(command(id), 0, "test".into()).0).unwrap();
         }
-        let QueueFull(back) = queue.try_send(Envelope::new(command("c"), 0).0).unwrap_err();
+        let QueueFull(back) = queue.try_send(Envelope::new(command("c"), 0, "test".into()).0).unwrap_err();
         assert_eq!(back.command.id, "c");
         let drained: Vec<_> = queue.drain().map(|e| e.command.id).collect();
         assert_eq!(drained, ["a", "b"]);

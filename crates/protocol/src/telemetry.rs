@@ -204,6 +204,8 @@ pub struct AuditEntry {
     pub command: GodCommand,
     /// When the server received it, milliseconds since the Unix epoch.
     pub received_at_ms: u64,
+    /// Who sent it: the transport and the peer's address, e.g. `websocket 127.0.0.1:50412`.
+    pub source: String,
     /// The engine's (or the server's) answer.
     pub response: GodResponse,
 }

@@ -100,7 +100,7 @@ export class AuditLog {
       h('span', { class: 'audit-what' }, h('span', { class: 'audit-key', title: r.key, text: labelOf(r.key) }), ` = ${shown(r.value)}`),
       h('span', { class: 'audit-time', title: new Date(r.received_at_ms).toString(), text: clock(r.received_at_ms) }),
       h('span', { class: `audit-result ${kind}`, text: result }),
-      h('span', { class: `audit-who${own ? ' own' : ''}`, title: `command id “${r.id}”`, text: own ? 'this dashboard' : `client “${r.id}”` }),
+      h('span', { class: `audit-who${own ? ' own' : ''}`, title: `command id “${r.id}”${r.source ? ` from ${r.source}` : ''}`, text: own ? 'this dashboard' : (r.source || `client “${r.id}”`) }),
       r.error ? h('span', { class: 'audit-error', text: r.error.replace(/`/g, '') }) : null);
   }
 }

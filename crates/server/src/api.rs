@@ -2,11 +2,12 @@
 //! the audit log and metrics. History and audit come from the store's read-only pool,
 //! on blocking threads, so a slow query never holds up the async workers.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -56,7 +57,12 @@ pub async fn snapshot(State((state, _)): AppState) -> Response {
     }
 }
 
-pub async fn command(State((state, _)): AppState, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn command(
+    State((state, _)): AppState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !origin_ok(&state, &headers) {
         return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not steer the simulation");
     }
@@ -65,7 +71,7 @@ pub async fn command(State((state, _)): AppState, headers: HeaderMap, body: Byte
         Err(message) => return problem(StatusCode::BAD_REQUEST, message),
     };
     let authorized = token_ok(&state, bearer(&headers));
-    let response = enqueue(&state, command, authorized).await;
+    let response = enqueue(&state, command, authorized, format!("http {peer}")).await;
     let status = status_of(&response);
     (status, Json(Tagged { kind: "command_result", payload: &response })).into_response()
 }

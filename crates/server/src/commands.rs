@@ -23,8 +23,9 @@ fn now_ms() -> u64 {
 pub type Answer = Pin<Box<dyn Future<Output = GodResponse> + Send>>;
 
 /// Queues `command` at once (so commands keep their arrival order) and returns its
-/// answer, to be awaited. Never waits: a refusal is an answer that is ready.
-pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool) -> Answer {
+/// answer, to be awaited. Never waits: a refusal is an answer that is ready. `source`
+/// says who sent it (transport and peer address), for the audit log.
+pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, source: String) -> Answer {
     let received_at_ms = now_ms();
     if !authorized {
         let response = GodResponse::rejected(
@@ -33,9 +34,9 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool) 
             ErrorCode::Unauthorized,
             "unauthorised: commands need the access token printed when Watchtower started (the ?token=… of the dashboard URL)",
         );
-        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, response)));
+        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, source, response)));
     }
-    let (envelope, answer) = Envelope::new(command.clone(), received_at_ms);
+    let (envelope, answer) = Envelope::new(command.clone(), received_at_ms, source.clone());
     if let Err(QueueFull(_)) = state.bridge.queue.try_send(envelope) {
         let response = GodResponse::rejected(
             &command,
@@ -46,7 +47,7 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool) 
                 state.bridge.queue.capacity()
             ),
         );
-        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, response)));
+        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, source, response)));
     }
     let state = Arc::clone(state);
     Box::pin(async move {
@@ -74,9 +75,15 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool) 
     })
 }
 
-fn refuse(state: &ServerState, command: GodCommand, received_at_ms: u64, response: GodResponse) -> GodResponse {
+fn refuse(
+    state: &ServerState,
+    command: GodCommand,
+    received_at_ms: u64,
+    source: String,
+    response: GodResponse,
+) -> GodResponse {
     state.metrics.commands_rejected.inc();
-    let entry = AuditEntry { command, received_at_ms, response: response.clone() };
+    let entry = AuditEntry { command, received_at_ms, source, response: response.clone() };
     if !state.bridge.queue.log_rejection(entry) {
         state.metrics.unaudited.inc();
         warn!("audit log full: a refused command was answered but not recorded");

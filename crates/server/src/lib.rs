@@ -68,6 +68,8 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     let instance = cancel.child_token();
     let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
     let app = router(Arc::clone(&state), instance.clone());
+    // Peer addresses reach the handlers, so the audit log can say who sent a command.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(instance.clone().cancelled_owned());
     let result = tokio::select! {
         result = server.into_future() => result,

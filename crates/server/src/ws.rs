@@ -8,11 +8,12 @@
 //! In: `{"type":"command","id":"c1","key":"government.income_tax_rate","value":0.3}`.
 //! Messages over 64 KiB are refused by closing the socket (1009, message too big).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesOrdered;
@@ -44,6 +45,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
     State((state, cancel)): State<(Arc<ServerState>, CancellationToken)>,
     Query(query): Query<WsQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     if !origin_ok(&state, &headers) {
@@ -56,7 +58,7 @@ pub async fn upgrade(
     let authorized = token_ok(&state, query.token.as_deref());
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| client(socket, state, authorized, cancel))
+        .on_upgrade(move |socket| client(socket, state, authorized, format!("websocket {peer}"), cancel))
 }
 
 fn json<T: serde::Serialize>(kind: &'static str, payload: &T) -> Message {
@@ -67,7 +69,13 @@ fn error(code: &str, message: String) -> Message {
     Message::Text(serde_json::json!({"type": "error", "code": code, "message": message}).to_string().into())
 }
 
-async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, cancel: CancellationToken) {
+async fn client(
+    socket: WebSocket,
+    state: Arc<ServerState>,
+    authorized: bool,
+    source: String,
+    cancel: CancellationToken,
+) {
     state.metrics.clients.inc();
     let (mut sink, mut stream) = socket.split();
     let mut frames = state.frames.subscribe();
@@ -119,7 +127,7 @@ async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, ca
             message = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 match message {
                     Some(Ok(Message::Text(text))) => match parse_message(&text) {
-                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized)),
+                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized, source.clone())),
                         Err(message) => send!(error("malformed", message)),
                     },
                     Some(Ok(Message::Binary(_))) => send!(error("malformed", "binary messages are not supported; send JSON text".into())),

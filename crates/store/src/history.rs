@@ -73,6 +73,8 @@ pub struct AuditRow {
     pub value: serde_json::Value,
     /// When the server received it, ms since the epoch.
     pub received_at_ms: i64,
+    /// Who sent it: transport and peer address.
+    pub source: String,
     /// Tick whose phase 0 handled it.
     pub applied_tick: Option<u64>,
     /// Applied or not.
@@ -207,7 +209,7 @@ impl History {
     pub fn audit(&self, run: Option<i64>, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.connection()?;
         let mut stmt = conn.prepare(
-            "SELECT id, run_id, command_id, key, value, received_at_ms, applied_tick, success, code, error, old, new
+            "SELECT id, run_id, command_id, key, value, received_at_ms, applied_tick, success, code, error, old, new, source
              FROM commands WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
@@ -225,6 +227,7 @@ impl History {
                 error: r.get(9)?,
                 old: json(r.get(10)?),
                 new: json(r.get(11)?),
+                source: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -108,9 +108,13 @@ CREATE TABLE commands (
 CREATE INDEX commands_by_run ON commands(run_id, id);
 "#;
 
+/// Version 2: who sent each command (transport and peer address); empty for commands
+/// recorded before it.
+const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '';";
+
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.

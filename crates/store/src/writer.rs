@@ -382,8 +382,8 @@ fn insert_audit(conn: &Connection, run_id: i64, entry: &AuditEntry) -> Result<()
     let r = &entry.response;
     let json = |v: &Option<watchtower_protocol::ParamValue>| v.map(|v| serde_json::to_string(&v).expect("value"));
     conn.prepare_cached(
-        "INSERT INTO commands (run_id, command_id, key, value, received_at_ms, applied_tick, success, code, error, old, new)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO commands (run_id, command_id, key, value, received_at_ms, applied_tick, success, code, error, old, new, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         run_id,
@@ -397,6 +397,7 @@ fn insert_audit(conn: &Connection, run_id: i64, entry: &AuditEntry) -> Result<()
         r.error,
         json(&r.old),
         json(&r.new),
+        entry.source,
     ])?;
     Ok(())
 }

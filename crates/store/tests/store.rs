@@ -42,7 +42,7 @@ fn write_ticks(writer: &Writer, sim: &mut Simulation, ticks: u64) {
                 watchtower_protocol::ErrorCode::QueueFull,
                 "test",
             );
-            vec![AuditEntry { command, received_at_ms: 1, response }]
+            vec![AuditEntry { command, received_at_ms: 1, source: "test".into(), response }]
         } else {
             vec![]
         };

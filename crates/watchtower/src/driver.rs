@@ -35,6 +35,7 @@ const IDLE_POLL: Duration = Duration::from_millis(10);
 struct Waiting {
     command: GodCommand,
     received_at_ms: u64,
+    source: String,
     reply: Option<oneshot::Sender<GodResponse>>,
 }
 
@@ -112,6 +113,7 @@ fn register_hooks(sim: &mut Simulation, bridge: &Bridge, store: Option<RecordSen
             inbox.push(Waiting {
                 command: envelope.command,
                 received_at_ms: envelope.received_at_ms,
+                source: envelope.source,
                 reply: envelope.reply,
             });
         }
@@ -134,7 +136,12 @@ fn register_hooks(sim: &mut Simulation, bridge: &Bridge, store: Option<RecordSen
             if let Some(reply) = w.reply {
                 let _ = reply.send(response.clone()); // the sender may have gone: fine
             }
-            audit.push(AuditEntry { command: w.command, received_at_ms: w.received_at_ms, response: response.clone() });
+            audit.push(AuditEntry {
+                command: w.command,
+                received_at_ms: w.received_at_ms,
+                source: w.source,
+                response: response.clone(),
+            });
         }
         let telemetry = if ctx.is_idle() { None } else { ctx.telemetry().cloned() };
         // Waits only if the writer is far behind: a tick is never dropped.

@@ -242,8 +242,15 @@ async fn no_token_no_command_and_foreign_origins_are_refused() {
     // Every refusal is in the audit log.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let audit: Value = serde_json::from_str(&get(&server.url("/api/audit?limit=20")).1).unwrap();
-    let refused = audit["commands"].as_array().unwrap().iter().filter(|c| c["code"] == "unauthorized").count();
-    assert_eq!(refused, 4, "{audit}");
+    let refused: Vec<&Value> =
+        audit["commands"].as_array().unwrap().iter().filter(|c| c["code"] == "unauthorized").collect();
+    assert_eq!(refused.len(), 4, "{audit}");
+    // Each says who sent it: the transport and the peer's loopback address.
+    let mut sources: Vec<&str> =
+        refused.iter().map(|c| c["source"].as_str().unwrap().split(' ').next().unwrap()).collect();
+    sources.sort();
+    assert_eq!(sources, ["http", "http", "websocket", "websocket"], "{audit}");
+    assert!(refused.iter().all(|c| c["source"].as_str().unwrap().contains(" 127.0.0.1:")), "{audit}");
     assert!(server.stop().success());
 }
 
