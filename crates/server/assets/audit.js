@@ -48,7 +48,21 @@ export class AuditLog {
       Object.assign(row, { success: msg.success, applied_tick: msg.applied_tick, old: msg.old, new: msg.new, code: msg.code, error: msg.error });
       this.render();
     }
-    this.refreshSoon();
+    this.awaitRecord(msg.id);
+  }
+
+  /**
+   * The engine answers before the store's writer commits the record (it batches every
+   * 100 ms), so one refresh may come too early: keep asking, backing off, until the
+   * record is there (or a few seconds have passed and the regular poll takes over).
+   */
+  awaitRecord(id, delays = [300, 700, 1500, 3000]) {
+    const [delay, ...later] = delays;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(async () => {
+      await this.refresh();
+      if (later.length && this.enabled && !this.records.some((r) => r.id === id)) this.awaitRecord(id, later);
+    }, delay);
   }
 
   refreshSoon(delay = 300) {
