@@ -5,7 +5,7 @@
 // SeriesStore; the caller throttles it to the telemetry rate. Cursors are synchronised,
 // so hovering one chart shows the same tick's values in all of them.
 
-import { h } from './dom.js';
+import { fitWidth, h } from './dom.js';
 import { axisValues, count, valueOf } from './format.js';
 
 const uPlot = window.uPlot;
@@ -150,13 +150,7 @@ export class Charts {
   }
 
   resize() {
-    for (const c of this.charts) {
-      const width = Math.floor(c.plot.clientWidth);
-      if (width > 0 && width !== c.width) {
-        c.width = width;
-        c.u.setSize({ width, height: HEIGHT });
-      }
-    }
+    for (const c of this.charts) fitWidth(c.u, c.plot, HEIGHT);
   }
 
   /** Redraws every chart with the last `window` ticks (Infinity = all held). */

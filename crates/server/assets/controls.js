@@ -8,7 +8,7 @@
 // be set at start-up (live: false) are shown disabled with a note.
 
 import { h, setText } from './dom.js';
-import { paramValue } from './format.js';
+import { humanize, paramValue } from './format.js';
 
 const AREA_ORDER = ['government', 'bank', 'firms', 'households', 'economy'];
 const AREA_TITLES = {
@@ -19,10 +19,9 @@ const OPEN_AREAS = new Set(['government']);
 const ANSWER_TIMEOUT_MS = 10_000;
 const SPEEDS = [1, 2, 5, 10, 20, 50, 100, 500, 0];
 
-/** "income_tax_rate" -> "Income tax rate". */
+/** "government.income_tax_rate" -> "Income tax rate". */
 export function labelOf(key) {
-  const name = key.slice(key.indexOf('.') + 1).replace(/_/g, ' ');
-  return name.charAt(0).toUpperCase() + name.slice(1);
+  return humanize(key.slice(key.indexOf('.') + 1));
 }
 
 /** A slider step near range/200, rounded to 1, 2 or 5 times a power of ten. */

@@ -5,8 +5,8 @@
 // an asinh scale (log-like, but 0 stays 0) so a heavy tail is visible next to a crowded
 // first bin. Redrawn at most twice a second; hovering a bar reads out its range and count.
 
-import { h, setText } from './dom.js';
-import { axisValues, count, money, number } from './format.js';
+import { fitWidth, h, setText } from './dom.js';
+import { axisValues, count, humanize, money, number } from './format.js';
 
 const uPlot = window.uPlot;
 const REDRAW_MS = 500;
@@ -29,7 +29,7 @@ function decades(u) {
 }
 
 function titleOf(name) {
-  return TITLES[name] ?? [name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()), ''];
+  return TITLES[name] ?? [humanize(name), ''];
 }
 
 export class Distributions {
@@ -60,7 +60,7 @@ export class Distributions {
       plot, stats);
     this.container.append(el);
     const isMoney = d.unit === 'cents';
-    card = { el, plot, stats, d, fmt: isMoney ? money : number, width: 0, lo: 0, hi: 1, binWidth: 1, hover: null };
+    card = { el, plot, stats, d, fmt: isMoney ? money : number, lo: 0, hi: 1, binWidth: 1, hover: null };
     const opts = {
       width: Math.max(200, plot.clientWidth || 300),
       height: HEIGHT,
@@ -112,12 +112,6 @@ export class Distributions {
   }
 
   resize() {
-    for (const card of this.cards.values()) {
-      const width = Math.floor(card.plot.clientWidth);
-      if (width > 0 && width !== card.width) {
-        card.width = width;
-        card.u.setSize({ width, height: HEIGHT });
-      }
-    }
+    for (const card of this.cards.values()) fitWidth(card.u, card.plot, HEIGHT);
   }
 }

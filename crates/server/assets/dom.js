@@ -32,3 +32,9 @@ export function byId(id) {
   if (!el) throw new Error(`missing element #${id}`);
   return el;
 }
+
+/** Resizes the uPlot chart `u` to the width of `el` when that width changed (ResizeObserver). */
+export function fitWidth(u, el, height) {
+  const width = Math.floor(el.clientWidth);
+  if (u && width > 0 && width !== u.width) u.setSize({ width, height });
+}

@@ -7,7 +7,7 @@
 // its features. A refresh (POST …/refresh, needs the token) recomputes the map.
 
 import { getJSON } from './api.js';
-import { h, setText } from './dom.js';
+import { fitWidth, h, setText } from './dom.js';
 import { count, money, number } from './format.js';
 
 const uPlot = window.uPlot;
@@ -46,10 +46,7 @@ export class EmbeddingMap {
       this.draw();
     });
     els.refresh.addEventListener('click', () => this.refresh());
-    this.resizer = new ResizeObserver(() => {
-      const width = Math.floor(els.plot.clientWidth);
-      if (this.u && width > 0 && width !== this.u.width) this.u.setSize({ width, height: HEIGHT });
-    });
+    this.resizer = new ResizeObserver(() => fitWidth(this.u, els.plot, HEIGHT));
     this.resizer.observe(els.plot);
   }
 

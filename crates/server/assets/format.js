@@ -91,3 +91,9 @@ export function valueOf(kind) {
     default: return number;
   }
 }
+
+/** "income_tax_rate" -> "Income tax rate". */
+export function humanize(name) {
+  const words = name.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
