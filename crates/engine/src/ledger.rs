@@ -196,9 +196,11 @@ impl Ledger {
         Ok(())
     }
 
-    /// The largest absolute balance, in cents (saturating at `i64::MAX`).
-    pub fn largest_magnitude(&self) -> i64 {
-        self.balances.iter().map(|b| b.saturating_abs()).max().unwrap_or(0)
+    /// All money held: the sum of the positive balances, in cents (the negative ones sum
+    /// to minus the same amount). A tick's flows are bounded by what is held, so keeping
+    /// this well inside `i64` keeps every flow bookable.
+    pub fn money_held(&self) -> i128 {
+        self.balances.iter().map(|&b| i128::from(b.max(0))).sum()
     }
 
     /// Sum of every balance, computed exactly. Zero when the books balance.

@@ -8,7 +8,7 @@
 
 use libm::exp;
 
-use super::{Mark0, ZERO, accounts, cents};
+use super::{Mark0, Moment, ZERO, accounts, cents};
 use crate::apportion;
 use crate::model::{Context, ModelError};
 use crate::rng::{CHUNK, Purpose};
@@ -26,6 +26,7 @@ impl Mark0 {
             self.decide(ctx)?;
         }
         self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        self.redenominate(ctx, Moment::MidTick)?;
         self.bank(ctx)
     }
 

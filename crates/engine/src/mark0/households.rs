@@ -138,7 +138,7 @@ impl Mark0 {
             }
         }
         let sales = cents("sales", sales_value * unit)?;
-        let government_pays =
+        let mut government_pays =
             if budget > 0.0 { cents("government purchases", sales as f64 * government_budget / budget)? } else { 0 };
         let households_pay = sales - government_pays;
 
@@ -146,7 +146,11 @@ impl Mark0 {
         let unpaid = apportion::by_f64(households_pay, budgets, |k, paid| {
             ctx.ledger.transfer(layout.household(k), accounts::MARKET, paid)
         })?;
-        debug_assert_eq!(unpaid, 0);
+        // When no household has a budget, the households' share is only the rounding
+        // residue of the government's (a cent or so): the government, the only buyer,
+        // pays it, so the market account empties.
+        government_pays += unpaid;
+        let households_pay = households_pay - unpaid;
         ctx.ledger.transfer(accounts::GOVERNMENT, accounts::MARKET, government_pays)?;
         let revenues = (0..n).filter(|&i| f.alive[i]).map(|i| (i, f.price[i] * f.output[i].min(f.demand[i])));
         apportion::by_f64(sales, revenues, |i, revenue| {

@@ -104,8 +104,13 @@ const ZERO: f64 = 1e-10;
 /// Redenominate when the price level leaves [1/10, 10].
 const REDENOMINATION_BASE: f64 = 10.0;
 
-/// Also redenominate when a balance nears the edge of `i64` (hyperinflation can grow
-/// money faster than prices), and never scale up past a tenth of this.
+/// Redenominate mid-tick when hyperinflation takes the price level past this.
+const MID_TICK_CEILING: f64 = 1e6;
+
+/// Also redenominate when the money held nears the edge of `i64` (hyperinflation can
+/// grow money faster than prices, and a tick's aggregate flows, such as sales, are
+/// bounded by what is held, not by the largest balance), and never scale up past a tenth
+/// of this.
 const LARGEST_BALANCE: i64 = 100_000_000_000_000_000;
 
 /// Firm state, one entry per firm (struct of arrays).
@@ -347,7 +352,7 @@ impl Mark0 {
         m.u = 1.0 - m.e;
         // The central bank (2017): ρ₀ = ρ* + φπ·(π̃ − π*).
         m.rho = self.p.policy_rate + self.p.inflation_response * (m.pi_avg - self.p.effective_pi_target());
-        self.redenominate(ctx)?;
+        self.redenominate(ctx, Moment::EndOfTick)?;
         for (account, name) in accounts::CLEARING {
             let balance = ctx.ledger.balance(account);
             if balance != 0 {
@@ -359,21 +364,36 @@ impl Mark0 {
 
     /// Changes the unit of account by a power of ten when the price level leaves
     /// [0.1, 10] (the integer-money equivalent of the authors' dividing every nominal stock
-    /// by p̄ each tick), or when balances approach the `i64` range, so that hyperinflation
-    /// under any valid setting cannot overflow the books.
-    fn redenominate(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
-        let largest = ctx.ledger.largest_magnitude();
+    /// by p̄ each tick), or when the money held approaches the `i64` range, so that
+    /// hyperinflation under any valid setting cannot overflow the books.
+    ///
+    /// At the end of a tick ([`Moment::EndOfTick`]) both directions apply. In
+    /// hyperinflation prices can also rise by orders of magnitude inside one tick (firms
+    /// index them to an expected inflation of, say, 10⁵ per tick), and the tick's flows
+    /// priced at that level would leave the range of integer cents: so after the firms'
+    /// decisions ([`Moment::MidTick`]) the unit is also changed once the price level
+    /// passes [`MID_TICK_CEILING`], far above anything a sane economy reaches.
+    fn redenominate(&mut self, ctx: &mut Context<'_>, moment: Moment) -> Result<(), ModelError> {
+        let ceiling = match moment {
+            Moment::EndOfTick => REDENOMINATION_BASE,
+            Moment::MidTick => MID_TICK_CEILING,
+        };
+        let held = ctx.ledger.money_held();
         let mut down = 0_i32;
-        if self.m.pavg >= REDENOMINATION_BASE {
+        if self.m.pavg >= ceiling {
             down = self.m.pavg.log10().floor() as i32;
         }
-        while down < 18 && largest / 10_i64.pow(down as u32) >= LARGEST_BALANCE {
+        while down < 18 && held / 10_i128.pow(down as u32) >= i128::from(LARGEST_BALANCE) {
             down += 1;
         }
         let (factor, step) = if down > 0 {
             ctx.ledger.redenominate(10_i64.pow(down as u32), accounts::RESIDUE);
             (10f64.powi(-down), i64::from(down))
-        } else if self.m.pavg > 0.0 && self.m.pavg < 1.0 / REDENOMINATION_BASE && largest < LARGEST_BALANCE / 10 {
+        } else if moment == Moment::EndOfTick
+            && self.m.pavg > 0.0
+            && self.m.pavg < 1.0 / REDENOMINATION_BASE
+            && held < i128::from(LARGEST_BALANCE / 10)
+        {
             ctx.ledger.rescale_up(REDENOMINATION_BASE as i64)?;
             (REDENOMINATION_BASE, -1)
         } else {
@@ -388,8 +408,33 @@ impl Mark0 {
             *x *= factor;
         }
         m.redenominations += step;
+        // Cents that outlive the moment must follow the unit: income not yet taxed
+        // always (it is taxed next tick), and mid-tick every flow the rest of the tick adds to.
+        let rescale = |x: &mut i64| {
+            *x = if step > 0 { divide_rounding(*x, 10_i64.pow(step as u32)) } else { x.saturating_mul(10) }
+        };
+        let hh = &mut self.households;
+        hh.taxable.iter_mut().for_each(rescale);
+        if moment == Moment::MidTick {
+            hh.income.iter_mut().chain(hh.disposable.iter_mut()).chain(self.firms.flow.iter_mut()).for_each(rescale);
+        }
         Ok(())
     }
+}
+
+/// When a redenomination may happen (see [`Mark0::redenominate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    /// Phase 7, after settlement.
+    EndOfTick,
+    /// Phase 2, after the firms' decisions, in hyperinflation only.
+    MidTick,
+}
+
+/// `x / divisor`, rounded half away from zero (as the ledger rounds balances).
+fn divide_rounding(x: i64, divisor: i64) -> i64 {
+    let (q, r) = (x / divisor, x % divisor);
+    if 2 * r.abs() >= divisor { q + r.signum() } else { q }
 }
 
 /// Converts an aggregate flow to whole cents, or names it if it cannot be booked.
