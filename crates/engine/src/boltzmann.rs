@@ -12,6 +12,7 @@
 //! The exchange runs in phase 6 (Market) through the same ledger as Mark-0; one unit of
 //! wealth is 100 cents.
 
+use serde::{Deserialize, Serialize};
 use watchtower_protocol::{Indicators, Telemetry};
 
 use crate::ledger::{AccountId, Ledger};
@@ -27,20 +28,25 @@ pub const UNIT_CENTS: i64 = 100;
 
 const ISSUER: AccountId = AccountId(0);
 
-/// The Boltzmann wealth model.
+/// The Boltzmann wealth model. Clone is a fork; serialised, it is a checkpoint (the
+/// next tick's order, already shuffled, and its stream's position included).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Boltzmann {
     n: usize,
     /// This tick's order and stream.
     draws: Draws,
-    /// The next tick's order, shuffled while this tick's exchange runs (see `exchange`).
+    /// The next tick's order, shuffled while this tick's exchange runs (see `exchange`);
+    /// between ticks it is only a buffer.
+    #[serde(skip)]
     next: Draws,
     transfers: i64,
+    #[serde(skip)]
     summarizer: Summarizer,
 }
 
 /// One tick's order, shuffled ahead. It depends on the seed, the tick and the previous
 /// order only, never on wealth, so it can be made while the previous tick runs.
-#[derive(Default)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct Draws {
     /// The tick it is for (`None` until first made).
     tick: Option<u64>,
@@ -81,8 +87,13 @@ impl Boltzmann {
         Ok((model, ledger))
     }
 
+    /// A model saved by [`Model::save`].
+    pub fn load(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
     /// One tick's exchange. Its order was shuffled during the previous tick's exchange,
-    /// on another core when there is one: `rayon::join` runs the exchange of tick `t`
+    /// on another core when the workers have one: they run the exchange of tick `t`
     /// beside the shuffle of tick `t + 1`, which takes about as long. Each tick's stream
     /// gives the same numbers in the same sequence (shuffle, then one receiver per agent)
     /// whichever thread draws them and whenever, so the run is bit-identical for any
@@ -99,19 +110,25 @@ impl Boltzmann {
         let (draws, next, ledger, streams) = (&mut self.draws, &mut self.next, &mut *ctx.ledger, ctx.streams);
         let mut rng = draws.rng.take().expect("made above");
         let order = &draws.order;
-        let (transfers, ()) = rayon::join(
-            || -> Result<i64, ModelError> {
-                let mut transfers = 0;
-                for &giver in order {
-                    // The receiver is drawn for every agent, broke or not: the draw is
-                    // cheaper than the branch it would take to skip it (same outcome).
-                    let receiver = AccountId(1 + rng.below(n));
-                    transfers += i64::from(ledger.give_if_able(AccountId(giver), receiver, UNIT_CENTS)?);
+        let mut transfers: Result<i64, ModelError> = Ok(0);
+        let mut exchange = || {
+            let mut moved = 0;
+            for &giver in order {
+                // The receiver is drawn for every agent, broke or not: the draw is
+                // cheaper than the branch it would take to skip it (same outcome).
+                let receiver = AccountId(1 + rng.below(n));
+                match ledger.give_if_able(AccountId(giver), receiver, UNIT_CENTS) {
+                    Ok(gave) => moved += i64::from(gave),
+                    Err(e) => {
+                        transfers = Err(e.into());
+                        return;
+                    }
                 }
-                Ok(transfers)
-            },
-            || next.make(order, streams, tick + 1),
-        );
+            }
+            transfers = Ok(moved);
+        };
+        let mut shuffle = || next.make(order, streams, tick + 1);
+        ctx.workers.run(&mut [&mut exchange, &mut shuffle]);
         self.transfers = transfers?;
         std::mem::swap(&mut self.draws, &mut self.next);
         Ok(())
@@ -124,6 +141,15 @@ impl Model for Boltzmann {
     }
 
     fn configure(&mut self, _registry: &Registry) {}
+
+    fn fork(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
+    }
+
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        *out = postcard::to_extend(self, std::mem::take(out))?;
+        Ok(())
+    }
 
     fn phases(&self) -> &'static [Phase] {
         &[Phase::Market]

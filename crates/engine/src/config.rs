@@ -5,7 +5,8 @@
 //! is either a bare value (`income_tax_rate: 0.3`) or a map with only `value`. Ranges,
 //! units and descriptions are fixed by the registry, so a file may not redefine them.
 //! Every error names the key and, for files, the line. The engine does no I/O: callers
-//! read the files and pass their text.
+//! read the files and pass their text. A file may also hold a top-level `schedule:` (see
+//! [`SCHEDULE`]), which is skipped here.
 
 use std::fmt;
 
@@ -73,24 +74,24 @@ pub enum ConfigError {
     },
 }
 
+/// The one top-level key of a settings file that is not an area: a list of commands to
+/// apply at given ticks, which the runner reads (the engine has no notion of a schedule).
+pub const SCHEDULE: &str = "schedule";
+
 /// The named starting points for `--preset`.
 pub const PRESETS: &[(&str, &str, &str)] = &[
     (
         "watchtower",
-        include_str!("../../../presets/watchtower.yaml"),
+        include_str!("../presets/watchtower.yaml"),
         "Mark-0 with the 2017 bank and central bank, and the government on (the default)",
     ),
     (
         "mark0-2017",
-        include_str!("../../../presets/mark0-2017.yaml"),
+        include_str!("../presets/mark0-2017.yaml"),
         "the papers' 2017 setting with the central-bank block, government off",
     ),
-    ("mark0-2015", include_str!("../../../presets/mark0-2015.yaml"), "the papers' 2015 setting, government off"),
-    (
-        "sim",
-        include_str!("../../../presets/sim.yaml"),
-        "Godley & Lavoie's SIM: the firm sector reduced to SIM's assumptions",
-    ),
+    ("mark0-2015", include_str!("../presets/mark0-2015.yaml"), "the papers' 2015 setting, government off"),
+    ("sim", include_str!("../presets/sim.yaml"), "Godley & Lavoie's SIM: the firm sector reduced to SIM's assumptions"),
 ];
 
 /// The names of all presets.
@@ -124,6 +125,9 @@ pub fn parse_overlay(text: &str, source: &str) -> Result<Vec<Override>, ConfigEr
     let mut out = Vec::new();
     for (area, entries) in areas {
         let area = scalar_name(&area).ok_or_else(|| shape(None, "area names must be text".into()))?;
+        if area == SCHEDULE {
+            continue; // commands at ticks, not settings: the runner reads them
+        }
         let area_line = locate(text, &area, None);
         let Y::Mapping(entries) = entries else {
             return Err(shape(area_line, format!("`{area}` must be a map of keys to values")));

@@ -64,7 +64,7 @@ pub enum LedgerError {
 }
 
 /// Cumulative counts of money created or destroyed by named operations, in cents.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MoneyAudit {
     /// Money issued at genesis.
     pub genesis: i64,
@@ -73,7 +73,7 @@ pub struct MoneyAudit {
 }
 
 /// All balances of one economy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     balances: Vec<i64>,
     audit: MoneyAudit,

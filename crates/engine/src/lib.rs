@@ -9,9 +9,11 @@
 //! - [`registry`] and [`config`]: every tunable, validated; presets, files and overrides.
 //! - [`simulation`]: the nine-phase tick, hooks, commands at phase 0, telemetry at phase 8.
 //! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
+//! - [`checkpoint`]: the whole state as versioned bytes; [`workers`]: threads lent by the caller.
 
 pub mod apportion;
 pub mod boltzmann;
+pub mod checkpoint;
 pub mod config;
 pub mod ledger;
 pub mod mark0;
@@ -21,10 +23,13 @@ pub mod registry;
 pub mod rng;
 pub mod simulation;
 pub mod stats;
+pub mod workers;
 
+pub use checkpoint::CheckpointError;
 pub use config::{ConfigError, Override};
 pub use ledger::{AccountId, Ledger, LedgerError};
 pub use model::{Model, ModelError};
 pub use phase::Phase;
 pub use registry::{ModelKind, RawValue, Registry, RegistryError};
 pub use simulation::{EngineError, HookContext, RunSpec, Simulation, TickOutcome};
+pub use workers::{Sequential, Workers};

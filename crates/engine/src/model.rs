@@ -11,6 +11,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::Streams;
+use crate::workers::Workers;
 
 /// What a model may touch during a phase.
 pub struct Context<'a> {
@@ -20,6 +21,8 @@ pub struct Context<'a> {
     pub ledger: &'a mut Ledger,
     /// The run's random streams.
     pub streams: &'a Streams,
+    /// The threads the phase may use (see [`crate::workers`]).
+    pub workers: &'a dyn Workers,
 }
 
 /// Why a model phase failed. The run stops: the books can no longer be trusted.
@@ -55,6 +58,14 @@ pub trait Model: Send {
     /// Re-reads typed parameters; called at genesis and whenever a command changed the
     /// registry.
     fn configure(&mut self, registry: &Registry);
+
+    /// An independent copy of the whole state, which continues exactly as this one
+    /// would (a fork).
+    fn fork(&self) -> Box<dyn Model>;
+
+    /// Appends the whole state to `out`, for a checkpoint; the model's own `load` reads
+    /// it back (with the parameters from the registry).
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;
 
     /// The phases (among [`Phase::MODEL`]) the model fills; only these run, and the books
     /// are checked after each.

@@ -1,7 +1,8 @@
 //! The registry: every tunable parameter, its type, unit, range, default and description
 //! (DESIGN.md §4, the seeds' GlobalRegistry).
 //!
-//! The schema and defaults come from `economy_params.yaml` at the repository root,
+//! The schema and defaults come from the engine crate's `economy_params.yaml` (the copy at
+//! the repository root is checked to be identical),
 //! compiled into the binary so it runs from anywhere. [`Registry::apply`] is the one
 //! gate through which values change while the economy runs: it validates the type,
 //! finiteness and range and either applies the value and returns the old and new value,
@@ -14,10 +15,11 @@ use serde::Deserialize;
 use watchtower_protocol::{ParamInfo, ParamKind, ParamValue, RegistrySnapshot};
 
 /// The registry file shipped with Watchtower.
-pub const BUILTIN_REGISTRY: &str = include_str!("../../../economy_params.yaml");
+pub const BUILTIN_REGISTRY: &str = include_str!("../economy_params.yaml");
 
 /// Which model a parameter belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Mark-0 with a government.
     Mark0,
@@ -230,6 +232,8 @@ pub struct ParamSpec {
     pub live: bool,
     /// Acts once and reads back as its default.
     pub trigger: bool,
+    /// 0 is accepted besides `[min, max]` (a rate where 0 means "no limit").
+    pub zero_allowed: bool,
     /// `None` for parameters of every model.
     pub model: Option<ModelKind>,
 }
@@ -268,6 +272,7 @@ struct EntryYaml {
     description: String,
     live: Option<bool>,
     trigger: Option<bool>,
+    zero_allowed: Option<bool>,
     model: Option<String>,
 }
 
@@ -321,6 +326,7 @@ impl Registry {
             description: entry.description,
             live: entry.live.unwrap_or(true),
             trigger: entry.trigger.unwrap_or(false),
+            zero_allowed: entry.zero_allowed.unwrap_or(false),
             model,
         };
         if kind != ParamKind::Bool && (spec.min.is_none() || spec.max.is_none()) {
@@ -396,6 +402,12 @@ impl Registry {
         self.f64(key) != 0.0
     }
 
+    /// Puts the change counter back where a checkpoint found it (the values were set
+    /// through [`Registry::set_initial`], which counts too).
+    pub(crate) fn restore_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     /// Increases with every applied change; models re-read their parameters when it moves.
     pub fn version(&self) -> u64 {
         self.version
@@ -425,6 +437,7 @@ impl Registry {
                 description: s.description.clone(),
                 source: s.source.clone(),
                 live: s.live,
+                zero_allowed: s.zero_allowed,
             })
             .collect();
         RegistrySnapshot { version: self.version, params }
@@ -455,8 +468,10 @@ fn validate(spec: &ParamSpec, value: &RawValue) -> Result<ParamValue, RegistryEr
         return Err(RegistryError::NotFinite { key: key(), found: value.describe() });
     }
     let (min, max) = (spec.min.unwrap_or(f64::MIN), spec.max.unwrap_or(f64::MAX));
-    if !(min..=max).contains(&number) {
-        return Err(RegistryError::OutOfRange { key: key(), value: number, min, max, unit: spec.unit.clone() });
+    let zero = spec.zero_allowed && number == 0.0;
+    if !zero && !(min..=max).contains(&number) {
+        let unit = if spec.zero_allowed { format!("{}; or 0", spec.unit) } else { spec.unit.clone() };
+        return Err(RegistryError::OutOfRange { key: key(), value: number, min, max, unit });
     }
     match spec.kind {
         ParamKind::Float => Ok(ParamValue::Float(number)),

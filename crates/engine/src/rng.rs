@@ -9,6 +9,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 /// What a stream is used for; part of the stream number so purposes never share draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub enum Purpose {
 pub const CHUNK: usize = 4096;
 
 /// The source of every stream of one run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Streams {
     key: [u8; 32],
 }
@@ -56,6 +57,32 @@ impl Streams {
 /// One deterministic stream of random numbers.
 #[derive(Debug, Clone)]
 pub struct Stream(ChaCha8Rng);
+
+/// A stream's position, as a checkpoint keeps it: its key, its number and how many
+/// words it has given, which fixes every number it gives next.
+#[derive(Serialize, Deserialize)]
+struct Position {
+    key: [u8; 32],
+    stream: u64,
+    word: u128,
+}
+
+impl Serialize for Stream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Position { key: self.0.get_seed(), stream: self.0.get_stream(), word: self.0.get_word_pos() }
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Stream {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let at = Position::deserialize(deserializer)?;
+        let mut rng = ChaCha8Rng::from_seed(at.key);
+        rng.set_stream(at.stream);
+        rng.set_word_pos(at.word);
+        Ok(Self(rng))
+    }
+}
 
 impl Stream {
     /// Uniform in `[0, 1)` with 53 random bits.
@@ -110,6 +137,19 @@ mod tests {
         assert_ne!(a[0], other.uniform());
         let mut other_seed = Streams::new(43).stream(Purpose::Firms, 7, 0);
         assert_ne!(a[0], other_seed.uniform());
+    }
+
+    #[test]
+    fn a_saved_stream_continues_where_it_stopped() {
+        let mut r = Streams::new(9).stream(Purpose::Exchange, 3, 1);
+        for _ in 0..5 {
+            r.uniform();
+        }
+        r.below(7); // a 32-bit draw leaves the stream mid-word
+        let mut copy: Stream = postcard::from_bytes(&postcard::to_allocvec(&r).unwrap()).unwrap();
+        let a: Vec<u32> = (0..9).map(|_| r.below(1000)).collect();
+        let b: Vec<u32> = (0..9).map(|_| copy.below(1000)).collect();
+        assert_eq!(a, b);
     }
 
     #[test]

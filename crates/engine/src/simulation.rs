@@ -11,19 +11,26 @@
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use watchtower_protocol::{GodCommand, GodResponse, Telemetry};
+use watchtower_protocol::{ErrorCode, GodCommand, GodResponse, Telemetry};
 
 use crate::boltzmann::Boltzmann;
+use crate::checkpoint::{CheckpointError, State};
 use crate::ledger::Ledger;
 use crate::mark0::Mark0;
 use crate::model::{Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, RawValue, Registry};
 use crate::rng::Streams;
+use crate::workers::{Workers, sequential};
 use watchtower_protocol::FeatureTable;
 
+/// The control that runs ticks while paused.
+pub const STEP: &str = "sim.step";
+/// The control that holds the engine between ticks.
+pub const PAUSED: &str = "sim.paused";
+
 /// The structural choices of a run: fixed once the economy exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     /// Which model.
     pub model: ModelKind,
@@ -141,6 +148,10 @@ impl HookContext<'_> {
 }
 
 /// A running economy.
+///
+/// It can be copied in memory ([`Simulation::fork`]) and saved to bytes
+/// ([`Simulation::checkpoint`], [`Simulation::restore`]); either way the copy continues
+/// exactly as the original would, bit for bit, given the same commands.
 pub struct Simulation {
     spec: RunSpec,
     tick: u64,
@@ -151,6 +162,7 @@ pub struct Simulation {
     hooks: [Vec<Hook>; 9],
     inbox: Vec<GodCommand>,
     telemetry: Option<Arc<Telemetry>>,
+    workers: Arc<dyn Workers>,
 }
 
 impl Simulation {
@@ -192,11 +204,81 @@ impl Simulation {
             hooks: Default::default(),
             inbox: Vec::new(),
             telemetry: None,
+            workers: sequential(),
         };
         let drift = sim.ledger.drift();
         if drift != 0 {
             return Err(EngineError::BooksUnbalanced { tick: 0, phase: Phase::Intercept, drift });
         }
+        Ok(sim)
+    }
+
+    /// Lends the simulation threads for the phases that can use them (by default it
+    /// runs on the caller's thread only). Threads never change a number.
+    pub fn set_workers(&mut self, workers: Arc<dyn Workers>) {
+        self.workers = workers;
+    }
+
+    /// An independent copy that continues from the same state and random streams: the
+    /// model, the ledger, the registry, the streams, the tick and any waiting command,
+    /// everything but the hooks (which are the caller's code, not state).
+    pub fn fork(&self) -> Simulation {
+        Simulation {
+            spec: self.spec.clone(),
+            tick: self.tick,
+            registry: self.registry.clone(),
+            ledger: self.ledger.clone(),
+            streams: self.streams.clone(),
+            model: self.model.fork(),
+            hooks: Default::default(),
+            inbox: self.inbox.clone(),
+            telemetry: self.telemetry.clone(),
+            workers: Arc::clone(&self.workers),
+        }
+    }
+
+    /// The whole state as versioned bytes (see [`crate::checkpoint`]). Between ticks.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {
+        let state = State::new(
+            self.spec.clone(),
+            self.tick,
+            &self.registry,
+            self.ledger.clone(),
+            self.streams.clone(),
+            &self.inbox,
+        );
+        state.encode(self.model.as_ref())
+    }
+
+    /// A simulation restored from [`Simulation::checkpoint`]'s bytes: it continues
+    /// exactly where the saved one stood. A checkpoint of another format, or damaged, is
+    /// refused and nothing is built.
+    pub fn restore(bytes: &[u8]) -> Result<Simulation, CheckpointError> {
+        let (state, model_bytes) = State::decode(bytes)?;
+        let registry = state.registry()?;
+        let damaged = |e: postcard::Error| CheckpointError::Damaged(format!("model state: {e}"));
+        let model: Box<dyn Model> = match state.spec.model {
+            ModelKind::Mark0 => Box::new(Mark0::load(model_bytes, &registry).map_err(damaged)?),
+            ModelKind::Boltzmann => Box::new(Boltzmann::load(model_bytes).map_err(damaged)?),
+        };
+        let inbox = state.inbox()?;
+        let mut sim = Simulation {
+            spec: state.spec,
+            tick: state.tick,
+            registry,
+            ledger: state.ledger,
+            streams: state.streams,
+            model,
+            hooks: Default::default(),
+            inbox,
+            telemetry: None,
+            workers: sequential(),
+        };
+        if sim.ledger.drift() != 0 {
+            return Err(CheckpointError::Damaged(format!("its balances sum to {} cents, not 0", sim.ledger.drift())));
+        }
+        // The last tick's telemetry is a function of the state: capture it again.
+        sim.telemetry = sim.capture().map(Arc::new);
         Ok(sim)
     }
 
@@ -217,7 +299,8 @@ impl Simulation {
         let filled = self.model.phases();
         for phase in Phase::MODEL {
             if filled.contains(&phase) {
-                let mut ctx = Context { tick, ledger: &mut self.ledger, streams: &self.streams };
+                let mut ctx =
+                    Context { tick, ledger: &mut self.ledger, streams: &self.streams, workers: self.workers.as_ref() };
                 self.model.run_phase(phase, &mut ctx).map_err(|source| EngineError::Model { tick, phase, source })?;
                 self.check_books(tick, phase)?;
             }
@@ -253,6 +336,14 @@ impl Simulation {
     }
 
     fn apply(&mut self, command: &GodCommand, tick: u64) -> GodResponse {
+        // A step runs ticks while paused; accepted while running, it would be a no-op
+        // whose leftover steps ran on after a later pause (a pause cancels them).
+        let steps = command.value.as_f64().filter(|n| n.is_finite() && n.fract() == 0.0 && *n > 0.0);
+        if command.key == STEP && steps.is_some() && !self.registry.flag(PAUSED) {
+            let message = "`sim.step` runs ticks while the simulation is paused: pause it first (sim.paused = true)";
+            warn!("Registry rejected command {} at tick {tick}: {message}", command.id);
+            return GodResponse::rejected(command, Some(tick), ErrorCode::NotPaused, message);
+        }
         match self.registry.apply(&command.key, &RawValue::from(&command.value)) {
             Ok(change) => {
                 info!(

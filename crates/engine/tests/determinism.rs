@@ -41,18 +41,3 @@ fn boltzmann_is_reproducible_too() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
-
-/// The Boltzmann exchange draws the next tick's order on a second thread when there is
-/// one: the numbers must not depend on how many threads there are.
-#[test]
-fn boltzmann_is_identical_on_one_thread_and_on_four() {
-    let run = |threads| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| {
-            let spec = RunSpec { model: watchtower_engine::ModelKind::Boltzmann, agents: 5_000, ..small_spec(3) };
-            let mut sim = common::simulation(spec, "watchtower", &[]);
-            (0..300).map(|_| serde_json::to_string(&*sim.step().unwrap().telemetry).unwrap()).collect::<Vec<_>>()
-        })
-    };
-    assert_eq!(run(1), run(4));
-}

@@ -92,6 +92,20 @@ fn bad_commands_are_answered_with_their_error_and_change_nothing() {
 }
 
 #[test]
+fn a_step_is_refused_unless_paused() {
+    let mut sim = default_simulation(small_spec(1));
+    sim.submit(command("s", "sim.step", json!(5)));
+    let r = &sim.step().unwrap().responses[0];
+    assert_eq!(r.code, Some(ErrorCode::NotPaused), "{r:?}");
+    assert!(r.error.as_deref().unwrap().contains("pause it first"), "{r:?}");
+    sim.submit(command("p", "sim.paused", json!(true)));
+    sim.submit(command("s", "sim.step", json!(5)));
+    sim.submit(command("z", "sim.step", json!(0)));
+    let out = sim.step().unwrap();
+    assert!(out.responses.iter().all(|r| r.success), "{:?}", out.responses);
+}
+
+#[test]
 fn telemetry_is_captured_after_settlement_and_matches_the_state() {
     // The seeds' test_telemetry_snapshot_integrity, at the engine level.
     let mut sim = default_simulation(small_spec(3));

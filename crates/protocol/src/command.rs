@@ -34,6 +34,8 @@ pub enum ErrorCode {
     OutOfRange,
     /// The key can only be set before the run starts.
     NotLive,
+    /// The command applies only while the simulation is paused (`sim.step`).
+    NotPaused,
     /// The command queue was full; nothing was queued.
     QueueFull,
     /// The sender did not present the access token.

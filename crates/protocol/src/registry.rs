@@ -100,6 +100,9 @@ pub struct ParamInfo {
     pub source: Option<String>,
     /// Whether it can be changed while the simulation runs.
     pub live: bool,
+    /// Whether 0 is accepted besides `[min, max]` (a rate where 0 means "no limit").
+    #[serde(default)]
+    pub zero_allowed: bool,
 }
 
 /// The whole registry at one moment.

@@ -18,7 +18,7 @@ use watchtower_store::History;
 
 use crate::access::{bearer, origin_ok, token_ok};
 use crate::broadcast::Tagged;
-use crate::commands::enqueue;
+use crate::commands::{Sender, enqueue};
 use crate::state::ServerState;
 use crate::wire::parse_body;
 
@@ -28,11 +28,23 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-pub async fn healthz() -> &'static str {
-    "ok"
+/// 200 while the process lives and its engine has not failed: a failed engine is not a
+/// live economy, whatever the server can still answer.
+pub async fn healthz(State((state, _)): AppState) -> Response {
+    match state.bridge.failure.load() {
+        None => "ok".into_response(),
+        Some(reason) => failed(&reason),
+    }
+}
+
+fn failed(reason: &str) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ok": false, "state": "failed", "error": reason}))).into_response()
 }
 
 pub async fn readyz(State((state, _)): AppState) -> Response {
+    if let Some(reason) = state.bridge.failure.load() {
+        return failed(&reason);
+    }
     match state.bridge.telemetry.load() {
         Some(p) => Json(json!({"ready": true, "tick": p.telemetry.tick})).into_response(),
         None => {
@@ -71,7 +83,7 @@ pub async fn command(
         Err(message) => return problem(StatusCode::BAD_REQUEST, message),
     };
     let authorized = token_ok(&state, bearer(&headers));
-    let response = enqueue(&state, command, authorized, format!("http {peer}")).await;
+    let response = enqueue(&state, command, authorized, &Sender { transport: "http", peer }).await;
     let status = status_of(&response);
     (status, Json(Tagged { kind: "command_result", payload: &response })).into_response()
 }

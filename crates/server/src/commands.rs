@@ -1,19 +1,29 @@
 //! The one path every command takes into the engine, from the WebSocket and HTTP alike:
 //! authorise, queue without waiting, and await the engine's answer. A command refused at
-//! the door (no token, queue full) is answered at once and still audited.
+//! the door is answered at once and still audited: every refusal of an authorised client
+//! gets its row (the sender is held back, never the row dropped, when the log is full);
+//! a stranger's refusals are rate-limited per address by the [`FloodGuard`], so a
+//! flood costs a few rows a minute, not one per frame.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::oneshot;
 use tracing::warn;
-use watchtower_protocol::{AuditEntry, Envelope, ErrorCode, GodCommand, GodResponse, QueueFull};
+use watchtower_bridge::{AuditFull, Envelope, Refused, Reply};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
+use crate::flood::Verdict;
 use crate::state::ServerState;
 
 /// How long a sender waits for the engine before giving up on an answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a refusal waits for room in the audit log before it is counted as lost
+/// (only if the engine has stopped draining it, i.e. the service is going down).
+const AUDIT_WAIT: Duration = Duration::from_secs(5);
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -22,10 +32,25 @@ fn now_ms() -> u64 {
 /// An answer on its way: already known (refused at the door) or awaited from the engine.
 pub type Answer = Pin<Box<dyn Future<Output = GodResponse> + Send>>;
 
+/// Who sent a command: the transport and the peer, for the audit log and the flood guard.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// `websocket` or `http`.
+    pub transport: &'static str,
+    /// The peer's address.
+    pub peer: std::net::SocketAddr,
+}
+
+impl Sender {
+    fn source(&self) -> String {
+        format!("{} {}", self.transport, self.peer)
+    }
+}
+
 /// Queues `command` at once (so commands keep their arrival order) and returns its
-/// answer, to be awaited. Never waits: a refusal is an answer that is ready. `source`
-/// says who sent it (transport and peer address), for the audit log.
-pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, source: String) -> Answer {
+/// answer, to be awaited. Never waits to queue: a refusal is an answer that is ready
+/// (its audit row may wait for room in the log).
+pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, from: &Sender) -> Answer {
     let received_at_ms = now_ms();
     if !authorized {
         let response = GodResponse::rejected(
@@ -34,33 +59,64 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, 
             ErrorCode::Unauthorized,
             "unauthorised: commands need the access token printed when Watchtower started (the ?token=… of the dashboard URL)",
         );
-        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, source, response)));
+        state.metrics.commands_rejected.inc();
+        match state.flood.admit(from) {
+            Verdict::Record => {
+                let entry = AuditEntry { command, received_at_ms, source: from.source(), response: response.clone() };
+                audit_or_count(state, entry);
+            }
+            Verdict::Count => {
+                state.metrics.refusals_suppressed.inc();
+            }
+        }
+        return Box::pin(std::future::ready(response));
     }
-    let (envelope, answer) = Envelope::new(command.clone(), received_at_ms, source.clone());
-    if let Err(QueueFull(_)) = state.bridge.queue.try_send(envelope) {
-        let response = GodResponse::rejected(
-            &command,
-            None,
+    // What an answer that never comes from the engine echoes back.
+    let echo = GodCommand { id: command.id.clone(), key: command.key.clone(), value: serde_json::Value::Null };
+    let (tx, answer) = oneshot::channel();
+    let reply = Reply::new(move |response| {
+        let _ = tx.send(response); // the sender may have gone: fine
+    });
+    let envelope = Envelope { command, received_at_ms, source: from.source(), reply: Some(reply) };
+    let refused = match state.bridge.queue.try_send(envelope) {
+        Ok(()) => None,
+        Err(Refused::Full(e)) => Some((
+            *e,
             ErrorCode::QueueFull,
             format!(
                 "queue full: {} commands are waiting for the engine; try again shortly",
                 state.bridge.queue.capacity()
             ),
-        );
-        return Box::pin(std::future::ready(refuse(state, command, received_at_ms, source, response)));
-    }
+        )),
+        Err(Refused::Closed(e)) => {
+            Some((*e, ErrorCode::Unavailable, "the engine has stopped; the command was not applied".to_string()))
+        }
+    };
     let state = Arc::clone(state);
+    if let Some((envelope, code, message)) = refused {
+        let Envelope { command, received_at_ms, source, .. } = envelope;
+        let response = GodResponse::rejected(&command, None, code, message);
+        state.metrics.commands_rejected.inc();
+        let entry = AuditEntry { command, received_at_ms, source, response: response.clone() };
+        // An authorised sender's refusal must have its row: wait for room if need be.
+        return Box::pin(async move {
+            record(&state, entry).await;
+            response
+        });
+    }
     Box::pin(async move {
         let response = match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
             Ok(Ok(response)) => response,
+            // Dropped unanswered: the engine's closing drain answers every queued command,
+            // so this only happens if the engine thread died outright.
             Ok(Err(_)) => GodResponse::rejected(
-                &command,
+                &echo,
                 None,
                 ErrorCode::Unavailable,
                 "the engine stopped before applying the command",
             ),
             Err(_) => GodResponse::rejected(
-                &command,
+                &echo,
                 None,
                 ErrorCode::Unavailable,
                 "no answer from the engine within 30 s; the command may still be applied",
@@ -75,18 +131,30 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, 
     })
 }
 
-fn refuse(
-    state: &ServerState,
-    command: GodCommand,
-    received_at_ms: u64,
-    source: String,
-    response: GodResponse,
-) -> GodResponse {
-    state.metrics.commands_rejected.inc();
-    let entry = AuditEntry { command, received_at_ms, source, response: response.clone() };
-    if !state.bridge.queue.log_rejection(entry) {
-        state.metrics.unaudited.inc();
-        warn!("audit log full: a refused command was answered but not recorded");
+/// Puts `entry` in the audit log, waiting (a little at a time, up to [`AUDIT_WAIT`]) for
+/// room: the engine side drains the log at least every 50 ms.
+pub async fn record(state: &ServerState, mut entry: AuditEntry) {
+    let deadline = tokio::time::Instant::now() + AUDIT_WAIT;
+    loop {
+        match state.bridge.audit.push(entry) {
+            Ok(()) => return,
+            Err(AuditFull(back)) if tokio::time::Instant::now() < deadline => {
+                entry = *back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(_) => {
+                state.metrics.unaudited.inc();
+                warn!("audit log full for {AUDIT_WAIT:?}: a refused command was answered but not recorded");
+                return;
+            }
+        }
     }
-    response
+}
+
+/// Puts `entry` in the audit log if there is room, else counts it (a stranger's refusal
+/// never holds anything up).
+pub fn audit_or_count(state: &ServerState, entry: AuditEntry) {
+    if state.bridge.audit.push(entry).is_err() {
+        state.metrics.unaudited.inc();
+    }
 }

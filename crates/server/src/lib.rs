@@ -14,6 +14,7 @@ mod api;
 mod broadcast;
 mod commands;
 mod dashboard;
+mod flood;
 mod metrics;
 mod state;
 pub mod wire;
@@ -67,6 +68,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     // A child token: a crash of this serving instance closes its sockets, not the app.
     let instance = cancel.child_token();
     let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
+    let floods = tokio::spawn(summarise_floods(Arc::clone(&state), instance.clone()));
     let app = router(Arc::clone(&state), instance.clone());
     // Peer addresses reach the handlers, so the audit log can say who sent a command.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -81,5 +83,23 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     };
     instance.cancel();
     broadcaster.abort();
+    let _ = floods.await;
     result
+}
+
+/// Every second, records the refusal floods whose window has closed; at the end, all.
+async fn summarise_floods(state: Arc<ServerState>, cancel: tokio_util::sync::CancellationToken) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let closing = tokio::select! {
+            _ = cancel.cancelled() => true,
+            _ = interval.tick() => false,
+        };
+        for row in state.flood.close_windows(closing) {
+            commands::audit_or_count(&state, row);
+        }
+        if closing {
+            return;
+        }
+    }
 }

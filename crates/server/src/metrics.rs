@@ -21,6 +21,7 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub money_drift: Gauge,
     pub unaudited: Counter,
+    pub refusals_suppressed: Counter,
     pub http_requests: Counter,
 }
 
@@ -38,6 +39,7 @@ impl Metrics {
             queue_depth: Gauge::default(),
             money_drift: Gauge::default(),
             unaudited: Counter::default(),
+            refusals_suppressed: Counter::default(),
             http_requests: Counter::default(),
             registry: Registry::default(),
         };
@@ -59,6 +61,11 @@ impl Metrics {
         registry.register("queue_depth", "Commands waiting for the engine", m.queue_depth.clone());
         registry.register("money_drift_cents", "Sum of all balances (0 when the books balance)", m.money_drift.clone());
         registry.register("unaudited_rejections", "Door rejections the audit log could not take", m.unaudited.clone());
+        registry.register(
+            "refusals_summarised",
+            "Unauthorised commands counted in a flood's summary row instead of a row each",
+            m.refusals_suppressed.clone(),
+        );
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
         Self { registry, ..m }
     }

@@ -5,47 +5,10 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, watch};
-use watchtower_protocol::{CommandQueue, EmbeddingStatus, Latest, RegistrySnapshot, Telemetry, Trigger};
+pub use watchtower_bridge::{Bridge, Published};
 use watchtower_store::History;
 
 use crate::metrics::Metrics;
-
-/// A snapshot as phase 8 published it, with the wall-clock time it was published (so
-/// clients can tell how old a frame is when it reaches them).
-#[derive(Debug, Clone)]
-pub struct Published {
-    /// The snapshot.
-    pub telemetry: Arc<Telemetry>,
-    /// When it was published, milliseconds since the Unix epoch.
-    pub at_ms: u64,
-}
-
-/// The engine's side of the bridge, as the server sees it: protocol types only.
-#[derive(Debug, Clone)]
-pub struct Bridge {
-    /// Commands to the engine.
-    pub queue: CommandQueue,
-    /// The latest telemetry (empty until the first tick is settled: not ready).
-    pub telemetry: Arc<Latest<Published>>,
-    /// The latest registry schema and values.
-    pub registry: Arc<Latest<RegistrySnapshot>>,
-    /// The embedding map's state (empty when the map is switched off).
-    pub embedding: Arc<Latest<EmbeddingStatus>>,
-    /// Asks for a new embedding map from the next settled tick.
-    pub embedding_refresh: Trigger,
-}
-
-impl Default for Bridge {
-    fn default() -> Self {
-        Self {
-            queue: CommandQueue::new(),
-            telemetry: Arc::new(Latest::new()),
-            registry: Arc::new(Latest::new()),
-            embedding: Arc::new(Latest::new()),
-            embedding_refresh: Trigger::default(),
-        }
-    }
-}
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -77,6 +40,8 @@ pub struct ServerState {
     pub(crate) config: ServerConfig,
     pub(crate) bridge: Bridge,
     pub(crate) metrics: Metrics,
+    /// Rate-limits the audit rows of strangers' refused commands.
+    pub(crate) flood: crate::flood::FloodGuard,
     pub(crate) frames: watch::Sender<Frame>,
     /// Set by the fault hook; the serving task panics when notified.
     pub(crate) crash: Notify,
@@ -92,15 +57,17 @@ impl ServerState {
             config,
             bridge,
             metrics: Metrics::new(),
+            flood: Default::default(),
             frames,
             crash: Notify::new(),
             port: std::sync::atomic::AtomicU16::new(0),
         })
     }
 
-    /// Whether the first snapshot exists (genesis done, tick 0 settled).
+    /// Whether the first snapshot exists (genesis done, tick 0 settled) and the engine
+    /// has not failed since.
     pub fn ready(&self) -> bool {
-        self.bridge.telemetry.load().is_some()
+        self.bridge.telemetry.load().is_some() && self.bridge.failure.load().is_none()
     }
 }
 

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{origin_ok, token_ok};
 use crate::broadcast::Tagged;
-use crate::commands::{Answer, enqueue};
+use crate::commands::{Answer, Sender, enqueue};
 use crate::state::ServerState;
 use crate::wire::parse_message;
 
@@ -58,7 +58,7 @@ pub async fn upgrade(
     let authorized = token_ok(&state, query.token.as_deref());
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| client(socket, state, authorized, format!("websocket {peer}"), cancel))
+        .on_upgrade(move |socket| client(socket, state, authorized, Sender { transport: "websocket", peer }, cancel))
 }
 
 fn json<T: serde::Serialize>(kind: &'static str, payload: &T) -> Message {
@@ -69,13 +69,7 @@ fn error(code: &str, message: String) -> Message {
     Message::Text(serde_json::json!({"type": "error", "code": code, "message": message}).to_string().into())
 }
 
-async fn client(
-    socket: WebSocket,
-    state: Arc<ServerState>,
-    authorized: bool,
-    source: String,
-    cancel: CancellationToken,
-) {
+async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, from: Sender, cancel: CancellationToken) {
     state.metrics.clients.inc();
     let (mut sink, mut stream) = socket.split();
     let mut frames = state.frames.subscribe();
@@ -127,7 +121,7 @@ async fn client(
             message = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 match message {
                     Some(Ok(Message::Text(text))) => match parse_message(&text) {
-                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized, source.clone())),
+                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized, &from)),
                         Err(message) => send!(error("malformed", message)),
                     },
                     Some(Ok(Message::Binary(_))) => send!(error("malformed", "binary messages are not supported; send JSON text".into())),

@@ -378,26 +378,52 @@ fn insert_telemetry(conn: &Connection, tick_sql: &str, run_id: i64, t: &Telemetr
     Ok(())
 }
 
+/// Longest id, key or source kept in an audit row, in characters: a client chooses its
+/// ids and keys, and a refused command must not cost more disk than a valid one.
+pub const AUDIT_TEXT_LIMIT: usize = 128;
+
+/// Longest value (as JSON text) or error message kept in an audit row.
+pub const AUDIT_VALUE_LIMIT: usize = 1_024;
+
+/// `text` cut to `limit` characters, marked with `…` when cut.
+fn clip(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(limit) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
 fn insert_audit(conn: &Connection, run_id: i64, entry: &AuditEntry) -> Result<(), StoreError> {
     let r = &entry.response;
     let json = |v: &Option<watchtower_protocol::ParamValue>| v.map(|v| serde_json::to_string(&v).expect("value"));
+    let value = entry.command.value.to_string();
     conn.prepare_cached(
         "INSERT INTO commands (run_id, command_id, key, value, received_at_ms, applied_tick, success, code, error, old, new, source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         run_id,
-        entry.command.id,
-        entry.command.key,
-        entry.command.value.to_string(),
+        clip(&entry.command.id, AUDIT_TEXT_LIMIT),
+        clip(&entry.command.key, AUDIT_TEXT_LIMIT),
+        clip(&value, AUDIT_VALUE_LIMIT),
         entry.received_at_ms as i64,
         r.applied_tick.map(|t| t as i64),
         r.success,
         r.code.map(|c| serde_json::to_value(c).expect("code").as_str().unwrap_or_default().to_string()),
-        r.error,
+        r.error.as_deref().map(|e| clip(e, AUDIT_VALUE_LIMIT)),
         json(&r.old),
         json(&r.new),
-        entry.source,
+        clip(&entry.source, AUDIT_TEXT_LIMIT),
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clip_cuts_on_characters() {
+        assert_eq!(super::clip("abc", 3), "abc");
+        assert_eq!(super::clip("abcd", 3), "abc…");
+        assert_eq!(super::clip("ééé", 2), "éé…");
+    }
 }

@@ -5,15 +5,24 @@ use std::path::PathBuf;
 /// Why `watchtower` stopped with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// A preset, config file or `--set` was refused.
+    /// A preset, config file, schedule or `--set` was refused, or the economy cannot be built.
     #[error(transparent)]
-    Config(#[from] watchtower_engine::ConfigError),
-    /// The engine stopped.
+    Scenario(#[from] watchtower_runner::ScenarioError),
+    /// The run stopped: the engine failed or a sink (the store, an output file) did.
+    #[error(transparent)]
+    Run(#[from] watchtower_runner::RunError),
+    /// The engine failed outside a run's loop (building a benchmark's economy, say).
     #[error("the engine stopped: {0}")]
     Engine(#[from] watchtower_engine::EngineError),
+    /// The engine's thread panicked: a bug, reported with its message.
+    #[error("the engine thread panicked: {0}")]
+    EnginePanicked(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] watchtower_store::StoreError),
+    /// A recorded run cannot be rebuilt.
+    #[error(transparent)]
+    Replay(#[from] watchtower_runner::replay::ReplayError),
     /// Another process holds the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
@@ -28,6 +37,10 @@ pub enum AppError {
     /// `watchtower replay` found a tick that does not come out as stored.
     #[error("{0}")]
     NotReproducible(String),
+    /// Something the program needs from the system could not be had: a thread, the
+    /// async runtime, a port, signal handlers, random bytes for the token.
+    #[error("{0}")]
+    Startup(String),
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),

@@ -15,6 +15,7 @@ use crate::settings::DataDirArg;
 /// Arguments of `watchtower runs`.
 #[derive(Debug, Clone, Args)]
 pub struct RunsArgs {
+    /// The data directory.
     #[command(flatten)]
     pub data: DataDirArg,
     /// Print JSON instead of a table.
@@ -25,6 +26,7 @@ pub struct RunsArgs {
 /// Arguments of `watchtower export`.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
+    /// The data directory.
     #[command(flatten)]
     pub data: DataDirArg,
     /// The run: its id, or `latest`.
@@ -84,16 +86,22 @@ pub fn runs(args: RunsArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Writes a run's ticks, header row first for CSV.
-pub fn export(args: ExportArgs) -> Result<(), AppError> {
-    let history = History::open(&args.data.database(), 1)?;
-    let run = match args.run.as_str() {
+/// The run `arg` names: an id, or `latest`.
+pub fn resolve_run(history: &History, arg: &str, data: &DataDirArg) -> Result<i64, AppError> {
+    let id = match arg {
         "latest" => history.latest_run()?.ok_or_else(|| AppError::Usage("the database holds no runs yet".into()))?,
         id => id.parse().map_err(|_| AppError::Usage(format!("--run {id}: expected a run id or `latest`")))?,
     };
-    if !history.runs()?.iter().any(|r| r.id == run) {
-        return Err(AppError::Usage(format!("no run {run} in {}", args.data.database().display())));
+    if !history.runs()?.iter().any(|r| r.id == id) {
+        return Err(AppError::Usage(format!("no run {id} in {}", data.database().display())));
     }
+    Ok(id)
+}
+
+/// Writes a run's ticks, header row first for CSV.
+pub fn export(args: ExportArgs) -> Result<(), AppError> {
+    let history = History::open(&args.data.database(), 1)?;
+    let run = resolve_run(&history, &args.run, &args.data)?;
     let format = args
         .format
         .map(Format::from)

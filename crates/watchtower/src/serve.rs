@@ -14,6 +14,7 @@
 //! every connection, release the lock, exit 0.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,20 +22,27 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use watchtower_server::{Bridge, ServerConfig, ServerState};
+use watchtower_bridge::Bridge;
+use watchtower_protocol::AuditEntry;
+use watchtower_runner::embedding::FeatureTap;
+use watchtower_runner::live::{Live, Publisher};
+use watchtower_runner::sink::Recorder;
+use watchtower_runner::workers::Pool;
+use watchtower_runner::{Session, Sink, Stop};
+use watchtower_server::{ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
-use crate::driver::{EngineExit, run_engine};
 use crate::error::AppError;
 use crate::lock::DirLock;
 use crate::settings::{DataDirArg, EconomyArgs};
-use crate::shutdown::Shutdown;
 
 /// Arguments of `watchtower serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// The economy.
     #[command(flatten)]
     pub economy: EconomyArgs,
+    /// The data directory.
     #[command(flatten)]
     pub data: DataDirArg,
     /// Address to listen on.
@@ -46,7 +54,8 @@ pub struct ServeArgs {
     /// Also accept browser requests from this origin, e.g. http://lab-host:8000 (repeatable).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
-    /// Ticks per second; 0 runs as fast as possible (default: the registry's sim.tick_rate, 20).
+    /// Ticks per second, 0.1 or more; 0 runs as fast as possible (default: the registry's
+    /// sim.tick_rate, 20).
     #[arg(long, value_name = "HZ")]
     pub tick_rate: Option<f64>,
     /// Run without persisting anything (no lock, no database).
@@ -65,8 +74,69 @@ pub struct ServeArgs {
 
 fn generate_token() -> Result<String, AppError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::Usage(format!("cannot generate an access token: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Startup(format!("cannot generate an access token: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// How the engine thread ended.
+pub struct EngineExit {
+    /// Ticks run.
+    pub ticks: u64,
+    /// Why it ended, if not by a stop request or its tick target.
+    pub failure: Option<AppError>,
+    /// Commands answered after the loop (refused at shutdown), still to be recorded.
+    audit: Vec<AuditEntry>,
+    /// The store's sink, handed back so the last rows can follow.
+    recorder: Option<Recorder>,
+}
+
+/// Everything the engine thread owns.
+struct Engine {
+    session: Session,
+    bridge: Bridge,
+    stop: Stop,
+    recorder: Option<Recorder>,
+    tap: Option<FeatureTap>,
+    until: Option<u64>,
+}
+
+impl Engine {
+    /// Runs the live loop. Whatever ends it (a stop, the tick target, an engine error,
+    /// a panic) ends the service: a failure is published to the bridge at once, so the
+    /// health checks fail instead of vouching for a frozen economy.
+    fn run(mut self) -> EngineExit {
+        let mut live = Live::new(self.bridge.clone(), self.stop.clone());
+        let mut publisher = Publisher::new(self.bridge.clone());
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut sinks: Vec<&mut dyn Sink> = vec![&mut publisher];
+            if let Some(r) = self.recorder.as_mut() {
+                sinks.push(r);
+            }
+            if let Some(t) = self.tap.as_mut() {
+                sinks.push(t);
+            }
+            self.session.run(self.until, &mut live, &mut sinks)
+        }));
+        let failure = match outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(AppError::from(e)),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Some(AppError::EnginePanicked(message))
+            }
+        };
+        if let Some(e) = &failure {
+            error!("{e}");
+            self.bridge.failure.publish(Arc::new(e.to_string()));
+        }
+        self.stop.request();
+        let audit = live.close();
+        EngineExit { ticks: self.session.simulation().tick(), failure, audit, recorder: self.recorder }
+    }
 }
 
 /// A running `watchtower serve`: the engine thread, the server and the store, wired.
@@ -80,22 +150,22 @@ pub struct Service {
     runtime: tokio::runtime::Runtime,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
-    engine: std::thread::JoinHandle<Result<EngineExit, AppError>>,
+    engine: std::thread::JoinHandle<EngineExit>,
     writer: Option<Writer>,
     lock: Option<DirLock>,
     state: Arc<ServerState>,
-    shutdown: Shutdown,
+    stop: Stop,
 }
 
 impl Service {
     /// Validates the settings, takes the lock, opens the store, binds, and starts the
-    /// engine and the server. `shutdown` stops it (a signal, `--ticks`, or the caller).
-    pub fn start(args: &ServeArgs, shutdown: Shutdown) -> Result<Self, AppError> {
-        let mut economy = args.economy.clone();
+    /// engine and the server. `stop` stops it (a signal, `--ticks`, or the caller).
+    pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
+        let mut scenario = args.economy.scenario()?;
         if let Some(rate) = args.tick_rate {
-            economy.set.push(format!("sim.tick_rate={rate}"));
+            scenario.set(&format!("sim.tick_rate={rate}"))?;
         }
-        let registry = economy.registry()?;
+        let registry = scenario.registry()?;
         if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
             return Err(AppError::Usage(format!(
                 "refusing to listen on {} (reachable from other machines) with a generated token; \
@@ -121,16 +191,16 @@ impl Service {
             .enable_all()
             .thread_name("server")
             .build()
-            .map_err(|e| AppError::Usage(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
         let listener = runtime
             .block_on(TcpListener::bind(args.bind))
-            .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.bind)))?;
-        let addr = listener.local_addr().map_err(|e| AppError::Usage(e.to_string()))?;
+            .map_err(|e| AppError::Startup(format!("cannot listen on {}: {e}", args.bind)))?;
+        let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
 
         // Only now the database: a start refused above (port taken) leaves it untouched.
         let writer = match &lock {
             Some(_) => {
-                Some(Writer::start(&args.data.database(), &economy.run_info(&registry), WriterOptions::default())?)
+                Some(Writer::start(&args.data.database(), &scenario.run_info(&registry), WriterOptions::default())?)
             }
             None => None,
         };
@@ -149,26 +219,42 @@ impl Service {
         };
         let state = ServerState::new(config, bridge.clone());
         // Analytics start before the server serves, so the map is never asked for too late.
-        let analytics = crate::analytics::start(&bridge, args.embedding_sample)
-            .map_err(|e| AppError::Usage(format!("cannot start the analytics thread: {e}")))?;
+        let tap = watchtower_runner::embedding::start(&bridge, args.embedding_sample)
+            .map_err(|e| AppError::Startup(format!("cannot start the analytics thread: {e}")))?;
         let cancel = CancellationToken::new();
         let server = runtime.spawn(supervise(listener, addr, Arc::clone(&state), cancel.clone()));
 
-        // The engine on its own OS thread.
+        // The engine on its own OS thread: genesis first, then the live loop.
         let engine = {
-            let (spec, bridge, shutdown) = (economy.spec(), bridge.clone(), shutdown.clone());
-            let store = writer.as_ref().map(Writer::sender);
-            let stop_after = args.ticks;
+            let (bridge, stop, until) = (bridge.clone(), stop.clone(), args.ticks);
+            let recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
+            let schedule = scenario.schedule.clone();
+            let spec = scenario.spec();
             std::thread::Builder::new()
                 .name("engine".into())
                 .spawn(move || {
-                    let result = run_engine(spec, registry, bridge, store, analytics, shutdown.clone(), stop_after);
-                    shutdown.request(); // whatever ended the engine ends the service
-                    result
+                    let started = std::time::Instant::now();
+                    let simulation = match watchtower_engine::Simulation::new(spec, registry) {
+                        Ok(mut sim) => {
+                            if let Ok(pool) = Pool::machine() {
+                                sim.set_workers(pool);
+                            }
+                            sim
+                        }
+                        Err(e) => {
+                            let failure = AppError::Engine(e);
+                            bridge.failure.publish(Arc::new(failure.to_string()));
+                            stop.request();
+                            return EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder };
+                        }
+                    };
+                    info!(elapsed = ?started.elapsed(), "genesis done");
+                    let session = Session::new(simulation, schedule);
+                    Engine { session, bridge, stop, recorder, tap, until }.run()
                 })
-                .map_err(|e| AppError::Usage(format!("cannot start the engine thread: {e}")))?
+                .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?
         };
-        Ok(Self { addr, token, bridge, runtime, cancel, server, engine, writer, lock, state, shutdown })
+        Ok(Self { addr, token, bridge, runtime, cancel, server, engine, writer, lock, state, stop })
     }
 
     /// The dashboard's URL, with the token.
@@ -177,31 +263,43 @@ impl Service {
         format!("http://{host}:{}/?token={}", self.addr.port(), self.token)
     }
 
-    /// Blocks until shutdown is requested.
+    /// The run being recorded, if any.
+    pub fn run_id(&self) -> Option<i64> {
+        self.writer.as_ref().map(Writer::run_id)
+    }
+
+    /// Blocks until a stop is requested (a signal, `--ticks`, the engine ending).
     pub fn wait(&self) {
-        while !self.shutdown.requested() {
+        while !self.stop.requested() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Stops in order: stop taking commands and close the sockets, let the engine finish
-    /// the tick in flight, close the read pool, flush the writer, mark the run,
-    /// checkpoint the WAL, release the lock.
+    /// the tick in flight and answer what is still queued, close the read pool, record
+    /// the last answers, flush the writer, mark the run, checkpoint the WAL, release the
+    /// lock. A failed engine marks the run `failed` with its reason and is returned as
+    /// the error.
     pub fn stop(self) -> Result<(Option<WriterReport>, EngineExit), AppError> {
-        self.shutdown.request();
+        self.stop.request();
         info!("shutting down");
         self.cancel.cancel();
         let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
+        // No server task outlives this, so nothing is refused after the last drain below.
         self.runtime.shutdown_timeout(Duration::from_millis(200));
         drop(self.state); // the read pool closes with the server's state...
-        let outcome = self.engine.join().unwrap_or_else(|panic| {
-            let message =
-                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-            Err(AppError::Usage(format!("the engine thread panicked: {}", message.unwrap_or_default())))
+        let mut exit = self.engine.join().unwrap_or_else(|_| EngineExit {
+            ticks: 0,
+            failure: Some(AppError::EnginePanicked("while closing".into())),
+            audit: Vec::new(),
+            recorder: None,
         });
-        let (status, error_text) = match &outcome {
-            Ok(_) => (RunStatus::Finished, None),
-            Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        exit.audit.extend(self.bridge.audit.drain());
+        let audit = std::mem::take(&mut exit.audit);
+        let recorded = exit.recorder.take().map(|r| r.record_audit(audit));
+        let (status, error_text) = match &exit.failure {
+            None => (RunStatus::Finished, None),
+            Some(e) => (RunStatus::Failed, Some(e.to_string())),
         };
         // ...so the checkpoint can empty the WAL. If the writer itself failed, its error
         // is the one to report.
@@ -209,14 +307,20 @@ impl Service {
             Some(w) => Some(w.finish(status, error_text)?),
             None => None,
         };
+        if let Some(Err(e)) = recorded {
+            warn!("the last answers could not be recorded: {e}");
+        }
         drop(self.lock);
-        outcome.map(|exit| (report, exit))
+        match exit.failure.take() {
+            Some(e) => Err(e),
+            None => Ok((report, exit)),
+        }
     }
 }
 
 /// Serves until SIGINT/SIGTERM (or `--ticks`).
-pub fn serve(args: ServeArgs, shutdown: &Shutdown) -> Result<(), AppError> {
-    let service = Service::start(&args, shutdown.clone())?;
+pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
+    let service = Service::start(&args, stop.clone())?;
     say!("Watchtower is running: {}", service.url());
     match &service.writer {
         Some(w) => say!(

@@ -9,18 +9,24 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 /// Marks a household without an employer.
 pub(super) const UNEMPLOYED: u32 = u32::MAX;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Labour {
     /// Each household's employer, or [`UNEMPLOYED`].
     pub employer: Vec<u32>,
-    /// Each firm's employees, oldest hire first.
+    /// Each firm's employees, oldest hire first (the order decides who is let go).
     pub staff: Vec<Vec<u32>>,
-    /// Unemployed households, longest unemployed first.
+    /// Unemployed households, longest unemployed first (the order decides who is hired).
     pub pool: VecDeque<u32>,
+    /// Scratch: head-count targets, recomputed by every rebalance.
+    #[serde(skip)]
     target: Vec<u32>,
+    /// Scratch.
+    #[serde(skip)]
     remainders: Vec<(f64, u32)>,
 }
 
@@ -34,6 +40,12 @@ impl Labour {
             target: vec![0; firms],
             remainders: Vec::with_capacity(firms),
         }
+    }
+
+    /// Re-creates the scratch a checkpoint does not keep, for `firms` firms.
+    pub fn restored(&mut self, firms: usize) {
+        self.target = vec![0; firms];
+        self.remainders = Vec::with_capacity(firms);
     }
 
     /// Households with an employer.

@@ -22,6 +22,7 @@ mod labour;
 mod params;
 mod telemetry;
 
+use serde::{Deserialize, Serialize};
 use watchtower_protocol::Telemetry;
 
 use crate::apportion::{self, round_cents};
@@ -65,7 +66,7 @@ pub(crate) mod accounts {
 
 /// Where each agent's account sits in the ledger: the fixed accounts, then the firms,
 /// then the households.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Layout {
     firms: u32,
     households: u32,
@@ -114,7 +115,7 @@ const MID_TICK_CEILING: f64 = 1e6;
 const LARGEST_BALANCE: i64 = 100_000_000_000_000_000;
 
 /// Firm state, one entry per firm (struct of arrays).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Firms {
     price: Vec<f64>,
     output: Vec<f64>,
@@ -128,7 +129,7 @@ struct Firms {
 }
 
 /// Household flows of the current tick, one entry per household.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Households {
     /// Gross income this tick: wages, benefits, interest, dividends.
     income: Vec<i64>,
@@ -141,7 +142,7 @@ struct Households {
 }
 
 /// The aggregate state the firm rules read, in the authors' names.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Macro {
     pavg: f64,
     wavg: f64,
@@ -171,7 +172,7 @@ struct Macro {
 }
 
 /// This tick's flows, cents, for telemetry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Flows {
     defaults: i64,
     bankruptcies: i64,
@@ -188,24 +189,34 @@ struct Flows {
 }
 
 /// Mark-0 with a government.
+///
+/// Clone is a fork: the copy continues exactly as the original would. Serialised for a
+/// checkpoint, everything but the parameters (re-read from the registry on restore) and
+/// the scratch buffers (empty between ticks in all that matters) is kept.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Mark0 {
     n: usize,
     h: usize,
     layout: Layout,
     /// Cents per model unit of money.
     unit: f64,
+    #[serde(skip)]
     p: Params,
     firms: Firms,
     households: Households,
     labour: Labour,
     m: Macro,
     flows: Flows,
+    #[serde(skip)]
     summarizer: Summarizer,
     /// Scratch: firms revived this tick.
+    #[serde(skip)]
     revived: Vec<usize>,
     /// Scratch: (firm, cents) pairs snapshotted before money moves.
+    #[serde(skip)]
     firm_scratch: Vec<(usize, i64)>,
     /// Scratch: household balances snapshotted before money moves.
+    #[serde(skip)]
     household_scratch: Vec<i64>,
 }
 
@@ -246,6 +257,14 @@ impl Mark0 {
         };
         model.seed_state(&mut ledger, streams)?;
         Ok((model, ledger))
+    }
+
+    /// A model saved by [`Model::save`], with its parameters read from `registry`.
+    pub fn load(bytes: &[u8], registry: &Registry) -> Result<Self, postcard::Error> {
+        let mut model: Self = postcard::from_bytes(bytes)?;
+        model.p = Params::from_registry(registry);
+        model.labour.restored(model.n);
+        Ok(model)
     }
 
     fn seed_state(&mut self, ledger: &mut Ledger, streams: &Streams) -> Result<(), ModelError> {
@@ -460,6 +479,15 @@ impl Model for Mark0 {
 
     fn configure(&mut self, registry: &Registry) {
         self.p = Params::from_registry(registry);
+    }
+
+    fn fork(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
+    }
+
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        *out = postcard::to_extend(self, std::mem::take(out))?;
+        Ok(())
     }
 
     fn phases(&self) -> &'static [Phase] {

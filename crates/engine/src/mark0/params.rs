@@ -6,7 +6,7 @@ use crate::registry::Registry;
 /// Below this, the Taylor response counts as off (the authors' `ZERO`).
 const OFF: f64 = 1e-10;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Params {
     pub hiring_firing_ratio: f64,
     pub firing_propensity: f64,

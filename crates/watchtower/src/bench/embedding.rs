@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::json;
 use watchtower_analytics::{Options, embed};
-use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
+use watchtower_engine::ModelKind;
 
-use super::{Report, loss, machine, median};
+use super::{Report, advance, loss, machine, median, session, ticks_per_second};
 use crate::error::AppError;
 
 /// Arguments of `watchtower bench embedding`.
@@ -29,34 +29,16 @@ pub struct EmbeddingArgs {
     pub rounds: usize,
 }
 
-fn economy(households: usize) -> Result<Simulation, AppError> {
-    let spec = RunSpec { households, firms: households / 10, ..RunSpec::default() };
-    let mut sim = Simulation::new(spec, Registry::builtin(ModelKind::Mark0))?;
-    for _ in 0..200 {
-        sim.step()?;
-    }
-    Ok(sim)
-}
-
-fn ticks_per_second(sim: &mut Simulation, seconds: f64) -> Result<f64, AppError> {
-    let started = Instant::now();
-    let mut ticks = 0u64;
-    while started.elapsed().as_secs_f64() < seconds {
-        sim.step()?;
-        ticks += 1;
-    }
-    Ok(ticks as f64 / started.elapsed().as_secs_f64())
-}
-
 pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
-    let mut sim = economy(args.households)?;
+    let mut sim = session(ModelKind::Mark0, args.households)?;
+    advance(&mut sim, 200)?;
     let options = Options::default();
     let mut text = format!("Embedding map (t-SNE, one thread, {} epochs); {}\n", options.epochs, machine());
     let mut times = Vec::new();
     for &n in &args.sizes {
-        let table = sim.agent_features(n);
+        let table = sim.simulation().agent_features(n);
         let started = Instant::now();
-        let map = embed(&table, &options, &mut |_| {}).map_err(|e| AppError::Usage(e.to_string()))?;
+        let map = embed(&table, &options, &mut |_| {}).map_err(|e| AppError::Startup(e.to_string()))?;
         let took = started.elapsed();
         text += &format!("  {:>6} agents: {:>7.2} s\n", map.points.len(), took.as_secs_f64());
         times.push(json!({"agents": map.points.len(), "seconds": took.as_secs_f64()}));
@@ -64,7 +46,7 @@ pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
 
     // The engine ticking, idle versus beside a map being computed over and over.
     let largest = *args.sizes.iter().max().unwrap_or(&5_000);
-    let table = Arc::new(sim.agent_features(largest));
+    let table = Arc::new(sim.simulation().agent_features(largest));
     let (mut idle, mut busy) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
         idle.push(ticks_per_second(&mut sim, args.seconds)?);
@@ -78,7 +60,7 @@ pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
                         let _ = embed(&table, &options, &mut |_| {});
                     }
                 })
-                .map_err(|e| AppError::Usage(e.to_string()))?
+                .map_err(|e| AppError::Startup(e.to_string()))?
         };
         std::thread::sleep(Duration::from_millis(200)); // the computation under way
         busy.push(ticks_per_second(&mut sim, args.seconds)?);

@@ -1,12 +1,10 @@
 //! Engine alone: ticks per second, agent updates per second and memory per agent.
 
-use std::time::{Duration, Instant};
-
 use clap::Args;
 use serde_json::json;
-use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
+use watchtower_engine::ModelKind;
 
-use super::{Report, machine, resident_bytes};
+use super::{Report, advance, machine, resident_bytes, session, ticks_per_second};
 use crate::error::AppError;
 use crate::settings::ModelArg;
 
@@ -64,7 +62,7 @@ fn in_child(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value
         .output()
         .map_err(|e| AppError::io(&exe, e))?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| AppError::Usage(format!("the benchmark of {n} agents failed: {e}")))?;
+        .map_err(|e| AppError::Startup(format!("the benchmark of {n} agents failed: {e}")))?;
     Ok(report["results"][0].clone())
 }
 
@@ -72,19 +70,10 @@ fn in_child(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value
 fn measure(model: ModelArg, n: usize, seconds: f64) -> Result<serde_json::Value, AppError> {
     let kind = ModelKind::from(model);
     let before = resident_bytes();
-    let spec = RunSpec { model: kind, households: n, firms: (n / 10).max(1), agents: n, ..RunSpec::default() };
-    let mut sim = Simulation::new(spec, Registry::builtin(kind))?;
-    for _ in 0..50 {
-        sim.step()?;
-    }
+    let mut session = session(kind, n)?;
+    advance(&mut session, 50)?;
     let bytes = resident_bytes().saturating_sub(before) as f64 / n as f64;
-    let started = Instant::now();
-    let mut ticks = 0u64;
-    while ticks < 3 || started.elapsed() < Duration::from_secs_f64(seconds) {
-        sim.step()?;
-        ticks += 1;
-    }
-    let rate = ticks as f64 / started.elapsed().as_secs_f64();
+    let rate = ticks_per_second(&mut session, seconds)?;
     Ok(json!({
         "model": kind.name(),
         "agents": n,

@@ -10,9 +10,11 @@ mod engine;
 mod observer;
 mod persistence;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use watchtower_engine::ModelKind;
+use watchtower_runner::{Headless, Scenario, Session};
 
 use crate::error::AppError;
 
@@ -20,6 +22,7 @@ use crate::error::AppError;
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
+    /// Which benchmark.
     pub which: Bench,
     /// Print the results as JSON.
     #[arg(long, global = true)]
@@ -62,6 +65,40 @@ pub fn bench(args: BenchArgs) -> Result<(), AppError> {
 pub struct Report {
     text: String,
     json: serde_json::Value,
+}
+
+/// The economy the benchmarks measure: `households` households and one firm per ten
+/// (the default economy's shape), or `agents` Boltzmann agents, from the registry's
+/// defaults (no preset), built and run by the runner like any other run.
+fn session(model: ModelKind, agents: usize) -> Result<Session, AppError> {
+    let scenario = Scenario {
+        model,
+        households: agents,
+        firms: (agents / 10).max(1),
+        agents,
+        preset: None,
+        ..Scenario::default()
+    };
+    Ok(Session::new(scenario.build()?, scenario.schedule.clone()))
+}
+
+/// Runs `ticks` more ticks.
+fn advance(session: &mut Session, ticks: u64) -> Result<(), AppError> {
+    let target = session.simulation().tick() + ticks;
+    session.run(Some(target), &mut Headless::default(), &mut [])?;
+    Ok(())
+}
+
+/// Ticks per second over at least `seconds` (and at least 3 ticks), measured in
+/// batches so the clock is read rarely.
+fn ticks_per_second(session: &mut Session, seconds: f64) -> Result<f64, AppError> {
+    let started = Instant::now();
+    let mut ticks = 0u64;
+    while ticks < 3 || started.elapsed().as_secs_f64() < seconds {
+        advance(session, 1)?;
+        ticks += 1;
+    }
+    Ok(ticks as f64 / started.elapsed().as_secs_f64())
 }
 
 /// The median of `xs`.

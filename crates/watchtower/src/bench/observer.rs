@@ -10,12 +10,12 @@ use clap::{Args, Parser};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
+use watchtower_engine::ModelKind;
+use watchtower_runner::Stop;
 
-use super::{Report, loss, machine, median, thread_cpu};
+use super::{Report, advance, loss, machine, median, session, thread_cpu, ticks_per_second};
 use crate::error::AppError;
 use crate::serve::{ServeArgs, Service};
-use crate::shutdown::Shutdown;
 
 /// Arguments of `watchtower bench observer`.
 #[derive(Debug, Clone, Args)]
@@ -57,7 +57,7 @@ struct Wrapper {
     serve: ServeArgs,
 }
 
-fn service(households: usize, tick_rate: &str) -> Result<(Service, Shutdown), AppError> {
+fn service(households: usize, tick_rate: &str) -> Result<(Service, Stop), AppError> {
     let (h, f) = (households.to_string(), (households / 10).to_string());
     let argv = [
         "serve",
@@ -74,8 +74,8 @@ fn service(households: usize, tick_rate: &str) -> Result<(Service, Shutdown), Ap
         &f,
     ];
     let args = Wrapper::try_parse_from(argv).map_err(|e| AppError::Usage(e.to_string()))?.serve;
-    let shutdown = Shutdown::default();
-    Ok((Service::start(&args, shutdown.clone())?, shutdown))
+    let stop = Stop::default();
+    Ok((Service::start(&args, stop.clone())?, stop))
 }
 
 fn now_ms() -> u64 {
@@ -88,7 +88,7 @@ fn clients_runtime() -> Result<tokio::runtime::Runtime, AppError> {
         .thread_name("bench-client")
         .enable_all()
         .build()
-        .map_err(|e| AppError::Usage(format!("cannot start the clients' runtime: {e}")))
+        .map_err(|e| AppError::Startup(format!("cannot start the clients' runtime: {e}")))
 }
 
 /// What the watching clients saw.
@@ -163,18 +163,9 @@ fn tick_of(service: &Service) -> u64 {
 
 /// Engine alone, as fast as it goes, for `seconds`.
 fn alone(households: usize, seconds: f64) -> Result<f64, AppError> {
-    let spec = RunSpec { households, firms: households / 10, ..RunSpec::default() };
-    let mut sim = Simulation::new(spec, Registry::builtin(ModelKind::Mark0))?;
-    for _ in 0..50 {
-        sim.step()?;
-    }
-    let started = Instant::now();
-    let mut ticks = 0u64;
-    while started.elapsed().as_secs_f64() < seconds {
-        sim.step()?;
-        ticks += 1;
-    }
-    Ok(ticks as f64 / started.elapsed().as_secs_f64())
+    let mut sim = session(ModelKind::Mark0, households)?;
+    advance(&mut sim, 50)?;
+    ticks_per_second(&mut sim, seconds)
 }
 
 /// Served, watched by clients and commanded, for `seconds`: the engine's ticks/s.

@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use clap::Args;
 use serde_json::json;
-use watchtower_engine::{ModelKind, Registry, RunSpec, Simulation};
-use watchtower_protocol::TickRecord;
+use watchtower_engine::ModelKind;
+use watchtower_runner::sink::Recorder;
+use watchtower_runner::{Headless, Sink};
 use watchtower_store::{RunInfo, RunStatus, Writer, WriterOptions};
 
-use super::{Report, loss, machine, median};
+use super::{Report, loss, machine, median, session};
 use crate::error::AppError;
 
 /// Arguments of `watchtower bench persistence`.
@@ -24,10 +25,6 @@ pub struct PersistenceArgs {
     /// Rounds of each arm.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
-}
-
-fn spec(households: usize) -> RunSpec {
-    RunSpec { households, firms: households / 10, ..RunSpec::default() }
 }
 
 /// Ticks per second of one round; with a store, until the last tick is committed.
@@ -47,15 +44,12 @@ fn round(args: &PersistenceArgs, store: bool) -> Result<f64, AppError> {
     } else {
         None
     };
-    let sender = writer.as_ref().map(Writer::sender);
-    let mut sim = Simulation::new(spec(args.households), Registry::builtin(ModelKind::Mark0))?;
+    let mut recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
+    let mut sinks: Vec<&mut dyn Sink> = recorder.iter_mut().map(|r| r as &mut dyn Sink).collect();
+    let mut sim = session(ModelKind::Mark0, args.households)?;
     let started = Instant::now();
-    for _ in 0..args.ticks {
-        let out = sim.step()?;
-        if let Some(s) = &sender {
-            s.send(TickRecord { telemetry: Some(out.telemetry), audit: Vec::new() })?;
-        }
-    }
+    sim.run(Some(args.ticks), &mut Headless::default(), &mut sinks)?;
+    drop(sinks);
     if let Some(w) = writer {
         w.flush()?;
         let elapsed = started.elapsed();

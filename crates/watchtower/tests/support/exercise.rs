@@ -31,7 +31,8 @@ fn apply(command: &GodCommand) -> Result<(), String> {
             let spec = registry.specs().iter().find(|s| s.key == change.key).ok_or("applied an unknown key")?;
             if let ParamValue::Float(x) = change.new {
                 let (lo, hi) = (spec.min.unwrap_or(f64::MIN), spec.max.unwrap_or(f64::MAX));
-                if !x.is_finite() || x < lo || x > hi {
+                let zero = spec.zero_allowed && x == 0.0;
+                if !x.is_finite() || (!zero && (x < lo || x > hi)) {
                     return Err(format!("accepted {x} for {}", spec.key));
                 }
             }

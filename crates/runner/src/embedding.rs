@@ -1,20 +1,22 @@
-//! The background embedding map of `watchtower serve` (DESIGN.md §7).
+//! The background embedding map of a live session (DESIGN.md §7).
 //!
 //! Started before the server serves, it publishes "computing" at once and asks the
 //! engine thread for a copy of the agents after the first settled tick. The copy is
-//! taken between ticks (a few milliseconds); the t-SNE runs here, on its own thread with
-//! a one-thread pool, never on the engine's thread nor on the async runtime's workers.
-//! Refreshes (`POST /api/admin/embedding-map/refresh`) repeat the cycle from the next
-//! settled tick; the server allows one computation at a time.
+//! taken between ticks (a few milliseconds) by the [`FeatureTap`] sink; the t-SNE runs
+//! on its own thread with a one-thread pool, never on the engine's thread nor on the
+//! async runtime's workers. Refreshes (`POST /api/admin/embedding-map/refresh`) repeat
+//! the cycle from the next settled tick; the server allows one computation at a time.
 
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tracing::{info, warn};
 use watchtower_analytics::{Options, embed};
-use watchtower_engine::Simulation;
+use watchtower_bridge::Bridge;
 use watchtower_protocol::{EmbeddingStatus, FeatureTable};
-use watchtower_server::Bridge;
+
+use crate::session::Cycle;
+use crate::sink::{Flow, Sink, SinkError};
 
 /// The engine thread's end: answers refresh requests with a copy of the agents.
 pub struct FeatureTap {
@@ -23,18 +25,22 @@ pub struct FeatureTap {
     tables: Sender<FeatureTable>,
 }
 
-impl FeatureTap {
+impl Sink for FeatureTap {
     /// Between ticks: if a map was asked for, hands the worker a copy of the agents.
-    pub fn poll(&self, sim: &Simulation) {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        let sim = cycle.simulation;
         if sim.tick() == 0 || !self.bridge.embedding_refresh.take() {
-            return;
+            return Ok(Flow::Continue);
         }
         match self.tables.try_send(sim.agent_features(self.sample)) {
             Ok(()) | Err(TrySendError::Full(_)) => {}
             Err(TrySendError::Disconnected(_)) => warn!("the analytics worker has stopped"),
         }
+        Ok(Flow::Continue)
     }
+}
 
+impl FeatureTap {
     /// Asks again on the next poll (the first request waits for tick 0 to settle).
     fn keep_asking(&self) {
         self.bridge.embedding_refresh.fire();

@@ -1,0 +1,351 @@
+//! Where the engine side and the server meet (DESIGN.md §1).
+//!
+//! The runner's live session drives the engine on its own thread; the server's tasks
+//! run on an async runtime. They share only the values here, all safe to share between
+//! threads and none able to make the engine wait:
+//!
+//! - [`CommandQueue`]: bounded at [`COMMAND_QUEUE_CAPACITY`]. The server calls
+//!   [`CommandQueue::try_send`], which never waits: a full queue is reported to the
+//!   sender, never dropped silently. The session drains it before every cycle.
+//! - [`AuditLog`]: commands refused at the door (no token, queue full), on their way to
+//!   the store through the session, so the audit trail keeps them.
+//! - [`Latest`]: a single slot holding the newest value (telemetry, registry). The
+//!   session overwrites it after every tick; readers load an `Arc` without locking, so a
+//!   slow reader can never hold the engine up. Latest wins.
+//! - [`Trigger`]: a request flag (a new embedding map, say).
+//!
+//! Nothing here is async: an answer goes back through a [`Reply`], a callback the
+//! server builds around whatever its runtime uses (a oneshot channel, for tokio).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use watchtower_protocol::{AuditEntry, EmbeddingStatus, GodCommand, GodResponse, RegistrySnapshot, Telemetry};
+
+/// How many commands may wait for the engine (DESIGN.md §1).
+pub const COMMAND_QUEUE_CAPACITY: usize = 100;
+
+/// How many door refusals may wait for the session to pass them to the store.
+pub const AUDIT_LOG_CAPACITY: usize = 4_096;
+
+/// Where the engine's answer to one command goes: called once, from the engine's
+/// thread, so it must not block (sending on a oneshot channel is the usual body).
+pub struct Reply(Box<dyn FnOnce(GodResponse) + Send>);
+
+impl Reply {
+    /// A reply that calls `deliver` with the answer.
+    pub fn new(deliver: impl FnOnce(GodResponse) + Send + 'static) -> Self {
+        Self(Box::new(deliver))
+    }
+
+    /// Delivers the answer.
+    pub fn send(self, response: GodResponse) {
+        (self.0)(response);
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+/// A command on its way to the engine, with the means to answer its sender.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The command.
+    pub command: GodCommand,
+    /// When the server received it, milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+    /// Who sent it, for the audit log: the transport and the peer's address.
+    pub source: String,
+    /// Where to send the engine's answer; `None` if nobody waits for it.
+    pub reply: Option<Reply>,
+}
+
+/// Why a command could not be queued; the envelope is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The queue is full.
+    #[error("queue full: the engine has {COMMAND_QUEUE_CAPACITY} commands waiting; try again shortly")]
+    Full(Box<Envelope>),
+    /// The engine has stopped and takes no more commands.
+    #[error("the engine has stopped")]
+    Closed(Box<Envelope>),
+}
+
+/// The bounded queue of commands from the server to the engine.
+#[derive(Debug, Clone)]
+pub struct CommandQueue {
+    tx: Sender<Envelope>,
+    rx: Receiver<Envelope>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Default for CommandQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CommandQueue {
+    /// An empty queue with the design's capacity.
+    pub fn new() -> Self {
+        Self::with_capacity(COMMAND_QUEUE_CAPACITY)
+    }
+
+    /// An empty queue holding at most `capacity` commands (tests use small ones).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        Self { tx, rx, closed: Arc::default() }
+    }
+
+    /// Queues a command without waiting. A full or closed queue hands the envelope back.
+    pub fn try_send(&self, envelope: Envelope) -> Result<(), Refused> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Refused::Closed(Box::new(envelope)));
+        }
+        self.tx.try_send(envelope).map_err(|e| match e {
+            TrySendError::Full(envelope) => Refused::Full(Box::new(envelope)),
+            TrySendError::Disconnected(envelope) => Refused::Closed(Box::new(envelope)),
+        })
+    }
+
+    /// Refuses every command from now on (the engine has stopped). Commands already
+    /// queued stay until [`CommandQueue::drain`] takes them, so they can be answered.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Commands waiting now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no command waits.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// The queue's capacity.
+    pub fn capacity(&self) -> usize {
+        self.tx.capacity().unwrap_or(COMMAND_QUEUE_CAPACITY)
+    }
+
+    /// Takes every waiting command, oldest first, without blocking.
+    pub fn drain(&self) -> impl Iterator<Item = Envelope> + '_ {
+        self.rx.try_iter()
+    }
+
+    /// Waits up to `timeout` for a command and takes it: how an idle engine sleeps
+    /// between ticks yet wakes the moment a command arrives.
+    pub fn wait(&self, timeout: Duration) -> Option<Envelope> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+/// The audit log is full: the entry is handed back (the caller waits and tries again,
+/// or counts it).
+#[derive(Debug)]
+pub struct AuditFull(pub Box<AuditEntry>);
+
+/// Commands refused at the door, waiting to be recorded. Bounded: when it is full, the
+/// server holds the sender back rather than drop a row.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    tx: Sender<AuditEntry>,
+    rx: Receiver<AuditEntry>,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(AUDIT_LOG_CAPACITY);
+        Self { tx, rx }
+    }
+}
+
+impl AuditLog {
+    /// Adds a refusal without waiting.
+    pub fn push(&self, entry: AuditEntry) -> Result<(), AuditFull> {
+        self.tx.try_send(entry).map_err(|e| match e {
+            TrySendError::Full(entry) | TrySendError::Disconnected(entry) => AuditFull(Box::new(entry)),
+        })
+    }
+
+    /// Takes every waiting refusal, oldest first, without blocking.
+    pub fn drain(&self) -> impl Iterator<Item = AuditEntry> + '_ {
+        self.rx.try_iter()
+    }
+
+    /// Refusals waiting now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+/// A single slot holding the newest value. Writers replace it; readers never block
+/// the writer and never see a torn value.
+#[derive(Debug)]
+pub struct Latest<T> {
+    slot: ArcSwapOption<T>,
+}
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Self { slot: ArcSwapOption::empty() }
+    }
+}
+
+impl<T> Latest<T> {
+    /// An empty slot: nothing published yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the value.
+    pub fn publish(&self, value: Arc<T>) {
+        self.slot.store(Some(value));
+    }
+
+    /// The newest value, if any was published.
+    pub fn load(&self) -> Option<Arc<T>> {
+        self.slot.load_full()
+    }
+}
+
+/// A request flag between threads: fired by one side (never waiting), taken by the other.
+/// Firing twice before it is taken counts once.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        Self { tx, rx }
+    }
+}
+
+impl Trigger {
+    /// Raises the flag.
+    pub fn fire(&self) {
+        let _ = self.tx.try_send(());
+    }
+
+    /// Lowers the flag, saying whether it was raised.
+    pub fn take(&self) -> bool {
+        self.rx.try_recv().is_ok()
+    }
+}
+
+/// A snapshot as the session published it, with the wall-clock time it was published
+/// (so clients can tell how old a frame is when it reaches them).
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The snapshot.
+    pub telemetry: Arc<Telemetry>,
+    /// When it was published, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Everything the engine side and the server share.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    /// Commands to the engine.
+    pub queue: CommandQueue,
+    /// Commands refused at the door, to be recorded.
+    pub audit: AuditLog,
+    /// The latest telemetry (empty until the first tick is settled: not ready).
+    pub telemetry: Arc<Latest<Published>>,
+    /// The latest registry schema and values.
+    pub registry: Arc<Latest<RegistrySnapshot>>,
+    /// The embedding map's state (empty when the map is switched off).
+    pub embedding: Arc<Latest<EmbeddingStatus>>,
+    /// Asks for a new embedding map from the next settled tick.
+    pub embedding_refresh: Trigger,
+    /// Why the engine stopped, once it has failed: the server then reports unhealthy
+    /// instead of serving a frozen economy.
+    pub failure: Arc<Latest<String>>,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self {
+            queue: CommandQueue::new(),
+            audit: AuditLog::default(),
+            telemetry: Arc::new(Latest::new()),
+            registry: Arc::new(Latest::new()),
+            embedding: Arc::new(Latest::new()),
+            embedding_refresh: Trigger::default(),
+            failure: Arc::new(Latest::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(id: &str) -> GodCommand {
+        GodCommand { id: id.into(), key: "sim.paused".into(), value: serde_json::json!(true) }
+    }
+
+    fn envelope(id: &str) -> Envelope {
+        Envelope { command: command(id), received_at_ms: 0, source: "test".into(), reply: None }
+    }
+
+    #[test]
+    fn full_queue_hands_the_command_back() {
+        let queue = CommandQueue::with_capacity(2);
+        for id in ["a", "b"] {
+            queue.try_send(envelope(id)).unwrap();
+        }
+        let Err(Refused::Full(back)) = queue.try_send(envelope("c")) else { panic!("not refused as full") };
+        assert_eq!(back.command.id, "c");
+        let drained: Vec<_> = queue.drain().map(|e| e.command.id).collect();
+        assert_eq!(drained, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_but_keeps_what_it_holds() {
+        let queue = CommandQueue::with_capacity(2);
+        queue.try_send(envelope("a")).unwrap();
+        queue.close();
+        assert!(matches!(queue.try_send(envelope("b")), Err(Refused::Closed(_))));
+        assert_eq!(queue.drain().count(), 1);
+    }
+
+    #[test]
+    fn a_waiting_engine_wakes_for_a_command() {
+        let queue = CommandQueue::with_capacity(2);
+        let sender = queue.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            sender.try_send(envelope("late")).unwrap();
+        });
+        let started = std::time::Instant::now();
+        let got = queue.wait(Duration::from_secs(10)).expect("woken by the command");
+        assert_eq!(got.command.id, "late");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn latest_wins() {
+        let slot = Latest::new();
+        assert!(slot.load().is_none());
+        slot.publish(Arc::new(1));
+        slot.publish(Arc::new(2));
+        assert_eq!(*slot.load().unwrap(), 2);
+    }
+}

@@ -1,0 +1,38 @@
+//! Watchtower's one way to run a simulation.
+//!
+//! ```text
+//! Scenario ──build──> Simulation ──> Session::run(driver, sinks)
+//!                                      │  the one tick loop
+//!                                      ├─ Driver: Headless (as fast as it goes) | Live (bridge, pace, pause)
+//!                                      └─ Sinks:  Recorder (store) | Publisher (bridge) | TickFile | Progress
+//!                                                 RunReport | Compare (replay) | FeatureTap (embedding map)
+//! ```
+//!
+//! - [`scenario`]: everything that determines a run, from flags, files or a stored run.
+//! - [`schedule`]: commands applied at given ticks.
+//! - [`session`]: the tick loop and its drivers; [`sink`]: what it hands ticks to.
+//! - [`live`]: the live driver and publisher; [`embedding`]: the background map.
+//! - [`replay`]: a recorded run, rebuilt and compared.
+//! - [`report`]: a run's closing report and Mark-0's economic phases.
+//! - [`workers`]: threads lent to the engine.
+//!
+//! The binary parses arguments and wires these together; the Python module and the
+//! experiment runner use the same pieces.
+
+pub mod embedding;
+pub mod live;
+pub mod progress;
+pub mod replay;
+pub mod report;
+pub mod scenario;
+pub mod schedule;
+pub mod session;
+pub mod sink;
+pub mod workers;
+pub mod yaml;
+
+pub use report::{EconomicPhase, RunReport};
+pub use scenario::{Scenario, ScenarioError};
+pub use schedule::{Schedule, Scheduled};
+pub use session::{Cycle, Driver, Ended, Headless, Next, Pending, RunError, Session, Stop};
+pub use sink::{Flow, Sink, SinkError};

@@ -1,0 +1,72 @@
+//! Progress on stderr: a bar on a terminal, a plain line every second otherwise (a log
+//! file, CI), so a long run always says how far it is.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::session::Cycle;
+use crate::sink::{Flow, Sink, SinkError};
+
+/// How often progress is reported when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(1);
+
+/// Ticks done out of a total.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    last_line: Instant,
+    last_tick: u64,
+}
+
+impl Progress {
+    /// Progress towards `total` ticks.
+    pub fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} ticks  {per_sec}  eta {eta}  {msg}")
+                    .expect("valid template"),
+            );
+            bar
+        });
+        Self { bar, total, last_line: Instant::now(), last_tick: 0 }
+    }
+
+    /// Clears the bar, or says how many ticks ran.
+    pub fn finish(&self, ran: u64) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => eprintln!("ran {ran} ticks"),
+        }
+    }
+}
+
+impl Sink for Progress {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        let Some(outcome) = cycle.outcome else { return Ok(Flow::Continue) };
+        let t = &outcome.telemetry;
+        let headline = || match t.model.as_str() {
+            "mark0" => format!("unemployment {:.1}%", 100.0 * t.indicators.unemployment_rate),
+            _ => format!("Gini {:.3}", t.indicators.gini_wealth),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(t.tick + 1);
+                if t.tick.is_multiple_of(64) {
+                    bar.set_message(headline());
+                }
+            }
+            None if self.last_line.elapsed() >= PLAIN_EVERY => {
+                let rate = (t.tick - self.last_tick) as f64 / self.last_line.elapsed().as_secs_f64();
+                let share = 100.0 * (t.tick + 1) as f64 / self.total.max(1) as f64;
+                eprintln!("tick {} of {} ({share:.1}%), {rate:.0} ticks/s, {}", t.tick, self.total, headline());
+                self.last_line = Instant::now();
+                self.last_tick = t.tick;
+            }
+            None => {}
+        }
+        Ok(Flow::Continue)
+    }
+}

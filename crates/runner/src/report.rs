@@ -1,0 +1,216 @@
+//! The report a single run prints at its end: the indicators an economist looks at
+//! first, and the economic phase of Mark-0's phase diagram.
+
+use std::path::Path;
+use std::time::Duration;
+
+use watchtower_engine::ModelKind;
+
+use crate::session::Cycle;
+use crate::sink::{Flow, Sink, SinkError};
+
+/// The regions of Mark-0's phase diagram (Gualdi et al. 2015).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum EconomicPhase {
+    /// Full unemployment: the economy has collapsed.
+    #[serde(rename = "FU")]
+    FullUnemployment,
+    /// Residual unemployment: a steady state with some unemployment.
+    #[serde(rename = "RU")]
+    ResidualUnemployment,
+    /// Endogenous crises: unemployment swings in waves.
+    #[serde(rename = "EC")]
+    EndogenousCrises,
+    /// Full employment.
+    #[serde(rename = "FE")]
+    FullEmployment,
+}
+
+impl EconomicPhase {
+    /// The phase of a run from the mean and standard deviation of its unemployment over
+    /// the window after warm-up, as the authors' wrapper classifies it (docs/MODEL.md):
+    /// mean u < 0.1 is FE, mean u > 0.9 is FU, otherwise sd u > 0.1 is EC and the rest RU.
+    pub fn classify(mean_u: f64, sd_u: f64) -> Self {
+        if mean_u < 0.1 {
+            EconomicPhase::FullEmployment
+        } else if mean_u > 0.9 {
+            EconomicPhase::FullUnemployment
+        } else if sd_u > 0.1 {
+            EconomicPhase::EndogenousCrises
+        } else {
+            EconomicPhase::ResidualUnemployment
+        }
+    }
+
+    /// The two-letter code: FU, RU, EC or FE.
+    pub fn code(self) -> &'static str {
+        match self {
+            EconomicPhase::FullUnemployment => "FU",
+            EconomicPhase::ResidualUnemployment => "RU",
+            EconomicPhase::EndogenousCrises => "EC",
+            EconomicPhase::FullEmployment => "FE",
+        }
+    }
+
+    /// The code with its name, e.g. `FE (full employment)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EconomicPhase::FullUnemployment => "FU (full unemployment)",
+            EconomicPhase::ResidualUnemployment => "RU (residual unemployment)",
+            EconomicPhase::EndogenousCrises => "EC (endogenous crises)",
+            EconomicPhase::FullEmployment => "FE (full employment)",
+        }
+    }
+}
+
+/// Per-tick series kept for the report (four numbers a tick, so a single run only;
+/// experiments summarise as they go instead).
+pub struct RunReport {
+    model: ModelKind,
+    unemployment: Vec<f64>,
+    inflation: Vec<f64>,
+    gini_wealth: Vec<f64>,
+    gini_income: Vec<f64>,
+    max_drift: i64,
+    last: Option<(i64, i64)>,
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+}
+
+fn sd(xs: &[f64]) -> f64 {
+    let m = mean(xs);
+    if xs.is_empty() { 0.0 } else { (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt() }
+}
+
+/// Cents as currency with thousands separators: `-1234567` → `-12,345.67`.
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let units = (abs / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02}", abs % 100)
+}
+
+impl RunReport {
+    /// An empty report.
+    pub fn new(model: ModelKind) -> Self {
+        Self {
+            model,
+            unemployment: Vec::new(),
+            inflation: Vec::new(),
+            gini_wealth: Vec::new(),
+            gini_income: Vec::new(),
+            max_drift: 0,
+            last: None,
+        }
+    }
+
+    fn half<'a>(&self, xs: &'a [f64]) -> &'a [f64] {
+        &xs[xs.len() / 2..]
+    }
+
+    /// The economic phase over the second half of the run (Mark-0 only).
+    pub fn phase(&self) -> Option<EconomicPhase> {
+        let h = self.half(&self.unemployment);
+        (self.model == ModelKind::Mark0).then(|| EconomicPhase::classify(mean(h), sd(h)))
+    }
+
+    /// The report as an aligned table.
+    pub fn table(&self, ticks: u64, elapsed: Duration, status: &str, place: &str, out: Option<&Path>) -> String {
+        let rate = ticks as f64 / elapsed.as_secs_f64().max(1e-9);
+        let mut s = format!("{ticks} ticks in {:.2} s ({rate:.0} ticks/s), {status}; {place}\n", elapsed.as_secs_f64());
+        if let Some(out) = out {
+            s += &format!("indicators written to {}\n", out.display());
+        }
+        let row = |name: &str, whole: String, half: String| format!("  {name:<28}{whole:>14}{half:>14}\n");
+        s += &row("", "whole run".into(), "second half".into());
+        let pct = |x: f64| format!("{:.2}%", 100.0 * x);
+        if self.model == ModelKind::Mark0 {
+            let (u, h) = (&self.unemployment, self.half(&self.unemployment));
+            s += &row("unemployment, mean", pct(mean(u)), pct(mean(h)));
+            s += &row("unemployment, sd", pct(sd(u)), pct(sd(h)));
+            s += &row("inflation per tick, mean", pct(mean(&self.inflation)), pct(mean(self.half(&self.inflation))));
+            s += &row(
+                "Gini of income, mean",
+                format!("{:.3}", mean(&self.gini_income)),
+                format!("{:.3}", mean(self.half(&self.gini_income))),
+            );
+        }
+        s += &row(
+            "Gini of wealth, mean",
+            format!("{:.3}", mean(&self.gini_wealth)),
+            format!("{:.3}", mean(self.half(&self.gini_wealth))),
+        );
+        if let Some(phase) = self.phase() {
+            s += &format!("  {:<28}{:>28}\n", "phase (second half)", phase.describe());
+            if let Some((gdp, debt)) = self.last {
+                s += &format!("  {:<28}{:>28}\n", "GDP, last tick", money(gdp));
+                s += &format!("  {:<28}{:>28}\n", "government debt, end", money(debt));
+            }
+        }
+        s += &format!("  {:<28}{:>28}", "money drift, largest", format!("{} cents", self.max_drift));
+        s
+    }
+
+    /// The report as one JSON object.
+    pub fn to_json(&self, ticks: u64, elapsed: Duration, run_id: Option<i64>) -> serde_json::Value {
+        let h = self.half(&self.unemployment);
+        serde_json::json!({
+            "ticks": ticks,
+            "seconds": elapsed.as_secs_f64(),
+            "ticks_per_second": ticks as f64 / elapsed.as_secs_f64().max(1e-9),
+            "run_id": run_id,
+            "unemployment_mean": mean(&self.unemployment),
+            "unemployment_mean_second_half": mean(h),
+            "unemployment_sd_second_half": sd(h),
+            "inflation_mean": mean(&self.inflation),
+            "gini_wealth_mean": mean(&self.gini_wealth),
+            "gini_income_mean": mean(&self.gini_income),
+            "phase_second_half": self.phase().map(EconomicPhase::describe),
+            "money_drift_max": self.max_drift,
+        })
+    }
+}
+
+impl Sink for RunReport {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        if let Some(outcome) = cycle.outcome {
+            let i = &outcome.telemetry.indicators;
+            self.unemployment.push(i.unemployment_rate);
+            self.inflation.push(i.inflation);
+            self.gini_wealth.push(i.gini_wealth);
+            self.gini_income.push(i.gini_income);
+            self.max_drift = self.max_drift.max(i.money_drift.abs());
+            self.last = Some((i.gdp, i.government_debt));
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped() {
+        assert_eq!(money(-123_456_789), "-1,234,567.89");
+        assert_eq!(money(5), "0.05");
+        assert_eq!(money(100_000), "1,000.00");
+    }
+
+    #[test]
+    fn phases_follow_the_rule() {
+        assert_eq!(EconomicPhase::classify(0.05, 0.3), EconomicPhase::FullEmployment);
+        assert_eq!(EconomicPhase::classify(0.95, 0.0), EconomicPhase::FullUnemployment);
+        assert_eq!(EconomicPhase::classify(0.3, 0.2), EconomicPhase::EndogenousCrises);
+        assert_eq!(EconomicPhase::classify(0.3, 0.05), EconomicPhase::ResidualUnemployment);
+    }
+}

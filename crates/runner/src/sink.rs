@@ -1,0 +1,109 @@
+//! Sinks: what the tick loop hands each settled cycle to.
+//!
+//! The loop knows nothing of its consumers (as ripgrep's searcher knows nothing of what
+//! its `Sink` does with a match): the store writer, the telemetry publisher, a progress
+//! bar, a CSV/JSONL file, a run report, a replay's comparison and an experiment's
+//! streaming summary are all sinks. A sink must not hold the loop up: a slow consumer
+//! drops or batches, as the telemetry slot and the store's bounded channel do.
+
+use std::io::Write;
+
+use watchtower_protocol::{AuditEntry, TickRecord};
+use watchtower_store::{RecordSender, StoreError, TickWriter};
+
+use crate::session::Cycle;
+
+/// Whether the loop goes on after a sink has seen a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop after this cycle: the sink has what it wanted (a replay found a difference).
+    Stop,
+}
+
+/// A sink failed; the loop stops and the run ends with this error.
+#[derive(Debug, thiserror::Error)]
+#[error("{sink}: {source}")]
+pub struct SinkError {
+    /// Which sink.
+    pub sink: &'static str,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SinkError {
+    /// A failure of `sink`.
+    pub fn new(sink: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { sink, source: source.into() }
+    }
+}
+
+/// A consumer of settled cycles.
+pub trait Sink {
+    /// After every cycle: a tick that settled (its telemetry) or an idle cycle, with the
+    /// commands answered in it.
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError>;
+}
+
+/// Every tick's indicators into a CSV or JSON-lines file (`run --out`).
+pub struct TickFile<W: Write> {
+    writer: TickWriter<W>,
+}
+
+impl<W: Write> TickFile<W> {
+    /// A sink writing through `writer`.
+    pub fn new(writer: TickWriter<W>) -> Self {
+        Self { writer }
+    }
+
+    /// Flushes and returns the writer's output.
+    pub fn finish(self) -> Result<W, StoreError> {
+        self.writer.finish()
+    }
+}
+
+impl<W: Write> Sink for TickFile<W> {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        if let Some(outcome) = cycle.outcome {
+            let t = &outcome.telemetry;
+            self.writer.write(t.tick, t.indicators.values()).map_err(|e| SinkError::new("tick file", e))?;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// Every tick and every answered command into the store, through its writer thread.
+pub struct Recorder {
+    sender: RecordSender,
+}
+
+impl Recorder {
+    /// A sink sending to the store's writer.
+    pub fn new(sender: RecordSender) -> Self {
+        Self { sender }
+    }
+
+    /// Records answers given outside a cycle (commands refused at shutdown).
+    pub fn record_audit(&self, audit: Vec<AuditEntry>) -> Result<(), StoreError> {
+        if audit.is_empty() {
+            return Ok(());
+        }
+        self.sender.send(TickRecord { telemetry: None, audit })
+    }
+}
+
+impl Sink for Recorder {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        let telemetry = cycle.outcome.map(|o| std::sync::Arc::clone(&o.telemetry));
+        if telemetry.is_none() && cycle.audit.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        // Waits only if the writer is far behind: a tick is never dropped.
+        self.sender
+            .send(TickRecord { telemetry, audit: cycle.audit.to_vec() })
+            .map_err(|e| SinkError::new("store", e))?;
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,90 @@
+//! Reading YAML with the line of every node, so every error can name the file, the line
+//! and the key (a scenario's `schedule:`, an experiment's spec).
+
+use marked_yaml::{LoaderOptions, Node};
+use watchtower_engine::RawValue;
+use watchtower_engine::config::Origin;
+
+/// A YAML document and where it came from.
+pub struct Doc {
+    /// The file (or `the spec`), for messages.
+    pub source: String,
+    /// The root node.
+    pub root: Node,
+}
+
+/// A YAML error: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct YamlError {
+    /// The file and line.
+    pub origin: Origin,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Doc {
+    /// Parses `text`; duplicate keys are an error (a second value would silently win).
+    pub fn parse(text: &str, source: &str) -> Result<Self, YamlError> {
+        // With coercion prevented, only plain (unquoted) scalars may be read as numbers or
+        // booleans: `"0.3"` stays text, as YAML means it.
+        let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
+        let root = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| {
+            let (line, message) = load_error(&e);
+            YamlError { origin: Origin { source: source.to_string(), line }, message }
+        })?;
+        Ok(Self { source: source.to_string(), root })
+    }
+
+    /// Where `node` starts.
+    pub fn origin(&self, node: &Node) -> Origin {
+        Origin { source: self.source.clone(), line: line(node) }
+    }
+
+    /// An error at `node`.
+    pub fn error(&self, node: &Node, message: impl Into<String>) -> YamlError {
+        YamlError { origin: self.origin(node), message: message.into() }
+    }
+}
+
+/// The 1-based line where `node` starts.
+pub fn line(node: &Node) -> Option<usize> {
+    node.span().start().map(|m| m.line())
+}
+
+/// A scalar as the registry takes it: unquoted text is read as YAML reads it (a
+/// boolean, a whole number, a real number), quoted text stays text.
+pub fn raw_value(node: &Node) -> RawValue {
+    match node {
+        Node::Scalar(s) if s.may_coerce() => match s.as_str() {
+            "~" | "null" | "Null" | "NULL" | "" => RawValue::Other("null"),
+            ".nan" | ".NaN" | ".NAN" => RawValue::Float(f64::NAN),
+            ".inf" | ".Inf" | ".INF" | "+.inf" => RawValue::Float(f64::INFINITY),
+            "-.inf" | "-.Inf" | "-.INF" => RawValue::Float(f64::NEG_INFINITY),
+            text => RawValue::from_cli(text),
+        },
+        Node::Scalar(s) => RawValue::Text(s.as_str().to_string()),
+        Node::Sequence(_) => RawValue::Other("a list"),
+        Node::Mapping(_) => RawValue::Other("a map"),
+    }
+}
+
+fn load_error(e: &marked_yaml::LoadError) -> (Option<usize>, String) {
+    use marked_yaml::LoadError as E;
+    match e {
+        E::TopLevelMustBeMapping(m) => (Some(m.line()), "expected a map of keys at the top level".into()),
+        E::TopLevelMustBeSequence(m) => (Some(m.line()), "expected a list at the top level".into()),
+        E::UnexpectedAnchor(m) => (Some(m.line()), "anchors are not supported".into()),
+        E::MappingKeyMustBeScalar(m) => (Some(m.line()), "keys must be plain names".into()),
+        E::UnexpectedTag(m) => (Some(m.line()), "tags are not supported".into()),
+        E::ScanError(m, se) => (Some(m.line()), se.info().to_string()),
+        E::DuplicateKey(d) => (
+            d.prev_key.span().start().map(|m| m.line()),
+            format!(
+                "`{}` is given twice (again on line {})",
+                d.key.as_str(),
+                d.key.span().start().map_or(0, |m| m.line())
+            ),
+        ),
+    }
+}
