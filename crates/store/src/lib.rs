@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
-pub use writer::{RecordSender, RunInfo, RunStatus, Writer, WriterOptions, WriterReport};
+pub use writer::{RecordSender, RunInfo, RunStatus, RunWriter, Store, Writer, WriterOptions, WriterReport};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "watchtower.db";

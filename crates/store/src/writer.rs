@@ -1,15 +1,24 @@
 //! The one writer: a dedicated thread that owns the only write connection.
 //!
-//! The engine hands it [`TickRecord`]s through a bounded channel and moves on. The
-//! thread batches them into transactions opened with `BEGIN IMMEDIATE` (the write lock
-//! is taken up front, so a transaction never has to upgrade from a read and can never
-//! deadlock with itself), committing every `batch` records or every `interval`,
-//! whichever comes first. If the disk ever falls behind, the bound makes the engine wait
-//! on `send` rather than drop a tick: nothing the engine finished is lost.
+//! A [`Store`] is that thread. Any number of runs write through it at once (a live run
+//! and its what-if branches, the runs of an experiment): [`Store::start_run`] records a
+//! run and returns its [`RunWriter`], through which the engine side hands over
+//! [`TickRecord`]s and moves on. The thread batches everything into transactions opened
+//! with `BEGIN IMMEDIATE` (the write lock is taken up front, so a transaction never has
+//! to upgrade from a read and can never deadlock with itself), committing every `batch`
+//! messages or every `interval`, whichever comes first. If the disk ever falls behind,
+//! the bound makes the sender wait rather than drop a tick: nothing the engine finished
+//! is lost.
 //!
-//! [`Writer::finish`] commits what is pending, marks the run, runs
-//! `PRAGMA wal_checkpoint(TRUNCATE)` and closes the connection.
+//! Other parts of the program write their own tables through the same thread with
+//! [`Store::call`] (a write whose result they wait for) and [`Store::submit`] (one they
+//! do not), so one connection still takes every write.
+//!
+//! [`Store::close`] commits what is pending, runs `PRAGMA wal_checkpoint(TRUNCATE)` and
+//! closes the connection. [`Writer`] is the single-run shorthand the `run` and `serve`
+//! commands use.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -67,11 +76,11 @@ impl RunStatus {
 /// Batching of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
-    /// Commit after this many records.
+    /// Commit after this many messages.
     pub batch: usize,
-    /// Commit at least this often while records are pending.
+    /// Commit at least this often while messages are pending.
     pub interval: Duration,
-    /// Records that may wait in the channel before the engine waits.
+    /// Messages that may wait in the channel before senders wait.
     pub capacity: usize,
 }
 
@@ -81,7 +90,7 @@ impl Default for WriterOptions {
     }
 }
 
-/// What the writer did, reported when it finishes.
+/// What the writer did for one run, reported when the run finishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriterReport {
     /// The run's id.
@@ -90,55 +99,50 @@ pub struct WriterReport {
     pub ticks: u64,
     /// Audit entries persisted.
     pub commands: u64,
-    /// Transactions committed.
+    /// Transactions committed while the run was open (shared with other runs).
     pub commits: u64,
     /// The last tick persisted.
     pub last_tick: Option<u64>,
 }
 
+/// A write to run on the writer's connection, inside its current transaction.
+type Job = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
 enum Message {
-    Record(TickRecord),
+    StartRun { info: RunInfo, reply: Sender<Result<i64, StoreError>> },
+    Record { run_id: i64, record: TickRecord },
+    FinishRun { run_id: i64, status: RunStatus, error: Option<String>, reply: Sender<Result<WriterReport, StoreError>> },
+    Job(Job),
     Flush(Sender<()>),
-    Finish { status: RunStatus, error: Option<String> },
-}
-
-/// A clonable handle for sending records from the engine thread.
-#[derive(Debug, Clone)]
-pub struct RecordSender {
-    tx: Sender<Message>,
-}
-
-impl RecordSender {
-    /// Hands a record to the writer; waits only if the channel is full.
-    pub fn send(&self, record: TickRecord) -> Result<(), StoreError> {
-        self.tx.send(Message::Record(record)).map_err(|_| StoreError::WriterGone)
-    }
+    Close,
 }
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Message::Record(_) => "Record",
+            Message::StartRun { .. } => "StartRun",
+            Message::Record { .. } => "Record",
+            Message::FinishRun { .. } => "FinishRun",
+            Message::Job(_) => "Job",
             Message::Flush(_) => "Flush",
-            Message::Finish { .. } => "Finish",
+            Message::Close => "Close",
         })
     }
 }
 
-/// The writer thread's handle.
+/// The writer thread of one database.
 #[derive(Debug)]
-pub struct Writer {
+pub struct Store {
     tx: Sender<Message>,
-    thread: Option<JoinHandle<Result<WriterReport, StoreError>>>,
-    run_id: i64,
+    thread: Option<JoinHandle<Result<(), StoreError>>>,
     path: PathBuf,
 }
 
-impl Writer {
+impl Store {
     /// Opens the database at `path` (creating and migrating it), marks runs left
-    /// `running` by a process that died as `interrupted`, records the new run and starts
-    /// the writer thread. The caller must hold the data directory's lock.
-    pub fn start(path: &Path, run: &RunInfo, options: WriterOptions) -> Result<Self, StoreError> {
+    /// `running` by a process that died as `interrupted`, and starts the writer thread.
+    /// The caller must hold the data directory's lock.
+    pub fn open(path: &Path, options: WriterOptions) -> Result<Self, StoreError> {
         let mut conn = open_writer(path)?;
         schema::migrate(&mut conn).map_err(|source| StoreError::Migration { path: path.to_path_buf(), source })?;
         let stale = conn.execute(
@@ -151,32 +155,13 @@ impl Writer {
         if stale > 0 {
             warn!("marked {stale} run(s) left running by a process that died as interrupted");
         }
-        conn.execute(
-            "INSERT INTO runs (model, seed, households, firms, agents, parameters, model_version, started_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running')",
-            params![
-                run.model,
-                run.seed as i64,
-                run.households as i64,
-                run.firms as i64,
-                run.agents as i64,
-                run.parameters.to_string(),
-                run.model_version,
-            ],
-        )?;
-        let run_id = conn.last_insert_rowid();
         let (tx, rx) = bounded(options.capacity);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write_loop(conn, rx, options, run_id))
+            .spawn(move || write_loop(conn, rx, options))
             .map_err(|e| StoreError::Io { path: path.to_path_buf(), source: e })?;
-        info!(run_id, path = %path.display(), "store writer started");
-        Ok(Self { tx, thread: Some(thread), run_id, path: path.to_path_buf() })
-    }
-
-    /// The id of the run being written.
-    pub fn run_id(&self) -> i64 {
-        self.run_id
+        info!(path = %path.display(), "store writer started");
+        Ok(Self { tx, thread: Some(thread), path: path.to_path_buf() })
     }
 
     /// The database file.
@@ -184,62 +169,186 @@ impl Writer {
         &self.path
     }
 
-    /// A handle the engine thread can send records through.
-    pub fn sender(&self) -> RecordSender {
-        RecordSender { tx: self.tx.clone() }
+    /// Records a new run (`running`) and returns the handle its ticks go through.
+    pub fn start_run(&self, info: &RunInfo) -> Result<RunWriter, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.send(Message::StartRun { info: info.clone(), reply })?;
+        let run_id = answer.recv().map_err(|_| StoreError::WriterGone)??;
+        Ok(RunWriter { tx: self.tx.clone(), run_id })
+    }
+
+    /// Runs `write` on the writer's connection (inside its current transaction) and
+    /// returns its result: how other tables are written through the one writer.
+    pub fn call<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.submit(move |conn| {
+            let _ = reply.send(write(conn));
+            Ok(())
+        })?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `write` without waiting for it. If it fails, the writer stops and reports
+    /// the error (as a failed tick insert would).
+    pub fn submit(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.send(Message::Job(Box::new(write)))
     }
 
     /// Waits until everything sent so far is committed.
     pub fn flush(&self) -> Result<(), StoreError> {
         let (ack, done) = bounded(1);
-        self.tx.send(Message::Flush(ack)).map_err(|_| StoreError::WriterGone)?;
+        self.send(Message::Flush(ack))?;
         done.recv().map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Commits everything, checkpoints the WAL into the database file, closes the
+    /// connection and joins the thread. Runs still open stay `running` (and are marked
+    /// `interrupted` at the next start).
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.stop()
+    }
+
+    fn send(&self, message: Message) -> Result<(), StoreError> {
+        self.tx.send(message).map_err(|_| StoreError::WriterGone)
+    }
+
+    fn stop(&mut self) -> Result<(), StoreError> {
+        // If the thread already died, joining it below returns its error.
+        let _ = self.tx.send(Message::Close);
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or(Err(StoreError::WriterGone)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.thread.is_some()
+            && let Err(e) = self.stop()
+        {
+            warn!("store writer: {e}");
+        }
+    }
+}
+
+/// One run's way into the store: clonable, for the engine's thread.
+#[derive(Debug, Clone)]
+pub struct RunWriter {
+    tx: Sender<Message>,
+    run_id: i64,
+}
+
+/// The older name of a run's sending handle.
+pub type RecordSender = RunWriter;
+
+impl RunWriter {
+    /// The run's id.
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Hands a record to the writer; waits only if the channel is full.
+    pub fn send(&self, record: TickRecord) -> Result<(), StoreError> {
+        self.tx.send(Message::Record { run_id: self.run_id, record }).map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Commits the run's records, marks it `status` and reports what was written.
+    pub fn finish(&self, status: RunStatus, error: Option<String>) -> Result<WriterReport, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.tx
+            .send(Message::FinishRun { run_id: self.run_id, status, error, reply })
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// A store with one run: what `watchtower run` and `serve` write.
+#[derive(Debug)]
+pub struct Writer {
+    store: Store,
+    run: RunWriter,
+}
+
+impl Writer {
+    /// Opens the store at `path` and records a new run in it. The caller must hold the
+    /// data directory's lock.
+    pub fn start(path: &Path, run: &RunInfo, options: WriterOptions) -> Result<Self, StoreError> {
+        let store = Store::open(path, options)?;
+        let run = store.start_run(run)?;
+        info!(run_id = run.run_id, "run started");
+        Ok(Self { store, run })
+    }
+
+    /// The id of the run being written.
+    pub fn run_id(&self) -> i64 {
+        self.run.run_id
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The store, for other writes through the same thread.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A handle the engine thread can send records through.
+    pub fn sender(&self) -> RunWriter {
+        self.run.clone()
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
     }
 
     /// Commits everything, marks the run `status`, checkpoints the WAL into the database
     /// file, closes the connection and joins the thread.
-    pub fn finish(mut self, status: RunStatus, error: Option<String>) -> Result<WriterReport, StoreError> {
-        self.stop(status, error)
-    }
-
-    fn stop(&mut self, status: RunStatus, error: Option<String>) -> Result<WriterReport, StoreError> {
-        // If the thread already died, joining it below returns its error.
-        let _ = self.tx.send(Message::Finish { status, error });
-        match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or(Err(StoreError::WriterGone)),
-            None => Err(StoreError::WriterGone),
-        }
+    pub fn finish(self, status: RunStatus, error: Option<String>) -> Result<WriterReport, StoreError> {
+        let report = self.run.finish(status, error);
+        // If the thread died (a full disk, say), closing returns its own error, which is
+        // the one to report rather than "the writer has stopped".
+        self.store.close()?;
+        report
     }
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            // Not finished explicitly (an early return or a panic upstream): keep what
-            // was sent and say the run was cut short.
-            if let Err(e) = self.stop(RunStatus::Interrupted, None) {
-                warn!("store writer: {e}");
-            }
-        }
-    }
-}
-
-fn write_loop(
-    mut conn: Connection,
-    rx: Receiver<Message>,
+/// The writer thread's state.
+struct Loop {
+    conn: Connection,
     options: WriterOptions,
-    run_id: i64,
-) -> Result<WriterReport, StoreError> {
-    let mut report = WriterReport { run_id, ..WriterReport::default() };
-    let mut open_since: Option<Instant> = None;
-    let mut pending = 0usize;
-    let tick_sql = insert_tick_sql();
+    open_since: Option<Instant>,
+    pending: usize,
+    commits: u64,
+    reports: HashMap<i64, WriterReport>,
+    tick_sql: String,
+}
+
+fn write_loop(conn: Connection, rx: Receiver<Message>, options: WriterOptions) -> Result<(), StoreError> {
+    let mut w = Loop {
+        conn,
+        options,
+        open_since: None,
+        pending: 0,
+        commits: 0,
+        reports: HashMap::new(),
+        tick_sql: insert_tick_sql(),
+    };
     loop {
-        let message = match open_since {
-            Some(since) => match rx.recv_timeout(options.interval.saturating_sub(since.elapsed())) {
+        let message = match w.open_since {
+            Some(since) => match rx.recv_timeout(w.options.interval.saturating_sub(since.elapsed())) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => {
-                    commit(&conn, &mut open_since, &mut pending, &mut report)?;
+                    w.commit()?;
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => None,
@@ -247,53 +356,96 @@ fn write_loop(
             None => rx.recv().ok(),
         };
         match message {
-            Some(Message::Record(record)) => {
-                if open_since.is_none() {
-                    conn.execute_batch("BEGIN IMMEDIATE")?;
-                    open_since = Some(Instant::now());
+            Some(Message::Record { run_id, record }) => {
+                w.begin()?;
+                let report = w.reports.entry(run_id).or_insert_with(|| WriterReport { run_id, ..Default::default() });
+                insert(&w.conn, &w.tick_sql, run_id, &record, report)?;
+                w.written()?;
+            }
+            Some(Message::Job(job)) => {
+                w.begin()?;
+                job(&w.conn)?;
+                w.written()?;
+            }
+            Some(Message::StartRun { info, reply }) => {
+                w.begin()?;
+                let started = start_run(&w.conn, &info);
+                if let Ok(id) = started {
+                    w.reports.insert(id, WriterReport { run_id: id, ..Default::default() });
                 }
-                insert(&conn, &tick_sql, run_id, &record, &mut report)?;
-                pending += 1;
-                if pending >= options.batch || open_since.is_some_and(|t| t.elapsed() >= options.interval) {
-                    commit(&conn, &mut open_since, &mut pending, &mut report)?;
-                }
+                // Committed before the id is handed out: the run is visible to readers.
+                w.commit()?;
+                let _ = reply.send(started);
+            }
+            Some(Message::FinishRun { run_id, status, error, reply }) => {
+                w.commit()?;
+                let mut report = w.reports.remove(&run_id).unwrap_or(WriterReport { run_id, ..Default::default() });
+                report.commits = w.commits;
+                let closed = close_run(&w.conn, run_id, status, error.as_deref(), &report).map(|()| report);
+                let _ = reply.send(closed);
             }
             Some(Message::Flush(ack)) => {
-                commit(&conn, &mut open_since, &mut pending, &mut report)?;
+                w.commit()?;
                 let _ = ack.send(());
             }
-            Some(Message::Finish { status, error }) => {
-                commit(&conn, &mut open_since, &mut pending, &mut report)?;
-                close(&mut conn, run_id, status, error.as_deref(), &report)?;
-                return Ok(report);
-            }
-            None => {
-                // Every sender is gone without a Finish: keep what we have.
-                commit(&conn, &mut open_since, &mut pending, &mut report)?;
-                close(&mut conn, run_id, RunStatus::Interrupted, None, &report)?;
-                return Ok(report);
+            Some(Message::Close) | None => {
+                // Close, or every sender gone without one: keep what we have. Runs still
+                // open are not marked here: whoever started them knows how they ended,
+                // and the next start marks them interrupted if nobody said.
+                w.commit()?;
+                return checkpoint(&w.conn);
             }
         }
     }
 }
 
-fn commit(
-    conn: &Connection,
-    open_since: &mut Option<Instant>,
-    pending: &mut usize,
-    report: &mut WriterReport,
-) -> Result<(), StoreError> {
-    if open_since.take().is_some() {
-        conn.execute_batch("COMMIT")?;
-        report.commits += 1;
-        debug!(records = *pending, "committed");
-        *pending = 0;
+impl Loop {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.open_since.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open_since = Some(Instant::now());
+        }
+        Ok(())
     }
-    Ok(())
+
+    fn written(&mut self) -> Result<(), StoreError> {
+        self.pending += 1;
+        if self.pending >= self.options.batch || self.open_since.is_some_and(|t| t.elapsed() >= self.options.interval) {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.open_since.take().is_some() {
+            self.conn.execute_batch("COMMIT")?;
+            self.commits += 1;
+            debug!(messages = self.pending, "committed");
+            self.pending = 0;
+        }
+        Ok(())
+    }
 }
 
-fn close(
-    conn: &mut Connection,
+fn start_run(conn: &Connection, run: &RunInfo) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO runs (model, seed, households, firms, agents, parameters, model_version, started_at, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running')",
+        params![
+            run.model,
+            run.seed as i64,
+            run.households as i64,
+            run.firms as i64,
+            run.agents as i64,
+            run.parameters.to_string(),
+            run.model_version,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn close_run(
+    conn: &Connection,
     run_id: i64,
     status: RunStatus,
     error: Option<&str>,
@@ -305,14 +457,18 @@ fn close(
          WHERE id = ?1",
         params![run_id, status.as_str(), error],
     )?;
-    // Move the WAL into the database file and empty it, so the directory holds one
-    // self-contained file after a clean shutdown.
+    info!(run_id, status = status.as_str(), ticks = report.ticks, last_tick = ?report.last_tick, "run closed");
+    Ok(())
+}
+
+/// Moves the WAL into the database file and empties it, so the directory holds one
+/// self-contained file after a clean shutdown.
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
     let (busy, log, moved): (i64, i64, i64) =
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     if busy != 0 {
         warn!(log, moved, "WAL checkpoint could not complete: a reader still holds the database");
     }
-    info!(run_id, status = status.as_str(), ticks = report.ticks, last_tick = ?report.last_tick, "run closed");
     Ok(())
 }
 

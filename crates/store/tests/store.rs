@@ -236,3 +236,33 @@ fn foreign_and_corrupted_files_are_refused_and_left_untouched() {
     assert_refused_untouched(&path, &bytes, "not a Watchtower database");
     assert!(matches!(Writer::start(&path, &run_info(), WriterOptions::default()), Err(StoreError::Foreign { .. })));
 }
+
+#[test]
+fn one_writer_takes_several_runs_at_once_and_other_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let store = watchtower_store::Store::open(&path, WriterOptions::default()).unwrap();
+    let (a, b) = (store.start_run(&run_info()).unwrap(), store.start_run(&run_info()).unwrap());
+    assert_ne!(a.run_id(), b.run_id());
+    let (mut sa, mut sb) = (simulation(), simulation());
+    for _ in 0..30 {
+        a.send(TickRecord { telemetry: Some(sa.step().unwrap().telemetry), audit: vec![] }).unwrap();
+    }
+    for _ in 0..20 {
+        b.send(TickRecord { telemetry: Some(sb.step().unwrap().telemetry), audit: vec![] }).unwrap();
+    }
+    let runs: i64 = store.call(|conn| Ok(conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(runs, 2);
+    assert_eq!(a.finish(RunStatus::Finished, None).unwrap().ticks, 30);
+    assert_eq!(b.finish(RunStatus::Interrupted, None).unwrap().ticks, 20);
+    store.close().unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let rows: Vec<(String, i64)> = conn
+        .prepare("SELECT status, last_tick FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [("finished".to_string(), 29), ("interrupted".to_string(), 19)]);
+}
