@@ -276,6 +276,9 @@ pub struct Bridge {
     /// Why the engine stopped, once it has failed: the server then reports unhealthy
     /// instead of serving a frozen economy.
     pub failure: Arc<Latest<String>>,
+    /// Debug builds' fault hook: asks the engine side to panic between ticks, so tests can
+    /// prove what a dead engine does to the service.
+    pub engine_fault: Trigger,
 }
 
 impl Default for Bridge {
@@ -288,6 +291,7 @@ impl Default for Bridge {
             embedding: Arc::new(Latest::new()),
             embedding_refresh: Trigger::default(),
             failure: Arc::new(Latest::new()),
+            engine_fault: Trigger::default(),
         }
     }
 }

@@ -89,6 +89,9 @@ impl Driver for Live {
             if self.stop.requested() {
                 return Next::Stop;
             }
+            if cfg!(debug_assertions) && self.bridge.engine_fault.take() {
+                panic!("injected engine fault (POST /api/debug/crash with {{\"part\":\"engine\"}})");
+            }
             let registry = simulation.registry();
             let paused = registry.flag(PAUSED);
             if paused && self.steps == 0 {

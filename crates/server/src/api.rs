@@ -201,11 +201,23 @@ pub async fn refresh_embedding(State((state, _)): AppState, headers: HeaderMap) 
     }
 }
 
-/// Debug builds only: makes the serving task panic, to prove the app restarts it.
-pub async fn crash(State((state, _)): AppState, headers: HeaderMap) -> Response {
+/// Debug builds only: makes the serving task panic (no body, or `{"part":"server"}`), or
+/// the engine's thread (`{"part":"engine"}`), to prove what the app does about each.
+pub async fn crash(State((state, _)): AppState, headers: HeaderMap, body: Bytes) -> Response {
     if !state.config.fault_injection || !token_ok(&state, bearer(&headers)) {
         return problem(StatusCode::NOT_FOUND, "not found");
     }
-    state.crash.notify_one();
-    (StatusCode::ACCEPTED, "crashing the server task").into_response()
+    let part =
+        serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["part"].as_str().map(String::from));
+    match part.as_deref() {
+        None | Some("server") => {
+            state.crash.notify_one();
+            (StatusCode::ACCEPTED, "crashing the server task").into_response()
+        }
+        Some("engine") => {
+            state.bridge.engine_fault.fire();
+            (StatusCode::ACCEPTED, "crashing the engine thread").into_response()
+        }
+        Some(other) => problem(StatusCode::BAD_REQUEST, format!("no part `{other}`: `server` or `engine`")),
+    }
 }

@@ -24,6 +24,12 @@ pub enum LockError {
         /// The holder's PID as written in the file.
         pid: Option<String>,
     },
+    /// The data directory's path names a file.
+    #[error("the data directory {} is a file, not a directory; choose another --data-dir", dir.display())]
+    NotADirectory {
+        /// The path given.
+        dir: PathBuf,
+    },
     /// The file could not be created or locked.
     #[error("cannot lock {}: {source}", path.display())]
     Io {
@@ -46,6 +52,9 @@ impl DirLock {
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(LOCK_FILE);
         let io = |source| LockError::Io { path: path.clone(), source };
+        if dir.exists() && !dir.is_dir() {
+            return Err(LockError::NotADirectory { dir: dir.to_path_buf() });
+        }
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;

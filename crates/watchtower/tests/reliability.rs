@@ -1,6 +1,8 @@
 //! Trying hard to break "nothing lost" and "one instance per directory": a crash loop of
 //! `kill -9` at random moments, and SIGINT/SIGTERM at random moments, against one data
-//! directory. The long versions run with `cargo test -- --ignored`.
+//! directory. `cargo test` runs four of each; the long versions run with
+//! `cargo test -- --ignored` (200 each, or `WATCHTOWER_KILLS` / `WATCHTOWER_SIGNALS`;
+//! `.ci/run` runs 20 of each).
 
 mod common;
 
@@ -59,15 +61,21 @@ fn crash_loop(kills: usize) {
     );
 }
 
-#[test]
-fn twenty_kill_nines_at_random_moments_lose_nothing_committed() {
-    crash_loop(20);
+/// How many rounds the long versions run: `var`, else `default`.
+fn rounds(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
 #[test]
-#[ignore = "long: cargo test -- --ignored"]
-fn two_hundred_kill_nines() {
-    crash_loop(200);
+fn four_kill_nines_at_random_moments_lose_nothing_committed() {
+    crash_loop(4);
+}
+
+/// `cargo test -- --ignored`: 200 kills, or `WATCHTOWER_KILLS` (`.ci/run` runs 20).
+#[test]
+#[ignore = "long: cargo test -- --ignored (WATCHTOWER_KILLS to choose how many)"]
+fn many_kill_nines_at_random_moments_lose_nothing_committed() {
+    crash_loop(rounds("WATCHTOWER_KILLS", 200));
 }
 
 fn signals(rounds: usize) {
@@ -100,12 +108,13 @@ fn signals(rounds: usize) {
 }
 
 #[test]
-fn twenty_signals_at_random_moments_shut_down_cleanly() {
-    signals(20);
+fn four_signals_at_random_moments_shut_down_cleanly() {
+    signals(4);
 }
 
+/// `cargo test -- --ignored`: 200 signals, or `WATCHTOWER_SIGNALS` (`.ci/run` runs 20).
 #[test]
-#[ignore = "long: cargo test -- --ignored"]
-fn two_hundred_signals() {
-    signals(200);
+#[ignore = "long: cargo test -- --ignored (WATCHTOWER_SIGNALS to choose how many)"]
+fn many_signals_at_random_moments_shut_down_cleanly() {
+    signals(rounds("WATCHTOWER_SIGNALS", 200));
 }
