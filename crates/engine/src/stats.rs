@@ -23,7 +23,7 @@ pub struct Summarizer {
 
 /// A population's summary and its Gini coefficient.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
+pub struct PopulationSummary {
     /// The distribution summary for telemetry.
     pub distribution: Distribution,
     /// Gini coefficient (0 for an empty or non-positive total).
@@ -82,17 +82,17 @@ impl Ordered<'_> {
 
 impl Summarizer {
     /// Summarises `values`, naming the result `name` with `unit`.
-    pub fn summarize(&mut self, name: &str, unit: &str, values: impl Iterator<Item = i64>) -> Summary {
+    pub fn summarize(&mut self, name: &str, unit: &str, values: impl Iterator<Item = i64>) -> PopulationSummary {
         self.input.clear();
         self.input.extend(values);
         let ordered = order(&self.input, &mut self.sorted, &mut self.counts, &mut self.narrow);
-        Summary { distribution: describe(name, unit, &ordered), gini: gini(&ordered) }
+        PopulationSummary { distribution: describe(name, unit, &ordered), gini: gini(&ordered) }
     }
 
     /// Summarises a slice, copying it only if it must be sorted.
-    pub fn summarize_slice(&mut self, name: &str, unit: &str, values: &[i64]) -> Summary {
+    pub fn summarize_slice(&mut self, name: &str, unit: &str, values: &[i64]) -> PopulationSummary {
         let ordered = order(values, &mut self.sorted, &mut self.counts, &mut self.narrow);
-        Summary { distribution: describe(name, unit, &ordered), gini: gini(&ordered) }
+        PopulationSummary { distribution: describe(name, unit, &ordered), gini: gini(&ordered) }
     }
 }
 
@@ -204,7 +204,7 @@ fn describe(name: &str, unit: &str, ordered: &Ordered<'_>) -> Distribution {
 mod tests {
     use super::*;
 
-    fn summary(values: &[i64]) -> Summary {
+    fn summary(values: &[i64]) -> PopulationSummary {
         Summarizer::default().summarize("x", "u", values.iter().copied())
     }
 
