@@ -201,7 +201,8 @@ pub struct Mark0 {
     m: Macro,
     flows: Flows,
     summarizer: Summarizer,
-    /// Scratch: firms revived this tick.
+    /// Firms revived by the latest settlement. State, not scratch: the next tick's
+    /// decisions read it (a revived firm's zero profit is no tie, see firms.rs).
     revived: Vec<usize>,
     /// Scratch: (firm, cents) pairs snapshotted before money moves.
     firm_scratch: Vec<(usize, i64)>,
