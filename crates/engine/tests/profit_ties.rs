@@ -49,7 +49,7 @@ fn the_exact_rule_is_the_engine_before_the_rule() {
 }
 
 /// The coin is the default, and it does act: the same crisis-point run comes out
-/// differently (it has about five ties per hundred firms a tick).
+/// differently (at this point about 5% of the firms start a tick at a tie).
 #[test]
 fn the_coin_is_the_default_and_breaks_ties() {
     let mut coin = CRISIS.to_vec();
