@@ -23,6 +23,10 @@ pub enum Purpose {
     Revival = 3,
     /// The Boltzmann exchange.
     Exchange = 4,
+    /// The coin that breaks a firm's exact-zero profit (`firms.exact_profit_ties` off).
+    /// A purpose of its own so a run without ties draws exactly the numbers it drew
+    /// before the rule existed.
+    ProfitTie = 5,
 }
 
 /// Agents per chunk in chunked phases. Fixed, so results do not depend on threads.

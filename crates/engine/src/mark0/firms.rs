@@ -5,6 +5,14 @@
 //! off by the bank; every other firm moves production towards demand, its price towards
 //! the average and its wage with its profits and the labour market, then indexes both
 //! to expected inflation. Each firm's two uniform draws come from its chunk's stream.
+//!
+//! One rule is Watchtower's own: what a profit of exactly zero means
+//! (`firms.exact_profit_ties`, docs/MODEL.md §2 and §6). A firm at its wage cap earns
+//! exactly its wage bill, so its next profit is zero in real numbers. The authors'
+//! `double`s leave a residue of a few ulps whose sign falls either way about half the
+//! time, so half such firms raise their wage next tick and half cut it; integer cents give
+//! exactly zero, and none moves. By default a fair coin decides, drawn from a stream of
+//! its own ([`Purpose::ProfitTie`]) so that runs without ties keep every number they had.
 
 use libm::exp;
 
@@ -38,6 +46,8 @@ impl Mark0 {
         let (gamma_p, gamma_w) = (p.price_adjustment, p.wage_adjustment);
         let theta = p.bankruptcy_threshold;
         let wage_index = p.wage_indexation;
+        let coin_ties = !p.exact_profit_ties;
+        let revived = &self.revived;
         let (pavg, wavg, wmax, u, e, bust) = (m.pavg, m.wavg, m.wmax, m.u, m.e, m.bust);
         let (gamma, pi_used, rhom, rhop) = (m.gamma, m.pi_used, m.rhom, m.rhop);
 
@@ -56,7 +66,9 @@ impl Mark0 {
 
         let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
         for chunk_start in (0..n).step_by(CHUNK) {
-            let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk_start / CHUNK);
+            let chunk = chunk_start / CHUNK;
+            let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk);
+            let mut tie_rng = None;
             for i in chunk_start..n.min(chunk_start + CHUNK) {
                 if !f.alive[i] {
                     continue;
@@ -70,6 +82,17 @@ impl Mark0 {
                     let rp = gamma_p * rng.uniform();
                     let rw = gamma_w * rng.uniform();
                     let dy = f.demand[i] - f.output[i];
+                    // Last tick's profit as the wage rule reads it. Exactly zero cents
+                    // from a firm that paid wages is a tie: sales and wages cancelled,
+                    // which the authors' doubles leave as a residue of either sign. A
+                    // firm revived at zero profit, or paying no wages, is exactly zero
+                    // in their code too, so it gets no coin.
+                    let mut profit = f.profit[i];
+                    if coin_ties && profit == 0.0 && pay_roll > 0.0 && !revived.contains(&i) {
+                        let coin =
+                            tie_rng.get_or_insert_with(|| ctx.streams.stream(Purpose::ProfitTie, ctx.tick, chunk));
+                        profit = if coin.uniform() < 0.5 { 1.0 } else { -1.0 };
+                    }
                     let u_share = if beta > 0.0 {
                         let arg = beta * (f.wage[i] - wmax) / wavg;
                         if arg > EXP_FLOOR { u * n as f64 * (1.0 - bust) * exp(arg) / wage_norm } else { 0.0 }
@@ -84,7 +107,7 @@ impl Mark0 {
                         if f.price[i] < pavg {
                             f.price[i] *= 1.0 + rp;
                         }
-                        if f.profit[i] > 0.0 && gamma_w > ZERO {
+                        if profit > 0.0 && gamma_w > ZERO {
                             f.wage[i] *= 1.0 + (1.0 + ren) * rw * e;
                             if f.output[i] > 0.0 {
                                 let earned =
@@ -101,7 +124,7 @@ impl Mark0 {
                         if f.price[i] > pavg {
                             f.price[i] *= 1.0 - rp;
                         }
-                        if f.profit[i] < 0.0 {
+                        if profit < 0.0 {
                             f.wage[i] *= 1.0 - (1.0 - ren) * rw * u;
                             f.wage[i] = f.wage[i].max(0.0);
                         }

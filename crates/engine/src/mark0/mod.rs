@@ -209,8 +209,9 @@ pub struct Mark0 {
     flows: Flows,
     #[serde(skip)]
     summarizer: Summarizer,
-    /// Scratch: firms revived this tick.
-    #[serde(skip)]
+    /// Firms revived by the latest settlement. State, not scratch: the next tick's
+    /// decisions read it (a revived firm's zero profit is no tie, see firms.rs), so a
+    /// checkpoint keeps it.
     revived: Vec<usize>,
     /// Scratch: (firm, cents) pairs snapshotted before money moves.
     #[serde(skip)]
