@@ -5,6 +5,9 @@
 //! single-slot exchanges). Nothing a client does (connecting, reading slowly, flooding
 //! commands, disconnecting) can make the engine wait.
 //!
+//! Nor can heavy readers: store reads pass a gate of a few permits (`readers.rs`), and
+//! history is streamed a page at a time (`history.rs`).
+//!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
 //! `admin/embedding-map` (and `/refresh`, POST).
@@ -14,7 +17,10 @@ mod api;
 mod broadcast;
 mod commands;
 mod dashboard;
+mod history;
 mod metrics;
+mod query;
+mod readers;
 mod state;
 pub mod wire;
 mod ws;
@@ -44,7 +50,7 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/commands", post(api::command))
         .route("/api/registry", get(api::registry))
         .route("/api/snapshot", get(api::snapshot))
-        .route("/api/history", get(api::history))
+        .route("/api/history", get(history::history))
         .route("/api/audit", get(api::audit))
         .route("/api/runs", get(api::runs))
         .route("/api/admin/embedding-map", get(api::embedding))

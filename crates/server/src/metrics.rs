@@ -22,6 +22,7 @@ pub struct Metrics {
     pub money_drift: Gauge,
     pub unaudited: Counter,
     pub http_requests: Counter,
+    pub reads_refused: Counter,
 }
 
 impl Metrics {
@@ -39,6 +40,7 @@ impl Metrics {
             money_drift: Gauge::default(),
             unaudited: Counter::default(),
             http_requests: Counter::default(),
+            reads_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("ticks", "Ticks completed by the engine", m.ticks.clone());
@@ -60,6 +62,11 @@ impl Metrics {
         registry.register("money_drift_cents", "Sum of all balances (0 when the books balance)", m.money_drift.clone());
         registry.register("unaudited_rejections", "Door rejections the audit log could not take", m.unaudited.clone());
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
+        registry.register(
+            "reads_refused",
+            "Store reads refused with 503 because every reader stayed busy",
+            m.reads_refused.clone(),
+        );
         Self { registry, ..m }
     }
 

@@ -9,6 +9,7 @@ use watchtower_protocol::{CommandQueue, EmbeddingStatus, Latest, RegistrySnapsho
 use watchtower_store::History;
 
 use crate::metrics::Metrics;
+use crate::readers::Readers;
 
 /// A snapshot as phase 8 published it, with the wall-clock time it was published (so
 /// clients can tell how old a frame is when it reaches them).
@@ -77,6 +78,8 @@ pub struct ServerState {
     pub(crate) config: ServerConfig,
     pub(crate) bridge: Bridge,
     pub(crate) metrics: Metrics,
+    /// The store's read side behind its gate (none without a store).
+    pub(crate) readers: Option<Readers>,
     pub(crate) frames: watch::Sender<Frame>,
     /// Set by the fault hook; the serving task panics when notified.
     pub(crate) crash: Notify,
@@ -88,10 +91,13 @@ impl ServerState {
     /// State for a server that talks to the engine through `bridge`.
     pub fn new(config: ServerConfig, bridge: Bridge) -> Arc<Self> {
         let (frames, _) = watch::channel(Frame { seq: 0, text: Utf8Bytes::from_static(INITIALIZING) });
+        let metrics = Metrics::new();
+        let readers = config.history.clone().map(|h| Readers::new(h, metrics.reads_refused.clone()));
         Arc::new(Self {
             config,
             bridge,
-            metrics: Metrics::new(),
+            metrics,
+            readers,
             frames,
             crash: Notify::new(),
             port: std::sync::atomic::AtomicU16::new(0),

@@ -113,6 +113,11 @@ impl History {
         Ok(Self { pool })
     }
 
+    /// How many connections the pool holds: at most this many queries run at once.
+    pub fn size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// A pooled read-only connection, for queries not offered here (and tests).
     pub fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
         self.pool.get().map_err(|e| StoreError::Pool { path: Default::default(), message: e.to_string() })
