@@ -5,8 +5,9 @@
 //! single-slot exchanges). Nothing a client does (connecting, reading slowly, flooding
 //! commands, disconnecting) can make the engine wait.
 //!
-//! Nor can heavy readers: store reads pass a gate of a few permits (`readers.rs`), and
-//! history is streamed a page at a time (`history.rs`).
+//! Nor can heavy readers or a crowd of idle sockets take the server down: store reads pass
+//! a gate of a few permits (`readers.rs`), history is streamed a page at a time
+//! (`history.rs`), and connections are capped and idle ones closed (`connections.rs`).
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
@@ -16,6 +17,7 @@ mod access;
 mod api;
 mod broadcast;
 mod commands;
+pub mod connections;
 mod dashboard;
 mod history;
 mod metrics;
@@ -25,7 +27,6 @@ mod state;
 pub mod wire;
 mod ws;
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::Router;
@@ -69,16 +70,15 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
 /// Panics if the fault hook (`POST /api/debug/crash`, debug builds) fires: that is its
 /// purpose, so the app's supervision can be tested.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: CancellationToken) -> std::io::Result<()> {
-    state.port.store(listener.local_addr()?.port(), std::sync::atomic::Ordering::Relaxed);
+    let local = listener.local_addr()?;
+    state.port.store(local.port(), std::sync::atomic::Ordering::Relaxed);
     // A child token: a crash of this serving instance closes its sockets, not the app.
     let instance = cancel.child_token();
     let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
     let app = router(Arc::clone(&state), instance.clone());
-    // Peer addresses reach the handlers, so the audit log can say who sent a command.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(instance.clone().cancelled_owned());
-    let result = tokio::select! {
-        result = server.into_future() => result,
+    let server = connections::accept(listener, app, state.config.limits, &state.metrics, instance.clone());
+    tokio::select! {
+        () = server => {}
         _ = state.crash.notified() => {
             instance.cancel();
             broadcaster.abort();
@@ -87,5 +87,5 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     };
     instance.cancel();
     broadcaster.abort();
-    result
+    Ok(())
 }

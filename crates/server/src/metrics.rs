@@ -23,6 +23,8 @@ pub struct Metrics {
     pub unaudited: Counter,
     pub http_requests: Counter,
     pub reads_refused: Counter,
+    pub connections: Gauge,
+    pub connections_refused: Counter,
 }
 
 impl Metrics {
@@ -41,6 +43,8 @@ impl Metrics {
             unaudited: Counter::default(),
             http_requests: Counter::default(),
             reads_refused: Counter::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("ticks", "Ticks completed by the engine", m.ticks.clone());
@@ -66,6 +70,12 @@ impl Metrics {
             "reads_refused",
             "Store reads refused with 503 because every reader stayed busy",
             m.reads_refused.clone(),
+        );
+        registry.register("connections_open", "TCP connections open (WebSockets included)", m.connections.clone());
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because --max-connections were open",
+            m.connections_refused.clone(),
         );
         Self { registry, ..m }
     }

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub history: Option<History>,
     /// Serve the `POST /api/debug/crash` fault hook (debug builds only).
     pub fault_injection: bool,
+    /// How many connections, and for how long idle ones are kept.
+    pub limits: crate::connections::Limits,
 }
 
 /// One serialised broadcast: the same bytes go to every client.

@@ -3,11 +3,13 @@
 //! SQLite file:
 //!
 //! - heavy history readers neither blow up memory, nor starve telemetry, `/healthz` or
-//!   `/metrics`, nor get a 500; parameters that do not fit are refused by name.
+//!   `/metrics`, nor get a 500; parameters that do not fit are refused by name;
+//! - idle and half-open connections are closed, and connections past the cap refused.
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -296,5 +298,147 @@ async fn six_readers_of_a_hundred_thousand_ticks() {
          {frames} telemetry frames, largest gap {largest_gap:?}; all done in {:.1?}",
         started.elapsed()
     );
+    assert!(server.stop().success());
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Idle and half-open connections are closed.
+// ---------------------------------------------------------------------------------------
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Whether the server closed `stream` (EOF or reset, after whatever it wrote) within `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true, // reset
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_closed_and_connections_past_the_cap_refused() {
+    let timeouts = ["--max-connections", "30", "--header-timeout", "2", "--idle-timeout", "3"];
+    let mut server = Server::start(&[&SMALL[..], &timeouts].concat());
+    server.wait_ready();
+    // A WebSocket client receiving telemetry is not idle: it outlives both timeouts below.
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url(None)).await.unwrap();
+    // 29 sockets that never send a byte fill the cap with the WebSocket.
+    let mut idle: Vec<TcpStream> = (0..29).map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // One more is refused at once: a 503, then closed.
+    let mut over = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let refused_at = Instant::now();
+    over.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut answer = String::new();
+    let _ = over.read_to_string(&mut answer);
+    let refused_in = refused_at.elapsed();
+    // (Well before the header timeout, which would close it too, but without a 503.)
+    assert!(answer.starts_with("HTTP/1.1 503"), "not refused: {answer:?} after {refused_in:?}");
+    assert!(answer.contains("too many connections"), "{answer}");
+    assert!(refused_in < Duration::from_secs(1), "not refused promptly: {refused_in:?}");
+    // The idle ones are closed once the header timeout runs out (2 s)...
+    let started = Instant::now();
+    for stream in &mut idle {
+        assert!(closed_within(stream, Duration::from_secs(4)), "an idle socket stayed open");
+    }
+    println!("cap of 30: the 31st refused in {refused_in:?}; idle sockets closed after {:?}", started.elapsed());
+    // ...and so is one that sends its request a byte at a time.
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let dripping = Instant::now();
+    let mut closed = false;
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if slow.write_all(&[*byte]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(closed || closed_within(&mut slow, Duration::from_secs(1)), "a slowloris kept its socket");
+    assert!(dripping.elapsed() < Duration::from_secs(4), "{:?}", dripping.elapsed());
+    // Room again: /healthz answers.
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+    // The WebSocket is still there, still receiving.
+    let started = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.contains("\"telemetry\"") => break,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the WebSocket was closed: {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    let metrics = get(&server.url("/metrics")).1;
+    assert!(metrics.contains("watchtower_connections_refused_total 1"), "{metrics}");
+    assert!(server.stop().success());
+}
+
+/// A client that stops reading in the middle of a long response holds its socket only
+/// until the idle timeout: the server closes it and the rest is never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_is_cut_off_after_the_idle_timeout() {
+    let dir = recorded(10_000);
+    let mut server = Server::start_in(dir, &[&SMALL[..], &["--idle-timeout", "1"]].concat());
+    server.wait_ready();
+    // A small receive buffer, so the ~12 MB answer cannot sit in the kernel's buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(([127, 0, 0, 1], server.port).into()).await.unwrap();
+    let request = "GET /api/history?run=1&from=0&limit=100000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await; // read nothing for three idle timeouts
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut received))
+            .await
+            .expect("the server closed the connection");
+    let text = String::from_utf8_lossy(&received);
+    println!("stalled reader: {} bytes before the server closed ({read:?})", received.len());
+    assert!(text.starts_with("HTTP/1.1 200"), "{:.100}", text);
+    assert!(!text.trim_end().ends_with('}') && received.len() < 8_000_000, "the whole answer was sent");
+    // The server is none the worse.
+    assert_eq!(get(&server.url("/api/history?run=1&limit=5")).0, 200);
+    assert!(server.stop().success());
+}
+
+/// With 1,000 idle sockets open (below the default cap, inside the header timeout),
+/// `/healthz` answers at once.
+#[test]
+fn health_answers_beside_a_thousand_idle_sockets() {
+    let _ = rlimit::increase_nofile_limit(4_096);
+    let mut server = Server::start(&SMALL);
+    server.wait_ready();
+    let idle: Vec<TcpStream> = (0..1_000).map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
+    let mut latencies: Vec<Duration> = (0..300)
+        .map(|_| {
+            let started = Instant::now();
+            let status = agent.get(&server.url("/healthz")).call().map(|r| r.status().as_u16()).unwrap_or(0);
+            assert_eq!(status, 200);
+            started.elapsed()
+        })
+        .collect();
+    latencies.sort();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    println!("/healthz beside 1,000 idle sockets: p50 {p50:?}, p99 {p99:?} (300 requests, one keep-alive connection)");
+    let metrics = get(&server.url("/metrics")).1;
+    let open: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("watchtower_connections_open "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(open >= 1_000, "{open} connections open:\n{metrics}");
+    assert!(p99 < Duration::from_millis(250), "p99 {p99:?}");
+    drop(idle);
     assert!(server.stop().success());
 }
