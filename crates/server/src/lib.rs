@@ -7,7 +7,8 @@
 //!
 //! Nor can heavy readers or a crowd of idle sockets take the server down: store reads pass
 //! a gate of a few permits (`readers.rs`), history is streamed a page at a time
-//! (`history.rs`), and connections are capped and idle ones closed (`connections.rs`).
+//! (`history.rs`), connections are capped and idle ones closed (`connections.rs`), and a
+//! request addressed to a host the server does not answer to is refused (`host.rs`).
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
@@ -20,6 +21,7 @@ mod commands;
 pub mod connections;
 mod dashboard;
 mod history;
+mod host;
 mod metrics;
 mod query;
 mod readers;
@@ -35,6 +37,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use host::check_allowed as check_allowed_host;
 pub use state::{Bridge, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;
 
@@ -75,8 +78,12 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     // A child token: a crash of this serving instance closes its sockets, not the app.
     let instance = cancel.child_token();
     let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
-    let app = router(Arc::clone(&state), instance.clone());
-    let server = connections::accept(listener, app, state.config.limits, &state.metrics, instance.clone());
+    let config = &state.config;
+    let hosts =
+        host::Hosts::new(local, &config.allowed_hosts, &config.allowed_origins, state.metrics.hosts_refused.clone());
+    let app = router(Arc::clone(&state), instance.clone())
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), host::check));
+    let server = connections::accept(listener, app, config.limits, &state.metrics, instance.clone());
     tokio::select! {
         () = server => {}
         _ = state.crash.notified() => {

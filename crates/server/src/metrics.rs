@@ -25,6 +25,7 @@ pub struct Metrics {
     pub reads_refused: Counter,
     pub connections: Gauge,
     pub connections_refused: Counter,
+    pub hosts_refused: Counter,
 }
 
 impl Metrics {
@@ -45,6 +46,7 @@ impl Metrics {
             reads_refused: Counter::default(),
             connections: Gauge::default(),
             connections_refused: Counter::default(),
+            hosts_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("ticks", "Ticks completed by the engine", m.ticks.clone());
@@ -76,6 +78,11 @@ impl Metrics {
             "connections_refused",
             "Connections closed at once because --max-connections were open",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "hosts_refused",
+            "Requests refused because their Host is not one this server answers to",
+            m.hosts_refused.clone(),
         );
         Self { registry, ..m }
     }

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub history: Option<History>,
     /// Serve the `POST /api/debug/crash` fault hook (debug builds only).
     pub fault_injection: bool,
+    /// Host names (or addresses) requests may be addressed to, besides the server's own
+    /// (`--allow-host`; see `host.rs`).
+    pub allowed_hosts: Vec<String>,
     /// How many connections, and for how long idle ones are kept.
     pub limits: crate::connections::Limits,
 }

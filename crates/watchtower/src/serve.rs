@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Agents sampled for the embedding map (t-SNE) computed at start; 0 switches it off.
     #[arg(long, value_name = "N", default_value_t = 5_000)]
     pub embedding_sample: usize,
+    /// Also answer requests addressed to this host name or address, e.g. lab-host (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
     /// Most connections open at once, WebSockets included; more are closed at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
@@ -74,7 +77,7 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The connection limits, checked.
+    /// The connection limits, checked (and the allowed hosts with them).
     fn limits(&self) -> Result<Limits, AppError> {
         let seconds = |flag: &str, value: f64| {
             Duration::try_from_secs_f64(value)
@@ -82,6 +85,9 @@ impl ServeArgs {
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| AppError::Usage(format!("--{flag} {value}: expected a number of seconds above 0")))
         };
+        for host in &self.allow_host {
+            watchtower_server::check_allowed_host(host).map_err(AppError::Usage)?;
+        }
         if self.max_connections == 0 {
             return Err(AppError::Usage("--max-connections must be at least 1".into()));
         }
@@ -185,6 +191,7 @@ impl Service {
             run_id: writer.as_ref().map(Writer::run_id),
             history,
             fault_injection: cfg!(debug_assertions),
+            allowed_hosts: args.allow_host.clone(),
             limits,
         };
         let state = ServerState::new(config, bridge.clone());

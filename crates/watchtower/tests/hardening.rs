@@ -4,7 +4,8 @@
 //!
 //! - heavy history readers neither blow up memory, nor starve telemetry, `/healthz` or
 //!   `/metrics`, nor get a 500; parameters that do not fit are refused by name;
-//! - idle and half-open connections are closed, and connections past the cap refused.
+//! - idle and half-open connections are closed, and connections past the cap refused;
+//! - a request addressed to a foreign `Host` (DNS rebinding) is refused.
 
 mod common;
 
@@ -18,6 +19,7 @@ use common::{Server, get, output};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A small economy, quick to run and to serve.
 const SMALL: [&str; 6] = ["--households", "200", "--firms", "20", "--embedding-sample", "0"];
@@ -440,5 +442,77 @@ fn health_answers_beside_a_thousand_idle_sockets() {
     assert!(open >= 1_000, "{open} connections open:\n{metrics}");
     assert!(p99 < Duration::from_millis(250), "p99 {p99:?}");
     drop(idle);
+    assert!(server.stop().success());
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. No DNS rebinding.
+// ---------------------------------------------------------------------------------------
+
+/// Sends `request` as it is on a fresh connection and reads until the server closes it
+/// (the request should say `Connection: close`); `(status, whole response)`. Status 0:
+/// no status line came back.
+fn raw(port: u16, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// A GET of `path` addressed to `host`.
+fn get_as(port: u16, host: &str, path: &str) -> (u16, String) {
+    raw(port, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_addressed_to_a_foreign_host_are_refused() {
+    let allow = ["--allow-host", "lab.example", "--allow-origin", "http://dash.example:9000"];
+    let mut server = Server::start(&[&SMALL[..], &allow].concat());
+    server.wait_ready();
+    let port = server.port;
+    let foreign = [format!("evil.example:{port}"), "evil.example".into(), format!("localhost.evil.example:{port}")];
+    for path in ["/api/audit", "/api/history", "/api/registry", "/", "/healthz", "/assets/app.js"] {
+        for host in &foreign {
+            let (status, response) = get_as(port, host, path);
+            assert_eq!(status, 421, "{host}{path}: {response}");
+            assert!(
+                response.contains("does not answer to the host") && response.contains("--allow-host"),
+                "{response}"
+            );
+        }
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+            "lab.example".into(),
+            format!("dash.example:{port}"),
+        ] {
+            assert_eq!(get_as(port, &host, path).0, 200, "{host}{path}");
+        }
+    }
+    // The WebSocket too.
+    for (host, allowed) in [(format!("evil.example:{port}"), false), (format!("localhost:{port}"), true)] {
+        let mut request = server.ws_url(None).into_client_request().unwrap();
+        request.headers_mut().insert("host", host.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => assert!(allowed, "{host}: the WebSocket opened"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert!(!allowed, "{host}: {}", response.status());
+                assert_eq!(response.status(), 421);
+            }
+            Err(e) => panic!("{host}: {e}"),
+        }
+    }
+    // An absolute URI's host is the one that counts; HTTP/1.0 without a Host passes.
+    let absolute = format!(
+        "GET http://evil.example:{port}/api/audit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(port, &absolute).0, 421);
+    assert_eq!(raw(port, "GET /api/registry HTTP/1.0\r\n\r\n").0, 200);
+    assert!(get(&server.url("/metrics")).1.contains("watchtower_hosts_refused_total"));
     assert!(server.stop().success());
 }
