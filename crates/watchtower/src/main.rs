@@ -20,6 +20,7 @@ mod driver;
 mod error;
 mod history;
 mod lock;
+mod outputs;
 mod replay;
 mod run;
 mod serve;

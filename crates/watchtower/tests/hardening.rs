@@ -5,12 +5,14 @@
 //! - heavy history readers neither blow up memory, nor starve telemetry, `/healthz` or
 //!   `/metrics`, nor get a 500; parameters that do not fit are refused by name;
 //! - idle and half-open connections are closed, and connections past the cap refused;
-//! - a request addressed to a foreign `Host` (DNS rebinding) is refused.
+//! - a request addressed to a foreign `Host` (DNS rebinding) is refused;
+//! - no command overwrites the data directory's files.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -515,4 +517,62 @@ async fn requests_addressed_to_a_foreign_host_are_refused() {
     assert_eq!(raw(port, "GET /api/registry HTTP/1.0\r\n\r\n").0, 200);
     assert!(get(&server.url("/metrics")).1.contains("watchtower_hosts_refused_total"));
     assert!(server.stop().success());
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. No command overwrites the data directory.
+// ---------------------------------------------------------------------------------------
+
+/// Runs `args` in `dir`, which must be refused naming `file`.
+fn refused(args: &[&str], dir: &Path, file: &str) {
+    let o = output(args, dir);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{args:?} was not refused: {stderr}");
+    assert!(stderr.contains("refusing to write") && stderr.contains(file), "{args:?}: {stderr}");
+}
+
+#[test]
+fn no_command_overwrites_the_data_directory() {
+    let dir = recorded(30);
+    let data = dir.path().join("data");
+    let db = data.join("watchtower.db");
+    let before = std::fs::read(&db).unwrap();
+    std::os::unix::fs::symlink(&db, dir.path().join("link.csv")).unwrap();
+    std::os::unix::fs::symlink(data.join("watchtower.db-wal"), dir.path().join("later.csv")).unwrap();
+    std::fs::hard_link(&db, dir.path().join("hard.csv")).unwrap();
+    for (out, file) in [
+        ("data/watchtower.db", "watchtower.db"),
+        ("./data/../data/watchtower.db", "watchtower.db"),
+        ("data/watchtower.db-wal", "watchtower.db-wal"),
+        ("data/watchtower.db-shm", "watchtower.db-shm"),
+        ("data/simulation.lock", "simulation.lock"),
+        ("link.csv", "watchtower.db"),
+        ("later.csv", "watchtower.db-wal"),
+        ("hard.csv", "watchtower.db"),
+    ] {
+        refused(&["export", "--out", out], dir.path(), file);
+        refused(&["run", "--ticks", "5", "--format", "jsonl", "--out", out], dir.path(), file);
+        refused(&["run", "--ticks", "5", "--no-store", "--format", "csv", "--out", out], dir.path(), file);
+    }
+    // Another directory's database is refused too, by what it is.
+    refused(&["export", "--data-dir", "elsewhere", "--out", "data/watchtower.db"], dir.path(), "SQLite database");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the database changed");
+    assert!(!data.join("watchtower.db-wal").exists() && !data.join("watchtower.db-shm").exists());
+    assert_eq!(common::ticks(&db, 1).len(), 30);
+    assert_eq!(common::integrity(&db), "ok");
+
+    // While `serve` records run 2 in the same directory, `export --out` the live database.
+    let mut server = Server::start_in(dir, &SMALL);
+    server.wait_ready();
+    refused(&["export", "--out", "data/watchtower.db"], server.dir.path(), "watchtower.db");
+    let (_, snapshot) = get(&server.url("/api/snapshot"));
+    let tick_then = serde_json::from_str::<Value>(&snapshot).unwrap()["tick"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let db = server.database();
+    assert!(server.stop().success());
+    assert_eq!(common::integrity(&db), "ok");
+    assert_eq!(common::ticks(&db, 1).len(), 30, "run 1 intact");
+    let run2 = common::ticks(&db, 2);
+    assert!(run2.len() as u64 > tick_then, "run 2 recorded on: {} ticks", run2.len());
+    assert_eq!(run2, (0..run2.len() as i64).collect::<Vec<_>>());
 }
