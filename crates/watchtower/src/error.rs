@@ -23,6 +23,9 @@ pub enum AppError {
     /// A recorded run cannot be rebuilt.
     #[error(transparent)]
     Replay(#[from] watchtower_runner::replay::ReplayError),
+    /// A recorded run cannot be resumed or forked.
+    #[error(transparent)]
+    Resume(#[from] watchtower_runner::resume::ResumeError),
     /// Another process holds the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
