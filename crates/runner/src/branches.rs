@@ -474,10 +474,10 @@ impl<'a> Group<'a> {
             let b = self.branches.get(parent).ok_or(GroupError::UnknownRun(parent))?;
             (&b.simulation, &b.schedule, b.next_scheduled)
         };
+        validate_changes(simulation.registry(), changes).map_err(GroupError::Invalid)?;
         if self.branches.len() >= MAX_BRANCHES {
             return Err(GroupError::TooMany);
         }
-        validate_changes(simulation.registry(), changes).map_err(GroupError::Invalid)?;
         let copy = simulation.fork();
         let schedule = schedule.clone();
         let opened =

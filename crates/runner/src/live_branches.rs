@@ -124,6 +124,8 @@ impl LiveBranches {
     > {
         let telemetry = Arc::new(Latest::new());
         let registry = Arc::new(Latest::new());
+        // The copy's registry at once (its changes show from its first cycle).
+        registry.publish(Arc::new(fork.simulation.registry().snapshot()));
         let mut sinks: Vec<Box<dyn Sink + Send>> =
             vec![Box::new(Publisher::into_slots(Arc::clone(&telemetry), Arc::clone(&registry)))];
         let tick = fork.simulation.tick();

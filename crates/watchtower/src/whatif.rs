@@ -34,6 +34,27 @@ const SUMMARY: &[&str] = &[
     "government_debt",
 ];
 
+/// What `watchtower runs` says of a run besides its numbers: a branch's parent, fork
+/// tick and changes, a drop, the ticks it was resumed at.
+pub fn notes(run: &watchtower_store::RunRow) -> String {
+    let mut notes = Vec::new();
+    if let (Some(parent), Some(tick)) = (run.parent_run_id, run.fork_tick) {
+        let changes = match run.changes.as_object() {
+            Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+            _ => "no change".into(),
+        };
+        let name = run.branch_name.as_ref().map_or(String::new(), |n| format!(" \"{n}\""));
+        notes.push(format!("branch{name} of run {parent} at tick {tick} ({changes})"));
+    }
+    if let Some(tick) = run.dropped_tick {
+        notes.push(format!("dropped at tick {tick}"));
+    }
+    for tick in &run.resumed_at {
+        notes.push(format!("resumed at tick {tick}"));
+    }
+    notes.join("; ")
+}
+
 /// Runs the what-if and writes its paired table.
 pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let (parent, at) = (args.fork_of.expect("--fork-of"), args.at.expect("--at"));
