@@ -499,3 +499,87 @@ impl<'a> Group<'a> {
         self.branches.remove(run).ok_or(GroupError::UnknownRun(run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+    use watchtower_protocol::Telemetry;
+
+    use super::*;
+    use crate::sink::SinkError;
+    use crate::workers::Pool;
+    use crate::{Headless, Scenario, Session};
+
+    /// Every tick's telemetry, as JSON text.
+    #[derive(Clone, Default)]
+    struct Tape(Arc<Mutex<Vec<String>>>);
+
+    impl Sink for Tape {
+        fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+            if let Some(o) = cycle.outcome {
+                let t: &Telemetry = &o.telemetry;
+                self.0.lock().unwrap().push(serde_json::to_string(&t.indicators).unwrap());
+            }
+            Ok(Flow::Continue)
+        }
+    }
+
+    fn session(ticks: u64) -> Session {
+        let scenario = Scenario { households: 300, firms: 30, ..Scenario::default() };
+        let mut session = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+        session.run(Some(ticks), &mut Headless::default(), &mut []).unwrap();
+        session
+    }
+
+    /// Runs a main run and `changes.len()` branches forked at tick 100 for 300 ticks;
+    /// returns every run's tape, main first.
+    fn lockstep(changes: &[Vec<(String, serde_json::Value)>], workers: Option<Arc<Pool>>) -> Vec<Vec<String>> {
+        let mut main = session(100);
+        let tapes: Vec<Tape> = (0..=changes.len()).map(|_| Tape::default()).collect();
+        main.branches_mut().set_main_run(1);
+        if let Some(w) = workers {
+            main.branches_mut().set_workers(w);
+        }
+        for (i, set) in changes.iter().enumerate() {
+            validate_changes(main.simulation().registry(), set).unwrap();
+            let copy = main.simulation().fork();
+            let (schedule, next) = main.schedule();
+            let branch = Branch::new(i as i64 + 2, copy, schedule.clone(), next, vec![Box::new(tapes[i + 1].clone())])
+                .with_changes(change_commands(set), "test");
+            main.branches_mut().add(branch);
+        }
+        let mut tape = tapes[0].clone();
+        main.run(Some(400), &mut Headless::default(), &mut [&mut tape as &mut dyn Sink]).unwrap();
+        main.branches_mut().close_all(RunStatus::Finished);
+        tapes.iter().map(|t| t.0.lock().unwrap().clone()).collect()
+    }
+
+    #[test]
+    fn branches_in_lockstep_are_the_same_on_one_thread_or_two_and_unchanged_ones_equal_their_parent() {
+        let tax = vec![("government.income_tax_rate".to_string(), json!(0.3))];
+        let changes = [vec![], tax.clone(), vec![], tax];
+        let sequential = lockstep(&changes, None);
+        let parallel = lockstep(&changes, Some(Pool::new(2).unwrap()));
+        assert_eq!(sequential, parallel, "threads changed a number");
+        assert_eq!(sequential[0].len(), 300);
+        assert_eq!(sequential[1], sequential[0], "a branch with no change is its parent");
+        assert_eq!(sequential[2], sequential[4], "the same change gives the same run");
+        assert_ne!(sequential[2], sequential[0], "the change changes the run");
+        // And the main run is the one it would have been without branches.
+        let mut alone = session(100);
+        let mut tape = Tape::default();
+        alone.run(Some(400), &mut Headless::default(), &mut [&mut tape as &mut dyn Sink]).unwrap();
+        assert_eq!(*tape.0.lock().unwrap(), sequential[0]);
+    }
+
+    #[test]
+    fn sim_controls_cannot_differ_in_a_branch() {
+        let registry = session(1).simulation().registry().clone();
+        let err = validate_changes(&registry, &[("sim.paused".into(), json!(true))]).unwrap_err();
+        assert!(err.contains("simulation control"), "{err}");
+        let err = validate_changes(&registry, &[("government.income_tax_rate".into(), json!(2))]).unwrap_err();
+        assert!(err.contains("`government.income_tax_rate`"), "{err}");
+    }
+}
