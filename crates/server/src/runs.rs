@@ -13,6 +13,10 @@
 //! Forks and drops are requests to the engine's thread, carried out between two ticks
 //! and answered from there: the server never locks or waits on the engine.
 
+// The helpers return the handler's early answer as their error: it is built once, on
+// the way out, and boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
