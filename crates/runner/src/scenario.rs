@@ -181,22 +181,6 @@ pub fn run_info(spec: &RunSpec, registry: &Registry) -> RunInfo {
     }
 }
 
-impl Scenario {
-    /// Scenario of a recorded run: its model, seed and size (the settings and schedule
-    /// are the caller's).
-    pub fn of_spec(spec: &RunSpec) -> Self {
-        Self {
-            model: spec.model,
-            seed: spec.seed,
-            households: spec.households,
-            firms: spec.firms,
-            agents: spec.agents,
-            preset: None,
-            settings: Vec::new(),
-            schedule: Schedule::default(),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -108,7 +108,8 @@ async fn client(
     let mut in_flight: FuturesOrdered<Answer> = FuturesOrdered::new();
     let hello = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "run_id": crate::runs::main_run(&state),
+        "run_id": state.config.run_id,
+        "main": crate::runs::main_run(&state),
         "authorized": authorized,
     });
 
