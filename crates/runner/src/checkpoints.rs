@@ -43,30 +43,35 @@ pub struct Checkpointer {
     last_at: Instant,
     /// Checkpoints handed to the writer so far.
     pub taken: u64,
+    /// Time the engine's thread spent taking them (the copy and the hand-over).
+    pub spent: Duration,
 }
 
 impl Checkpointer {
     /// Checkpoints of run `run_id`, written through `store`, counting from `tick` (the
     /// simulation's tick when the run starts or resumes).
     pub fn new(store: StoreHandle, run_id: i64, options: CheckpointOptions, tick: u64) -> Self {
-        Self { store, run_id, options, last_tick: tick, last_at: Instant::now(), taken: 0 }
+        Self { store, run_id, options, last_tick: tick, last_at: Instant::now(), taken: 0, spent: Duration::ZERO }
     }
 
     /// Takes a checkpoint of `simulation` now (at a fork, at a clean stop).
     pub fn take(&mut self, simulation: &Simulation) -> Result<(), StoreError> {
+        let started = Instant::now();
         let copy = simulation.fork();
         let (run_id, tick) = (self.run_id, copy.tick());
         self.last_tick = tick;
         self.last_at = Instant::now();
         self.taken += 1;
-        self.store.submit(move |conn| match copy.checkpoint() {
+        let handed = self.store.submit(move |conn| match copy.checkpoint() {
             Ok(raw) => checkpoints::save(conn, run_id, tick, FORMAT, &raw).map(drop),
             Err(e) => {
                 // A state the engine cannot encode is a bug; the run itself is sound.
                 warn!(run_id, tick, "checkpoint skipped: {e}");
                 Ok(())
             }
-        })
+        });
+        self.spent += started.elapsed();
+        handed
     }
 
     fn due(&self, tick: u64) -> bool {

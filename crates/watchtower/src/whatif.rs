@@ -142,9 +142,10 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
                 changes.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
             }
         );
-        s += &format!("  {:<22}{:>18}{:>18}{:>18}\n", "mean over the ticks", "baseline", "branch", "difference");
+        let num = |x: f64| if x.abs() >= 1e4 { format!("{x:.0}") } else { format!("{x:.6}") };
+        s += &format!("  {:<22}{:>20}{:>20}{:>20}\n", "mean over the ticks", "baseline", "branch", "difference");
         for (name, a, b, d) in &summary.means {
-            s += &format!("  {name:<22}{a:>18.6}{b:>18.6}{d:>18.6}\n");
+            s += &format!("  {name:<22}{:>20}{:>20}{:>20}\n", num(*a), num(*b), num(*d));
         }
         s
     };
