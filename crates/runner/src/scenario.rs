@@ -181,7 +181,6 @@ pub fn run_info(spec: &RunSpec, registry: &Registry) -> RunInfo {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
