@@ -95,6 +95,15 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     if args.fork_of.is_some() {
         return crate::whatif::fork_of(&args, stop);
     }
+    // Settings are checked before anything is created.
+    let fresh = match args.resume {
+        None => {
+            let scenario = args.economy.scenario()?;
+            let registry = scenario.registry()?;
+            Some((scenario, registry))
+        }
+        Some(_) => None,
+    };
     let mut out = match &args.out {
         Some(path) => {
             let format = out_format(&args, path)?;
@@ -108,8 +117,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         return Err(AppError::Usage("--resume continues a stored run: it cannot be --no-store".into()));
     }
     let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let (model, target, writer, mut simulation, schedule, first) = match args.resume {
-        Some(explicit) => {
+    let (model, target, writer, mut simulation, schedule, first) = match (args.resume, fresh) {
+        (Some(explicit), _) => {
             let db = args.data.database();
             if !db.exists() {
                 return Err(AppError::Usage(format!("nothing to resume: there is no database at {}", db.display())));
@@ -133,10 +142,9 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
             let writer = Writer::resume(&db, row.id, rebuilt.tick, WriterOptions::default())?;
             (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, rebuilt.tick)
         }
-        None => {
+        (None, fresh) => {
             let ticks = args.ticks.expect("clap requires --ticks without --resume");
-            let scenario = args.economy.scenario()?;
-            let registry = scenario.registry()?;
+            let (scenario, registry) = fresh.expect("checked above");
             let writer = match lock {
                 Some(_) => Some(Writer::start_planned(
                     &args.data.database(),
