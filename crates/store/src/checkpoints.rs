@@ -61,7 +61,20 @@ pub struct Saved {
 /// connection (through `Store::submit` or `Store::call`).
 pub fn save(conn: &Connection, run_id: i64, tick: u64, format: u32, raw: &[u8]) -> Result<Saved, StoreError> {
     let started = Instant::now();
-    let compressed = zstd::bulk::compress(raw, LEVEL)
+    // One compression context per thread (the writer's), reused: no context is
+    // allocated and freed per checkpoint.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let compressed = COMPRESSOR
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = Some(zstd::bulk::Compressor::new(LEVEL)?);
+            }
+            c.as_mut().expect("just made").compress(raw)
+        })
         .map_err(|e| StoreError::Checkpoint(format!("cannot compress run {run_id}'s state at tick {tick}: {e}")))?;
     let compress = started.elapsed();
     let started = Instant::now();
