@@ -297,7 +297,9 @@ async fn a_slow_client_does_not_delay_a_fast_one() {
     let mut frames = 0;
     let mut last = 0;
     while started.elapsed() < Duration::from_secs(3) {
-        let f = next_of(&mut fast, "telemetry", Duration::from_secs(1)).await;
+        // The rate below is the check; a single late frame (this test shares two cores
+        // with nine running servers) is not a slow client's doing.
+        let f = next_of(&mut fast, "telemetry", Duration::from_secs(2)).await;
         let tick = f["tick"].as_u64().unwrap();
         assert!(tick > last);
         last = tick;
