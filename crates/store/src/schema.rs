@@ -143,11 +143,48 @@ CREATE TABLE checkpoints (
     created_at TEXT    NOT NULL,     -- UTC, ISO 8601
     PRIMARY KEY (run_id, tick)
 );
+/// Experiments (issue 14; applied fourth, after the what-if migration, which landed
+/// first): a grid of runs × seeds, its spec and progress, and one summary per finished
+/// run of an experiment; a run recorded tick by tick for an experiment (`--keep-ticks`)
+/// names it. Self-contained in this one constant, so it can be renumbered.
+pub const V3_EXPERIMENTS: &str = r#"
+CREATE TABLE experiments (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    source      TEXT    NOT NULL,   -- the spec's file name, for messages
+    spec        TEXT    NOT NULL,   -- the spec's YAML as given
+    overrides   TEXT    NOT NULL,   -- JSON array of the --set arguments applied on top
+    layout      TEXT    NOT NULL,   -- JSON: axes, indicators, columns, fork (for readers)
+    runs        INTEGER NOT NULL,   -- runs planned: grid points x seeds
+    points      INTEGER NOT NULL,   -- grid points
+    done        INTEGER NOT NULL DEFAULT 0,
+    status      TEXT    NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+    started_at  TEXT    NOT NULL,   -- UTC, ISO 8601
+    ended_at    TEXT,
+    error       TEXT
+);
+
+CREATE TABLE run_summaries (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    run           INTEGER NOT NULL,   -- index in the plan
+    point         INTEGER NOT NULL,   -- grid point
+    seed          INTEGER NOT NULL,
+    phase         TEXT,               -- FU, RU, EC, FE; NULL for Boltzmann or a failed run
+    error         TEXT,
+    row           TEXT    NOT NULL,   -- JSON object: the run's row of the tidy table
+    format        INTEGER NOT NULL,   -- version of `summary`'s encoding
+    summary       BLOB    NOT NULL,   -- the exact summary (postcard), what exports read
+    finished_at   TEXT    NOT NULL,
+    PRIMARY KEY (experiment_id, run)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN experiment_id INTEGER REFERENCES experiments(id);
+ALTER TABLE runs ADD COLUMN experiment_run INTEGER;
 "#;
 
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V4_WHATIF)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V4_WHATIF), M::up(V3_EXPERIMENTS)])
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.
