@@ -144,6 +144,53 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
     read_json(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
 }
 
+/// `GET /api/experiments`: every experiment, newest first, with its progress.
+pub async fn experiments(State((state, _)): AppState) -> Response {
+    with_history(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
+}
+
+#[derive(Deserialize)]
+pub struct ExperimentQuery {
+    limit: Option<usize>,
+}
+
+/// Most run rows one experiment request returns.
+const EXPERIMENT_ROWS_LIMIT: usize = 100_000;
+
+/// `GET /api/experiments/{id}`: the spec, the progress and the summary table (one row
+/// per finished run, by run index, with the table's columns).
+pub async fn experiment(
+    State((state, _)): AppState,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<ExperimentQuery>,
+) -> Response {
+    let Some(history) = state.config.history.clone() else {
+        return problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store");
+    };
+    let limit = q.limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT);
+    let found = tokio::task::spawn_blocking(move || -> Result<_, watchtower_store::StoreError> {
+        let Some(detail) = history.experiment(id)? else { return Ok(None) };
+        let rows: Vec<serde_json::Value> = history.run_summaries(id, limit)?.into_iter().map(|r| r.row).collect();
+        Ok(Some((detail, rows)))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((detail, rows)))) => {
+            let progress = json!({
+                "done": detail.row.done,
+                "runs": detail.row.runs,
+                "share": if detail.row.runs == 0 { 0.0 } else { detail.row.done as f64 / detail.row.runs as f64 },
+                "status": detail.row.status,
+            });
+            let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
+            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows})).into_response()
+        }
+        Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 pub async fn metrics(State((state, _)): AppState) -> Response {
     state.metrics.queue_depth.set(state.bridge.queue.len() as i64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())

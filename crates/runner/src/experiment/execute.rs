@@ -264,3 +264,55 @@ pub fn execute(
     }
     Ok(Executed { finished, stopped: finished < runs.len() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::{ExperimentSpec, ExperimentTable, TableFormat};
+
+    const BASE: &str = "name: f\nfirms: 10\nhouseholds: 100\nticks: 60\nwarmup: 20\nseeds: [3, 4]\n";
+
+    fn one(text: &str) -> RunSummary {
+        let plan = Plan::new(ExperimentSpec::parse(text, "f.yaml").unwrap());
+        run_one(&plan, 1, None, &NoRecording).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_fork_is_a_baseline_and_a_branch_on_the_same_streams() {
+        let forked = one(&format!("{BASE}fork: {{tick: 30, set: {{government.income_tax_rate: 0.4}}}}\n"));
+        let plain = one(BASE);
+        let scheduled = one(&format!("{BASE}schedule:\n  - {{tick: 30, set: {{government.income_tax_rate: 0.4}}}}\n"));
+        assert_eq!(forked.seed, 4);
+        assert_eq!(forked.baseline, plain.baseline, "the baseline is the run without the fork");
+        let branch = forked.branch.clone().unwrap();
+        assert_eq!(branch, scheduled.baseline, "the branch is the run with the change scheduled at the fork");
+        assert_ne!(branch.stats, forked.baseline.stats);
+        assert_eq!(forked.effect(0), branch.stats[0].mean - forked.baseline.stats[0].mean);
+        assert_eq!(forked.baseline.traces[0].len(), 60);
+    }
+
+    #[test]
+    fn the_table_is_the_same_whatever_the_threads() {
+        let text = format!("{BASE}axes:\n  firms.hiring_firing_ratio: [1, 2, 3]\n");
+        let plan = Plan::new(ExperimentSpec::parse(&text, "f.yaml").unwrap());
+        let runs: Vec<u64> = (0..plan.len()).collect();
+        let csv = |jobs| {
+            let mut table = ExperimentTable::new(plan.clone());
+            let done = execute(&plan, &runs, jobs, &Stop::default(), &NoRecording, |s| {
+                table.insert(s);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(done, Executed { finished: 6, stopped: false });
+            let mut out = Vec::new();
+            table.write(&mut out, TableFormat::Csv).unwrap();
+            assert!(table.summaries().all(|s| s.baseline.traces.iter().all(Vec::is_empty)), "a grid keeps no traces");
+            out
+        };
+        assert_eq!(csv(1), csv(3));
+        let stop = Stop::default();
+        stop.request();
+        let done = execute(&plan, &runs, 2, &stop, &NoRecording, |_| Ok(())).unwrap();
+        assert_eq!(done, Executed { finished: 0, stopped: true });
+    }
+}
