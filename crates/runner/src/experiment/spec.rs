@@ -784,3 +784,26 @@ mod tests {
         assert!(e.to_string().contains("`warmup` = 10 leaves nothing"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod examples {
+    use super::*;
+
+    #[test]
+    fn the_examples_in_experiments_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../experiments");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let spec = ExperimentSpec::parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+                if spec.name == "mark0-2015-phase-diagram" {
+                    assert!(spec.points() >= 100, "the phase diagram has {} points", spec.points());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3);
+    }
+}
