@@ -146,36 +146,46 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
 
 /// `GET /api/experiments`: every experiment, newest first, with its progress.
 pub async fn experiments(State((state, _)): AppState) -> Response {
-    with_history(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
+    read_json(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
 }
 
+/// The experiment query's parameters, as text so each is checked by name.
 #[derive(Deserialize)]
 pub struct ExperimentQuery {
-    limit: Option<usize>,
+    from: Option<String>,
+    limit: Option<String>,
 }
 
-/// Most run rows one experiment request returns.
-const EXPERIMENT_ROWS_LIMIT: usize = 100_000;
+/// Most run rows one experiment request returns (page on with `from`).
+const EXPERIMENT_ROWS_LIMIT: u64 = 10_000;
 
-/// `GET /api/experiments/{id}`: the spec, the progress and the summary table (one row
-/// per finished run, by run index, with the table's columns).
+/// `GET /api/experiments/{id}?from=&limit=`: the spec, the progress and the summary
+/// table (one row per finished run, by run index, from run `from`, at most `limit`),
+/// with the table's columns.
 pub async fn experiment(
     State((state, _)): AppState,
     axum::extract::Path(id): axum::extract::Path<i64>,
     Query(q): Query<ExperimentQuery>,
 ) -> Response {
-    let Some(history) = state.config.history.clone() else {
-        return problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store");
+    let (from, limit) =
+        match (whole("from", q.from.as_deref(), 0, u64::MAX), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
+            (Ok(from), Ok(limit)) => {
+                (from.unwrap_or(0), limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT) as usize)
+            }
+            (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+        };
+    let Some(readers) = &state.readers else {
+        return no_store();
     };
-    let limit = q.limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT);
-    let found = tokio::task::spawn_blocking(move || -> Result<_, watchtower_store::StoreError> {
-        let Some(detail) = history.experiment(id)? else { return Ok(None) };
-        let rows: Vec<serde_json::Value> = history.run_summaries(id, limit)?.into_iter().map(|r| r.row).collect();
-        Ok(Some((detail, rows)))
-    })
-    .await;
+    let found = readers
+        .read(QUEUE_WAIT, move |h| {
+            let Some(detail) = h.experiment(id)? else { return Ok(None) };
+            let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
+            Ok(Some((detail, rows)))
+        })
+        .await;
     match found {
-        Ok(Ok(Some((detail, rows)))) => {
+        Ok(Some((detail, rows))) => {
             let progress = json!({
                 "done": detail.row.done,
                 "runs": detail.row.runs,
@@ -185,9 +195,8 @@ pub async fn experiment(
             let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
             Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows})).into_response()
         }
-        Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -242,14 +242,15 @@ impl History {
         Ok(conn.query_row("SELECT max(id) FROM experiments", [], |r| r.get(0)).optional()?.flatten())
     }
 
-    /// The experiment's stored summaries, by run index (at most `limit`).
-    pub fn run_summaries(&self, id: i64, limit: usize) -> Result<Vec<SummaryRow>, StoreError> {
+    /// The experiment's stored summaries, by run index, from run `from` (at most `limit`).
+    pub fn run_summaries(&self, id: i64, from: u64, limit: usize) -> Result<Vec<SummaryRow>, StoreError> {
         let conn = self.connection()?;
         let mut stmt = conn.prepare(
             "SELECT run, point, seed, phase, error, row, format, summary FROM run_summaries
-             WHERE experiment_id = ?1 ORDER BY run LIMIT ?2",
+             WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![id, limit.min(i64::MAX as usize) as i64], |r| {
+        let from = from.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
             Ok(SummaryRow {
                 run: r.get::<_, i64>(0)? as u64,
                 point: r.get::<_, i64>(1)? as u64,
@@ -306,7 +307,8 @@ mod tests {
         assert_eq!((list[0].done, list[0].runs, list[0].status.as_str()), (2, 2, "interrupted"));
         let d = h.experiment(id).unwrap().unwrap();
         assert_eq!(d.overrides, ["ticks=5"]);
-        let rows = h.run_summaries(id, 100).unwrap();
+        let rows = h.run_summaries(id, 0, 100).unwrap();
+        assert_eq!(h.run_summaries(id, 1, 100).unwrap().len(), 1);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(rows[1].summary, [1, 7]);
         store.call(move |c| resume_experiment(c, id)).unwrap();

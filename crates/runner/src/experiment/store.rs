@@ -103,7 +103,7 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
     let Some(detail) = history.experiment(id)? else { return Ok(None) };
     let spec = ExperimentSpec::parse_with(&detail.spec, &detail.row.source, &detail.overrides)?;
     let mut table = ExperimentTable::new(Plan::new(spec));
-    for row in history.run_summaries(id, usize::MAX)? {
+    for row in history.run_summaries(id, 0, usize::MAX)? {
         if row.format != SUMMARY_FORMAT {
             return Err(ExperimentError::Other(format!(
                 "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
