@@ -162,6 +162,16 @@ impl ExperimentSpec {
         b.finish(text, source, overrides, at_root)
     }
 
+    /// Reads a spec given as a value (a Python dict, a JSON document): it is written out
+    /// as JSON, which is YAML, and read as [`ExperimentSpec::parse_with`] reads text, so
+    /// errors name the key and the line of that JSON (pretty-printed, one key a line).
+    /// The axes come in the order of the value's map, which for `serde_json` is sorted
+    /// by key (its `preserve_order` feature is off): to choose their order, pass text.
+    pub fn from_value(value: &serde_json::Value, source: &str, overrides: &[String]) -> Result<Self, SpecError> {
+        let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+        Self::parse_with(&text, source, overrides)
+    }
+
     /// The number of grid points (the product of the axes' lengths; 1 without axes).
     pub fn points(&self) -> usize {
         self.axes.iter().map(|a| a.values.len()).product()
@@ -769,6 +779,22 @@ mod tests {
         assert!(e.starts_with("x.yaml, line 6: `government.income_tax_rate` = 3 is out of range"), "{e}");
         let e = error("name: t\nticks: 5\nseeds: [1, 1]\n");
         assert!(e.starts_with("x.yaml, line 3: `seeds`: seed 1 is listed twice"), "{e}");
+    }
+
+    #[test]
+    fn a_value_is_read_as_its_json() {
+        let v = serde_json::json!({
+            "name": "d", "ticks": 50, "warmup": 10, "seeds": [1, 2],
+            "axes": {"firms.hiring_firing_ratio": [1.0, 2], "firms.bankruptcy_threshold": {"from": 1, "to": 2, "steps": 3}},
+            "fork": {"tick": 20, "set": {"government.income_tax_rate": 0.3}},
+        });
+        let s = ExperimentSpec::from_value(&v, "dict", &[]).unwrap();
+        assert_eq!((s.points(), s.seeds.len()), (6, 2));
+        assert_eq!(s.axes[1].key, "firms.hiring_firing_ratio", "a JSON map is sorted by key");
+        assert_eq!(s.axes[1].values, [RawValue::Float(1.0), RawValue::Int(2)]);
+        let bad = serde_json::json!({"name": "d", "ticks": 50, "seeds": 0});
+        let e = ExperimentSpec::from_value(&bad, "dict", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("dict, line") && e.contains("`seeds` must be a count"), "{e}");
     }
 
     #[test]
