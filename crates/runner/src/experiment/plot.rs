@@ -299,7 +299,8 @@ fn line(
         let best = *c.iter().max()?;
         (best > 0 && i.mean.is_finite()).then(|| {
             let p = PHASES[c.iter().position(|&n| n == best)?];
-            Some(Text::new(p.code(), (*x, i.mean), font(12)))
+            let style = font(12).pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Bottom));
+            Some(EmptyElement::at((*x, i.mean)) + Text::new(p.code(), (0, -8), style))
         })?
     });
     chart.draw_series(labels).map_err(de)?;
@@ -331,7 +332,10 @@ fn fan(
             .map(|a| &a.traces[ind])
             .collect();
         let len = traces.iter().map(|t| t.len()).max().unwrap_or(0);
+        // A branch is drawn from its fork on (before it, it is the baseline).
+        let from = if *branch { spec.fork.as_ref().map_or(0, |f| f.tick) } else { 0 };
         let points: Vec<(f64, Interval)> = (0..len)
+            .filter(|&j| (j as u64 + 1) * block > from)
             .map(|j| {
                 let start = j as u64 * block;
                 let end = ((j as u64 + 1) * block).min(spec.ticks);
@@ -352,6 +356,7 @@ fn fan(
     chart
         .configure_mesh()
         .x_desc("tick")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(format!("{indicator}: mean across seeds and 95% CI"))
         .label_style(font(13))
         .axis_desc_style(font(16))
@@ -384,6 +389,7 @@ fn fan(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .label_font(font(14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
