@@ -145,7 +145,19 @@ pub fn write_table(table: &ExperimentTable, out: &Path, format: TableFormat, dat
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
     table.write(tmp.as_file(), format)?;
+    persist(tmp, out)
+}
+
+/// Moves a finished temporary file into place, readable like any file the program
+/// writes (a temporary file is created private).
+fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), AppError> {
     tmp.as_file().sync_all().map_err(|e| AppError::io(out, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| AppError::io(out, e))?;
+    }
     tmp.persist(out).map_err(|e| AppError::io(out, e.error))?;
     Ok(())
 }
@@ -318,7 +330,7 @@ fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> R
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
     table.write_parquet(tmp.as_file(), Some(shard))?;
-    tmp.persist(out).map_err(|e| AppError::io(out, e.error))?;
+    persist(tmp, out)?;
     say!(
         "shard {shard}: {} runs in {:.1} s written to {}",
         executed.finished,

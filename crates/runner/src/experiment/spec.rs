@@ -498,8 +498,8 @@ impl<'d> Builder<'d> {
                 let x = match (i, log) {
                     (0, _) => from,
                     (i, _) if i == steps - 1 => to,
-                    (_, false) => from + (to - from) * f,
-                    (_, true) => from * (to / from).powf(f),
+                    (_, false) => round12(from + (to - from) * f),
+                    (_, true) => round12(from * (to / from).powf(f)),
                 };
                 RawValue::Float(x)
             })
@@ -694,6 +694,12 @@ impl<'d> Builder<'d> {
     }
 }
 
+/// `x` rounded to 12 significant digits, so a range's steps are the numbers a person
+/// would write (1.8, not 1.8000000000000003).
+fn round12(x: f64) -> f64 {
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
 /// A scenario error, placed: settings errors carry their own file and line.
 fn scenario_error(e: crate::ScenarioError, at: &Origin) -> SpecError {
     use crate::ScenarioError as S;
@@ -740,6 +746,12 @@ mod tests {
         assert_eq!(s.axes[1].values[0], RawValue::Float(0.5));
         assert_eq!(s.axes[1].values[9], RawValue::Float(5.0));
         assert_eq!(s.axes[1].values[1], RawValue::Float(1.0));
+        let r = ExperimentSpec::parse(
+            "name: r\nticks: 5\naxes:\n  firms.hiring_firing_ratio: {from: 0.3, to: 3, steps: 10}\n",
+            "r.yaml",
+        )
+        .unwrap();
+        assert_eq!(r.axes[0].values[5], RawValue::Float(1.8));
         assert_eq!(s.indicators.len(), 5);
         let log = ExperimentSpec::parse(
             "name: l\nticks: 5\naxes:\n  bank.policy_rate: [0.01]\n  firms.bankruptcy_threshold: {from: 0.5, to: 50, steps: 3, log: true}\n",
@@ -749,7 +761,7 @@ mod tests {
         let v: Vec<f64> =
             log.axes[1].values.iter().map(|v| if let RawValue::Float(x) = v { *x } else { 0.0 }).collect();
         assert_eq!(v[0], 0.5);
-        assert!((v[1] - 5.0).abs() < 1e-12);
+        assert_eq!(v[1], 5.0);
         assert_eq!(v[2], 50.0);
     }
 

@@ -258,7 +258,7 @@ pub fn quantile(xs: &[f64], p: f64) -> f64 {
 #[derive(Debug, Clone)]
 enum Quantiles {
     Exact(Vec<f64>),
-    Streaming([P2; 3]),
+    Streaming(Box<[P2; 3]>),
 }
 
 /// One indicator being summarised.
@@ -302,7 +302,7 @@ impl SummarySink {
                 quantiles: if window <= EXACT_QUANTILE_WINDOW {
                     Quantiles::Exact(Vec::with_capacity(window as usize))
                 } else {
-                    Quantiles::Streaming([P2::new(0.05), P2::new(0.5), P2::new(0.95)])
+                    Quantiles::Streaming(Box::new([P2::new(0.05), P2::new(0.5), P2::new(0.95)]))
                 },
                 trace: Vec::new(),
                 block_sum: 0.0,
