@@ -143,6 +143,8 @@ CREATE TABLE checkpoints (
     created_at TEXT    NOT NULL,     -- UTC, ISO 8601
     PRIMARY KEY (run_id, tick)
 );
+"#;
+
 /// Experiments (issue 14; applied fourth, after the what-if migration, which landed
 /// first): a grid of runs × seeds, its spec and progress, and one summary per finished
 /// run of an experiment; a run recorded tick by tick for an experiment (`--keep-ticks`)
