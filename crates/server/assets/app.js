@@ -1,28 +1,37 @@
 // app.js: the Watchtower dashboard's entry point. It wires the page together:
-// the session token, the WebSocket connection, the time-series store and charts,
-// the agent view, the controls and the audit log.
+// the session token, the WebSocket connection, the time-series stores and charts,
+// the what-if branches, the agent view, the controls, the audit log, and the
+// experiments view.
 //
-// Data flow: telemetry frames (10 Hz) go into the SeriesStore and the header figures;
-// charts redraw on the next animation frame. On (re)connection the gap since the last
-// tick held is filled from /api/history; a new run (the server restarted) starts the
-// charts afresh. A changed registry_version means a parameter moved: refetch the registry.
+// Data flow: telemetry frames (10 Hz, one per live run, each with its run_id) go into
+// the run's SeriesStore (the main run's, the baseline, or a branch's) and the header
+// figures (of the run the controls steer); charts redraw on the next animation frame.
+// On (re)connection the gap since the last tick held is filled from /api/history; a new
+// run (the server restarted) starts the charts afresh. A changed registry_version means
+// a parameter moved: refetch that run's registry. `runs` messages say which branches
+// are live. `/?run=ID` of a run that is not live shows that recorded run's charts from
+// the store instead; `#experiments` shows the experiments view.
 
 import { getJSON, history as fetchHistory } from './api.js';
 import { AuditLog } from './audit.js';
+import { RunBar, RunSet } from './branches.js';
 import { Charts, CHART_FIELDS } from './charts.js';
 import { Connection } from './connection.js';
 import { Controls } from './controls.js';
 import { Distributions } from './distributions.js';
 import { byId, h, setText } from './dom.js';
 import { EmbeddingMap } from './embedding.js';
+import { Experiments } from './experiments.js';
 import { count, money, number, percent } from './format.js';
 import { CAP, SeriesStore } from './store.js';
+import { WhatIf } from './whatif.js';
 
 const TOKEN_KEY = 'watchtower.token';
 const INITIAL_HISTORY = 2_000;
 const GAP_HISTORY = 5_000;
 const BACKFILL_PAGE = 5_000;
 const AUDIT_POLL_MS = 15_000;
+const RECORDED_PAGE = 5_000;
 const MODELS = { mark0: 'Mark-0 economy', boltzmann: 'Boltzmann wealth model' };
 
 // ---- the session token: from the URL once, then sessionStorage; never left visible ----
@@ -57,12 +66,26 @@ const ownPrefixes = (() => {
 
 const store = new SeriesStore(CHART_FIELDS);
 let runId;
-/** The live main run: telemetry of what-if branches (other run ids) is not charted here. */
+/** The live main run (the baseline); other run ids are its what-if branches. */
 let mainRun = null;
+const runs = new RunSet();
+/** Live branches' data: run id -> {store, needsFill}. */
+const branchData = new Map();
+/** The run the controls steer and the header figures show (the main run by default). */
+let steer = null;
+let diff = false;
+const registryVersions = new Map(); // run -> registry_version loaded
+const registryLoading = new Set();
+const dropping = new Set();
+/** `/?run=ID`: the run to show; one that is not live is shown as recorded. */
+const viewRun = (() => {
+  const v = Number(new URL(location.href).searchParams.get('run'));
+  return Number.isInteger(v) && v > 0 ? v : null;
+})();
+/** 'live', 'pending' (waiting for the runs message to tell whether `viewRun` is live) or 'recorded'. */
+let mode = viewRun == null ? 'live' : 'pending';
 let recorded = false;
 let authorized = false;
-let registryVersion = null;
-let registryLoading = false;
 let needsFill = false;
 let chartWindow = 200;
 let backfilled = false;
@@ -84,15 +107,38 @@ const embedding = new EmbeddingMap({
   plot: byId('embedding-plot'), status: byId('embedding-status'), legend: byId('embedding-legend'),
   refresh: byId('embedding-refresh'), color: byId('embedding-color'),
 }, () => token, toast);
-const audit = new AuditLog(byId('audit'), (id) => typeof id === 'string' && ownPrefixes.some((p) => id.startsWith(`${p}-`)));
+const audit = new AuditLog(byId('audit'), (id) => typeof id === 'string' && ownPrefixes.some((p) => id.startsWith(`${p}-`)),
+  (run) => ({ label: runs.label(run), color: runs.color(run) }));
 const controls = new Controls({
   panel: byId('controls'), note: byId('readonly-note'), noteText: byId('readonly-text'), tokenForm: byId('token-form'),
-  pause: byId('btn-pause'), step: byId('btn-step'), speed: byId('speed'), simStatus: byId('sim-status'),
+  steer: byId('steer'), pause: byId('btn-pause'), step: byId('btn-step'), speed: byId('speed'), simStatus: byId('sim-status'),
 }, {
   send: (m) => connection.send(m),
-  onSent: (c) => audit.sent(c),
+  onSent: (c) => audit.sent({ ...c, run_id: c.run ?? mainRun }),
+  onDraft: () => whatIf?.update(),
   idPrefix,
 });
+const whatIf = new WhatIf({
+  box: byId('whatif'), start: byId('whatif-start'), form: byId('whatif-form'), text: byId('whatif-text'),
+  name: byId('whatif-name'), go: byId('whatif-go'), cancel: byId('whatif-cancel'), message: byId('whatif-message'),
+}, {
+  controls,
+  token: () => token,
+  parent: () => ({ id: steer ?? mainRun, label: runs.label(steer ?? mainRun) }),
+  onForked(answer) {
+    const label = answer.name || runs.label(answer.run_id);
+    toast(`What if… branch #${answer.run_id} (${label}) runs from tick ${count(answer.tick)} beside run #${answer.parent}.`);
+  },
+});
+const runBar = new RunBar({ list: byId('run-list'), diff: byId('diff-toggle'), hint: byId('run-hint') }, {
+  onSelect: (id) => steerRun(id),
+  onDrop: (id) => dropBranch(id),
+  onDiff(on) {
+    diff = on;
+    overlay();
+  },
+});
+const experiments = new Experiments(byId('exp-list'), byId('exp-detail'));
 
 const KPIS = [
   ['kpi-gdp', (i) => money(i.gdp)],
@@ -116,6 +162,8 @@ function readonlyReason(online) {
 function updateAvailability() {
   const online = connection.state === 'online' || connection.state === 'initializing';
   controls.setAvailability({ authorized, online, reason: readonlyReason(online) });
+  whatIf.setAvailable(authorized && online && mode === 'live');
+  renderRuns();
 }
 
 const connection = new Connection({
@@ -132,27 +180,60 @@ const connection = new Connection({
     authorized = !!msg.authorized;
     mainRun = msg.main ?? msg.run_id ?? null;
     if (msg.run_id !== runId) {
-      if (runId !== undefined) toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
+      if (runId !== undefined && mode !== 'recorded') toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
       runId = msg.run_id;
-      store.clear();
+      if (mode !== 'recorded') store.clear();
       backfilled = false;
       audit.clear();
       controls.reset();
-      embedding.start();
+      runs.reset(mainRun);
+      branchData.clear();
+      steer = mainRun;
+      controls.setTarget(null, runLabel(mainRun), runs.color(mainRun));
+      overlay();
+      if (mode !== 'recorded') embedding.start();
       scheduleRender();
     }
     // Without a store (--no-store) there is no history or audit to fetch.
     recorded = runId != null;
     audit.enabled = recorded;
-    setText(byId('run'), recorded ? `run #${runId}` : 'not recorded');
-    needsFill = recorded;
-    registryVersion = null;
+    if (mode !== 'recorded') setText(byId('run'), recorded ? `run #${runId}` : 'not recorded');
+    needsFill = recorded && mode !== 'recorded';
+    for (const b of branchData.values()) b.needsFill = recorded;
+    registryVersions.clear();
+    if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
     audit.refresh();
     updateAvailability();
+    // A server without a runs message cannot say the run is live: show it as recorded.
+    if (mode === 'pending') setTimeout(() => { if (mode === 'pending') showRecorded(viewRun); }, 3_000);
+  },
+  onRuns(msg) {
+    const { added, removed } = runs.update(msg);
+    if (mode === 'pending') {
+      if (viewRun === runs.main || runs.live.has(viewRun)) {
+        mode = 'live';
+        if (viewRun !== runs.main) steerRun(viewRun);
+      } else {
+        showRecorded(viewRun);
+      }
+    }
+    for (const id of removed) {
+      branchData.delete(id);
+      dropping.delete(id);
+      if (steer === id) {
+        toast(`Branch #${id} is no longer live; the controls steer the baseline again.`);
+        steerRun(mainRun);
+      }
+    }
+    for (const id of added) branchData.set(id, { store: new SeriesStore(CHART_FIELDS), needsFill: recorded });
+    if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
+    overlay();
+    renderRuns();
   },
   onTelemetry(msg) {
-    if (msg.run_id != null && mainRun != null && msg.run_id !== mainRun) return; // a branch's frame
-    frame(msg);
+    if (mode !== 'live') return; // a recorded run's page draws the store's ticks only
+    if (msg.run_id == null || mainRun == null || msg.run_id === mainRun) frame(msg);
+    else branchFrame(msg);
   },
   onResult(msg) {
     controls.result(msg);
@@ -184,7 +265,7 @@ function frame(msg) {
   if (store.lastTick != null && msg.tick < store.lastTick && !needsFill) store.clear();
   if (needsFill) {
     needsFill = false;
-    fill(msg.tick);
+    fill(store, null, msg.tick, 0);
   }
   const tps = measureTps(msg.tick);
   const row = { tps };
@@ -194,11 +275,89 @@ function frame(msg) {
   setText(byId('tick'), count(msg.tick));
   if (tps != null) setText(byId('tps'), `${number(tps)} ticks/s`);
   setText(byId('model'), MODELS[msg.model] ?? msg.model);
+  if (steer == null || steer === mainRun) figures(msg);
+  if (msg.registry_version !== registryVersions.get(mainRun ?? 'main')) loadRegistry(mainRun, msg.registry_version);
+  scheduleRender();
+}
+
+/** A what-if branch's frame: its own store, and the header figures when it is steered. */
+function branchFrame(msg) {
+  const b = branchData.get(msg.run_id);
+  if (!b) return;
+  if (b.needsFill) {
+    b.needsFill = false;
+    fill(b.store, msg.run_id, msg.tick, runs.info(msg.run_id)?.forkTick ?? 0);
+  }
+  const ind = msg.indicators ?? {};
+  const row = {};
+  for (const f of CHART_FIELDS) if (f in ind) row[f] = ind[f];
+  b.store.push(msg.tick, row);
+  if (steer === msg.run_id) {
+    figures(msg);
+    if (msg.registry_version !== registryVersions.get(msg.run_id)) loadRegistry(msg.run_id, msg.registry_version);
+  }
+  scheduleRender();
+}
+
+/** The headline figures, books badge and histograms of the steered run's frame. */
+function figures(msg) {
+  const ind = msg.indicators ?? {};
   for (const [el, fmt] of KPIS) setText(el, fmt(ind));
   drift(ind.money_drift);
   distributions.update(msg.distributions, msg.tick);
-  if (msg.registry_version !== registryVersion) loadRegistry(msg.registry_version);
+}
+
+// ---- runs: the baseline and its what-if branches ----------------------------------------
+
+function runLabel(id) {
+  return id == null ? 'this run' : `run #${id} · ${runs.label(id)}`;
+}
+
+function renderRuns() {
+  runBar.render(runs, steer, authorized && connection.state !== 'offline', dropping);
+}
+
+/** Overlays the live branches on every chart (or their difference from the baseline). */
+function overlay() {
+  const list = runs.branches().filter((r) => branchData.has(r.id))
+    .map((r) => ({ id: r.id, label: r.label, color: r.color, store: branchData.get(r.id).store }));
+  if (!list.length && diff) {
+    diff = false;
+    byId('diff-toggle').checked = false;
+  }
+  charts.setBranches(list, diff);
   scheduleRender();
+}
+
+/** The controls (and the header figures) now steer run `id`. */
+function steerRun(id) {
+  if (id == null) return;
+  steer = id;
+  controls.setTarget(id === mainRun ? null : id, runLabel(id), runs.color(id));
+  whatIf.update();
+  registryVersions.delete(id);
+  loadRegistry(id);
+  renderRuns();
+}
+
+/** Drops branch `id` (DELETE /api/runs/{id}); its rows stay in the database. */
+async function dropBranch(id) {
+  if (dropping.has(id)) return;
+  dropping.add(id);
+  renderRuns();
+  let answer;
+  try {
+    answer = await getJSON(`/api/runs/${id}`, { method: 'DELETE', token, timeout: 35_000 });
+  } catch {
+    answer = { status: 0, body: null };
+  }
+  if (answer.status === 200) {
+    toast(`Branch #${id} dropped at tick ${count(answer.body?.tick)}; its ticks stay in the database.`);
+  } else {
+    dropping.delete(id);
+    toast(`Branch #${id} was not dropped: ${answer.body?.error ?? `the server answered ${answer.status}`}`, 'error');
+  }
+  renderRuns();
 }
 
 function drift(cents) {
@@ -212,25 +371,76 @@ function drift(cents) {
   kpi.classList.toggle('bad', !balanced);
 }
 
-/** Fills the ticks missed before `tick` (first load or after reconnecting) from history. */
-async function fill(tick) {
-  const run = runId;
-  const last = store.lastTick;
-  const from = last == null || last >= tick ? Math.max(0, tick - INITIAL_HISTORY + 1) : Math.max(last + 1, tick - GAP_HISTORY + 1);
+/**
+ * Fills the ticks of `into` (run `run`; null: the main run) missed before `tick` (first
+ * load or after reconnecting) from history, from `first` on at the earliest.
+ */
+async function fill(into, run, tick, first) {
+  const session = runId;
+  const last = into.lastTick;
+  const from = Math.max(first, last == null || last >= tick ? tick - INITIAL_HISTORY + 1 : Math.max(last + 1, tick - GAP_HISTORY + 1));
   if (from > tick - 1) return;
   try {
-    const answer = await fetchHistory(from, tick - 1);
-    if (run !== runId || (answer.run != null && answer.run !== runId)) return;
-    store.merge(answer.ticks);
+    const answer = await fetchHistory(from, tick - 1, run);
+    const wanted = run ?? runId;
+    if (session !== runId || (answer.run != null && answer.run !== wanted)) return;
+    into.merge(answer.ticks);
     scheduleRender();
   } catch {
     // offline again; the next connection retries
   }
 }
 
+/** `/?run=ID` of a run that is not live: its charts from the store, nothing live. */
+async function showRecorded(id) {
+  mode = 'recorded';
+  document.body.dataset.mode = 'recorded';
+  store.clear();
+  branchData.clear();
+  overlay();
+  setText(byId('run'), `recorded run #${id}`);
+  setText(byId('charts-sub'), 'Recorded ticks of this run, from the store · hover a chart to read every chart at that tick · money in currency units');
+  const note = byId('recorded-note');
+  note.hidden = false;
+  const status = h('span', { 'data-testid': 'recorded-status', text: 'loading its ticks…' });
+  note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), ' · ', status, ' · ',
+    h('a', { href: '/', 'data-testid': 'to-live', text: 'back to the live economy' }));
+  audit.setRuns([id]);
+  audit.refresh();
+  updateAvailability();
+  setWindow('all');
+  try {
+    const newest = await getJSON(`/api/history?run=${id}&limit=1`);
+    const lastTick = newest.body?.ticks?.[0]?.tick;
+    if (newest.status !== 200 || lastTick == null) {
+      setText(status, newest.status === 200 ? 'no ticks stored' : `not readable (${newest.status})`);
+      return;
+    }
+    let from = Math.max(0, lastTick - CAP + 1);
+    let row = newest.body.ticks[0];
+    for (let page = 0; page < Math.ceil(CAP / RECORDED_PAGE) + 1 && from <= lastTick; page++) {
+      const answer = await fetchHistory(from, Math.min(lastTick, from + RECORDED_PAGE - 1), id);
+      if (!answer.ticks.length) break;
+      store.merge(answer.ticks);
+      row = answer.ticks[answer.ticks.length - 1];
+      from = row.tick + 1;
+      scheduleRender();
+    }
+    const last = store.lastTick;
+    for (const [el, fmt] of KPIS) setText(el, fmt(row));
+    drift(row.money_drift);
+    setText(byId('tick'), count(last));
+    setText(byId('tps'), '–');
+    setText(status, `ticks ${count(store.firstTick)}–${count(last)} from the store; not live`);
+    showHeld();
+  } catch {
+    setText(status, 'its ticks could not be loaded');
+  }
+}
+
 /** "All": loads older ticks, page by page, until the store holds the run or CAP ticks. */
 async function backfill() {
-  if (backfilled || !recorded) return;
+  if (backfilled || !recorded || mode !== 'live') return;
   backfilled = true;
   const run = runId;
   const status = byId('window-status');
@@ -259,21 +469,24 @@ function showHeld() {
   setText(byId('window-status'), text);
 }
 
-async function loadRegistry(version) {
-  if (registryLoading) return;
-  registryLoading = true;
+/** Loads run `run`'s registry (null or the main run: /api/registry). */
+async function loadRegistry(run, version) {
+  const key = run ?? 'main';
+  if (registryLoading.has(key)) return;
+  registryLoading.add(key);
   try {
-    const { status, body } = await getJSON('/api/registry');
+    const main = run == null || run === mainRun;
+    const { status, body } = await getJSON(main ? '/api/registry' : `/api/registry?run=${run}`);
     if (status === 200 && body?.params) {
-      registryVersion = version ?? body.version;
-      controls.setRegistry(body);
-      if (version != null && body.version !== version) registryVersion = body.version;
+      registryVersions.set(key, version != null && body.version === version ? version : body.version);
+      if (main) controls.setSimRegistry(body);
+      if ((steer ?? mainRun) === run || (main && steer == null)) controls.setRegistry(body);
       audit.refreshSoon();
     }
   } catch {
     // retried with the next frame
   } finally {
-    registryLoading = false;
+    registryLoading.delete(key);
   }
 }
 
@@ -289,6 +502,7 @@ function scheduleRender() {
   const wait = heavy ? Math.max(0, 500 - (performance.now() - lastRender)) : 0;
   setTimeout(() => requestAnimationFrame(() => {
     renderQueued = false;
+    if (document.body.dataset.view === 'experiments') return; // drawn again on the way back
     lastRender = performance.now();
     charts.render(chartWindow);
   }), wait);
@@ -329,8 +543,27 @@ byId('token-form').addEventListener('submit', (event) => {
   connection.connect();
 });
 
+// ---- views: live (the default) and experiments (#experiments) -------------------------
+
+function route() {
+  const view = location.hash.startsWith('#experiments') ? 'experiments' : 'live';
+  document.body.dataset.view = view;
+  for (const [id, name] of [['tab-live', 'live'], ['tab-experiments', 'experiments']]) {
+    if (view === name) byId(id).setAttribute('aria-current', 'page');
+    else byId(id).removeAttribute('aria-current');
+  }
+  if (view === 'experiments') experiments.show(location.hash);
+  else {
+    experiments.hide();
+    charts.resize();
+    scheduleRender();
+  }
+}
+window.addEventListener('hashchange', route);
+
 // For the browser console (and the end-to-end test): the data this page holds.
-window.watchtower = Object.freeze({ store, connection });
+window.watchtower = Object.freeze({ store, connection, charts, runs, branches: branchData, experiments, steered: () => steer });
 
 setWindow('200');
+route();
 connection.connect();

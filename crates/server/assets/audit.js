@@ -4,6 +4,8 @@
 // Rows come from GET /api/audit (the server's record, newest first) and, for this
 // dashboard's own commands, straight from the WebSocket so they show at once; a
 // provisional row is replaced by the server's record as soon as a refresh brings it.
+// The log covers the main run and every what-if branch seen (`/api/audit?run=1,5,6`),
+// and each row says which run its command went to.
 
 import { getJSON } from './api.js';
 import { h } from './dom.js';
@@ -18,10 +20,15 @@ function shown(v) {
 }
 
 export class AuditLog {
-  /** `list`: the element rows go in; `isOwn(id)`: whether a command id is this tab's. */
-  constructor(list, isOwn) {
+  /**
+   * `list`: the element rows go in; `isOwn(id)`: whether a command id is this tab's;
+   * `describe(run)`: `{label, color}` of a run.
+   */
+  constructor(list, isOwn, describe) {
     this.list = list;
     this.isOwn = isOwn;
+    this.describe = describe;
+    this.runs = []; // the runs whose commands are shown (empty: the server's default)
     this.records = []; // from /api/audit, newest first
     this.local = new Map(); // id -> provisional row data
     this.refreshTimer = null;
@@ -35,9 +42,16 @@ export class AuditLog {
     this.render();
   }
 
-  /** One of our commands just went out. */
-  sent({ id, key, value }) {
-    this.local.set(id, { id, key, value, received_at_ms: Date.now(), success: null });
+  /** The runs whose commands to show. */
+  setRuns(runs) {
+    const changed = runs.join(',') !== this.runs.join(',');
+    this.runs = runs;
+    if (changed) this.refreshSoon(100);
+  }
+
+  /** One of our commands just went out, to run `run_id`. */
+  sent({ id, key, value, run_id }) {
+    this.local.set(id, { id, key, value, run_id, received_at_ms: Date.now(), success: null });
     this.render();
   }
 
@@ -46,6 +60,7 @@ export class AuditLog {
     const row = this.local.get(msg.id);
     if (row) {
       Object.assign(row, { success: msg.success, applied_tick: msg.applied_tick, old: msg.old, new: msg.new, code: msg.code, error: msg.error });
+      if (msg.run_id != null) row.run_id = msg.run_id;
       this.render();
     }
     this.awaitRecord(msg.id);
@@ -73,7 +88,8 @@ export class AuditLog {
   async refresh() {
     if (!this.enabled) return;
     try {
-      const { status, body } = await getJSON(`/api/audit?limit=${LIMIT}`);
+      const runs = this.runs.length ? `&run=${this.runs.join(',')}` : '';
+      const { status, body } = await getJSON(`/api/audit?limit=${LIMIT}${runs}`);
       if (status !== 200 || !Array.isArray(body?.commands)) return;
       this.records = body.commands;
       for (const r of this.records) this.local.delete(r.id);
@@ -87,7 +103,7 @@ export class AuditLog {
     const local = [...this.local.values()].reverse();
     const rows = [...local, ...this.records].slice(0, LIMIT);
     if (!rows.length) {
-      this.list.replaceChildren(h('p', { class: 'empty', text: 'No commands yet in this run. Changes made with the controls appear here.' }));
+      this.list.replaceChildren(h('p', { class: 'empty', text: 'No commands yet. Changes made with the controls appear here, with the run they went to.' }));
       return;
     }
     this.list.replaceChildren(...rows.map((r) => this.row(r)));
@@ -110,11 +126,19 @@ export class AuditLog {
       result = `rejected (${(r.code ?? 'error').replace(/_/g, ' ')})`;
     }
     const source = r.seq == null ? 'live' : 'server'; // provisional (socket) or recorded (/api/audit)
-    return h('div', { class: `audit-row ${kind}`, 'data-testid': 'audit-row', 'data-id': r.id, 'data-key': r.key, 'data-source': source },
+    let run = null;
+    if (r.run_id != null) {
+      const { label, color } = this.describe(r.run_id);
+      const swatch = h('span', { class: 'swatch' });
+      swatch.style.background = color;
+      run = h('span', { class: 'audit-run', 'data-testid': 'audit-run', title: `Sent to run #${r.run_id}` }, swatch, `run #${r.run_id} · ${label}`);
+    }
+    return h('div', { class: `audit-row ${kind}`, 'data-testid': 'audit-row', 'data-id': r.id, 'data-key': r.key, 'data-source': source, 'data-run': r.run_id },
       h('span', { class: 'audit-what' }, h('span', { class: 'audit-key', title: r.key, text: labelOf(r.key) }), ` = ${shown(r.value)}`),
       h('span', { class: 'audit-time', title: new Date(r.received_at_ms).toString(), text: clock(r.received_at_ms) }),
       h('span', { class: `audit-result ${kind}`, text: result }),
       h('span', { class: `audit-who${own ? ' own' : ''}`, title: `command id “${r.id}”${r.source ? ` from ${r.source}` : ''}`, text: own ? 'this dashboard' : (r.source || `client “${r.id}”`) }),
+      run,
       r.error ? h('span', { class: 'audit-error', text: r.error.replace(/`/g, '') }) : null);
   }
 }

@@ -4,9 +4,16 @@
 // label, colour, value kind, axis). `Charts.render(window)` redraws every chart from the
 // SeriesStore; the caller throttles it to the telemetry rate. Cursors are synchronised,
 // so hovering one chart shows the same tick's values in all of them.
+//
+// Live what-if branches (`setBranches`) are drawn over the baseline on every chart: one
+// more series per baseline series, in the branch's colour (dashed, a dash per baseline
+// series), named after the branch in the legend. In difference mode the baseline series
+// are hidden and each branch series shows branch − baseline at each tick, over a dotted
+// zero line.
 
 import { fitWidth, h } from './dom.js';
 import { axisValues, count, valueOf } from './format.js';
+import { envelope } from './store.js';
 
 const uPlot = window.uPlot;
 
@@ -80,7 +87,7 @@ export const CHARTS = [
     ],
   },
   {
-    id: 'tps', title: 'Simulation speed', unit: 'ticks per second, measured in this browser',
+    id: 'tps', title: 'Simulation speed', unit: 'ticks per second, measured in this browser', noBranches: true,
     series: [{ field: 'tps', label: 'Ticks/s', color: COLORS.gray, kind: 'number' }],
   },
 ];
@@ -91,7 +98,13 @@ export const CHART_FIELDS = [...new Set(CHARTS.flatMap((c) => c.series.map((s) =
 const HEIGHT = 170;
 const AXIS = { stroke: '#5b6673', grid: { stroke: '#edf0f3', width: 1 }, ticks: { stroke: '#dfe3e8', width: 1, size: 4 }, font: '11px system-ui, sans-serif' };
 
-function options(spec, width) {
+/** Dashes of a branch's series, by the baseline series they follow. */
+const BRANCH_DASHES = [[7, 3], [2, 3], [10, 3, 2, 3]];
+
+/** Most points a chart draws (longer windows are reduced by a min/max envelope). */
+const MAX_POINTS = 2_000;
+
+function options(spec, width, branches, diff) {
   const hasY2 = spec.series.some((s) => s.axis === 'y2');
   const first = spec.series.find((s) => s.axis !== 'y2');
   const second = spec.series.find((s) => s.axis === 'y2');
@@ -100,6 +113,7 @@ function options(spec, width) {
     { ...AXIS, scale: 'y', values: axisValues(first.kind), size: 58 },
   ];
   if (hasY2) axes.push({ ...AXIS, scale: 'y2', side: 1, grid: { show: false }, values: axisValues(second.kind), size: 58 });
+  const overlay = diff && branches.length > 0;
   return {
     width,
     height: HEIGHT,
@@ -110,7 +124,7 @@ function options(spec, width) {
     series: [
       { label: 'Tick', value: (u, v) => (v == null ? '–' : count(v)) },
       ...spec.series.map((s) => ({
-        label: s.label,
+        label: branches.length ? `${s.label} (baseline)` : s.label,
         stroke: s.color,
         width: 1.5,
         dash: s.dash,
@@ -118,18 +132,48 @@ function options(spec, width) {
         value: (u, v) => valueOf(s.kind)(v),
         points: { show: false },
         spanGaps: s.field !== 'tps',
+        show: !overlay,
       })),
+      ...branches.flatMap((b) => spec.series.map((s, k) => ({
+        label: `${overlay ? 'Δ ' : ''}${b.label} · ${s.label}`,
+        stroke: b.color,
+        width: 1.75,
+        dash: BRANCH_DASHES[k % BRANCH_DASHES.length],
+        scale: s.axis === 'y2' ? 'y2' : 'y',
+        value: (u, v) => valueOf(s.kind)(v),
+        points: { show: false },
+        spanGaps: true,
+      }))),
     ],
     axes,
+    hooks: overlay ? { draw: [zeroLine] } : {},
   };
 }
 
+/** The dotted zero line of difference mode (left axis). */
+function zeroLine(u) {
+  const { ctx, bbox } = u;
+  const y = u.valToPos(0, 'y', true);
+  if (!(y >= bbox.top && y <= bbox.top + bbox.height)) return;
+  ctx.save();
+  ctx.strokeStyle = '#8a95a1';
+  ctx.lineWidth = 1;
+  ctx.setLineDash([3, 3]);
+  ctx.beginPath();
+  ctx.moveTo(bbox.left, y);
+  ctx.lineTo(bbox.left + bbox.width, y);
+  ctx.stroke();
+  ctx.restore();
+}
+
 export class Charts {
-  /** Builds one card per chart inside `container`; `store` is the SeriesStore. */
+  /** Builds one card per chart inside `container`; `store` is the baseline's SeriesStore. */
   constructor(container, store) {
     this.store = store;
     this.charts = [];
     this.badges = {};
+    this.branches = []; // [{id, label, color, store}]
+    this.diff = false;
     for (const spec of CHARTS) {
       const plot = h('div', { class: 'chart-plot' });
       const head = h('div', { class: 'card-head' },
@@ -142,25 +186,69 @@ export class Charts {
       const card = h('section', { class: 'card chart-card', id: `chart-${spec.id}`, 'data-testid': `chart-${spec.id}` }, head, plot);
       container.append(card);
       const width = Math.max(200, plot.clientWidth || 400);
-      const u = new uPlot(options(spec, width), [[], ...spec.series.map(() => [])], plot);
-      this.charts.push({ spec, u, plot, fields: spec.series.map((s) => s.field), width });
+      const c = { spec, plot, fields: spec.series.map((s) => s.field), width, u: null, branches: [] };
+      this.build(c);
+      this.charts.push(c);
     }
     this.resizer = new ResizeObserver(() => this.resize());
     for (const c of this.charts) this.resizer.observe(c.plot);
+  }
+
+  /** (Re)creates chart `c`'s uPlot for the current branches and mode. */
+  build(c) {
+    const width = c.u ? c.u.width : c.width;
+    c.u?.destroy();
+    c.branches = c.spec.noBranches ? [] : this.branches;
+    const opts = options(c.spec, width, c.branches, this.diff);
+    c.u = new uPlot(opts, [[], ...opts.series.slice(1).map(() => [])], c.plot);
+    c.plot.closest('.chart-card').classList.toggle('diff', this.diff && c.branches.length > 0);
+  }
+
+  /**
+   * The live branches to overlay (`[{id, label, color, store}]`) and whether to plot them
+   * as branch − baseline; the charts are rebuilt only when that changes.
+   */
+  setBranches(branches, diff) {
+    const key = (list, d) => JSON.stringify([d && list.length > 0, list.map((b) => [b.id, b.label, b.color])]);
+    const changed = key(branches, diff) !== key(this.branches, this.diff);
+    this.branches = branches;
+    this.diff = diff;
+    if (changed) for (const c of this.charts) this.build(c);
   }
 
   resize() {
     for (const c of this.charts) fitWidth(c.u, c.plot, HEIGHT);
   }
 
+  /** uPlot data of chart `c`: the baseline's last `window` ticks, then each branch's. */
+  data(c, window) {
+    const [xs, ...base] = this.store.raw(c.fields, window);
+    const cols = [...base];
+    for (const b of c.branches) {
+      const aligned = b.store.alignTo(xs, c.fields);
+      if (this.diff) {
+        aligned.forEach((col, k) => {
+          for (let i = 0; i < col.length; i++) col[i] = col[i] == null || base[k][i] == null ? null : col[i] - base[k][i];
+        });
+      }
+      cols.push(...aligned);
+    }
+    return xs.length > MAX_POINTS ? envelope(xs, cols, MAX_POINTS) : [xs, ...cols];
+  }
+
   /** Redraws every chart with the last `window` ticks (Infinity = all held). */
   render(window) {
     for (const c of this.charts) {
-      const data = this.store.view(c.fields, window);
+      const data = this.data(c, window);
       c.u.setData(data, true);
       // Not hovered: let the legend show the latest values rather than blanks.
       if (!(c.u.cursor.left >= 0) && data[0].length) c.u.setLegend({ idx: data[0].length - 1 });
     }
+  }
+
+  /** Chart `id`'s uPlot (for the browser console and the end-to-end test). */
+  plot(id) {
+    return this.charts.find((c) => c.spec.id === id)?.u ?? null;
   }
 
   badge(name) {

@@ -10,8 +10,8 @@ const BACKOFF_MAX_MS = 5_000;
 
 export class Connection {
   /**
-   * `handlers`: onState(state, detail), onHello(msg), onTelemetry(msg), onResult(msg),
-   * onError(msg). `token()` returns the session's token (or null) at connect time.
+   * `handlers`: onState(state, detail), onHello(msg), onRuns(msg), onTelemetry(msg),
+   * onResult(msg), onError(msg). `token()` returns the session's token (or null) at connect time.
    */
   constructor(handlers, token) {
     this.handlers = handlers;
@@ -72,6 +72,9 @@ export class Connection {
         this.attempt = 0;
         if (this.state !== 'online') this.setState('online', '');
         this.handlers.onTelemetry(msg);
+        break;
+      case 'runs':
+        this.handlers.onRuns?.(msg);
         break;
       case 'command_result':
         this.handlers.onResult(msg);

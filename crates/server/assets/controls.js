@@ -6,6 +6,12 @@
 // snaps back to the registry's value when a change is refused. Without the access token
 // (or while offline) every control is read-only and says why. Parameters that can only
 // be set at start-up (live: false) are shown disabled with a note.
+//
+// The controls steer one run at a time (`setTarget`): the main run or a what-if branch,
+// named above the sliders; a command for a branch carries its `run`. The toolbar's
+// simulation controls pace every run and always go to the main run. While a what-if is
+// drafted (`startDraft`), moving a slider changes nothing live: the value is held as a
+// draft for the branch (`drafts()`), and `endDraft()` puts every slider back.
 
 import { h, setText } from './dom.js';
 import { humanize, paramValue } from './format.js';
@@ -41,14 +47,19 @@ function plain(msg) {
 
 export class Controls {
   /**
-   * `els`: {panel, note, pause, step, speed, simStatus}; `send(message)` returns false
-   * when offline; `onSent({id, key, value})` lets the audit log show it at once.
+   * `els`: {panel, note, noteText, tokenForm, steer, pause, step, speed, simStatus};
+   * `send(message)` returns false when offline; `onSent({id, key, value, run})` lets the
+   * audit log show it at once; `onDraft()` says the drafted what-if changed.
    */
-  constructor(els, { send, onSent, idPrefix }) {
+  constructor(els, { send, onSent, idPrefix, onDraft }) {
     this.els = els;
     this.sendMessage = send;
     this.onSent = onSent;
+    this.onDraft = onDraft ?? (() => {});
     this.idPrefix = idPrefix;
+    this.target = null; // the run the sliders steer: null = the main run
+    this.simRegistry = null; // the main run's registry, for the toolbar
+    this.drafting = false;
     this.sequence = 0;
     this.params = new Map(); // key -> control
     this.pending = new Map(); // command id -> {onResult, onFail, timer}
@@ -62,14 +73,19 @@ export class Controls {
 
   // ---- commands -------------------------------------------------------------------
 
-  /** Sends `key = value`; `handlers.onResult(msg)` or `handlers.onFail(text)` follows. */
-  command(key, value, handlers) {
+  /**
+   * Sends `key = value` to `run` (null: the main run); `handlers.onResult(msg)` or
+   * `handlers.onFail(text)` follows.
+   */
+  command(key, value, handlers, run = null) {
     if (!this.authorized || !this.online) {
       handlers.onFail(this.reason);
       return;
     }
     const id = `${this.idPrefix}-${++this.sequence}`;
-    if (!this.sendMessage({ type: 'command', id, key, value })) {
+    const message = { type: 'command', id, key, value };
+    if (run != null) message.run = run;
+    if (!this.sendMessage(message)) {
       handlers.onFail('Not sent: the dashboard is offline.');
       return;
     }
@@ -78,7 +94,7 @@ export class Controls {
       handlers.onFail('No answer from the server within 10 s; showing the last known value.');
     }, ANSWER_TIMEOUT_MS);
     this.pending.set(id, { ...handlers, timer });
-    this.onSent({ id, key, value });
+    this.onSent({ id, key, value, run });
   }
 
   /** A command_result from the socket; true if it answered one of ours. */
@@ -119,14 +135,85 @@ export class Controls {
 
   /** A new run: earlier confirmations and errors no longer apply. */
   reset() {
+    this.endDraft();
     for (const c of this.params.values()) this.status(c, '', '');
     this.quiet = true; // the next registry is the new run's: not "changed elsewhere"
     this.els.simStatus.className = 'sim-status';
     setText(this.els.simStatus, '');
   }
 
+  /**
+   * Steers run `run` (null: the main run), named `label` in `color` above the sliders.
+   * The sliders take that run's values when its registry arrives (`setRegistry`).
+   */
+  setTarget(run, label, color) {
+    const changed = run !== this.target;
+    this.target = run;
+    const swatch = h('span', { class: 'swatch' });
+    swatch.style.background = color;
+    this.els.steer.replaceChildren(h('span', { class: 'steer-label', text: 'Steering' }), swatch, h('strong', { text: label }));
+    this.els.steer.dataset.run = run ?? 'main';
+    if (!changed) return;
+    this.endDraft();
+    for (const c of this.params.values()) this.status(c, '', '');
+    this.quiet = true;
+  }
+
   value(key) {
-    return this.registry?.params.find((p) => p.key === key)?.value;
+    const registry = this.simRegistry ?? this.registry;
+    return registry?.params.find((p) => p.key === key)?.value;
+  }
+
+  /** The main run's registry: the toolbar's pause and speed follow it. */
+  setSimRegistry(registry) {
+    this.simRegistry = registry;
+    this.syncToolbar();
+    this.setAvailability({ authorized: this.authorized, online: this.online, reason: this.reason });
+  }
+
+  // ---- what-if drafts -------------------------------------------------------------
+
+  /** From now on a slider's change is held as a draft for a branch, not sent. */
+  startDraft() {
+    this.drafting = true;
+    this.els.panel.classList.add('drafting');
+    this.onDraft();
+  }
+
+  /** The drafted changes, key to value. */
+  drafts() {
+    const set = {};
+    for (const c of this.params.values()) if (c.draft !== undefined) set[c.info.key] = c.draft;
+    return set;
+  }
+
+  /** Stops drafting and puts every drafted slider back to its run's value. */
+  endDraft() {
+    for (const c of this.params.values()) {
+      if (c.draft === undefined) continue;
+      delete c.draft;
+      c.row.classList.remove('is-draft');
+      this.show(c, c.info.value);
+      this.status(c, '', '');
+    }
+    const was = this.drafting;
+    this.drafting = false;
+    this.els.panel.classList.remove('drafting');
+    if (was) this.onDraft();
+  }
+
+  draft(c, value) {
+    if (value === c.info.value) {
+      delete c.draft;
+      c.row.classList.remove('is-draft');
+      this.status(c, '', '');
+    } else {
+      c.draft = value;
+      c.row.classList.add('is-draft');
+      this.status(c, 'draft', `What if: ${paramValue(c.info.value)} → ${paramValue(value)} (in the branch only)`);
+    }
+    this.show(c, value);
+    this.onDraft();
   }
 
   // ---- registry -------------------------------------------------------------------
@@ -171,7 +258,7 @@ export class Controls {
       .filter(Boolean).join('\n');
     const c = { info, shown: info.value, busy: false };
     c.status = h('div', { class: 'param-status', 'data-testid': `status-${info.key}`, 'aria-live': 'polite' });
-    c.reset = h('button', { type: 'button', class: 'link', title: `Back to the default, ${paramValue(info.default)}`, text: 'reset', onclick: () => this.change(c, info.default) });
+    c.reset = h('button', { type: 'button', class: 'link', title: `Back to the default, ${paramValue(info.default)}`, text: 'reset', onclick: () => this.change(c, c.info.default) });
     const head = h('div', { class: 'param-head' },
       h('label', { for: id, title: tip }, labelOf(info.key), info.symbol ? h('span', { class: 'sym', text: ` ${info.symbol}` }) : null),
       h('span', { class: 'info', title: tip, 'aria-label': info.description, text: 'i' }),
@@ -194,7 +281,7 @@ export class Controls {
         const v = c.number.value.trim() === '' ? NaN : Number(c.number.value);
         if (!Number.isFinite(v)) {
           this.status(c, 'error', 'Enter a number.');
-          this.show(c, c.info.value);
+          this.show(c, c.draft ?? c.info.value);
           return;
         }
         this.change(c, v);
@@ -229,7 +316,7 @@ export class Controls {
   sync(c, info) {
     const before = c.info.value;
     c.info = info;
-    if (c.pendingId || c.busy) return;
+    if (c.pendingId || c.busy || c.draft !== undefined) return;
     if (!this.quiet && info.value !== before && info.value !== c.shown) {
       this.status(c, 'note', `Changed elsewhere: ${paramValue(before)} → ${paramValue(info.value)}`);
     }
@@ -238,6 +325,10 @@ export class Controls {
 
   change(c, value) {
     c.busy = false;
+    if (this.drafting) {
+      this.draft(c, value);
+      return;
+    }
     if (value === c.info.value) {
       this.show(c, value);
       return;
@@ -258,7 +349,7 @@ export class Controls {
         this.show(c, c.info.value);
         this.status(c, 'error', text);
       },
-    });
+    }, this.target);
   }
 
   status(c, kind, text) {
@@ -290,7 +381,7 @@ export class Controls {
     setText(simStatus, 'Pending…');
     this.command(key, value, {
       onResult: (msg) => {
-        const p = this.registry?.params.find((x) => x.key === key);
+        const p = (this.simRegistry ?? this.registry)?.params.find((x) => x.key === key);
         if (p && key !== 'sim.step') p.value = msg.new;
         simStatus.className = 'sim-status ok';
         setText(simStatus, describe(msg));

@@ -99,11 +99,29 @@ export class SeriesStore {
    * `[ticks, col1, col2, …]`, with at most `maxPoints` points.
    */
   view(fields, window, maxPoints = 2_000) {
+    const [xs, ...ys] = this.raw(fields, window);
+    return xs.length > maxPoints ? envelope(xs, ys, maxPoints) : [xs, ...ys];
+  }
+
+  /** The last `window` ticks of `fields`, every tick held (no reduction). */
+  raw(fields, window) {
     const last = this.lastTick;
     const start = last === null || !Number.isFinite(window) ? 0 : this.lowerBound(last - window + 1);
-    const xs = this.ticks.slice(start);
-    const ys = fields.map((f) => this.cols[f].slice(start));
-    return xs.length > maxPoints ? envelope(xs, ys, maxPoints) : [xs, ...ys];
+    return [this.ticks.slice(start), ...fields.map((f) => this.cols[f].slice(start))];
+  }
+
+  /**
+   * `fields` at the ticks `xs` (sorted), null where this store holds no such tick: a
+   * what-if branch's columns lined up with its baseline's ticks.
+   */
+  alignTo(xs, fields) {
+    const out = fields.map(() => new Array(xs.length).fill(null));
+    let j = this.lowerBound(xs.length ? xs[0] : 0);
+    for (let i = 0; i < xs.length && j < this.ticks.length; i++) {
+      while (j < this.ticks.length && this.ticks[j] < xs[i]) j++;
+      if (j < this.ticks.length && this.ticks[j] === xs[i]) fields.forEach((f, k) => { out[k][i] = this.cols[f][j]; });
+    }
+    return out;
   }
 }
 
@@ -111,7 +129,7 @@ export class SeriesStore {
  * Reduces columns to about `maxPoints` points: each bucket becomes its first and last
  * tick, carrying each series' minimum and maximum in the order they occurred.
  */
-function envelope(xs, ys, maxPoints) {
+export function envelope(xs, ys, maxPoints) {
   const buckets = Math.max(1, Math.floor(maxPoints / 2));
   const size = Math.ceil(xs.length / buckets);
   const outX = [];

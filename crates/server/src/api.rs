@@ -23,7 +23,7 @@ use crate::broadcast::Tagged;
 use crate::commands::{Sender, enqueue};
 use crate::query::{run_id, whole};
 use crate::readers::QUEUE_WAIT;
-use crate::state::ServerState;
+use crate::state::{FanAnswer, ServerState};
 use crate::wire::parse_targeted_body;
 
 type AppState = State<(Arc<ServerState>, CancellationToken)>;
@@ -136,12 +136,49 @@ pub struct AuditQuery {
 /// Most audited commands one request returns.
 const AUDIT_LIMIT: u64 = 1_000;
 
+/// Most runs one audit request names.
+const AUDIT_RUNS: usize = 16;
+
+/// `GET /api/audit?run=&limit=`: the newest commands of the main run, of run `run`, or of
+/// several runs (`run=1,5,6`: a run and its what-if branches, merged newest first; each
+/// row says its `run_id`).
 pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> Response {
-    let (run, limit) = match (run_id(q.run.as_deref()), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
-        (Ok(run), Ok(limit)) => (run.or(state.config.run_id), limit.unwrap_or(50).min(AUDIT_LIMIT) as usize),
+    let (runs, limit) = match (audit_runs(q.run.as_deref()), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
+        (Ok(runs), Ok(limit)) => (runs, limit.unwrap_or(50).min(AUDIT_LIMIT) as usize),
         (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
     };
-    read_json(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
+    let default = state.config.run_id;
+    read_json(&state, move |h| {
+        if runs.len() < 2 {
+            return Ok(json!({"commands": h.audit(runs.first().copied().or(default), limit)?}));
+        }
+        let mut commands = Vec::new();
+        for run in runs {
+            commands.extend(h.audit(Some(run), limit)?);
+        }
+        commands.sort_by(|a, b| b.seq.cmp(&a.seq));
+        commands.truncate(limit);
+        Ok(json!({"commands": commands}))
+    })
+    .await
+}
+
+/// `run=` of the audit: none, one run id, or up to [`AUDIT_RUNS`] separated by commas.
+fn audit_runs(text: Option<&str>) -> Result<Vec<i64>, crate::query::BadParam> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(Vec::new()) };
+    let mut runs = Vec::new();
+    for part in text.split(',') {
+        let run = run_id(Some(part))?.ok_or_else(|| {
+            crate::query::BadParam(format!("`run` = {text} does not fit: expected run ids separated by commas"))
+        })?;
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    if runs.len() > AUDIT_RUNS {
+        return Err(crate::query::BadParam(format!("`run` names {} runs: at most {AUDIT_RUNS}", runs.len())));
+    }
+    Ok(runs)
 }
 
 /// `GET /api/experiments`: every experiment, newest first, with its progress.
@@ -161,7 +198,8 @@ const EXPERIMENT_ROWS_LIMIT: u64 = 10_000;
 
 /// `GET /api/experiments/{id}?from=&limit=`: the spec, the progress and the summary
 /// table (one row per finished run, by run index, from run `from`, at most `limit`),
-/// with the table's columns.
+/// with the table's columns, and `kept`: the runs whose ticks were recorded
+/// (`--keep-ticks`), `{"run": INDEX, "run_id": ID}`, over the same run indices.
 pub async fn experiment(
     State((state, _)): AppState,
     axum::extract::Path(id): axum::extract::Path<i64>,
@@ -181,11 +219,16 @@ pub async fn experiment(
         .read(QUEUE_WAIT, move |h| {
             let Some(detail) = h.experiment(id)? else { return Ok(None) };
             let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
-            Ok(Some((detail, rows)))
+            let kept: Vec<serde_json::Value> = h
+                .kept_runs(id, from, limit)?
+                .into_iter()
+                .map(|(run, run_id)| json!({"run": run, "run_id": run_id}))
+                .collect();
+            Ok(Some((detail, rows, kept)))
         })
         .await;
     match found {
-        Ok(Some((detail, rows))) => {
+        Ok(Some((detail, rows, kept))) => {
             let progress = json!({
                 "done": detail.row.done,
                 "runs": detail.row.runs,
@@ -193,9 +236,52 @@ pub async fn experiment(
                 "status": detail.row.status,
             });
             let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
-            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows})).into_response()
+            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows, "kept": kept}))
+                .into_response()
         }
         Ok(None) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The fan query's parameter.
+#[derive(Deserialize)]
+pub struct FanQuery {
+    indicator: Option<String>,
+}
+
+/// `GET /api/experiments/{id}/fan?indicator=`: an ensemble's indicator over ticks, the
+/// mean across seeds and its 95% interval per block of ticks, for the baseline and, with a
+/// fork, the branch (default indicator: the experiment's first).
+pub async fn experiment_fan(
+    State((state, _)): AppState,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<FanQuery>,
+) -> Response {
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(fan) = state.config.fan.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
+    };
+    let indicator = q.indicator.filter(|i| !i.trim().is_empty());
+    let answer = readers
+        .read(QUEUE_WAIT, move |h| {
+            let indicator = match indicator {
+                Some(indicator) => indicator,
+                None => match h.experiment(id)? {
+                    Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
+                    None => return Ok(Ok(FanAnswer::NoExperiment)),
+                },
+            };
+            Ok(fan.fan(h, id, &indicator))
+        })
+        .await;
+    match answer {
+        Ok(Ok(FanAnswer::Fan(fan))) => Json(fan).into_response(),
+        Ok(Ok(FanAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Ok(Ok(FanAnswer::NotSummarised(message))) => problem(StatusCode::BAD_REQUEST, message),
+        Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
         Err(e) => e.into_response(),
     }
 }
@@ -260,5 +346,23 @@ pub async fn crash(State((state, _)): AppState, headers: HeaderMap, body: Bytes)
             (StatusCode::ACCEPTED, "crashing the engine thread").into_response()
         }
         Some(other) => problem(StatusCode::BAD_REQUEST, format!("no part `{other}`: `server` or `engine`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_names_one_run_or_several() {
+        assert_eq!(audit_runs(None), Ok(vec![]));
+        assert_eq!(audit_runs(Some("")), Ok(vec![]));
+        assert_eq!(audit_runs(Some("3")), Ok(vec![3]));
+        assert_eq!(audit_runs(Some("1, 5,6,5")), Ok(vec![1, 5, 6]));
+        assert!(audit_runs(Some("1,x")).unwrap_err().0.starts_with("`run`"));
+        assert!(audit_runs(Some("1,,2")).unwrap_err().0.starts_with("`run`"));
+        assert!(audit_runs(Some("0")).unwrap_err().0.starts_with("`run`"));
+        let many = (1..=17).map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+        assert!(audit_runs(Some(&many)).unwrap_err().0.contains("at most 16"));
     }
 }

@@ -30,6 +30,28 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// How many connections, and for how long idle ones are kept.
     pub limits: crate::connections::Limits,
+    /// Reads an experiment's fan chart from the store (`GET /api/experiments/{id}/fan`);
+    /// `None` answers that endpoint 404.
+    pub fan: Option<Arc<dyn ExperimentFan>>,
+}
+
+/// What the server cannot read from the store by itself: the fan chart of an experiment,
+/// whose per-tick traces are kept in the runner's encoding of each run's summary. The
+/// binary, which knows that encoding, supplies it; the server only serves the answer.
+pub trait ExperimentFan: Send + Sync + std::fmt::Debug {
+    /// Experiment `id`'s fan of indicator `indicator`, read through `history`.
+    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String>;
+}
+
+/// A fan chart, or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FanAnswer {
+    /// `{"indicator", "ticks", "block", "fork_tick", "arms": [{"arm", "runs", "points": [{"tick", "mean", "lo", "hi", "n"}]}]}`.
+    Fan(serde_json::Value),
+    /// No experiment with that id (404).
+    NoExperiment,
+    /// The experiment does not summarise that indicator (400, with the reason).
+    NotSummarised(String),
 }
 
 /// One serialised broadcast: the same bytes go to every client.

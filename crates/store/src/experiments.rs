@@ -264,6 +264,22 @@ impl History {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// The recorded runs (`--keep-ticks`) of experiment `id`, from run index `from` (at
+    /// most `limit`): `(run index, run id)` by run index. A run index recorded twice (an
+    /// interrupted run, then its resume's) gives the newer run.
+    pub fn kept_runs(&self, id: i64, from: u64, limit: usize) -> Result<Vec<(u64, i64)>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare(
+            "SELECT experiment_run, max(id) FROM runs WHERE experiment_id = ?1 AND experiment_run >= ?2
+             GROUP BY experiment_run ORDER BY experiment_run LIMIT ?3",
+        )?;
+        let from = from.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +327,24 @@ mod tests {
         assert_eq!(h.run_summaries(id, 1, 100).unwrap().len(), 1);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(rows[1].summary, [1, 7]);
+        assert!(h.kept_runs(id, 0, 100).unwrap().is_empty());
+        // Kept ticks: run index 1 recorded twice (interrupted, then resumed), index 0 once.
+        for (index, run_id) in [(1u64, 5i64), (0, 6), (1, 7)] {
+            store
+                .call(move |c| {
+                    c.execute(
+                        "INSERT INTO runs (id, model, seed, households, firms, agents, parameters, model_version, started_at, status)
+                         VALUES (?1, 'mark0', 1, 10, 2, 0, '{}', 'v', 'now', 'finished')",
+                        [run_id],
+                    )?;
+                    link_run(c, run_id, id, index)
+                })
+                .unwrap();
+        }
+        store.flush().unwrap();
+        assert_eq!(h.kept_runs(id, 0, 100).unwrap(), [(0, 6), (1, 7)]);
+        assert_eq!(h.kept_runs(id, 1, 100).unwrap(), [(1, 7)]);
+        assert_eq!(h.kept_runs(id, 0, 1).unwrap(), [(0, 6)]);
         store.call(move |c| resume_experiment(c, id)).unwrap();
         store.close().unwrap();
         // A process that died with it running: the next open marks it interrupted.

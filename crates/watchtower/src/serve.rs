@@ -34,7 +34,7 @@ use watchtower_runner::sink::Recorder;
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Schedule, Session, Sink, Stop};
 use watchtower_server::connections::Limits;
-use watchtower_server::{ServerConfig, ServerState};
+use watchtower_server::{ExperimentFan, FanAnswer, ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
@@ -354,6 +354,7 @@ impl Service {
             fault_injection: cfg!(debug_assertions),
             allowed_hosts: args.allow_host.clone(),
             limits,
+            fan: Some(Arc::new(Fan)),
         };
         let state = ServerState::new(config, bridge.clone());
         // Analytics start before the server serves, so the map is never asked for too late.
@@ -540,5 +541,21 @@ async fn supervise(first: TcpListener, addr: SocketAddr, state: Arc<ServerState>
             Err(e) => error!("the server task panicked: {e}; restarting it (the engine is unaffected)"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The fan charts the server serves, read with the runner's summary encoding (the server
+/// does not know it).
+#[derive(Debug)]
+struct Fan;
+
+impl ExperimentFan for Fan {
+    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String> {
+        use watchtower_runner::experiment::fan;
+        Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
+            fan::FanAnswer::Fan(value) => FanAnswer::Fan(value),
+            fan::FanAnswer::NoExperiment => FanAnswer::NoExperiment,
+            fan::FanAnswer::NotSummarised(message) => FanAnswer::NotSummarised(message),
+        })
     }
 }

@@ -136,6 +136,12 @@ async fn branches_run_in_lockstep_apart_from_their_changes() {
     assert!(audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
     let (_, audit) = json_of(get(&server.url("/api/audit?run=1")));
     assert!(!audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
+    // The run and its branches at once, newest first, each row naming its run.
+    let (_, audit) = json_of(get(&server.url(&format!("/api/audit?run=1,{b},{c}"))));
+    let commands = audit["commands"].as_array().unwrap();
+    assert!(commands.iter().any(|a| a["id"] == "c1" && a["run_id"] == c), "{audit}");
+    assert!(commands.iter().any(|a| a["run_id"] == 1), "{audit}");
+    assert!(commands.windows(2).all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()), "{audit}");
 
     // The unchanged branch is its parent, bit for bit, tick after tick.
     wait_for(&server, b, t as i64 + 150);

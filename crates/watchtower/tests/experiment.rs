@@ -293,14 +293,16 @@ fn the_api_lists_experiments_and_serves_one_with_its_table() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "grid.yaml", SPEC);
-    ok(&output(&["experiment", "grid.yaml", "--data-dir", "data", "--jobs", "2"], d));
+    ok(&output(&["experiment", "grid.yaml", "--data-dir", "data", "--jobs", "2", "--keep-ticks"], d));
+    write(d, "ensemble.yaml", ENSEMBLE);
+    ok(&output(&["experiment", "ensemble.yaml", "--data-dir", "data", "--jobs", "2"], d));
     let server = Server::start_in(dir, &["--households", "200", "--firms", "20", "--embedding-sample", "0"]);
     server.wait_ready();
     let (status, body) = get(&server.url("/api/experiments"));
     assert_eq!(status, 200, "{body}");
     let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(list["experiments"][0]["name"], "tiny-grid");
-    assert_eq!(list["experiments"][0]["done"], 24);
+    assert_eq!(list["experiments"][1]["name"], "tiny-grid");
+    assert_eq!(list["experiments"][1]["done"], 24);
     let (status, body) = get(&server.url("/api/experiments/1"));
     assert_eq!(status, 200, "{body}");
     let one: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -310,5 +312,59 @@ fn the_api_lists_experiments_and_serves_one_with_its_table() {
     assert_eq!(one["rows"][5]["run"], 5);
     assert!(one["rows"][5]["unemployment_rate_mean"].is_f64());
     assert_eq!(one["columns"][2], "firms.hiring_firing_ratio");
+    // With --keep-ticks every run is a recorded run, named by its index.
+    let kept = one["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 24, "{kept:?}");
+    assert_eq!(kept[5]["run"], 5);
+    let run = kept[5]["run_id"].as_i64().unwrap();
+    let (status, body) = get(&server.url(&format!("/api/history?run={run}&limit=1000")));
+    assert_eq!(status, 200, "{body}");
+    let ticks: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ticks["ticks"].as_array().unwrap().len(), 200);
+    let (_, body) = get(&server.url("/api/experiments/1?from=20"));
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["kept"].as_array().unwrap().len(), 4);
+    assert_eq!(page["kept"][0]["run"], 20);
     assert_eq!(get(&server.url("/api/experiments/99")).0, 404);
+
+    // The ensemble's fan chart: per tick (200 ticks or fewer make blocks of one), the mean
+    // across its three seeds and the 95% interval; the branch from its fork on.
+    let (status, body) = get(&server.url("/api/experiments/2/fan?indicator=unemployment_rate"));
+    assert_eq!(status, 200, "{body}");
+    let fan: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (fan["ticks"].as_u64(), fan["block"].as_u64(), fan["fork_tick"].as_u64()),
+        (Some(120), Some(1), Some(60))
+    );
+    let (baseline, branch) = (&fan["arms"][0], &fan["arms"][1]);
+    assert_eq!((baseline["arm"].as_str(), baseline["runs"].as_u64()), (Some("baseline"), Some(3)));
+    assert_eq!((branch["arm"].as_str(), branch["runs"].as_u64()), (Some("branch"), Some(3)));
+    assert_eq!(baseline["points"].as_array().unwrap().len(), 120);
+    assert_eq!(branch["points"].as_array().unwrap().len(), 60);
+    assert_eq!(branch["points"][0]["tick"], 60.5);
+    for p in baseline["points"].as_array().unwrap().iter().chain(branch["points"].as_array().unwrap()) {
+        let (lo, mean, hi) = (p["lo"].as_f64().unwrap(), p["mean"].as_f64().unwrap(), p["hi"].as_f64().unwrap());
+        assert!(lo <= mean && mean <= hi && p["n"] == 3, "{p}");
+    }
+    // Its default indicator is the first; one it does not summarise is refused by name; a
+    // grid keeps no traces; an unknown experiment is 404.
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&get(&server.url("/api/experiments/2/fan")).1).unwrap(), fan);
+    let (status, body) = get(&server.url("/api/experiments/2/fan?indicator=nope"));
+    assert!(status == 400 && body.contains("`indicator` = nope"), "{status} {body}");
+    let (_, body) = get(&server.url("/api/experiments/1/fan"));
+    let grid: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(grid["arms"][0]["points"], serde_json::json!([]));
+    assert_eq!(get(&server.url("/api/experiments/99/fan")).0, 404);
 }
+
+/// Three seeds of a tiny economy with a fork at tick 60.
+const ENSEMBLE: &str = "\
+name: tiny-ensemble
+model: mark0
+firms: 20
+households: 200
+ticks: 120
+warmup: 20
+seeds: 3
+fork: {tick: 60, set: {government.income_tax_rate: 0.3}}
+";

@@ -83,7 +83,7 @@ fn history_parameters_that_do_not_fit_are_refused_by_name() {
         let error = serde_json::from_str::<Value>(&body).unwrap()["error"].as_str().unwrap().to_string();
         assert!(error.starts_with(name) && error.contains("does not fit"), "{query}: {error}");
     }
-    for query in ["limit=-5", "run=x"] {
+    for query in ["limit=-5", "run=x", "run=1,x", "run=1,,2"] {
         assert_eq!(get(&server.url(&format!("/api/audit?{query}"))).0, 400, "{query}");
     }
     // The largest tick SQLite holds fits, and there is nothing there (it once wrapped round

@@ -13,6 +13,7 @@
 //!        ExperimentTable (sorted by run) ──> CSV | JSON lines | Parquet | Arrow RecordBatch
 //!                                       └──> points(): mean and 95% CI per grid point
 //!                                       └──> plot(): heat map | line | fan chart (PNG)
+//!                                       └──> fan: the fan chart's numbers (the dashboard's)
 //! ```
 //!
 //! The CLI (`watchtower experiment`) and the Python module share these pieces; the CLI
@@ -20,6 +21,7 @@
 //! finishes), the progress bar, signals and shards.
 
 pub mod execute;
+pub mod fan;
 pub mod plan;
 pub mod plot;
 pub mod spec;

@@ -21,7 +21,7 @@ use crate::report::EconomicPhase;
 
 use super::execute::ExperimentError;
 use super::spec::{ExperimentSpec, show};
-use super::summary::{RunSummary, Stats, TRACE_POINTS};
+use super::summary::{RunSummary, Stats};
 use super::table::{ExperimentTable, Interval};
 
 const FONT: &str = "sans-serif";
@@ -322,27 +322,10 @@ fn fan(
         Source::Branch(i, _) => (i, vec![("branch", true, RED)]),
         Source::Effect(i) => (i, vec![("runs", false, BLUE)]),
     };
-    let block = spec.ticks.div_ceil(TRACE_POINTS).max(1);
     let mut series = Vec::new();
     for (name, branch, color) in &arms {
-        let traces: Vec<&Vec<f64>> = table
-            .summaries()
-            .filter(|s| s.error.is_none())
-            .filter_map(|s| if *branch { s.branch.as_ref() } else { Some(&s.baseline) })
-            .map(|a| &a.traces[ind])
-            .collect();
-        let len = traces.iter().map(|t| t.len()).max().unwrap_or(0);
-        // A branch is drawn from its fork on (before it, it is the baseline).
-        let from = if *branch { spec.fork.as_ref().map_or(0, |f| f.tick) } else { 0 };
-        let points: Vec<(f64, Interval)> = (0..len)
-            .filter(|&j| (j as u64 + 1) * block > from)
-            .map(|j| {
-                let start = j as u64 * block;
-                let end = ((j as u64 + 1) * block).min(spec.ticks);
-                ((start + end) as f64 / 2.0, Interval::of(traces.iter().filter_map(|t| t.get(j).copied())))
-            })
-            .collect();
-        series.push((*name, *color, points, traces.len()));
+        let arm = super::fan::arm(table, ind, *branch);
+        series.push((*name, *color, arm.points, arm.runs));
     }
     let (y0, y1) = bounds(series.iter().flat_map(|(_, _, p, _)| p.iter().flat_map(|(_, i)| [i.mean, i.lo, i.hi])));
     let indicator = &spec.indicators[ind];

@@ -1,0 +1,98 @@
+// whatif.js: the "What if…" action of the policy panel.
+//
+// "What if…" starts a draft: from then on the sliders hold their changes for a branch
+// instead of sending them (controls.js), and the steered run is left as it is. "Start
+// branch" sends the drafted changes, with an optional name, to
+// POST /api/runs/{run}/fork (with the token); the server copies the run before its next
+// tick, applies the changes to the copy and runs both in lockstep. The sliders go back to
+// the run's own values, and the new branch appears in the run bar and on every chart.
+// The server's refusal (a value out of range, four branches already live) is shown in
+// its words. Only a page with the token shows the action.
+
+import { getJSON } from './api.js';
+import { setText } from './dom.js';
+import { describeChanges } from './branches.js';
+
+export class WhatIf {
+  /**
+   * `els`: {box, start, form, text, name, go, cancel, message}; `controls`: the Controls;
+   * `token()`: the session token; `parent()`: {id, label} of the run a branch would copy;
+   * `onForked(answer)`: the server's 201 answer.
+   */
+  constructor(els, { controls, token, parent, onForked }) {
+    this.els = els;
+    this.controls = controls;
+    this.token = token;
+    this.parent = parent;
+    this.onForked = onForked;
+    this.busy = false;
+    els.start.addEventListener('click', () => this.open());
+    els.cancel.addEventListener('click', () => this.close());
+    els.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.fork();
+    });
+  }
+
+  /** Shown only when the page may steer (token, online). */
+  setAvailable(writable) {
+    this.els.box.hidden = !writable;
+    if (!writable && this.controls.drafting) this.close();
+  }
+
+  open() {
+    this.controls.startDraft();
+    this.els.start.hidden = true;
+    this.els.form.hidden = false;
+    setText(this.els.message, '');
+    this.els.message.className = 'whatif-message';
+    this.update();
+    this.els.name.focus();
+  }
+
+  close() {
+    this.controls.endDraft();
+    this.els.form.hidden = true;
+    this.els.start.hidden = false;
+  }
+
+  /** The drafted changes moved: say what the branch would be. */
+  update() {
+    if (!this.controls.drafting) return;
+    const set = this.controls.drafts();
+    const { id, label } = this.parent();
+    const n = Object.keys(set).length;
+    setText(this.els.text, n
+      ? `A branch of run #${id} (${label}) with ${describeChanges(set)}. Run #${id} itself is not changed.`
+      : `Move the sliders below to choose a branch's changes; run #${id} (${label}) is not changed. With no change the branch stays identical to it.`);
+    setText(this.els.go, n ? `Start branch (${n} change${n === 1 ? '' : 's'})` : 'Start branch');
+    this.els.go.disabled = this.busy;
+  }
+
+  async fork() {
+    if (this.busy) return;
+    const set = this.controls.drafts();
+    const name = this.els.name.value.trim();
+    const { id } = this.parent();
+    this.busy = true;
+    this.els.go.disabled = true;
+    this.els.message.className = 'whatif-message pending';
+    setText(this.els.message, 'Starting the branch…');
+    let answer;
+    try {
+      answer = await getJSON(`/api/runs/${id}/fork`, { method: 'POST', token: this.token(), body: name ? { set, name } : { set }, timeout: 35_000 });
+    } catch {
+      answer = { status: 0, body: { error: 'no answer from the server' } };
+    }
+    this.busy = false;
+    if (answer.status === 201 && answer.body) {
+      this.els.name.value = '';
+      this.close();
+      this.onForked(answer.body);
+      return;
+    }
+    this.els.go.disabled = false;
+    this.els.message.className = 'whatif-message error';
+    setText(this.els.message, `Not started: ${(answer.body?.error ?? `the server answered ${answer.status}`).replace(/`/g, '')}`);
+  }
+}

@@ -1,0 +1,177 @@
+// experiments.test.mjs: end-to-end test of the dashboard's Experiments view in headless
+// Chromium (issue 14).
+//
+// Runs two tiny experiments into a fresh data directory first (the directory's lock lets
+// one process at a time use it): a 2 × 2 grid × 2 seeds with --keep-ticks, and a
+// 3-seed ensemble with a fork. Then starts `watchtower serve` on that directory and
+// checks: #experiments lists both; the ensemble draws its fan chart with the numbers of
+// /api/experiments/2/fan; the grid draws its heat map on a canvas (non-blank pixels);
+// hovering a cell shows its mean and each seed's value as /api/experiments/1 has them;
+// a running experiment's progress is followed from the database (the test marks the
+// grid `running` with half its runs done, then finished, in the database itself, as an
+// experiment elsewhere would: while serve holds the lock none can run here); clicking a
+// cell lists its runs, and a run's link opens its recorded charts (`/?run=ID`), equal
+// to its /api/history. No console errors, no request off localhost. Screenshots go to
+// e2e/screenshots/. Bounded at 60 s.
+//
+// Run: node e2e/experiments.test.mjs  (or e2e/run.sh, which builds first)
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  SHOTS, api, check, freePort, harness, launch, log, prepare, run, startServer, stopServer, servers, waiters, watch,
+} from './lib.mjs';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'watchtower-experiments-'));
+const dataDir = path.join(tmp, 'data');
+let context;
+let page;
+
+const GRID = `name: e2e-grid
+model: mark0
+preset: mark0-2015
+firms: 100
+households: 1000
+ticks: 200
+warmup: 100
+seeds: 2
+axes:
+  firms.hiring_firing_ratio: [0.5, 2.5]
+  firms.bankruptcy_threshold: [1, 4]
+`;
+const ENSEMBLE = `name: e2e-ensemble
+model: mark0
+firms: 100
+households: 1000
+ticks: 200
+warmup: 50
+seeds: 3
+fork: {tick: 100, set: {government.income_tax_rate: 0.3}}
+`;
+
+/** Runs SQL on the database with Python's sqlite3 (a second writer, as another process would be). */
+function sql(statements) {
+  const out = spawnSync('python3', ['-c', 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.executescript(sys.argv[2])\nc.commit()',
+    path.join(dataDir, 'watchtower.db'), statements], { encoding: 'utf8', timeout: 15_000 });
+  if (out.status !== 0) throw new Error(`python3 sqlite3 failed: ${out.stderr || out.error}`);
+}
+
+async function main() {
+  prepare(tmp);
+  fs.writeFileSync(path.join(tmp, 'grid.yaml'), GRID);
+  fs.writeFileSync(path.join(tmp, 'ensemble.yaml'), ENSEMBLE);
+  await run(['experiment', path.join(tmp, 'grid.yaml'), '--data-dir', dataDir, '--keep-ticks', '--jobs', '2']);
+  await run(['experiment', path.join(tmp, 'ensemble.yaml'), '--data-dir', dataDir, '--jobs', '2']);
+  check(true, 'ran a 2 × 2 × 2-seed grid (--keep-ticks) and a 3-seed ensemble with a fork, 200 ticks each');
+
+  const port = await freePort();
+  const server = await startServer(['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--households', '1000', '--firms', '100', '--embedding-sample', '0']);
+  const base = `http://127.0.0.1:${port}/`;
+  context = await launch(tmp);
+  page = context.pages()[0] ?? (await context.newPage());
+  const { problems, offsite } = watch(page, (url, status) => status === 404 && url.includes('/api/admin/embedding-map'));
+  const { waitFor, waitText } = waiters(page);
+
+  // 1. The list, newest first; the ensemble's fan chart.
+  await page.goto(`${server.url}#experiments`, { timeout: 10_000 });
+  await page.locator('[data-testid=exp-item-1]').waitFor({ timeout: 10_000 });
+  const items = await page.$$eval('[data-testid^=exp-item-]', (els) => els.map((e) => e.dataset.testid));
+  check(JSON.stringify(items) === '["exp-item-2","exp-item-1"]', `#experiments lists both experiments, newest first: ${items.join(', ')}`);
+  check(/e2e-grid/.test(await page.textContent('[data-testid=exp-item-1]')) && /finished/.test(await page.textContent('[data-testid=exp-item-1]')), 'the grid is listed as finished');
+  await waitText('[data-testid=exp-name]', /^e2e-ensemble$/, 5_000, 'the newest experiment to open');
+  await waitFor(() => window.watchtower.experiments.fanChart?.u?.data?.[0]?.length > 0, null, 5_000, 'the fan chart');
+  const fan = (await api(base, '/api/experiments/2/fan?indicator=unemployment_rate')).body;
+  const drawn = await page.evaluate(() => {
+    const u = window.watchtower.experiments.fanChart.u;
+    return { xs: u.data[0], mean: u.data[1], hi: u.data[2], lo: u.data[3], branch: u.data[4], series: u.series.map((s) => s.label) };
+  });
+  const same = fan.arms[0].points.every((p, i) => drawn.xs[i] === p.tick && drawn.mean[i] === p.mean && drawn.hi[i] === p.hi && drawn.lo[i] === p.lo);
+  check(same && drawn.xs.length === 200, `the fan chart draws /api/experiments/2/fan: 200 ticks, mean and 95% band of ${fan.arms[0].runs} runs`);
+  check(drawn.branch.filter((v) => v != null).length === fan.arms[1].points.length && drawn.branch[99] == null && drawn.branch[100] === fan.arms[1].points[0].mean,
+    `and the branch from its fork at tick ${fan.fork_tick}`);
+  await page.screenshot({ path: path.join(SHOTS, 'experiments-fan-1280x800.png') });
+
+  // 2. A running experiment's progress, read from the database every second.
+  sql("UPDATE experiments SET status = 'running', done = 4, ended_at = NULL WHERE id = 1;");
+  await page.click('[data-testid=exp-item-1]');
+  await waitText('[data-testid=exp-name]', /^e2e-grid$/, 5_000, 'the grid to open');
+  await waitText('[data-testid=exp-progress-text]', /^4 of 8 runs \(50 %\) · running/, 5_000, 'the running progress');
+  check(true, `a running experiment shows its progress: "${await page.textContent('[data-testid=exp-progress-text]')}"`);
+  const t0 = Date.now();
+  sql("UPDATE experiments SET status = 'finished', done = 8, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 1;");
+  await waitText('[data-testid=exp-progress-text]', /^8 of 8 runs \(100 %\) · finished/, 5_000, 'the progress to follow the database');
+  check(true, `the page followed the database to "8 of 8 runs · finished" in ${Date.now() - t0} ms`);
+
+  // 3. The heat map: a canvas with pixels; a cell's tooltip matches the API.
+  await waitFor(() => window.watchtower.experiments.heatmap?.cells?.length === 4, null, 5_000, 'the heat map');
+  const pixels = await page.$eval('[data-testid=exp-heatmap]', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    let painted = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 0) {
+        painted++;
+        colours.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+      }
+    }
+    return { painted, colours: colours.size, total: d.length / 4 };
+  });
+  check(pixels.painted > pixels.total / 4 && pixels.colours > 20, `the heat map is drawn: ${pixels.painted} of ${pixels.total} pixels painted, ${pixels.colours} colours`);
+  const table = (await api(base, '/api/experiments/1')).body;
+  const box = await page.locator('[data-testid=exp-heatmap]').boundingBox();
+  const centre = await page.evaluate(() => window.watchtower.experiments.heatmap.cellCenter(1, 0));
+  await page.mouse.move(box.x + centre.x, box.y + centre.y);
+  await waitFor(() => !document.querySelector('[data-testid=heat-tooltip]').hidden, null, 3_000, 'the tooltip');
+  const tip = await page.evaluate(() => {
+    const t = document.querySelector('[data-testid=heat-tooltip]');
+    return {
+      text: t.textContent,
+      value: Number(t.querySelector('[data-testid=heat-tooltip-value]').dataset.value),
+      seeds: [...t.querySelectorAll('[data-testid=heat-tooltip-seed]')].map((e) => ({ run: Number(e.dataset.run), seed: Number(e.dataset.seed), value: Number(e.dataset.value) })),
+    };
+  });
+  // Cell (1, 0): R = 2.5, Θ = 1, grid point 1 × 2 + 0 = 2, runs 4 and 5.
+  const rows = table.rows.filter((r) => Math.floor(r.run / 2) === 2);
+  const mean = rows.reduce((a, r) => a + r.unemployment_rate_mean, 0) / rows.length;
+  check(rows.length === 2 && rows.every((r) => r['firms.hiring_firing_ratio'] === 2.5 && r['firms.bankruptcy_threshold'] === 1), 'the API has runs 4 and 5 at R = 2.5, Θ = 1');
+  check(tip.value === mean, `the tooltip's unemployment_rate_mean ${tip.value} is the mean of the API's ${rows.map((r) => r.unemployment_rate_mean).join(' and ')}`);
+  check(JSON.stringify(tip.seeds) === JSON.stringify(rows.map((r) => ({ run: r.run, seed: r.seed, value: r.unemployment_rate_mean }))),
+    `it lists each seed's value: ${tip.seeds.map((s) => `seed ${s.seed} (run ${s.run}) ${s.value}`).join(', ')}`);
+  check(/Hiring firing ratio = 2\.5/.test(tip.text) && /phase: /.test(tip.text) && /sd /.test(tip.text), `it names the cell, its phase and its summaries: "${tip.text.slice(0, 140)}…"`);
+  await page.screenshot({ path: path.join(SHOTS, 'experiments-1280x800.png') });
+
+  // 4. A grid point's runs, and a run's link to its recorded charts.
+  await page.mouse.click(box.x + centre.x, box.y + centre.y);
+  await page.locator('[data-testid=run-link-4]').waitFor({ timeout: 3_000 });
+  const kept = table.kept.find((k) => k.run === 4).run_id;
+  check(await page.getAttribute('[data-testid=run-link-4]', 'href') === `/?run=${kept}`, `clicking the cell lists its runs; run 4 links to its charts, /?run=${kept}`);
+  await page.click('[data-testid=run-link-4]');
+  await waitText('[data-testid=recorded-status]', /ticks 0–199 from the store/, 10_000, 'the recorded run\'s ticks');
+  check(/recorded run #\d+/.test(await page.textContent('[data-testid=run]')), `the page shows "${await page.textContent('[data-testid=run]')}"`);
+  const history = (await api(base, `/api/history?run=${kept}&limit=1000`)).body.ticks;
+  await waitFor(() => window.watchtower.charts.plot('unemployment').data[0].length === 200, null, 5_000, 'the charts to draw 200 ticks');
+  const plotted = await page.evaluate(() => window.watchtower.charts.plot('unemployment').data[1]);
+  check(plotted.length === history.length && plotted.every((v, i) => v === history[i].unemployment_rate),
+    `its charts draw its 200 recorded ticks, as /api/history?run=${kept} has them`);
+  await page.screenshot({ path: path.join(SHOTS, 'experiments-run-1280x800.png') });
+
+  check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
+  check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+  check(await stopServer(server.proc) === 0, 'the server exits 0 on SIGTERM');
+  log(`(${servers.size} servers left)`);
+}
+
+await harness('experiments', 60_000, main, {
+  page: () => page,
+  async cleanup() {
+    try {
+      await context?.close();
+    } catch {
+      // already gone
+    }
+    await Promise.all([...servers].map(stopServer));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  },
+});
