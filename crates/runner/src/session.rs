@@ -178,6 +178,20 @@ impl Session {
         self.simulation
     }
 
+    /// An independent copy that continues as this session would: the simulation's
+    /// [`fork`](Simulation::fork), and the schedule where this session stands (entries
+    /// already applied, in a tick or an idle cycle, are not applied again). Between
+    /// runs; a fork that receives no command stays identical to its origin.
+    pub fn fork(&self) -> Session {
+        Session {
+            simulation: self.simulation.fork(),
+            schedule: self.schedule.clone(),
+            next_scheduled: self.next_scheduled,
+            pending: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+
     /// Runs cycles until the simulation has run `until` ticks (if given), the driver
     /// says stop, or a sink does. An engine or sink error ends the run at once.
     pub fn run(
