@@ -3,9 +3,14 @@
 //!
 //! Telemetry and history are readable without the token. Commands need it, as
 //! `Authorization: Bearer TOKEN` on HTTP or the `token` query parameter of the WebSocket
-//! upgrade. A request carrying an `Origin` header (every browser request does) must come
-//! from the server's own loopback address or one allowed with `--allow-origin`: a page on
-//! another site, or one reaching us through DNS rebinding, is refused with 403.
+//! upgrade. A WebSocket upgrade or command carrying an `Origin` header must come from the
+//! server's own loopback address or one allowed with `--allow-origin`: a page on another
+//! site is refused with 403.
+//!
+//! The origin check alone does not stop DNS rebinding: a page whose name was rebound to
+//! 127.0.0.1 is same-origin to the browser, and its GETs carry no `Origin`. That is the
+//! `Host` check's job (`host.rs`), which refuses every request addressed to a name the
+//! server does not answer to, before it reaches any handler here.
 
 use axum::http::{HeaderMap, header};
 

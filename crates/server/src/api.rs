@@ -1,6 +1,8 @@
-//! The HTTP API: health, readiness, commands, the registry, the latest snapshot, history,
-//! the audit log and metrics. History and audit come from the store's read-only pool,
-//! on blocking threads, so a slow query never holds up the async workers.
+//! The HTTP API: health, readiness, commands, the registry, the latest snapshot, the
+//! audit log, runs and metrics (history has its own module, `history.rs`). Audit and runs
+//! come from the store's read-only pool through the readers' gate (`readers.rs`), on
+//! blocking threads, so a slow query never holds up the async workers. Health, readiness
+//! and metrics never touch the store: they answer while every reader is busy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use watchtower_store::History;
 use crate::access::{bearer, origin_ok, token_ok};
 use crate::broadcast::Tagged;
 use crate::commands::{Sender, enqueue};
+use crate::query::{run_id, whole};
+use crate::readers::QUEUE_WAIT;
 use crate::state::ServerState;
 use crate::wire::parse_body;
 
@@ -99,64 +103,47 @@ fn status_of(response: &GodResponse) -> StatusCode {
     }
 }
 
-#[derive(Deserialize)]
-pub struct HistoryQuery {
-    run: Option<i64>,
-    from: Option<u64>,
-    to: Option<u64>,
-    limit: Option<usize>,
+/// 404 for the store's endpoints when the server runs without one (`--no-store`).
+pub fn no_store() -> Response {
+    problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store")
 }
 
-/// Most rows one history request returns.
-const HISTORY_LIMIT: usize = 100_000;
-
-async fn with_history<T: serde::Serialize + Send + 'static>(
+/// Runs `query` on the store through the readers' gate (`readers.rs`) and answers its
+/// value as JSON: 503 with `Retry-After` when every reader stays busy, never a pool
+/// timeout.
+async fn read_json<T: serde::Serialize + Send + 'static>(
     state: &ServerState,
     query: impl FnOnce(&History) -> Result<T, watchtower_store::StoreError> + Send + 'static,
 ) -> Response {
-    let Some(history) = state.config.history.clone() else {
-        return problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store");
+    let Some(readers) = &state.readers else {
+        return no_store();
     };
-    match tokio::task::spawn_blocking(move || query(&history)).await {
-        Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match readers.read(QUEUE_WAIT, query).await {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
-pub async fn history(State((state, _)): AppState, Query(q): Query<HistoryQuery>) -> Response {
-    let default_run = state.config.run_id;
-    let limit = q.limit.unwrap_or(2_000).min(HISTORY_LIMIT);
-    with_history(&state, move |h| {
-        let run = match q.run.or(default_run) {
-            Some(run) => run,
-            None => h.latest_run()?.unwrap_or(0),
-        };
-        let to = q.to.unwrap_or(u64::MAX);
-        // Without `from`, the newest `limit` ticks up to `to`.
-        let from = match q.from {
-            Some(from) => from,
-            None => h.last_tick(run, to)?.unwrap_or(0).saturating_sub(limit.max(1) as u64 - 1),
-        };
-        Ok(json!({"run": run, "ticks": h.ticks(run, from, to, limit)?}))
-    })
-    .await
-}
-
+/// The audit query's parameters, as text so each is checked by name.
 #[derive(Deserialize)]
 pub struct AuditQuery {
-    limit: Option<usize>,
-    run: Option<i64>,
+    limit: Option<String>,
+    run: Option<String>,
 }
 
+/// Most audited commands one request returns.
+const AUDIT_LIMIT: u64 = 1_000;
+
 pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> Response {
-    let run = q.run.or(state.config.run_id);
-    let limit = q.limit.unwrap_or(50).min(1_000);
-    with_history(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
+    let (run, limit) = match (run_id(q.run.as_deref()), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
+        (Ok(run), Ok(limit)) => (run.or(state.config.run_id), limit.unwrap_or(50).min(AUDIT_LIMIT) as usize),
+        (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+    };
+    read_json(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
 }
 
 pub async fn runs(State((state, _)): AppState) -> Response {
-    with_history(&state, |h| Ok(json!({"runs": h.runs()?}))).await
+    read_json(&state, |h| Ok(json!({"runs": h.runs()?}))).await
 }
 
 pub async fn metrics(State((state, _)): AppState) -> Response {

@@ -5,6 +5,11 @@
 //! single-slot exchanges). Nothing a client does (connecting, reading slowly, flooding
 //! commands, disconnecting) can make the engine wait.
 //!
+//! Nor can heavy readers or a crowd of idle sockets take the server down: store reads pass
+//! a gate of a few permits (`readers.rs`), history is streamed a page at a time
+//! (`history.rs`), connections are capped and idle ones closed (`connections.rs`), and a
+//! request addressed to a host the server does not answer to is refused (`host.rs`).
+//!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
 //! `admin/embedding-map` (and `/refresh`, POST).
@@ -13,14 +18,18 @@ mod access;
 mod api;
 mod broadcast;
 mod commands;
+pub mod connections;
 mod dashboard;
 mod flood;
+mod history;
+mod host;
 mod metrics;
+mod query;
+mod readers;
 mod state;
 pub mod wire;
 mod ws;
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,6 +38,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use host::check_allowed as check_allowed_host;
 pub use state::{Bridge, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;
 
@@ -45,7 +55,7 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/commands", post(api::command))
         .route("/api/registry", get(api::registry))
         .route("/api/snapshot", get(api::snapshot))
-        .route("/api/history", get(api::history))
+        .route("/api/history", get(history::history))
         .route("/api/audit", get(api::audit))
         .route("/api/runs", get(api::runs))
         .route("/api/admin/embedding-map", get(api::embedding))
@@ -64,17 +74,20 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
 /// Panics if the fault hook (`POST /api/debug/crash`, debug builds) fires: that is its
 /// purpose, so the app's supervision can be tested.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: CancellationToken) -> std::io::Result<()> {
-    state.port.store(listener.local_addr()?.port(), std::sync::atomic::Ordering::Relaxed);
+    let local = listener.local_addr()?;
+    state.port.store(local.port(), std::sync::atomic::Ordering::Relaxed);
     // A child token: a crash of this serving instance closes its sockets, not the app.
     let instance = cancel.child_token();
     let broadcaster = tokio::spawn(broadcast::run(Arc::clone(&state), instance.clone()));
     let floods = tokio::spawn(summarise_floods(Arc::clone(&state), instance.clone()));
-    let app = router(Arc::clone(&state), instance.clone());
-    // Peer addresses reach the handlers, so the audit log can say who sent a command.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(instance.clone().cancelled_owned());
-    let result = tokio::select! {
-        result = server.into_future() => result,
+    let config = &state.config;
+    let hosts =
+        host::Hosts::new(local, &config.allowed_hosts, &config.allowed_origins, state.metrics.hosts_refused.clone());
+    let app = router(Arc::clone(&state), instance.clone())
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), host::check));
+    let server = connections::accept(listener, app, config.limits, &state.metrics, instance.clone());
+    tokio::select! {
+        () = server => {}
         _ = state.crash.notified() => {
             instance.cancel();
             broadcaster.abort();
@@ -84,7 +97,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, cancel: Cance
     instance.cancel();
     broadcaster.abort();
     let _ = floods.await;
-    result
+    Ok(())
 }
 
 /// Every second, records the refusal floods whose window has closed; at the end, all.

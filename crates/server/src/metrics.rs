@@ -23,6 +23,10 @@ pub struct Metrics {
     pub unaudited: Counter,
     pub refusals_suppressed: Counter,
     pub http_requests: Counter,
+    pub reads_refused: Counter,
+    pub connections: Gauge,
+    pub connections_refused: Counter,
+    pub hosts_refused: Counter,
 }
 
 impl Metrics {
@@ -41,6 +45,10 @@ impl Metrics {
             unaudited: Counter::default(),
             refusals_suppressed: Counter::default(),
             http_requests: Counter::default(),
+            reads_refused: Counter::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            hosts_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("ticks", "Ticks completed by the engine", m.ticks.clone());
@@ -67,6 +75,22 @@ impl Metrics {
             m.refusals_suppressed.clone(),
         );
         registry.register("http_requests", "HTTP requests served", m.http_requests.clone());
+        registry.register(
+            "reads_refused",
+            "Store reads refused with 503 because every reader stayed busy",
+            m.reads_refused.clone(),
+        );
+        registry.register("connections_open", "TCP connections open (WebSockets included)", m.connections.clone());
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because --max-connections were open",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "hosts_refused",
+            "Requests refused because their Host is not one this server answers to",
+            m.hosts_refused.clone(),
+        );
         Self { registry, ..m }
     }
 

@@ -9,6 +9,7 @@ pub use watchtower_bridge::{Bridge, Published};
 use watchtower_store::History;
 
 use crate::metrics::Metrics;
+use crate::readers::Readers;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -24,6 +25,11 @@ pub struct ServerConfig {
     pub history: Option<History>,
     /// Serve the `POST /api/debug/crash` fault hook (debug builds only).
     pub fault_injection: bool,
+    /// Host names (or addresses) requests may be addressed to, besides the server's own
+    /// (`--allow-host`; see `host.rs`).
+    pub allowed_hosts: Vec<String>,
+    /// How many connections, and for how long idle ones are kept.
+    pub limits: crate::connections::Limits,
 }
 
 /// One serialised broadcast: the same bytes go to every client.
@@ -42,6 +48,8 @@ pub struct ServerState {
     pub(crate) metrics: Metrics,
     /// Rate-limits the audit rows of strangers' refused commands.
     pub(crate) flood: crate::flood::FloodGuard,
+    /// The store's read side behind its gate (none without a store).
+    pub(crate) readers: Option<Readers>,
     pub(crate) frames: watch::Sender<Frame>,
     /// Set by the fault hook; the serving task panics when notified.
     pub(crate) crash: Notify,
@@ -53,11 +61,14 @@ impl ServerState {
     /// State for a server that talks to the engine through `bridge`.
     pub fn new(config: ServerConfig, bridge: Bridge) -> Arc<Self> {
         let (frames, _) = watch::channel(Frame { seq: 0, text: Utf8Bytes::from_static(INITIALIZING) });
+        let metrics = Metrics::new();
+        let readers = config.history.clone().map(|h| Readers::new(h, metrics.reads_refused.clone()));
         Arc::new(Self {
             config,
             bridge,
-            metrics: Metrics::new(),
+            metrics,
             flood: Default::default(),
+            readers,
             frames,
             crash: Notify::new(),
             port: std::sync::atomic::AtomicU16::new(0),

@@ -113,6 +113,11 @@ impl History {
         Ok(Self { pool })
     }
 
+    /// How many connections the pool holds: at most this many queries run at once.
+    pub fn size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// A pooled read-only connection, for queries not offered here (and tests).
     pub fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
         self.pool.get().map_err(|e| StoreError::Pool { path: Default::default(), message: e.to_string() })
@@ -156,7 +161,7 @@ impl History {
     /// The last tick persisted for `run` at or before `to` (a primary-key lookup).
     pub fn last_tick(&self, run: i64, to: u64) -> Result<Option<u64>, StoreError> {
         let conn = self.connection()?;
-        let to = to.min(i64::MAX as u64) as i64;
+        let to = sql_bound(to);
         let last: Option<i64> =
             conn.query_row("SELECT max(tick) FROM ticks WHERE run_id = ?1 AND tick <= ?2", params![run, to], |r| {
                 r.get(0)
@@ -184,6 +189,8 @@ impl History {
         limit: usize,
         mut f: impl FnMut(u64, &[IndicatorValue]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        // No stored tick is past i64::MAX (SQLite's INTEGER): nothing to read.
+        let Ok(from) = i64::try_from(from) else { return Ok(()) };
         let conn = self.connection()?;
         let columns: Vec<&str> = Indicators::FIELDS.iter().map(|(n, _)| *n).collect();
         let sql = format!(
@@ -191,9 +198,7 @@ impl History {
             columns.join(", ")
         );
         let mut stmt = conn.prepare(&sql)?;
-        let to = to.min(i64::MAX as u64) as i64;
-        let limit = limit.min(i64::MAX as usize) as i64;
-        let mut rows = stmt.query(params![run, from as i64, to, limit])?;
+        let mut rows = stmt.query(params![run, from, sql_bound(to), sql_bound(limit as u64)])?;
         let mut values = Vec::with_capacity(columns.len());
         while let Some(row) = rows.next()? {
             values.clear();
@@ -213,7 +218,7 @@ impl History {
              FROM commands WHERE ?1 IS NULL OR run_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        let rows = stmt.query_map(params![run, limit.min(i64::MAX as usize) as i64], |r| {
+        let rows = stmt.query_map(params![run, sql_bound(limit as u64)], |r| {
             Ok(AuditRow {
                 seq: r.get(0)?,
                 run_id: r.get(1)?,
@@ -251,6 +256,14 @@ impl History {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// An upper bound (a last tick, a row count) from a caller, as SQLite's INTEGER: past
+/// `i64::MAX` it saturates, which bounds nothing more, where a cast (`as i64`) would
+/// wrap to a negative number and turn "everything up to the end" into "nothing", or a
+/// huge `from` into tick 0.
+fn sql_bound(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn read_value(row: &Row<'_>, i: usize, kind: &str) -> rusqlite::Result<IndicatorValue> {

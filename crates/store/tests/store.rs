@@ -122,6 +122,26 @@ fn a_finished_run_is_complete_marked_and_checkpointed() {
     assert_eq!(stats, 300 * 4);
 }
 
+/// Bounds past what SQLite's INTEGER holds bound nothing: a `from` beyond every tick reads
+/// nothing (a cast to i64 once wrapped it round to -1 and read ticks 0, 1, 2), and a `to`
+/// or `limit` beyond reads to the end.
+#[test]
+fn bounds_past_i64_never_wrap_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let mut sim = simulation();
+    let writer = Writer::start(&path, &run_info(), WriterOptions::default()).unwrap();
+    write_ticks(&writer, &mut sim, 5);
+    let run = writer.finish(RunStatus::Finished, None).unwrap().run_id;
+    let history = History::open(&path, 1).unwrap();
+    let ticks = |from, to, limit| history.ticks(run, from, to, limit).unwrap().len();
+    assert_eq!(ticks(u64::MAX, u64::MAX, 3), 0);
+    assert_eq!(ticks(i64::MAX as u64 + 1, u64::MAX, 3), 0);
+    assert_eq!(ticks(1, u64::MAX, usize::MAX), 4);
+    assert_eq!(history.last_tick(run, u64::MAX).unwrap(), Some(4));
+    assert_eq!(history.audit(Some(run), usize::MAX).unwrap().len(), 1);
+}
+
 #[test]
 fn a_run_left_running_is_marked_interrupted_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,6 @@
 //! `watchtower runs` and `watchtower export`: reading a data directory, from any process,
 //! even while a run is being written (read-only connections never block the writer).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -100,6 +99,10 @@ pub fn resolve_run(history: &History, arg: &str, data: &DataDirArg) -> Result<i6
 
 /// Writes a run's ticks, header row first for CSV.
 pub fn export(args: ExportArgs) -> Result<(), AppError> {
+    // Before anything is opened: `--out` must not be the database being read.
+    if let Some(out) = &args.out {
+        crate::outputs::check(out, &args.data.data_dir)?;
+    }
     let history = History::open(&args.data.database(), 1)?;
     let run = resolve_run(&history, &args.run, &args.data)?;
     let format = args
@@ -108,7 +111,7 @@ pub fn export(args: ExportArgs) -> Result<(), AppError> {
         .or_else(|| args.out.as_deref().and_then(Format::from_path))
         .unwrap_or(Format::Csv);
     let sink: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| AppError::io(path, e))?)),
+        Some(path) => Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = TickWriter::new(sink, format);

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod error;
 pub mod history;
 pub mod lock;
+pub mod outputs;
 pub mod replay;
 pub mod run;
 pub mod serve;

@@ -1,6 +1,5 @@
 //! `watchtower run`: the economy headless, as fast as it goes, every tick persisted.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -71,7 +70,7 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                 .map(Format::from)
                 .or_else(|| Format::from_path(path))
                 .ok_or_else(|| AppError::Usage(format!("--out {}: say --format csv or jsonl", path.display())))?;
-            let file = File::create(path).map_err(|e| AppError::io(path, e))?;
+            let file = crate::outputs::create(path, &args.data.data_dir)?;
             Some(TickFile::new(TickWriter::new(BufWriter::new(file), format)))
         }
         None => None,

@@ -29,6 +29,7 @@ use watchtower_runner::live::{Live, Publisher};
 use watchtower_runner::sink::Recorder;
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Session, Sink, Stop};
+use watchtower_server::connections::Limits;
 use watchtower_server::{ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
@@ -70,6 +71,41 @@ pub struct ServeArgs {
     /// Agents sampled for the embedding map (t-SNE) computed at start; 0 switches it off.
     #[arg(long, value_name = "N", default_value_t = 5_000)]
     pub embedding_sample: usize,
+    /// Also answer requests addressed to this host name or address, e.g. lab-host (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Most connections open at once, WebSockets included; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head, from connecting or its last response.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
+    /// Seconds a connection may go with no byte moving either way before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().idle_timeout.as_secs_f64())]
+    pub idle_timeout: f64,
+}
+
+impl ServeArgs {
+    /// The connection limits, checked (and the allowed hosts with them).
+    fn limits(&self) -> Result<Limits, AppError> {
+        let seconds = |flag: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| AppError::Usage(format!("--{flag} {value}: expected a number of seconds above 0")))
+        };
+        for host in &self.allow_host {
+            watchtower_server::check_allowed_host(host).map_err(AppError::Usage)?;
+        }
+        if self.max_connections == 0 {
+            return Err(AppError::Usage("--max-connections must be at least 1".into()));
+        }
+        Ok(Limits {
+            max_connections: self.max_connections,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+        })
+    }
 }
 
 fn generate_token() -> Result<String, AppError> {
@@ -166,6 +202,7 @@ impl Service {
             scenario.set(&format!("sim.tick_rate={rate}"))?;
         }
         let registry = scenario.registry()?;
+        let limits = args.limits()?;
         if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
             return Err(AppError::Usage(format!(
                 "refusing to listen on {} (reachable from other machines) with a generated token; \
@@ -183,6 +220,14 @@ impl Service {
         // Every client is a socket: allow as many as the system lets this process have.
         if let Ok(limit) = rlimit::increase_nofile_limit(u64::MAX) {
             info!(limit, "open files limit");
+            // The store, the lock and the listener need a few descriptors of their own.
+            if limit < limits.max_connections as u64 + 64 {
+                warn!(
+                    "the open files limit ({limit}) is below --max-connections ({}) plus the server's own files; \
+                     connections may fail before the cap is reached (raise `ulimit -n` or lower --max-connections)",
+                    limits.max_connections
+                );
+            }
         }
 
         // Lock before anything else touches the directory: a second instance fails at once.
@@ -216,6 +261,8 @@ impl Service {
             run_id: writer.as_ref().map(Writer::run_id),
             history,
             fault_injection: cfg!(debug_assertions),
+            allowed_hosts: args.allow_host.clone(),
+            limits,
         };
         let state = ServerState::new(config, bridge.clone());
         // Analytics start before the server serves, so the map is never asked for too late.

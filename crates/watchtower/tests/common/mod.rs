@@ -29,8 +29,14 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(args: &[&str], dir: &Path) -> Self {
+        Self::spawn_with(args, dir, &[])
+    }
+
+    /// Like [`Running::spawn`], with extra environment variables.
+    pub fn spawn_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = watchtower()
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -142,9 +148,14 @@ impl Server {
 
     /// Starts `serve` in `dir`.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start_with(dir, extra, &[])
+    }
+
+    /// Starts `serve` in `dir` with extra environment variables.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
         args.extend(extra);
-        let mut running = Running::spawn(&args, dir.path());
+        let mut running = Running::spawn_with(&args, dir.path(), env);
         let stdout = running.child.stdout.take().unwrap();
         let mut stdout = BufReader::new(stdout);
         let mut first = String::new();
