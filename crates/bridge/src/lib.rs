@@ -17,9 +17,8 @@
 //! Nothing here is async: an answer goes back through a [`Reply`], a callback the
 //! server builds around whatever its runtime uses (a oneshot channel, for tokio).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -77,12 +76,21 @@ pub enum Refused {
     Closed(Box<Envelope>),
 }
 
+/// Wall-clock milliseconds since the Unix epoch: when a command was received or a
+/// snapshot published (the engine itself has no clock).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The bounded queue of commands from the server to the engine.
 #[derive(Debug, Clone)]
 pub struct CommandQueue {
     tx: Sender<Envelope>,
     rx: Receiver<Envelope>,
-    closed: Arc<AtomicBool>,
+    /// Whether the engine has stopped taking commands. A sender holds the read side
+    /// while it queues, so once [`CommandQueue::close`] returns no send is half done and
+    /// a drain after it takes every command ever queued.
+    closed: Arc<RwLock<bool>>,
 }
 
 impl Default for CommandQueue {
@@ -103,9 +111,14 @@ impl CommandQueue {
         Self { tx, rx, closed: Arc::default() }
     }
 
+    fn closed(&self) -> std::sync::RwLockReadGuard<'_, bool> {
+        self.closed.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Queues a command without waiting. A full or closed queue hands the envelope back.
     pub fn try_send(&self, envelope: Envelope) -> Result<(), Refused> {
-        if self.closed.load(Ordering::SeqCst) {
+        let closed = self.closed();
+        if *closed {
             return Err(Refused::Closed(Box::new(envelope)));
         }
         self.tx.try_send(envelope).map_err(|e| match e {
@@ -117,7 +130,7 @@ impl CommandQueue {
     /// Refuses every command from now on (the engine has stopped). Commands already
     /// queued stay until [`CommandQueue::drain`] takes them, so they can be answered.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        *self.closed.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
     }
 
     /// Commands waiting now.

@@ -27,6 +27,14 @@ pub fn round_cents(x: f64) -> i64 {
     }
 }
 
+/// `x / divisor` (`divisor > 0`), rounded half away from zero: how a change of the unit
+/// of account rounds every balance and every cent the model keeps.
+#[inline]
+pub fn divide_rounding(x: i64, divisor: i64) -> i64 {
+    let (q, r) = (x / divisor, x % divisor);
+    if 2 * r.abs() >= divisor { q + r.signum() } else { q }
+}
+
 /// Shares `total` over `(recipient, weight)` pairs (non-negative real weights), calling
 /// `pay(recipient, share)` for every non-zero share. The pairs are walked twice (sum,
 /// then split), so the iterator must yield the same sequence both times. Returns the

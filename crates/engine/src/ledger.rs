@@ -175,10 +175,7 @@ impl Ledger {
         assert!(divisor > 0, "redenomination divisor must be positive");
         let mut sum: i128 = 0;
         for b in &mut self.balances {
-            let q = *b / divisor;
-            let r = *b % divisor;
-            // Round half away from zero.
-            *b = if 2 * r.abs() >= divisor { q + r.signum() } else { q };
+            *b = crate::apportion::divide_rounding(*b, divisor);
             sum += i128::from(*b);
         }
         // |sum| <= accounts/2, far inside i64.

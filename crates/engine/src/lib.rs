@@ -11,6 +11,12 @@
 //! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
 //! - [`checkpoint`]: the whole state as versioned bytes; [`workers`]: threads lent by the caller.
 
+/// The version of the engine's numbers: it moves whenever the same scenario and commands
+/// would give different numbers (a rule changed, a rounding fixed), so a replay of a run
+/// recorded by another version can say why it differs. 2: the profit tie rule and the
+/// rescaling of untaxed income at a redenomination.
+pub const NUMBERS: u32 = 2;
+
 pub mod apportion;
 pub mod boltzmann;
 pub mod checkpoint;

@@ -161,6 +161,8 @@ pub struct Simulation {
     model: Box<dyn Model>,
     hooks: [Vec<Hook>; 9],
     inbox: Vec<GodCommand>,
+    /// The commands of the last phase 0, answered in this order.
+    applied: Vec<GodCommand>,
     telemetry: Option<Arc<Telemetry>>,
     workers: Arc<dyn Workers>,
 }
@@ -203,6 +205,7 @@ impl Simulation {
             model,
             hooks: Default::default(),
             inbox: Vec::new(),
+            applied: Vec::new(),
             telemetry: None,
             workers: sequential(),
         };
@@ -232,6 +235,7 @@ impl Simulation {
             model: self.model.fork(),
             hooks: Default::default(),
             inbox: self.inbox.clone(),
+            applied: Vec::new(),
             telemetry: self.telemetry.clone(),
             workers: Arc::clone(&self.workers),
         }
@@ -271,6 +275,7 @@ impl Simulation {
             model,
             hooks: Default::default(),
             inbox,
+            applied: Vec::new(),
             telemetry: None,
             workers: sequential(),
         };
@@ -327,12 +332,26 @@ impl Simulation {
     fn intercept(&mut self, tick: u64, idle: bool) -> Vec<GodResponse> {
         self.run_hooks(Phase::Intercept, tick, idle, &[], None);
         let version = self.registry.version();
-        let responses: Vec<GodResponse> =
-            std::mem::take(&mut self.inbox).iter().map(|command| self.apply(command, tick)).collect();
+        self.applied = std::mem::take(&mut self.inbox);
+        let commands = std::mem::take(&mut self.applied);
+        let responses: Vec<GodResponse> = commands.iter().map(|command| self.apply(command, tick)).collect();
+        self.applied = commands;
         if self.registry.version() != version {
             self.model.configure(&self.registry);
         }
         responses
+    }
+
+    /// Commands waiting for the next phase 0, in the order they will be applied.
+    pub fn waiting(&self) -> &[GodCommand] {
+        &self.inbox
+    }
+
+    /// The commands the last phase 0 applied or refused, in order: the `i`-th answer of
+    /// that cycle answers the `i`-th of these (whoever submitted it: a caller, a hook,
+    /// a checkpoint's waiting commands).
+    pub fn last_applied(&self) -> &[GodCommand] {
+        &self.applied
     }
 
     fn apply(&mut self, command: &GodCommand, tick: u64) -> GodResponse {

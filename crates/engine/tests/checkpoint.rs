@@ -101,6 +101,23 @@ fn a_checkpoint_of_a_fresh_economy_restores_before_any_tick() {
 }
 
 #[test]
+fn a_checkpoint_keeps_waiting_commands_idle_changes_and_redenominations() {
+    // Full employment at 1% inflation a tick redenominates every ~230 ticks.
+    let spec = small_spec(8);
+    let mut a = simulation(spec, "mark0-2015", &["firms.hiring_firing_ratio=2", "firms.bankruptcy_threshold=3"]);
+    run(&mut a, 600, &[]);
+    let redenominated = a.telemetry().unwrap().indicators.redenominations;
+    assert!(redenominated > 0, "no redenomination to keep");
+    a.submit(command("idle", "government.income_tax_rate", json!(0.1)));
+    a.idle(); // applied between ticks, as a paused live economy does
+    a.submit(command("waiting", "bank.policy_rate", json!(0.03)));
+    let mut b = restored(&a);
+    assert_eq!(b.waiting().len(), 1, "the waiting command was not kept");
+    assert_eq!(b.registry().f64("government.income_tax_rate"), 0.1);
+    assert_eq!(run(&mut a, 500, &[]), run(&mut b, 500, &[]));
+}
+
+#[test]
 fn a_checkpoint_of_another_format_is_refused_with_a_clear_error() {
     let sim = mark0(1);
     let mut bytes = sim.checkpoint().unwrap();

@@ -100,9 +100,6 @@ impl Driver for Live {
                 self.wait(POLL);
                 return Next::Idle;
             }
-            if !self.held.is_empty() && self.due.is_some_and(|due| Instant::now() < due) {
-                return Next::Idle; // apply it now; the paced tick comes at its time
-            }
             let rate = registry.f64(TICK_RATE);
             if rate == 0.0 {
                 return Next::Tick; // as fast as possible

@@ -82,6 +82,12 @@ pub enum ScenarioError {
     Engine(#[from] EngineError),
 }
 
+/// What a recorded run says made it: the program, the model and the engine's numbers
+/// version ([`watchtower_engine::NUMBERS`]).
+pub fn model_version(model: ModelKind) -> String {
+    format!("watchtower {} / {} / numbers {}", env!("CARGO_PKG_VERSION"), model.name(), watchtower_engine::NUMBERS)
+}
+
 impl Scenario {
     /// A Boltzmann scenario of `agents` agents.
     pub fn boltzmann(agents: usize, seed: u64) -> Self {
@@ -115,9 +121,12 @@ impl Scenario {
     /// Adds a settings file's text; `source` names it in errors.
     pub fn add_config(&mut self, text: &str, source: &str) -> Result<(), ScenarioError> {
         self.settings.extend(config::parse_overlay(text, source)?);
-        if text.lines().any(|l| l.starts_with("schedule:")) {
+        // The settings parse above skips a top-level `schedule` however it is written
+        // (block or flow style, quoted or not); read it with line numbers here. A file
+        // that never says the word has none.
+        if text.contains(config::SCHEDULE) {
             let doc = Doc::parse(text, source)?;
-            if let Some(node) = doc.root.as_mapping().and_then(|m| m.get("schedule")) {
+            if let Some(node) = doc.root.as_mapping().and_then(|m| m.get(config::SCHEDULE)) {
                 self.schedule.extend(Schedule::parse(&doc, node)?);
             }
         }
@@ -164,7 +173,7 @@ impl Scenario {
             firms: if mark0 { self.firms as u64 } else { 0 },
             agents: if mark0 { 0 } else { self.agents as u64 },
             parameters: parameters.into(),
-            model_version: format!("watchtower {} / {}", env!("CARGO_PKG_VERSION"), self.model.name()),
+            model_version: model_version(self.model),
         }
     }
 }
@@ -186,6 +195,19 @@ mod tests {
         assert_eq!(registry.f64("government.income_tax_rate"), 0.25);
         assert_eq!(registry.f64("bank.policy_rate"), 0.01);
         assert_eq!(s.schedule.entries().len(), 1);
+    }
+
+    #[test]
+    fn a_schedule_is_read_however_the_file_writes_it() {
+        for text in [
+            "{government: {income_tax_rate: 0.25}, schedule: [{tick: 3, set: {bank.policy_rate: 0.01}}]}\n",
+            "\"schedule\":\n  - {tick: 3, set: {bank.policy_rate: 0.01}}\n",
+            "schedule :\n  - {tick: 3, set: {bank.policy_rate: 0.01}}\n",
+        ] {
+            let mut s = Scenario::default();
+            s.add_config(text, "p.yaml").unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(s.schedule.entries().len(), 1, "{text}");
+        }
     }
 
     #[test]

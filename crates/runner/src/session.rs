@@ -16,22 +16,21 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use watchtower_bridge::Reply;
+pub use watchtower_bridge::now_ms;
 use watchtower_engine::{EngineError, Simulation, TickOutcome};
-use watchtower_protocol::{AuditEntry, GodCommand};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
 use crate::schedule::Schedule;
 use crate::sink::{Flow, Sink, SinkError};
 
-/// Wall-clock milliseconds since the Unix epoch (outside the engine, which has no clock).
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The source recorded for scheduled commands.
 pub const SCHEDULE_SOURCE: &str = "schedule";
+
+/// The source recorded for commands the engine applied that no driver collected (a
+/// hook's, or one waiting in a restored checkpoint).
+pub const ENGINE_SOURCE: &str = "engine";
 
 /// A command waiting for the next phase 0, with whoever waits for its answer.
 #[derive(Debug)]
@@ -84,23 +83,30 @@ pub trait Driver {
 
 /// A flag that asks a run to stop after the cycle in flight: set by a signal handler,
 /// an API call or the program itself.
+///
+/// The program's own requests are kept apart from the signal handlers' flag: a handler
+/// that exits at once on a *second* signal arms itself when its flag is set, and the
+/// program stopping itself (its engine failed) must not count as the first.
 #[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<AtomicBool>);
+pub struct Stop {
+    signalled: Arc<AtomicBool>,
+    asked: Arc<AtomicBool>,
+}
 
 impl Stop {
-    /// A flag over `flag` (for signal handlers that set an `AtomicBool`).
+    /// A stop that `flag` also requests (a signal handler sets it).
     pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
-        Self(flag)
+        Self { signalled: flag, asked: Arc::default() }
     }
 
     /// Asks for the stop.
     pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.asked.store(true, Ordering::SeqCst);
     }
 
-    /// Whether a stop was asked for.
+    /// Whether a stop was asked for, by a signal or by the program.
     pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.asked.load(Ordering::SeqCst) || self.signalled.load(Ordering::SeqCst)
     }
 }
 
@@ -168,7 +174,8 @@ impl Session {
         &self.simulation
     }
 
-    /// The simulation, mutably: to submit a command outside the loop, or lend it threads.
+    /// The simulation, mutably: to lend it threads, or submit a command outside the loop
+    /// (it is applied at the next phase 0 and recorded with the source `engine`).
     pub fn simulation_mut(&mut self) -> &mut Simulation {
         &mut self.simulation
     }
@@ -190,6 +197,28 @@ impl Session {
             pending: Vec::new(),
             audit: Vec::new(),
         }
+    }
+
+    /// After the engine failed (or panicked) in a cycle: answers every command that
+    /// cycle had taken `unavailable`, and returns their audit entries, so none is lost.
+    /// The engine may have applied them before it failed; the tick never settled.
+    pub fn abandon(&mut self) -> Vec<AuditEntry> {
+        let tick = self.simulation.tick();
+        self.pending
+            .drain(..)
+            .map(|p| {
+                let response = GodResponse::rejected(
+                    &p.command,
+                    Some(tick),
+                    ErrorCode::Unavailable,
+                    format!("the engine failed during tick {tick}, which never settled"),
+                );
+                if let Some(reply) = p.reply {
+                    reply.send(response.clone());
+                }
+                AuditEntry { command: p.command, received_at_ms: p.received_at_ms, source: p.source, response }
+            })
+            .collect()
     }
 
     /// Runs cycles until the simulation has run `until` ticks (if given), the driver
@@ -219,6 +248,8 @@ impl Session {
                 });
             }
             driver.collect(&mut self.pending);
+            // Commands may already wait (a hook's, a checkpoint's): ours follow them.
+            let ours = self.simulation.waiting().len();
             for p in &self.pending {
                 self.simulation.submit(p.command.clone());
             }
@@ -231,17 +262,23 @@ impl Session {
                 None => self.simulation.idle(),
             };
             self.audit.clear();
-            for (p, response) in self.pending.drain(..).zip(responses) {
-                if let Some(reply) = p.reply {
-                    reply.send(response.clone());
-                }
-                self.audit.push(AuditEntry {
-                    command: p.command,
-                    received_at_ms: p.received_at_ms,
-                    source: p.source,
-                    response,
-                });
+            let n = self.pending.len();
+            let mut pending = self.pending.drain(..);
+            for (i, (command, response)) in self.simulation.last_applied().iter().zip(responses).enumerate() {
+                let entry = match (ours..ours + n).contains(&i).then(|| pending.next()).flatten() {
+                    Some(p) => {
+                        if let Some(reply) = p.reply {
+                            reply.send(response.clone());
+                        }
+                        AuditEntry { command: p.command, received_at_ms: p.received_at_ms, source: p.source, response }
+                    }
+                    None => {
+                        AuditEntry { command: command.clone(), received_at_ms, source: ENGINE_SOURCE.into(), response }
+                    }
+                };
+                self.audit.push(entry);
             }
+            drop(pending);
             driver.refusals(&mut self.audit);
             let cycle = Cycle { outcome: outcome.as_ref(), audit: &self.audit, simulation: &self.simulation };
             let mut flow = Flow::Continue;

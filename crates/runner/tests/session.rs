@@ -123,6 +123,29 @@ impl watchtower_runner::Driver for OneIdle {
     }
 }
 
+/// A driver that sends one command a cycle, as a client would.
+struct OneCommandATick(u64);
+
+impl watchtower_runner::Driver for OneCommandATick {
+    fn next(&mut self, _: &watchtower_engine::Simulation) -> watchtower_runner::Next {
+        watchtower_runner::Next::Tick
+    }
+
+    fn collect(&mut self, into: &mut Vec<watchtower_runner::Pending>) {
+        self.0 += 1;
+        into.push(watchtower_runner::Pending {
+            command: watchtower_protocol::GodCommand {
+                id: format!("client{}", self.0),
+                key: "government.income_tax_rate".into(),
+                value: serde_json::json!(0.2),
+            },
+            received_at_ms: 0,
+            source: "test".into(),
+            reply: None,
+        });
+    }
+}
+
 #[test]
 fn a_forked_session_continues_as_its_origin_and_applies_no_scheduled_command_twice() {
     let mut scenario = small();
@@ -148,4 +171,53 @@ fn a_forked_session_continues_as_its_origin_and_applies_no_scheduled_command_twi
     let keys = |k: &Keep| k.audit.iter().map(|e| e.command.key.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&b), ["bank.policy_rate"], "tick 5's entry was applied once, before the fork");
     assert_eq!(keys(&a), keys(&b));
+}
+
+#[test]
+fn the_commands_of_the_tick_that_fails_are_answered_and_recorded() {
+    // A setting that spirals out of what integer money can hold (docs/MODEL.md §4).
+    let mut scenario = small();
+    scenario.set("firms.wage_indexation=2").unwrap();
+    scenario.set("households.expectation_weight_measured=1").unwrap();
+    let mut session = Session::new(scenario.build().unwrap(), Default::default());
+    let mut keep = Keep::default();
+    let mut driver = OneCommandATick(0);
+    let failed = session.run(Some(100_000), &mut driver, &mut [&mut keep as &mut dyn Sink]);
+    assert!(failed.is_err(), "the economy did not fail");
+    let last = session.abandon();
+    assert_eq!(last.len(), 1, "the failing tick's command");
+    assert_eq!(last[0].command.id, format!("client{}", driver.0));
+    assert_eq!(last[0].response.code, Some(watchtower_protocol::ErrorCode::Unavailable));
+    assert_eq!(keep.audit.len() as u64 + 1, driver.0, "every other command was answered in its tick");
+}
+
+#[test]
+fn a_command_a_hook_submits_is_recorded_as_the_engines_and_no_answer_goes_astray() {
+    let scenario = small();
+    let mut sim = scenario.build().unwrap();
+    sim.register_hook(watchtower_engine::Phase::Expect, |ctx| {
+        if ctx.tick() == 1 {
+            ctx.submit(watchtower_protocol::GodCommand {
+                id: "hook".into(),
+                key: "bank.policy_rate".into(),
+                value: serde_json::json!(0.01),
+            });
+        }
+    });
+    let mut session = Session::new(sim, Default::default());
+    let mut keep = Keep::default();
+    let mut driver = OneCommandATick(0);
+    session.run(Some(4), &mut driver, &mut [&mut keep as &mut dyn Sink]).unwrap();
+    let rows: Vec<(&str, &str, &str)> =
+        keep.audit.iter().map(|a| (a.command.id.as_str(), a.response.id.as_str(), a.source.as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            ("client1", "client1", "test"),
+            ("client2", "client2", "test"),
+            ("hook", "hook", "engine"),
+            ("client3", "client3", "test"),
+            ("client4", "client4", "test"),
+        ]
+    );
 }

@@ -8,11 +8,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tracing::warn;
-use watchtower_bridge::{AuditFull, Envelope, Refused, Reply};
+use watchtower_bridge::{AuditFull, Envelope, Refused, Reply, now_ms};
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
 use crate::flood::Verdict;
@@ -24,10 +24,6 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a refusal waits for room in the audit log before it is counted as lost
 /// (only if the engine has stopped draining it, i.e. the service is going down).
 const AUDIT_WAIT: Duration = Duration::from_secs(5);
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// An answer on its way: already known (refused at the door) or awaited from the engine.
 pub type Answer = Pin<Box<dyn Future<Output = GodResponse> + Send>>;
@@ -98,11 +94,13 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, 
         let response = GodResponse::rejected(&command, None, code, message);
         state.metrics.commands_rejected.inc();
         let entry = AuditEntry { command, received_at_ms, source, response: response.clone() };
-        // An authorised sender's refusal must have its row: wait for room if need be.
-        return Box::pin(async move {
-            record(&state, entry).await;
-            response
-        });
+        // An authorised sender's refusal must have its row: queued now, or, if the log is
+        // full, by a task of its own that waits for room (so a sender that goes away
+        // cannot take the row with it).
+        if let Err(AuditFull(back)) = state.bridge.audit.push(entry) {
+            tokio::spawn(async move { record(&state, *back).await });
+        }
+        return Box::pin(std::future::ready(response));
     }
     Box::pin(async move {
         let response = match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {

@@ -2,10 +2,12 @@
 //!
 //! A client without the token can send commands as fast as its socket allows; each is
 //! refused, and each refusal used to be a full audit row (with whatever id the client
-//! made up). The guard keeps, per peer address and per window of [`WINDOW`], the first
-//! [`FULL_ROWS`] refusals as ordinary rows and only counts the rest; when the window
-//! closes, one row records the flood: its source and how many were refused. The number of
-//! addresses tracked is bounded too; beyond it, refusals are counted under one row.
+//! made up). The guard keeps, per peer address (an IPv6 peer by its /64, which one host
+//! usually owns whole) and per window of [`WINDOW`], the first [`FULL_ROWS`] refusals as
+//! ordinary rows and only counts the rest; when the window closes, one row records the
+//! flood: its source and how many were refused. All addresses together get at most
+//! [`ALL_FULL_ROWS`] full rows a window, and at most [`MAX_SOURCES`] are tracked: beyond
+//! either, refusals are counted under one row, so many addresses cost no more than a few.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,6 +23,9 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Refusals per address and window recorded in full.
 pub const FULL_ROWS: u32 = 10;
+
+/// Refusals per window recorded in full, all addresses together.
+pub const ALL_FULL_ROWS: u32 = 100;
 
 /// Addresses tracked at once.
 const MAX_SOURCES: usize = 1_024;
@@ -42,42 +47,79 @@ struct Window {
     counted: u64,
 }
 
-/// Per-address windows of refusals.
+/// Per-address windows of refusals, and the count of full rows in the current window
+/// for all addresses together.
 #[derive(Debug, Default)]
 pub struct FloodGuard {
-    windows: Mutex<HashMap<Option<IpAddr>, Window>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    by_source: HashMap<Option<IpAddr>, Window>,
+    /// Full rows recorded since `all_opened`, every address together.
+    all_recorded: u32,
+    all_opened: Option<Instant>,
+}
+
+/// The address a window is kept for: an IPv4 address, or an IPv6 /64.
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut bits = v6.to_bits();
+                bits &= !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from_bits(bits))
+            }
+        },
+    }
 }
 
 impl FloodGuard {
     /// Decides for one refusal from `from`.
     pub fn admit(&self, from: &Sender) -> Verdict {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let mut key = Some(from.peer.ip());
-        if !windows.contains_key(&key) && windows.len() >= MAX_SOURCES {
-            key = None; // too many addresses: count them together
+        let mut guard = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let w = &mut *guard;
+        let now = Instant::now();
+        if w.all_opened.is_none_or(|opened| now.duration_since(opened) >= WINDOW) {
+            w.all_opened = Some(now);
+            w.all_recorded = 0;
         }
-        let w = windows.entry(key).or_insert_with(|| Window {
-            opened: Instant::now(),
-            transport: from.transport,
-            recorded: 0,
-            counted: 0,
-        });
-        if key.is_some() && w.recorded < FULL_ROWS {
-            w.recorded += 1;
-            Verdict::Record
-        } else {
-            w.counted += 1;
-            Verdict::Count
+        let ip = source(from.peer.ip());
+        let new_window = || Window { opened: now, transport: from.transport, recorded: 0, counted: 0 };
+        if let Some(window) = w.by_source.get_mut(&Some(ip)) {
+            // A source already in its window: its first rows are full, the rest counted
+            // under its own summary (at most ALL_FULL_ROWS / FULL_ROWS sources get there).
+            if window.recorded < FULL_ROWS && w.all_recorded < ALL_FULL_ROWS {
+                window.recorded += 1;
+                w.all_recorded += 1;
+                return Verdict::Record;
+            }
+            if window.recorded >= FULL_ROWS {
+                window.counted += 1;
+                return Verdict::Count;
+            }
+        } else if w.all_recorded < ALL_FULL_ROWS && w.by_source.len() < MAX_SOURCES {
+            let mut window = new_window();
+            window.recorded = 1;
+            w.by_source.insert(Some(ip), window);
+            w.all_recorded += 1;
+            return Verdict::Record;
         }
+        // Past the budget of all addresses together: counted under one row for them all.
+        w.by_source.entry(None).or_insert_with(new_window).counted += 1;
+        Verdict::Count
     }
 
     /// Closes the windows older than [`WINDOW`] (all of them if `all`): one summary row
     /// for each that only counted.
     pub fn close_windows(&self, all: bool) -> Vec<AuditEntry> {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let mut rows = Vec::new();
-        windows.retain(|ip, w| {
+        guard.by_source.retain(|ip, w| {
             if !all && now.duration_since(w.opened) < WINDOW {
                 return true;
             }
@@ -109,9 +151,7 @@ fn summary(ip: Option<IpAddr>, w: &Window, now: Instant) -> AuditEntry {
         WINDOW.as_secs()
     );
     let response = GodResponse::rejected(&command, None, ErrorCode::Unauthorized, message);
-    let received_at_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    AuditEntry { command, received_at_ms, source, response }
+    AuditEntry { command, received_at_ms: watchtower_bridge::now_ms(), source, response }
 }
 
 #[cfg(test)]
@@ -130,5 +170,26 @@ mod tests {
         assert_eq!(rows[0].command.value["refused"], 990);
         assert_eq!(rows[0].source, "websocket 127.0.0.1");
         assert_eq!(guard.admit(&from), Verdict::Record, "a new window records again");
+    }
+
+    #[test]
+    fn many_addresses_share_one_budget_of_full_rows() {
+        let guard = FloodGuard::default();
+        let mut recorded = 0;
+        for i in 0..2_000u32 {
+            let peer = std::net::SocketAddr::from((std::net::Ipv4Addr::from(0x7f00_0000 + i), 5000));
+            if guard.admit(&Sender { transport: "http", peer }) == Verdict::Record {
+                recorded += 1;
+            }
+        }
+        assert_eq!(recorded, ALL_FULL_ROWS);
+        let rows = guard.close_windows(true);
+        assert_eq!(rows.len(), 1, "one summary row for all the addresses past the budget");
+        assert_eq!(rows[0].command.value["refused"], 2_000 - ALL_FULL_ROWS as u64);
+        assert_eq!(rows[0].source, "many addresses");
+        // One IPv6 host's /64 is one source.
+        let a: std::net::SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        let b: std::net::SocketAddr = "[2001:db8::ffff:2]:1".parse().unwrap();
+        assert_eq!(source(a.ip()), source(b.ip()));
     }
 }

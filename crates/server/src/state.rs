@@ -75,6 +75,14 @@ impl ServerState {
         })
     }
 
+    /// Records every refusal flood still being counted (at shutdown, after the server's
+    /// tasks are gone), so its summary row is not lost.
+    pub fn close_floods(&self) {
+        for row in self.flood.close_windows(true) {
+            crate::commands::audit_or_count(self, row);
+        }
+    }
+
     /// Whether the first snapshot exists (genesis done, tick 0 settled) and the engine
     /// has not failed since.
     pub fn ready(&self) -> bool {

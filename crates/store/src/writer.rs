@@ -358,13 +358,15 @@ fn write_loop(conn: Connection, rx: Receiver<Message>, options: WriterOptions) -
         match message {
             Some(Message::Record { run_id, record }) => {
                 w.begin()?;
-                let report = w.reports.entry(run_id).or_insert_with(|| WriterReport { run_id, ..Default::default() });
-                insert(&w.conn, &w.tick_sql, run_id, &record, report)?;
+                let mut report =
+                    w.reports.get(&run_id).cloned().unwrap_or(WriterReport { run_id, ..Default::default() });
+                w.atomically(|conn, tick_sql| insert(conn, tick_sql, run_id, &record, &mut report))?;
+                w.reports.insert(run_id, report);
                 w.written()?;
             }
             Some(Message::Job(job)) => {
                 w.begin()?;
-                job(&w.conn)?;
+                w.atomically(|conn, _| job(conn))?;
                 w.written()?;
             }
             Some(Message::StartRun { info, reply }) => {
@@ -400,6 +402,30 @@ fn write_loop(conn: Connection, rx: Receiver<Message>, options: WriterOptions) -
 }
 
 impl Loop {
+    /// Runs one message's writes inside a savepoint. If they fail, only they are undone:
+    /// everything before them in the open transaction (other runs' ticks, already handed
+    /// over) is committed, and then the writer stops with the error.
+    fn atomically(
+        &mut self,
+        write: impl FnOnce(&Connection, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute_batch("SAVEPOINT message")?;
+        match write(&self.conn, &self.tick_sql) {
+            Ok(()) => Ok(self.conn.execute_batch("RELEASE message")?),
+            Err(e) => {
+                let kept = self
+                    .conn
+                    .execute_batch("ROLLBACK TO message; RELEASE message")
+                    .map_err(StoreError::from)
+                    .and_then(|()| self.commit());
+                if let Err(also) = kept {
+                    warn!("store writer: could not keep the writes before a failed one: {also}");
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn begin(&mut self) -> Result<(), StoreError> {
         if self.open_since.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;

@@ -286,3 +286,21 @@ fn one_writer_takes_several_runs_at_once_and_other_writes() {
         .collect();
     assert_eq!(rows, [("finished".to_string(), 29), ("interrupted".to_string(), 19)]);
 }
+
+#[test]
+fn a_failed_write_stops_the_writer_but_keeps_what_came_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let store = watchtower_store::Store::open(&path, WriterOptions::default()).unwrap();
+    let run = store.start_run(&run_info()).unwrap();
+    let mut sim = simulation();
+    for _ in 0..10 {
+        run.send(TickRecord { telemetry: Some(sim.step().unwrap().telemetry), audit: vec![] }).unwrap();
+    }
+    store.submit(|conn| Ok(conn.execute_batch("INSERT INTO no_such_table VALUES (1)")?)).unwrap();
+    let err = store.close().unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    let conn = Connection::open(&path).unwrap();
+    let kept: i64 = conn.query_row("SELECT count(*) FROM ticks", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 10, "the ticks handed over before the failed write were kept");
+}

@@ -38,6 +38,7 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
     };
     let last = args.ticks.map_or(last, |n| n.saturating_sub(1).min(last));
     let scenario = recorded.scenario;
+    let (recorded_by, scenario_model) = (recorded.run.model_version.clone(), scenario.model);
     let commands = scenario.schedule.entries().iter().filter(|e| e.tick <= last).count();
     let mut session = Session::new(scenario.build()?, scenario.schedule.clone());
     let mut compare = Compare::new(&history, id, last);
@@ -49,7 +50,13 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         )));
     }
     if let Some(difference) = compare.difference {
-        return Err(AppError::NotReproducible(format!("run {id} does not replay: {difference}")));
+        let now = watchtower_runner::scenario::model_version(scenario_model);
+        let note = if recorded_by != now {
+            format!(" (it was recorded by `{recorded_by}`; this is `{now}`, whose numbers may differ)")
+        } else {
+            String::new()
+        };
+        return Err(AppError::NotReproducible(format!("run {id} does not replay: {difference}{note}")));
     }
     say!(
         "Run {id} replays exactly: {} ticks (0 to {last}) identical, bit for bit, with {commands} commands re-applied",

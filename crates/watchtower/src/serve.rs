@@ -114,6 +114,15 @@ fn generate_token() -> Result<String, AppError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// What a panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// How the engine thread ended.
 pub struct EngineExit {
     /// Ticks run.
@@ -156,21 +165,17 @@ impl Engine {
         let failure = match outcome {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(AppError::from(e)),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Some(AppError::EnginePanicked(message))
-            }
+            Err(panic) => Some(AppError::EnginePanicked(panic_message(panic.as_ref()))),
         };
         if let Some(e) = &failure {
             error!("{e}");
             self.bridge.failure.publish(Arc::new(e.to_string()));
         }
         self.stop.request();
-        let audit = live.close();
+        // The failing cycle's commands, then everything still queued: each answered and
+        // recorded.
+        let mut audit = self.session.abandon();
+        audit.extend(live.close());
         EngineExit { ticks: self.session.simulation().tick(), failure, audit, recorder: self.recorder }
     }
 }
@@ -281,23 +286,26 @@ impl Service {
                 .name("engine".into())
                 .spawn(move || {
                     let started = std::time::Instant::now();
-                    let simulation = match watchtower_engine::Simulation::new(spec, registry) {
-                        Ok(mut sim) => {
+                    // Genesis can fail, or (a bug) panic: either way the service must
+                    // know, or it would wait for an engine that never comes.
+                    let genesis = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        watchtower_engine::Simulation::new(spec, registry)
+                    }));
+                    let failure = match genesis {
+                        Ok(Ok(mut sim)) => {
                             if let Ok(pool) = Pool::machine() {
                                 sim.set_workers(pool);
                             }
-                            sim
+                            info!(elapsed = ?started.elapsed(), "genesis done");
+                            let session = Session::new(sim, schedule);
+                            return Engine { session, bridge, stop, recorder, tap, until }.run();
                         }
-                        Err(e) => {
-                            let failure = AppError::Engine(e);
-                            bridge.failure.publish(Arc::new(failure.to_string()));
-                            stop.request();
-                            return EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder };
-                        }
+                        Ok(Err(e)) => AppError::Engine(e),
+                        Err(panic) => AppError::EnginePanicked(panic_message(panic.as_ref())),
                     };
-                    info!(elapsed = ?started.elapsed(), "genesis done");
-                    let session = Session::new(simulation, schedule);
-                    Engine { session, bridge, stop, recorder, tap, until }.run()
+                    bridge.failure.publish(Arc::new(failure.to_string()));
+                    stop.request();
+                    EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder }
                 })
                 .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?
         };
@@ -332,8 +340,10 @@ impl Service {
         info!("shutting down");
         self.cancel.cancel();
         let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
-        // No server task outlives this, so nothing is refused after the last drain below.
+        // No server task outlives this, so nothing is queued or refused after the last
+        // drains below.
         self.runtime.shutdown_timeout(Duration::from_millis(200));
+        self.state.close_floods(); // a flood still being counted gets its summary row
         drop(self.state); // the read pool closes with the server's state...
         let mut exit = self.engine.join().unwrap_or_else(|_| EngineExit {
             ticks: 0,

@@ -91,7 +91,16 @@ fn pause_means_pause_and_a_pause_cancels_the_steps_still_to_run() {
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(tick(&service), stopped, "the remaining steps ran on after a pause");
 
-    // A step of 0 cancels too; a step of 3 runs exactly 3.
+    // A step of 0 cancels too.
+    assert_eq!(command(&service, "sim.step", json!(100_000)).0, 200);
+    wait_until(Duration::from_secs(5), "stepping again", || tick(&service) > stopped + 3);
+    assert_eq!(command(&service, "sim.step", json!(0)).0, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let stopped = tick(&service);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(tick(&service), stopped, "the remaining steps ran on after a step of 0");
+
+    // A step of 3 runs exactly 3.
     assert_eq!(command(&service, "sim.step", json!(3)).0, 200);
     wait_until(Duration::from_secs(5), "three steps", || tick(&service) == stopped + 3);
     std::thread::sleep(Duration::from_millis(300));
@@ -238,7 +247,9 @@ fn every_command_of_an_authorised_burst_has_its_audit_row() {
     let db = dir.path().join("data/watchtower.db");
     let (report, _) = service.stop().unwrap();
     let rows = count(&db, "SELECT count(*) FROM commands");
+    let distinct = count(&db, "SELECT count(DISTINCT command_id) FROM commands");
     let full = count(&db, "SELECT count(*) FROM commands WHERE code = 'queue_full'");
+    assert_eq!(distinct, 3_000, "each command has its own row, not another's");
     println!("3,000 commands answered: {rows} audit rows ({full} of them queue_full refusals)");
     assert_eq!(rows, 3_000, "answered 3,000, recorded {rows}");
     assert_eq!(report.unwrap().commands, 3_000);

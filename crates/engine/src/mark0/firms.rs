@@ -129,8 +129,12 @@ impl Mark0 {
                             f.wage[i] = f.wage[i].max(0.0);
                         }
                     }
-                    f.price[i] *= 1.0 + pi_used;
-                    f.wage[i] *= 1.0 + wage_index * pi_used;
+                    // Indexation to expected inflation. Expected deflation beyond −100% a
+                    // tick (reachable only by extreme settings) would turn prices and wages
+                    // negative, which no transfer can book: they fall to nearly nothing
+                    // instead (the same in every sane run, where the factors are near 1).
+                    f.price[i] *= (1.0 + pi_used).max(ZERO);
+                    f.wage[i] *= (1.0 + wage_index * pi_used).max(0.0);
                     f.output[i] = f.output[i].max(0.0);
                     wtot += f.wage[i] * f.output[i];
                     ptot += f.price[i] * f.output[i];

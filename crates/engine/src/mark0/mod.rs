@@ -25,7 +25,7 @@ mod telemetry;
 use serde::{Deserialize, Serialize};
 use watchtower_protocol::Telemetry;
 
-use crate::apportion::{self, round_cents};
+use crate::apportion::{self, divide_rounding, round_cents};
 use crate::ledger::{AccountId, Ledger};
 use crate::model::{Context, Model, ModelError};
 use crate::phase::Phase;
@@ -107,6 +107,9 @@ const REDENOMINATION_BASE: f64 = 10.0;
 
 /// Redenominate mid-tick when hyperinflation takes the price level past this.
 const MID_TICK_CEILING: f64 = 1e6;
+
+/// The most powers of ten one redenomination removes (10¹⁸ is the largest `i64` power).
+const MAX_REDENOMINATION: i32 = 18;
 
 /// Also redenominate when the money held nears the edge of `i64` (hyperinflation can
 /// grow money faster than prices, and a tick's aggregate flows, such as sales, are
@@ -401,9 +404,15 @@ impl Mark0 {
         let held = ctx.ledger.money_held();
         let mut down = 0_i32;
         if self.m.pavg >= ceiling {
-            down = self.m.pavg.log10().floor() as i32;
+            // A price level past 10¹⁸ (or not a number) cannot be brought back in one step
+            // of an `i64` divisor: the economy has left what the books can represent.
+            let steps = self.m.pavg.log10().floor();
+            if steps.is_nan() || steps > f64::from(MAX_REDENOMINATION) {
+                return Err(ModelError::Unrepresentable { what: "price level", value: self.m.pavg });
+            }
+            down = steps as i32;
         }
-        while down < 18 && held / 10_i128.pow(down as u32) >= i128::from(LARGEST_BALANCE) {
+        while down < MAX_REDENOMINATION && held / 10_i128.pow(down as u32) >= i128::from(LARGEST_BALANCE) {
             down += 1;
         }
         let (factor, step) = if down > 0 {
@@ -437,6 +446,8 @@ impl Mark0 {
         hh.taxable.iter_mut().for_each(rescale);
         if moment == Moment::MidTick {
             hh.income.iter_mut().chain(hh.disposable.iter_mut()).chain(self.firms.flow.iter_mut()).for_each(rescale);
+            // This tick's defaults are divided by this tick's debt for the loan rate.
+            rescale(&mut self.flows.defaults);
         }
         Ok(())
     }
@@ -449,12 +460,6 @@ enum Moment {
     EndOfTick,
     /// Phase 2, after the firms' decisions, in hyperinflation only.
     MidTick,
-}
-
-/// `x / divisor`, rounded half away from zero (as the ledger rounds balances).
-fn divide_rounding(x: i64, divisor: i64) -> i64 {
-    let (q, r) = (x / divisor, x % divisor);
-    if 2 * r.abs() >= divisor { q + r.signum() } else { q }
 }
 
 /// Converts an aggregate flow to whole cents, or names it if it cannot be booked.

@@ -89,8 +89,7 @@ fn advance(session: &mut Session, ticks: u64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Ticks per second over at least `seconds` (and at least 3 ticks), measured in
-/// batches so the clock is read rarely.
+/// Ticks per second over at least `seconds` (and at least 3 ticks), one tick at a time.
 fn ticks_per_second(session: &mut Session, seconds: f64) -> Result<f64, AppError> {
     let started = Instant::now();
     let mut ticks = 0u64;

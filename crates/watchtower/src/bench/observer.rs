@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use watchtower_bridge::now_ms;
 
 use clap::{Args, Parser};
 use futures_util::{SinkExt, StreamExt};
@@ -76,10 +78,6 @@ fn service(households: usize, tick_rate: &str) -> Result<(Service, Stop), AppErr
     let args = Wrapper::try_parse_from(argv).map_err(|e| AppError::Usage(e.to_string()))?.serve;
     let stop = Stop::default();
     Ok((Service::start(&args, stop.clone())?, stop))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn clients_runtime() -> Result<tokio::runtime::Runtime, AppError> {
