@@ -382,6 +382,17 @@ def test_ctrl_c_stops_a_long_step_between_ticks():
     assert econ.tick == ran + 2
 
 
-def test_engine_error_is_a_runtime_error():
-    assert issubclass(EngineError, RuntimeError)
-    assert issubclass(CommandError, ValueError)
+def test_an_engine_that_stops_raises_engine_error_and_runs_no_more():
+    # Settings that spiral out of what integer money can hold (docs/MODEL.md §4).
+    econ = small(settings={"firms.wage_indexation": 2, "households.expectation_weight_measured": 1})
+    with pytest.raises(EngineError, match="the economy has left the range integer money can represent") as err:
+        econ.step(100_000)
+    assert isinstance(err.value, RuntimeError)
+    stopped = econ.tick
+    assert 0 < stopped < 100_000
+    assert econ.history().num_rows == stopped, "the settled ticks stay readable"
+    assert econ.indicators()["tick"] == stopped - 1
+    for call in (econ.step, econ.fork, lambda: econ.set("government.income_tax_rate", 0.3)):
+        with pytest.raises(EngineError, match="this economy's engine stopped earlier"):
+            call()
+    assert econ.tick == stopped
