@@ -234,7 +234,10 @@ impl Economy {
 #[pymethods]
 impl Economy {
     #[new]
-    #[pyo3(signature = (*, preset = Some("watchtower".to_owned()), households = None, firms = None, seed = None, settings = None, schedule = None, config = None))]
+    #[pyo3(
+        signature = (*, preset = Some("watchtower".to_owned()), households = None, firms = None, seed = None, settings = None, schedule = None, config = None),
+        text_signature = "(*, preset='watchtower', households=10000, firms=1000, seed=1, settings=None, schedule=None, config=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -261,7 +264,10 @@ impl Economy {
 
     /// The Boltzmann wealth benchmark: `agents` agents exchanging one unit at random.
     #[staticmethod]
-    #[pyo3(signature = (*, agents = None, seed = None, settings = None, schedule = None, config = None))]
+    #[pyo3(
+        signature = (*, agents = None, seed = None, settings = None, schedule = None, config = None),
+        text_signature = "(*, agents=10000, seed=1, settings=None, schedule=None, config=None)"
+    )]
     fn boltzmann(
         py: Python<'_>,
         agents: Option<&Bound<'_, PyAny>>,
@@ -286,7 +292,7 @@ impl Economy {
     /// parameter at start, and every command that changed it, scheduled at the tick that
     /// applied it. Stepping it repeats the recorded run, bit for bit.
     #[staticmethod]
-    #[pyo3(signature = (path, run = None))]
+    #[pyo3(signature = (path, run = None), text_signature = "(path, run='latest')")]
     fn from_run(py: Python<'_>, path: std::path::PathBuf, run: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let latest = pyo3::types::PyString::new(py, "latest").into_any();
         crate::recorded::from_run(py, path, run.unwrap_or(&latest))
@@ -296,7 +302,7 @@ impl Economy {
     /// it between two ticks (`KeyboardInterrupt`; the economy stays usable). Raises
     /// `watchtower.EngineError` if the engine stops (its books no longer balance, a value
     /// no longer fits integer cents).
-    #[pyo3(signature = (n = None))]
+    #[pyo3(signature = (n = None), text_signature = "($self, n=1)")]
     fn step(&self, py: Python<'_>, n: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let mut left = match n {
             Some(n) => count(n, "n", 0)?,
