@@ -13,6 +13,10 @@
 //!   session overwrites it after every tick; readers load an `Arc` without locking, so a
 //!   slow reader can never hold the engine up. Latest wins.
 //! - [`Trigger`]: a request flag (a new embedding map, say).
+//! - [`Requests`]: asks for what only the engine's thread may do between ticks: fork a
+//!   what-if branch, drop one. Answered through a [`Callback`].
+//! - [`LiveRuns`]: the runs advancing together (the main run and its branches), each with
+//!   its own telemetry and registry slots, so the server addresses each by run id.
 //!
 //! Nothing here is async: an answer goes back through a [`Reply`], a callback the
 //! server builds around whatever its runtime uses (a oneshot channel, for tokio).
@@ -63,6 +67,8 @@ pub struct Envelope {
     pub source: String,
     /// Where to send the engine's answer; `None` if nobody waits for it.
     pub reply: Option<Reply>,
+    /// The run it is for; `None`: the main run.
+    pub run: Option<i64>,
 }
 
 /// Why a command could not be queued; the envelope is handed back.
@@ -131,6 +137,11 @@ impl CommandQueue {
     /// queued stay until [`CommandQueue::drain`] takes them, so they can be answered.
     pub fn close(&self) {
         *self.closed.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
+    }
+
+    /// Whether the queue refuses commands (the engine has stopped).
+    pub fn is_closed(&self) -> bool {
+        *self.closed()
     }
 
     /// Commands waiting now.
@@ -271,6 +282,185 @@ pub struct Published {
     pub at_ms: u64,
 }
 
+/// Where an answer goes: called once, from the engine's thread, so it must not block.
+pub struct Callback<T>(Box<dyn FnOnce(T) + Send>);
+
+impl<T> Callback<T> {
+    /// A callback that calls `deliver` with the answer.
+    pub fn new(deliver: impl FnOnce(T) + Send + 'static) -> Self {
+        Self(Box::new(deliver))
+    }
+
+    /// Delivers the answer.
+    pub fn send(self, answer: T) {
+        (self.0)(answer);
+    }
+}
+
+impl<T> std::fmt::Debug for Callback<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Callback")
+    }
+}
+
+/// A new what-if branch, as the engine made it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Forked {
+    /// The branch's run id.
+    pub run_id: i64,
+    /// The run it was forked from.
+    pub parent: i64,
+    /// The first tick it runs apart from its parent: its state is the parent's before
+    /// this tick, with the changes applied at this tick's phase 0.
+    pub tick: u64,
+    /// Its name, if it was given one.
+    pub name: Option<String>,
+    /// The settings it changed: key to value.
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A branch that was dropped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Dropped {
+    /// Its run id.
+    pub run_id: i64,
+    /// It ran no tick from this one on.
+    pub tick: u64,
+}
+
+/// Why a fork or a drop was refused; nothing changed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Refusal {
+    /// A stable code.
+    pub code: RefusalCode,
+    /// In words a person can act on (a registry error names the key).
+    pub message: String,
+}
+
+/// Why a fork or a drop was refused, as a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// No live run has that id.
+    UnknownRun,
+    /// As many branches as allowed are live already.
+    TooManyBranches,
+    /// A setting of the fork was refused by the registry.
+    Invalid,
+    /// The main run cannot be dropped.
+    NotABranch,
+    /// The engine has stopped, or takes no such request.
+    Unavailable,
+}
+
+impl Refusal {
+    /// A refusal with `code` and `message`.
+    pub fn new(code: RefusalCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// A request only the engine's thread may carry out, between ticks.
+#[derive(Debug)]
+pub enum Request {
+    /// Copy run `parent` as it stands before its next tick, change `set` in the copy,
+    /// and run both in lockstep from then on.
+    Fork {
+        /// The run to copy.
+        parent: i64,
+        /// Settings to change in the copy, in order.
+        set: Vec<(String, serde_json::Value)>,
+        /// A name for people.
+        name: Option<String>,
+        /// Who asked, for the audit log.
+        source: String,
+        /// Where the answer goes.
+        reply: Callback<Result<Forked, Refusal>>,
+    },
+    /// Stop running branch `run` (its rows stay in the database).
+    Drop {
+        /// The branch.
+        run: i64,
+        /// Where the answer goes.
+        reply: Callback<Result<Dropped, Refusal>>,
+    },
+}
+
+/// How many requests may wait for the engine.
+pub const REQUEST_QUEUE_CAPACITY: usize = 16;
+
+/// The bounded queue of requests from the server to the engine.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    tx: Sender<Request>,
+    rx: Receiver<Request>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(REQUEST_QUEUE_CAPACITY);
+        Self { tx, rx }
+    }
+}
+
+impl Requests {
+    /// Queues a request without waiting; a full queue hands it back.
+    pub fn try_send(&self, request: Request) -> Result<(), Request> {
+        self.tx.try_send(request).map_err(|e| match e {
+            TrySendError::Full(r) | TrySendError::Disconnected(r) => r,
+        })
+    }
+
+    /// Takes every waiting request, oldest first, without blocking.
+    pub fn drain(&self) -> impl Iterator<Item = Request> + '_ {
+        self.rx.try_iter()
+    }
+}
+
+/// One run advancing in this process: the main run or a what-if branch.
+#[derive(Debug)]
+pub struct LiveRun {
+    /// Its run id (the database's; without a store, counted from 1).
+    pub run_id: i64,
+    /// Whether it is the main run (the one the process started or resumed).
+    pub main: bool,
+    /// A branch's parent.
+    pub parent: Option<i64>,
+    /// The first tick a branch ran apart from its parent.
+    pub fork_tick: Option<u64>,
+    /// A branch's name.
+    pub name: Option<String>,
+    /// The settings a branch's fork changed.
+    pub changes: serde_json::Map<String, serde_json::Value>,
+    /// The ticks the run was resumed at.
+    pub resumed_at: Vec<u64>,
+    /// Its latest telemetry.
+    pub telemetry: Arc<Latest<Published>>,
+    /// Its latest registry.
+    pub registry: Arc<Latest<RegistrySnapshot>>,
+}
+
+/// The runs advancing together, main run first; `version` grows with every change.
+#[derive(Debug, Clone, Default)]
+pub struct LiveRuns {
+    /// Increases by one whenever a run joins or leaves.
+    pub version: u64,
+    /// Main run first, then branches in the order they were forked.
+    pub runs: Vec<Arc<LiveRun>>,
+}
+
+impl LiveRuns {
+    /// The live run `id`.
+    pub fn get(&self, id: i64) -> Option<&Arc<LiveRun>> {
+        self.runs.iter().find(|r| r.run_id == id)
+    }
+
+    /// The main run.
+    pub fn main(&self) -> Option<&Arc<LiveRun>> {
+        self.runs.iter().find(|r| r.main)
+    }
+}
+
 /// Everything the engine side and the server share.
 #[derive(Debug, Clone)]
 pub struct Bridge {
@@ -292,6 +482,11 @@ pub struct Bridge {
     /// Debug builds' fault hook: asks the engine side to panic between ticks, so tests can
     /// prove what a dead engine does to the service.
     pub engine_fault: Trigger,
+    /// Forks and drops, for the engine's thread.
+    pub requests: Requests,
+    /// The runs advancing together (empty until the engine has published them). The main
+    /// run's slots are [`Bridge::telemetry`] and [`Bridge::registry`].
+    pub runs: Arc<Latest<LiveRuns>>,
 }
 
 impl Default for Bridge {
@@ -305,6 +500,8 @@ impl Default for Bridge {
             embedding_refresh: Trigger::default(),
             failure: Arc::new(Latest::new()),
             engine_fault: Trigger::default(),
+            requests: Requests::default(),
+            runs: Arc::new(Latest::new()),
         }
     }
 }
@@ -318,7 +515,7 @@ mod tests {
     }
 
     fn envelope(id: &str) -> Envelope {
-        Envelope { command: command(id), received_at_ms: 0, source: "test".into(), reply: None }
+        Envelope { command: command(id), received_at_ms: 0, source: "test".into(), reply: None, run: None }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use common::{command, default_simulation, small_spec};
 use proptest::prelude::*;
 use serde_json::json;
-use watchtower_engine::{ModelKind, Phase, Registry};
+use watchtower_engine::{EngineError, ModelError, ModelKind, Phase, Registry};
 use watchtower_protocol::{GodCommand, ParamKind};
 
 const TICKS: u64 = 10_000;
@@ -59,11 +59,21 @@ proptest! {
         schedule.sort_by_key(|(t, _)| *t);
         let mut pending = schedule.into_iter().peekable();
         let (mut applied, mut rejected) = (0, 0);
+        let mut stopped = None;
         for tick in 0..TICKS {
             while let Some((_, c)) = pending.next_if(|(t, _)| *t == tick) {
                 sim.submit(c);
             }
-            let out = sim.step().unwrap_or_else(|e| panic!("{e}"));
+            let out = match sim.step() {
+                Ok(out) => out,
+                // Settings that make the economy outgrow integer money stop it with this
+                // named error (docs/GUARANTEES.md); the books balanced up to it.
+                Err(EngineError::Model { source: ModelError::Unrepresentable { .. }, .. }) => {
+                    stopped = Some(tick);
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            };
             for r in &out.responses {
                 if r.success { applied += 1 } else { rejected += 1 }
             }
@@ -73,7 +83,10 @@ proptest! {
             prop_assert!(non_finite.is_empty(), "non-finite at tick {}: {:?}", tick, non_finite);
         }
         prop_assert!(violations.lock().unwrap().is_empty(), "{:?}", violations.lock().unwrap());
-        println!("seed {seed}: {applied} commands applied, {rejected} rejected, books balanced after all {} phases", TICKS * 9);
+        match stopped {
+            None => println!("seed {seed}: {applied} commands applied, {rejected} rejected, books balanced after all {} phases", TICKS * 9),
+            Some(t) => println!("seed {seed}: outgrew integer money at tick {t} (a named stop); books balanced until then"),
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     Malformed,
     /// The engine stopped before it could apply the command.
     Unavailable,
+    /// The command named a run that is not live (a what-if branch that was dropped, say).
+    UnknownRun,
 }
 
 /// The engine's answer to one [`GodCommand`].

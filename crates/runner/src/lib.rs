@@ -15,15 +15,25 @@
 //! - [`replay`]: a recorded run, rebuilt and compared.
 //! - [`report`]: a run's closing report and Mark-0's economic phases.
 //! - [`workers`]: threads lent to the engine.
+//! - [`branches`]: what-if branches in lockstep with the main run; [`live_branches`]:
+//!   forks and drops asked for through the bridge; [`paired`]: a baseline and a branch
+//!   side by side.
+//! - [`checkpoints`]: the engine's state stored while a run is recorded; [`resume`]: a
+//!   recorded run rebuilt at a tick from its latest checkpoint.
 //!
 //! The binary parses arguments and wires these together; the Python module and the
 //! experiment runner use the same pieces.
 
+pub mod branches;
+pub mod checkpoints;
 pub mod embedding;
 pub mod live;
+pub mod live_branches;
+pub mod paired;
 pub mod progress;
 pub mod replay;
 pub mod report;
+pub mod resume;
 pub mod scenario;
 pub mod schedule;
 pub mod session;

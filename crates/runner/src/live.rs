@@ -8,16 +8,19 @@
 //! while paused, and a pause (or a step of 0) cancels the steps still to run.
 //!
 //! [`Publisher`] is the sink that makes each settled tick and registry visible to the
-//! server.
+//! server. Forks and drops of what-if branches asked for through the bridge are carried
+//! out between cycles by [`LiveBranches`](crate::live_branches::LiveBranches).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use watchtower_bridge::{Bridge, Envelope, Published};
+use watchtower_bridge::{Bridge, Envelope, Latest, Published, Refusal, RefusalCode, Request};
 use watchtower_engine::Simulation;
 use watchtower_engine::simulation::{PAUSED, STEP};
-use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse, ParamValue};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse, ParamValue, RegistrySnapshot};
 
+use crate::branches::Group;
+use crate::live_branches::LiveBranches;
 use crate::session::{Cycle, Driver, Next, Pending, Stop, now_ms};
 use crate::sink::{Flow, Sink, SinkError};
 
@@ -38,12 +41,20 @@ pub struct Live {
     due: Option<Instant>,
     /// Commands taken off the queue while waiting, to apply in the next cycle.
     held: Vec<Envelope>,
+    /// Carries out forks and drops; `None`: they are refused.
+    branches: Option<LiveBranches>,
 }
 
 impl Live {
     /// A driver taking commands from `bridge` until `stop`.
     pub fn new(bridge: Bridge, stop: Stop) -> Self {
-        Self { bridge, stop, steps: 0, due: None, held: Vec::new() }
+        Self { bridge, stop, steps: 0, due: None, held: Vec::new(), branches: None }
+    }
+
+    /// Forks and drops what-if branches when asked to through the bridge.
+    pub fn with_branches(mut self, branches: LiveBranches) -> Self {
+        self.branches = Some(branches);
+        self
     }
 
     /// Ends the session's intake: the queue refuses new commands from now on, and every
@@ -51,6 +62,13 @@ impl Live {
     /// the door's refusals not yet passed on, so each has its row.
     pub fn close(&mut self) -> Vec<AuditEntry> {
         self.bridge.queue.close();
+        for request in self.bridge.requests.drain() {
+            let refusal = Refusal::new(RefusalCode::Unavailable, "the engine has stopped");
+            match request {
+                Request::Fork { reply, .. } => reply.send(Err(refusal)),
+                Request::Drop { reply, .. } => reply.send(Err(refusal)),
+            }
+        }
         let waiting: Vec<Envelope> = self.held.drain(..).chain(self.bridge.queue.drain()).collect();
         let mut audit: Vec<AuditEntry> = waiting
             .into_iter()
@@ -125,7 +143,23 @@ impl Driver for Live {
             received_at_ms: e.received_at_ms,
             source: e.source,
             reply: e.reply,
+            run: e.run,
         }));
+    }
+
+    fn regroup(&mut self, group: &mut Group<'_>) {
+        match self.branches.as_mut() {
+            Some(branches) => branches.regroup(group),
+            None => {
+                for request in self.bridge.requests.drain() {
+                    let refusal = Refusal::new(RefusalCode::Unavailable, "this session runs no what-if branches");
+                    match request {
+                        Request::Fork { reply, .. } => reply.send(Err(refusal)),
+                        Request::Drop { reply, .. } => reply.send(Err(refusal)),
+                    }
+                }
+            }
+        }
     }
 
     fn refusals(&mut self, into: &mut Vec<AuditEntry>) {
@@ -149,16 +183,23 @@ impl Driver for Live {
     }
 }
 
-/// Publishes every settled tick, and the registry whenever it changed, to the bridge.
+/// Publishes every settled tick, and the registry whenever it changed, to the bridge
+/// (the main run's slots, or a branch's).
 pub struct Publisher {
-    bridge: Bridge,
+    telemetry: Arc<Latest<Published>>,
+    registry: Arc<Latest<RegistrySnapshot>>,
     registry_version: Option<u64>,
 }
 
 impl Publisher {
-    /// A publisher into `bridge`.
+    /// A publisher into `bridge`'s main slots.
     pub fn new(bridge: Bridge) -> Self {
-        Self { bridge, registry_version: None }
+        Self::into_slots(bridge.telemetry, bridge.registry)
+    }
+
+    /// A publisher into the given slots (a branch's).
+    pub fn into_slots(telemetry: Arc<Latest<Published>>, registry: Arc<Latest<RegistrySnapshot>>) -> Self {
+        Self { telemetry, registry, registry_version: None }
     }
 }
 
@@ -166,11 +207,11 @@ impl Sink for Publisher {
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
             let published = Published { telemetry: Arc::clone(&outcome.telemetry), at_ms: now_ms() };
-            self.bridge.telemetry.publish(Arc::new(published));
+            self.telemetry.publish(Arc::new(published));
         }
         let registry = cycle.simulation.registry();
         if self.registry_version != Some(registry.version()) {
-            self.bridge.registry.publish(Arc::new(registry.snapshot()));
+            self.registry.publish(Arc::new(registry.snapshot()));
             self.registry_version = Some(registry.version());
         }
         Ok(Flow::Continue)

@@ -104,7 +104,12 @@ pub struct Compare<'h> {
 impl<'h> Compare<'h> {
     /// Compares ticks `0..=last` of `run`.
     pub fn new(history: &'h History, run: i64, last: u64) -> Self {
-        Self { history, run, last, page: VecDeque::new(), next_from: 0, compared: 0, difference: None }
+        Self::between(history, run, 0, last)
+    }
+
+    /// Compares ticks `first..=last` of `run` (a replay from a checkpoint at `first`).
+    pub fn between(history: &'h History, run: i64, first: u64, last: u64) -> Self {
+        Self { history, run, last, page: VecDeque::new(), next_from: first, compared: 0, difference: None }
     }
 
     fn next_stored(&mut self) -> Result<Option<TickRow>, StoreError> {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use watchtower_engine::config::{self, ConfigError, Override};
 use watchtower_engine::{EngineError, ModelKind, Registry, RunSpec, Simulation};
-use watchtower_store::RunInfo;
+use watchtower_store::{RunInfo, RunPlan};
 
 use crate::schedule::Schedule;
 use crate::yaml::{Doc, YamlError};
@@ -159,22 +159,34 @@ impl Scenario {
 
     /// What the store records about a run of this scenario, given its registry at start.
     pub fn run_info(&self, registry: &Registry) -> RunInfo {
-        let parameters: serde_json::Map<String, serde_json::Value> = registry
-            .snapshot()
-            .params
-            .into_iter()
-            .map(|p| (p.key, serde_json::to_value(p.value).expect("values serialise")))
-            .collect();
-        let mark0 = self.model == ModelKind::Mark0;
-        RunInfo {
-            model: self.model.name().to_string(),
-            seed: self.seed,
-            households: if mark0 { self.households as u64 } else { 0 },
-            firms: if mark0 { self.firms as u64 } else { 0 },
-            agents: if mark0 { 0 } else { self.agents as u64 },
-            parameters: parameters.into(),
-            model_version: model_version(self.model),
-        }
+        run_info(&self.spec(), registry)
+    }
+
+    /// What the store records about how the run is planned: its tick target and its
+    /// schedule (so a resume continues it as planned).
+    pub fn plan(&self, tick_target: Option<u64>) -> RunPlan {
+        RunPlan { tick_target, schedule: Some(self.schedule.to_json()), lineage: None }
+    }
+}
+
+/// What the store records about a run of `spec` whose registry at start is `registry`
+/// (a scenario's run, or a branch forked with that registry).
+pub fn run_info(spec: &RunSpec, registry: &Registry) -> RunInfo {
+    let parameters: serde_json::Map<String, serde_json::Value> = registry
+        .snapshot()
+        .params
+        .into_iter()
+        .map(|p| (p.key, serde_json::to_value(p.value).expect("values serialise")))
+        .collect();
+    let mark0 = spec.model == ModelKind::Mark0;
+    RunInfo {
+        model: spec.model.name().to_string(),
+        seed: spec.seed,
+        households: if mark0 { spec.households as u64 } else { 0 },
+        firms: if mark0 { spec.firms as u64 } else { 0 },
+        agents: if mark0 { 0 } else { spec.agents as u64 },
+        parameters: parameters.into(),
+        model_version: model_version(spec.model),
     }
 }
 

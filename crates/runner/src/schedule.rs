@@ -139,6 +139,40 @@ impl Schedule {
         Ok(())
     }
 
+    /// The schedule as a JSON list of `{tick, key, value}` (how a run records it, so a
+    /// resume can continue it).
+    pub fn to_json(&self) -> serde_json::Value {
+        self.entries
+            .iter()
+            .map(|e| serde_json::json!({"tick": e.tick, "key": e.key, "value": json(&e.value)}))
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    /// Reads [`Schedule::to_json`]'s list back; `source` names it in errors. Entries that
+    /// are not `{tick, key, value}` are refused.
+    pub fn from_json(value: &serde_json::Value, source: &str) -> Result<Self, String> {
+        let list = value.as_array().ok_or_else(|| format!("{source}: the schedule is not a list"))?;
+        let origin = Origin { source: source.to_string(), line: None };
+        let entries = list
+            .iter()
+            .map(|e| {
+                let tick = e["tick"].as_u64();
+                let key = e["key"].as_str();
+                match (tick, key, e.get("value")) {
+                    (Some(tick), Some(key), Some(value)) => Ok(Scheduled {
+                        tick,
+                        key: key.to_string(),
+                        value: RawValue::from(value),
+                        origin: origin.clone(),
+                    }),
+                    _ => Err(format!("{source}: a schedule entry is not {{tick, key, value}}: {e}")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(entries))
+    }
+
     /// The commands due at `tick`, taken off the front (the schedule is consumed as the
     /// run goes; `next` is the index of the first entry not yet taken).
     pub(crate) fn due(&self, next: &mut usize, tick: u64) -> impl Iterator<Item = &Scheduled> {

@@ -13,6 +13,11 @@
 //!
 //! `serve`, `run`, `replay`, `experiment`, the benchmarks and the Python module all run
 //! here; they differ only in their driver and their sinks.
+//!
+//! A session may carry what-if branches ([`crate::branches`]): copies of the economy
+//! that advance in lockstep with the main one, each with its own commands, schedule and
+//! sinks. The driver paces the whole group (a pause pauses all); between cycles it may
+//! fork or drop branches ([`Driver::regroup`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +27,7 @@ pub use watchtower_bridge::now_ms;
 use watchtower_engine::{EngineError, Simulation, TickOutcome};
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
+use crate::branches::{Branches, Group};
 use crate::schedule::Schedule;
 use crate::sink::{Flow, Sink, SinkError};
 
@@ -43,6 +49,8 @@ pub struct Pending {
     pub source: String,
     /// Where its answer goes.
     pub reply: Option<Reply>,
+    /// The run it is for (a what-if branch's id); `None`: the main run.
+    pub run: Option<i64>,
 }
 
 /// What the next cycle is.
@@ -79,6 +87,10 @@ pub trait Driver {
 
     /// Sees the settled cycle, after the sinks.
     fn settled(&mut self, _cycle: &Cycle<'_>) {}
+
+    /// Between cycles, before the next one's commands: forks or drops what-if branches
+    /// it was asked to (a live session's requests).
+    fn regroup(&mut self, _group: &mut Group<'_>) {}
 }
 
 /// A flag that asks a run to stop after the cycle in flight: set by a signal handler,
@@ -161,12 +173,36 @@ pub struct Session {
     next_scheduled: usize,
     pending: Vec<Pending>,
     audit: Vec<AuditEntry>,
+    branches: Branches,
 }
 
 impl Session {
     /// A session over `simulation`, applying `schedule` at its ticks.
     pub fn new(simulation: Simulation, schedule: Schedule) -> Self {
-        Self { simulation, schedule, next_scheduled: 0, pending: Vec::new(), audit: Vec::new() }
+        Self {
+            simulation,
+            schedule,
+            next_scheduled: 0,
+            pending: Vec::new(),
+            audit: Vec::new(),
+            branches: Branches::default(),
+        }
+    }
+
+    /// The what-if branches running in lockstep with the simulation.
+    pub fn branches(&self) -> &Branches {
+        &self.branches
+    }
+
+    /// The branches, mutably: to add one, lend them threads, or close them.
+    pub fn branches_mut(&mut self) -> &mut Branches {
+        &mut self.branches
+    }
+
+    /// The schedule and the index of its first entry not yet applied (a fork copies
+    /// both).
+    pub fn schedule(&self) -> (&Schedule, usize) {
+        (&self.schedule, self.next_scheduled)
     }
 
     /// The simulation (read-only; steer it with commands).
@@ -237,6 +273,7 @@ impl Session {
             if next == Next::Stop {
                 return Ok(Ended::Stopped);
             }
+            driver.regroup(&mut Group::new(&self.simulation, &self.schedule, self.next_scheduled, &mut self.branches));
             let tick = self.simulation.tick();
             let received_at_ms = now_ms();
             for entry in self.schedule.due(&mut self.next_scheduled, tick) {
@@ -245,17 +282,24 @@ impl Session {
                     received_at_ms,
                     source: SCHEDULE_SOURCE.into(),
                     reply: None,
+                    run: None,
                 });
             }
+            self.branches.schedule_due(tick, received_at_ms);
             driver.collect(&mut self.pending);
+            // Commands for a branch go to it; for a run not (or no longer) live, answered now.
+            let misrouted = self.branches.route(&mut self.pending, tick);
             // Commands may already wait (a hook's, a checkpoint's): ours follow them.
             let ours = self.simulation.waiting().len();
             for p in &self.pending {
                 self.simulation.submit(p.command.clone());
             }
             let outcome = match next {
-                Next::Tick => Some(self.simulation.step()?),
-                _ => None,
+                Next::Tick => Some(self.branches.step(&mut self.simulation)?),
+                _ => {
+                    self.branches.idle();
+                    None
+                }
             };
             let responses = match &outcome {
                 Some(o) => o.responses.clone(),
@@ -279,7 +323,10 @@ impl Session {
                 self.audit.push(entry);
             }
             drop(pending);
+            self.audit.extend(misrouted);
             driver.refusals(&mut self.audit);
+            // Each branch's sinks see its own cycle first (a paired table reads both).
+            self.branches.settle(next == Next::Tick);
             let cycle = Cycle { outcome: outcome.as_ref(), audit: &self.audit, simulation: &self.simulation };
             let mut flow = Flow::Continue;
             for sink in sinks.iter_mut() {

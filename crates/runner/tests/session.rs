@@ -142,6 +142,7 @@ impl watchtower_runner::Driver for OneCommandATick {
             received_at_ms: 0,
             source: "test".into(),
             reply: None,
+            run: None,
         });
     }
 }

@@ -57,6 +57,8 @@ const ownPrefixes = (() => {
 
 const store = new SeriesStore(CHART_FIELDS);
 let runId;
+/** The live main run: telemetry of what-if branches (other run ids) is not charted here. */
+let mainRun = null;
 let recorded = false;
 let authorized = false;
 let registryVersion = null;
@@ -128,6 +130,7 @@ const connection = new Connection({
   },
   onHello(msg) {
     authorized = !!msg.authorized;
+    mainRun = msg.main ?? msg.run_id ?? null;
     if (msg.run_id !== runId) {
       if (runId !== undefined) toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
       runId = msg.run_id;
@@ -147,7 +150,10 @@ const connection = new Connection({
     audit.refresh();
     updateAvailability();
   },
-  onTelemetry: frame,
+  onTelemetry(msg) {
+    if (msg.run_id != null && mainRun != null && msg.run_id !== mainRun) return; // a branch's frame
+    frame(msg);
+  },
   onResult(msg) {
     controls.result(msg);
     audit.answered(msg);

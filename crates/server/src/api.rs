@@ -24,11 +24,11 @@ use crate::commands::{Sender, enqueue};
 use crate::query::{run_id, whole};
 use crate::readers::QUEUE_WAIT;
 use crate::state::ServerState;
-use crate::wire::parse_body;
+use crate::wire::parse_targeted_body;
 
 type AppState = State<(Arc<ServerState>, CancellationToken)>;
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
@@ -82,14 +82,15 @@ pub async fn command(
     if !origin_ok(&state, &headers) {
         return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not steer the simulation");
     }
-    let command = match parse_body(&body) {
-        Ok(command) => command,
+    let targeted = match parse_targeted_body(&body) {
+        Ok(targeted) => targeted,
         Err(message) => return problem(StatusCode::BAD_REQUEST, message),
     };
     let authorized = token_ok(&state, bearer(&headers));
-    let response = enqueue(&state, command, authorized, &Sender { transport: "http", peer }).await;
-    let status = status_of(&response);
-    (status, Json(Tagged { kind: "command_result", payload: &response })).into_response()
+    let from = Sender { transport: "http", peer };
+    let answered = enqueue(&state, targeted.command, targeted.run, authorized, &from).await;
+    let status = status_of(&answered.response);
+    (status, Json(Tagged { kind: "command_result", payload: &answered })).into_response()
 }
 
 fn status_of(response: &GodResponse) -> StatusCode {
@@ -99,6 +100,7 @@ fn status_of(response: &GodResponse) -> StatusCode {
         Some(ErrorCode::QueueFull) => StatusCode::TOO_MANY_REQUESTS,
         Some(ErrorCode::Malformed) => StatusCode::BAD_REQUEST,
         Some(ErrorCode::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        Some(ErrorCode::UnknownRun) => StatusCode::NOT_FOUND,
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -111,7 +113,7 @@ pub fn no_store() -> Response {
 /// Runs `query` on the store through the readers' gate (`readers.rs`) and answers its
 /// value as JSON: 503 with `Retry-After` when every reader stays busy, never a pool
 /// timeout.
-async fn read_json<T: serde::Serialize + Send + 'static>(
+pub(crate) async fn read_json<T: serde::Serialize + Send + 'static>(
     state: &ServerState,
     query: impl FnOnce(&History) -> Result<T, watchtower_store::StoreError> + Send + 'static,
 ) -> Response {
@@ -140,10 +142,6 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
         (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
     };
     read_json(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
-}
-
-pub async fn runs(State((state, _)): AppState) -> Response {
-    read_json(&state, |h| Ok(json!({"runs": h.runs()?}))).await
 }
 
 pub async fn metrics(State((state, _)): AppState) -> Response {

@@ -27,11 +27,12 @@ pub struct Tagged<'a, T: Serialize> {
     pub payload: &'a T,
 }
 
-/// `{"type":"telemetry","published_at_ms":…,<the telemetry's fields>}`.
+/// `{"type":"telemetry","run_id":…,"published_at_ms":…,<the telemetry's fields>}`.
 #[derive(Serialize)]
 struct TelemetryFrame<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    run_id: Option<i64>,
     published_at_ms: u64,
     #[serde(flatten)]
     telemetry: &'a watchtower_protocol::Telemetry,
@@ -42,6 +43,7 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(INTERVAL);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut last_tick = None;
+    let mut last_runs = None;
     let mut rate: VecDeque<(Instant, u64)> = VecDeque::new();
     loop {
         tokio::select! {
@@ -63,14 +65,36 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
                 m.ticks_per_second.set((last.1 - first.1) as f64 / seconds);
             }
         }
-        if last_tick == Some(telemetry.tick) {
+        let live = state.bridge.runs.load();
+        let runs_version = live.as_ref().map(|l| l.version);
+        if last_tick == Some(telemetry.tick) && last_runs == runs_version {
             continue; // paused: nothing new to say
         }
         last_tick = Some(telemetry.tick);
+        last_runs = runs_version;
         m.ticks.set(telemetry.tick as i64 + 1);
         m.money_drift.set(telemetry.indicators.money_drift);
-        let frame = TelemetryFrame { kind: "telemetry", published_at_ms: published.at_ms, telemetry };
+        let run_id = crate::runs::main_run(&state);
+        let frame = TelemetryFrame { kind: "telemetry", run_id, published_at_ms: published.at_ms, telemetry };
         let text = serde_json::to_string(&frame).expect("telemetry serialises");
-        state.frames.send_modify(|frame| *frame = Frame { seq: frame.seq + 1, text: text.into() });
+        let mut branches = Vec::new();
+        if let Some(live) = &live {
+            for run in live.runs.iter().filter(|r| !r.main) {
+                let Some(p) = run.telemetry.load() else { continue };
+                let frame = TelemetryFrame {
+                    kind: "telemetry",
+                    run_id: Some(run.run_id),
+                    published_at_ms: p.at_ms,
+                    telemetry: &p.telemetry,
+                };
+                let text = serde_json::to_string(&frame).expect("telemetry serialises");
+                branches.push((run.run_id, text.into()));
+            }
+        }
+        let runs = live.as_ref().map(|l| (l.version, crate::runs::runs_message(l).into()));
+        let branches: Arc<[(i64, axum::extract::ws::Utf8Bytes)]> = branches.into();
+        state.frames.send_modify(|frame| {
+            *frame = Frame { seq: frame.seq + 1, text: text.into(), run_id, branches, runs };
+        });
     }
 }

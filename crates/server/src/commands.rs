@@ -26,7 +26,17 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const AUDIT_WAIT: Duration = Duration::from_secs(5);
 
 /// An answer on its way: already known (refused at the door) or awaited from the engine.
-pub type Answer = Pin<Box<dyn Future<Output = GodResponse> + Send>>;
+pub type Answer = Pin<Box<dyn Future<Output = Answered> + Send>>;
+
+/// The engine's answer, with the run the command went to (`command_result` messages).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Answered {
+    /// The answer.
+    #[serde(flatten)]
+    pub response: GodResponse,
+    /// The run the command was for (the main run unless it named another).
+    pub run_id: Option<i64>,
+}
 
 /// Who sent a command: the transport and the peer, for the audit log and the flood guard.
 #[derive(Debug, Clone)]
@@ -43,10 +53,28 @@ impl Sender {
     }
 }
 
-/// Queues `command` at once (so commands keep their arrival order) and returns its
-/// answer, to be awaited. Never waits to queue: a refusal is an answer that is ready
-/// (its audit row may wait for room in the log).
-pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, from: &Sender) -> Answer {
+/// Queues `command` for `run` (`None`: the main run) at once (so commands keep their
+/// arrival order) and returns its answer, to be awaited. Never waits to queue: a refusal
+/// is an answer that is ready (its audit row may wait for room in the log).
+pub fn enqueue(
+    state: &Arc<ServerState>,
+    command: GodCommand,
+    run: Option<i64>,
+    authorized: bool,
+    from: &Sender,
+) -> Answer {
+    let run_id = run.or_else(|| crate::runs::main_run(state));
+    let answer = enqueue_for(state, command, run, authorized, from);
+    Box::pin(async move { Answered { response: answer.await, run_id } })
+}
+
+fn enqueue_for(
+    state: &Arc<ServerState>,
+    command: GodCommand,
+    run: Option<i64>,
+    authorized: bool,
+    from: &Sender,
+) -> Pin<Box<dyn Future<Output = GodResponse> + Send>> {
     let received_at_ms = now_ms();
     if !authorized {
         let response = GodResponse::rejected(
@@ -67,13 +95,30 @@ pub fn enqueue(state: &Arc<ServerState>, command: GodCommand, authorized: bool, 
         }
         return Box::pin(std::future::ready(response));
     }
+    if let Some(run) = run.filter(|&r| !crate::runs::is_live(state, r)) {
+        let response = GodResponse::rejected(
+            &command,
+            None,
+            ErrorCode::UnknownRun,
+            format!(
+                "run {run} is not live here: it never was, or it has been dropped or has ended (see GET /api/runs)"
+            ),
+        );
+        state.metrics.commands_rejected.inc();
+        let entry = AuditEntry { command, received_at_ms, source: from.source(), response: response.clone() };
+        let state = Arc::clone(state);
+        return Box::pin(async move {
+            record(&state, entry).await;
+            response
+        });
+    }
     // What an answer that never comes from the engine echoes back.
     let echo = GodCommand { id: command.id.clone(), key: command.key.clone(), value: serde_json::Value::Null };
     let (tx, answer) = oneshot::channel();
     let reply = Reply::new(move |response| {
         let _ = tx.send(response); // the sender may have gone: fine
     });
-    let envelope = Envelope { command, received_at_ms, source: from.source(), reply: Some(reply) };
+    let envelope = Envelope { command, received_at_ms, source: from.source(), reply: Some(reply), run };
     let refused = match state.bridge.queue.try_send(envelope) {
         Ok(()) => None,
         Err(Refused::Full(e)) => Some((

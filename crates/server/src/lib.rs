@@ -12,7 +12,8 @@
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
-//! `admin/embedding-map` (and `/refresh`, POST).
+//! `admin/embedding-map` (and `/refresh`, POST), and the what-if branches:
+//! `runs/{id}/fork` (POST), `runs/{id}` (DELETE) and `runs/{id}/drop` (POST).
 
 mod access;
 mod api;
@@ -26,6 +27,7 @@ mod host;
 mod metrics;
 mod query;
 mod readers;
+mod runs;
 mod state;
 pub mod wire;
 mod ws;
@@ -34,7 +36,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -53,11 +55,14 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/api/commands", post(api::command))
-        .route("/api/registry", get(api::registry))
-        .route("/api/snapshot", get(api::snapshot))
+        .route("/api/registry", get(runs::registry))
+        .route("/api/snapshot", get(runs::snapshot))
         .route("/api/history", get(history::history))
         .route("/api/audit", get(api::audit))
-        .route("/api/runs", get(api::runs))
+        .route("/api/runs", get(runs::runs))
+        .route("/api/runs/{id}/fork", post(runs::fork))
+        .route("/api/runs/{id}", delete(runs::drop_run))
+        .route("/api/runs/{id}/drop", post(runs::drop_run))
         .route("/api/admin/embedding-map", get(api::embedding))
         .route("/api/admin/embedding-map/refresh", post(api::refresh_embedding))
         .route("/api/debug/crash", post(api::crash))

@@ -37,8 +37,14 @@ pub struct ServerConfig {
 pub struct Frame {
     /// Increases by one per frame, so a client can count what it skipped.
     pub seq: u64,
-    /// The JSON text.
+    /// The JSON text (the main run's telemetry, or the status before it).
     pub text: Utf8Bytes,
+    /// The run `text` is of (`None` for a status).
+    pub run_id: Option<i64>,
+    /// Each live what-if branch's telemetry frame, with its run id.
+    pub branches: Arc<[(i64, Utf8Bytes)]>,
+    /// The live runs message and its version, sent to a client when it changed.
+    pub runs: Option<(u64, Utf8Bytes)>,
 }
 
 /// Shared by every handler.
@@ -60,7 +66,13 @@ pub struct ServerState {
 impl ServerState {
     /// State for a server that talks to the engine through `bridge`.
     pub fn new(config: ServerConfig, bridge: Bridge) -> Arc<Self> {
-        let (frames, _) = watch::channel(Frame { seq: 0, text: Utf8Bytes::from_static(INITIALIZING) });
+        let (frames, _) = watch::channel(Frame {
+            seq: 0,
+            text: Utf8Bytes::from_static(INITIALIZING),
+            run_id: None,
+            branches: Arc::new([]),
+            runs: None,
+        });
         let metrics = Metrics::new();
         let readers = config.history.clone().map(|h| Readers::new(h, metrics.reads_refused.clone()));
         Arc::new(Self {

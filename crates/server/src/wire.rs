@@ -7,11 +7,18 @@
 use serde::Deserialize;
 use watchtower_protocol::GodCommand;
 
-/// A message on the WebSocket: `{"type":"command","id":…,"key":…,"value":…}`.
+/// A message on the WebSocket: `{"type":"command","id":…,"key":…,"value":…}`, with an
+/// optional `"run":ID` naming the run it is for (a what-if branch; default the main run).
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum ClientMessage {
-    Command { id: String, key: String, value: serde_json::Value },
+    Command {
+        id: String,
+        key: String,
+        value: serde_json::Value,
+        #[serde(default)]
+        run: Option<i64>,
+    },
 }
 
 /// The body of `POST /api/commands`: a command, with or without `"type":"command"`.
@@ -23,23 +30,46 @@ struct CommandBody {
     id: String,
     key: String,
     value: serde_json::Value,
+    #[serde(default)]
+    run: Option<i64>,
+}
+
+/// A command and the run it is for (`None`: the main run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targeted {
+    /// The command.
+    pub command: GodCommand,
+    /// The run it names.
+    pub run: Option<i64>,
 }
 
 const EXPECTED: &str = r#"expected {"type":"command","id":"…","key":"…","value":…}"#;
 
 /// Parses a WebSocket text message.
 pub fn parse_message(text: &str) -> Result<GodCommand, String> {
+    parse_targeted_message(text).map(|t| t.command)
+}
+
+/// Parses a WebSocket text message, with the run it names.
+pub fn parse_targeted_message(text: &str) -> Result<Targeted, String> {
     match serde_json::from_str::<ClientMessage>(text) {
-        Ok(ClientMessage::Command { id, key, value }) => Ok(GodCommand { id, key, value }),
+        Ok(ClientMessage::Command { id, key, value, run }) => {
+            Ok(Targeted { command: GodCommand { id, key, value }, run })
+        }
         Err(e) => Err(format!("malformed message ({e}); {EXPECTED}")),
     }
 }
 
 /// Parses the body of `POST /api/commands`.
 pub fn parse_body(body: &[u8]) -> Result<GodCommand, String> {
+    parse_targeted_body(body).map(|t| t.command)
+}
+
+/// Parses the body of `POST /api/commands`, with the run it names.
+pub fn parse_targeted_body(body: &[u8]) -> Result<Targeted, String> {
     match serde_json::from_slice::<CommandBody>(body) {
         Ok(c) if c.kind.as_deref().is_none_or(|k| k == "command") => {
-            Ok(GodCommand { id: c.id, key: c.key, value: c.value })
+            Ok(Targeted { command: GodCommand { id: c.id, key: c.key, value: c.value }, run: c.run })
         }
         Ok(c) => Err(format!("unknown message type `{}`; {EXPECTED}", c.kind.unwrap_or_default())),
         Err(e) => Err(format!("malformed command ({e}); {EXPECTED}")),
@@ -55,6 +85,10 @@ mod tests {
         let c = parse_message(r#"{"type":"command","id":"c1","key":"sim.paused","value":true}"#).unwrap();
         assert_eq!((c.id.as_str(), c.key.as_str()), ("c1", "sim.paused"));
         assert!(parse_body(br#"{"id":"c1","key":"sim.paused","value":true}"#).is_ok());
+        let t = parse_targeted_message(r#"{"type":"command","id":"c","key":"k","value":1,"run":7}"#).unwrap();
+        assert_eq!(t.run, Some(7));
+        assert_eq!(parse_targeted_body(br#"{"id":"c","key":"k","value":1}"#).unwrap().run, None);
+        assert!(parse_message(r#"{"type":"command","id":"c","key":"k","value":1,"run":"seven"}"#).is_err());
         for bad in [
             "",
             "{",

@@ -1,11 +1,15 @@
 //! `GET /ws`: telemetry out, commands in, on one socket.
 //!
 //! Out: `{"type":"hello",…}` once, then `{"type":"status","state":"initializing"}` until
-//! the engine is ready, then `{"type":"telemetry","tick":…,…}` at 10 Hz (the latest
-//! frame; a slow client skips), `{"type":"command_result",…}` for each command it sent,
-//! and `{"type":"error",…}` for a message that is not a command (the socket stays open).
+//! the engine is ready, then `{"type":"telemetry","run_id":…,"tick":…,…}` at 10 Hz for
+//! the main run and each live what-if branch (the latest frame; a slow client skips),
+//! `{"type":"runs",…}` whenever the live runs change (and first thing),
+//! `{"type":"command_result",…,"run_id":…}` for each command it sent, and
+//! `{"type":"error",…}` for a message that is not a command (the socket stays open).
+//! `/ws?runs=1,5` sends the telemetry of those runs only.
 //!
-//! In: `{"type":"command","id":"c1","key":"government.income_tax_rate","value":0.3}`.
+//! In: `{"type":"command","id":"c1","key":"government.income_tax_rate","value":0.3}`,
+//! with `"run":ID` for a branch.
 //! Messages over 64 KiB are refused by closing the socket (1009, message too big).
 
 use std::net::SocketAddr;
@@ -25,7 +29,7 @@ use crate::access::{origin_ok, token_ok};
 use crate::broadcast::Tagged;
 use crate::commands::{Answer, Sender, enqueue};
 use crate::state::ServerState;
-use crate::wire::parse_message;
+use crate::wire::parse_targeted_message;
 
 /// Largest message a client may send.
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -39,6 +43,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Deserialize)]
 pub struct WsQuery {
     token: Option<String>,
+    /// Comma-separated run ids whose telemetry the client wants (default: every live run).
+    runs: Option<String>,
 }
 
 pub async fn upgrade(
@@ -56,9 +62,21 @@ pub async fn upgrade(
             .into_response();
     }
     let authorized = token_ok(&state, query.token.as_deref());
-    ws.max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| client(socket, state, authorized, Sender { transport: "websocket", peer }, cancel))
+    let filter = match query.runs.as_deref().map(parse_runs).transpose() {
+        Ok(filter) => filter,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    ws.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| {
+        client(socket, state, authorized, Sender { transport: "websocket", peer }, filter, cancel)
+    })
+}
+
+/// `1,5` → `[1, 5]`.
+fn parse_runs(text: &str) -> Result<Vec<i64>, String> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().map_err(|_| format!("runs={text}: expected run ids separated by commas")))
+        .collect()
 }
 
 fn json<T: serde::Serialize>(kind: &'static str, payload: &T) -> Message {
@@ -69,7 +87,19 @@ fn error(code: &str, message: String) -> Message {
     Message::Text(serde_json::json!({"type": "error", "code": code, "message": message}).to_string().into())
 }
 
-async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, from: Sender, cancel: CancellationToken) {
+async fn client(
+    socket: WebSocket,
+    state: Arc<ServerState>,
+    authorized: bool,
+    from: Sender,
+    filter: Option<Vec<i64>>,
+    cancel: CancellationToken,
+) {
+    let wanted = |run: Option<i64>| match (&filter, run) {
+        (Some(runs), Some(run)) => runs.contains(&run),
+        _ => true,
+    };
+    let mut runs_sent = None;
     state.metrics.clients.inc();
     let (mut sink, mut stream) = socket.split();
     let mut frames = state.frames.subscribe();
@@ -79,6 +109,7 @@ async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, fr
     let hello = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "run_id": state.config.run_id,
+        "main": crate::runs::main_run(&state),
         "authorized": authorized,
     });
 
@@ -115,13 +146,25 @@ async fn client(socket: WebSocket, state: Arc<ServerState>, authorized: bool, fr
                     state.metrics.frames_skipped.inc_by(frame.seq - previous - 1);
                 }
                 last_seq = Some(frame.seq);
-                send!(Message::Text(frame.text));
-                state.metrics.frames_sent.inc();
+                if let Some((version, runs)) = &frame.runs && runs_sent != Some(*version) {
+                    runs_sent = Some(*version);
+                    send!(Message::Text(runs.clone()));
+                }
+                if wanted(frame.run_id) {
+                    send!(Message::Text(frame.text));
+                    state.metrics.frames_sent.inc();
+                }
+                for (run, text) in frame.branches.iter() {
+                    if wanted(Some(*run)) {
+                        send!(Message::Text(text.clone()));
+                        state.metrics.frames_sent.inc();
+                    }
+                }
             }
             message = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 match message {
-                    Some(Ok(Message::Text(text))) => match parse_message(&text) {
-                        Ok(command) => in_flight.push_back(enqueue(&state, command, authorized, &from)),
+                    Some(Ok(Message::Text(text))) => match parse_targeted_message(&text) {
+                        Ok(t) => in_flight.push_back(enqueue(&state, t.command, t.run, authorized, &from)),
                         Err(message) => send!(error("malformed", message)),
                     },
                     Some(Ok(Message::Binary(_))) => send!(error("malformed", "binary messages are not supported; send JSON text".into())),

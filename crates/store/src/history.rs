@@ -46,6 +46,22 @@ pub struct RunRow {
     pub parameters: serde_json::Value,
     /// Program and model version.
     pub model_version: String,
+    /// A what-if branch's parent run.
+    pub parent_run_id: Option<i64>,
+    /// The first tick a branch ran apart from its parent.
+    pub fork_tick: Option<u64>,
+    /// A branch's name, if it was given one.
+    pub branch_name: Option<String>,
+    /// The settings a branch's fork changed (a JSON object), or null.
+    pub changes: serde_json::Value,
+    /// A dropped branch: the tick before which it was dropped.
+    pub dropped_tick: Option<u64>,
+    /// The tick target the run was started with.
+    pub tick_target: Option<u64>,
+    /// The run's schedule as planned (a JSON list of `{tick, key, value}`), or null.
+    pub schedule: serde_json::Value,
+    /// The ticks it was resumed at, after a crash or an interruption.
+    pub resumed_at: Vec<u64>,
 }
 
 /// One persisted tick.
@@ -129,9 +145,12 @@ impl History {
         let mut stmt = conn.prepare(
             "SELECT id, model, seed, households, firms, agents, status, started_at, ended_at,
                     coalesce(last_tick, (SELECT max(tick) FROM ticks WHERE run_id = runs.id)),
-                    error, parameters, model_version
+                    error, parameters, model_version,
+                    parent_run_id, fork_tick, branch_name, changes, dropped_tick, tick_target, schedule, resumed_at
              FROM runs ORDER BY id DESC",
         )?;
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let tick = |t: Option<i64>| t.map(|t| t as u64);
         let rows = stmt.query_map([], |r| {
             Ok(RunRow {
                 id: r.get(0)?,
@@ -147,6 +166,14 @@ impl History {
                 error: r.get(10)?,
                 parameters: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                 model_version: r.get(12)?,
+                parent_run_id: r.get(13)?,
+                fork_tick: tick(r.get(14)?),
+                branch_name: r.get(15)?,
+                changes: json(r.get(16)?),
+                dropped_tick: tick(r.get(17)?),
+                tick_target: tick(r.get(18)?),
+                schedule: json(r.get(19)?),
+                resumed_at: serde_json::from_value(json(r.get(20)?)).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -5,10 +5,12 @@
 //! - [`writer`]: the single writer thread that owns the only write connection.
 //! - [`history`]: the read-only pool for history queries.
 //! - [`export`]: ticks as CSV or JSON lines.
+//! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //!
 //! The store knows the protocol crate and nothing else of ours. The data directory's
 //! lock is the app's: the caller of [`Writer::start`] must hold it.
 
+pub mod checkpoints;
 pub mod connection;
 pub mod export;
 pub mod history;
@@ -17,9 +19,13 @@ pub mod writer;
 
 use std::path::PathBuf;
 
+pub use checkpoints::CheckpointInfo;
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
-pub use writer::{RecordSender, RunInfo, RunStatus, RunWriter, Store, Writer, WriterOptions, WriterReport};
+pub use writer::{
+    Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
+    WriterReport,
+};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "watchtower.db";
@@ -77,6 +83,12 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// A checkpoint could not be compressed or read back.
+    #[error("{0}")]
+    Checkpoint(String),
+    /// The run cannot be resumed or changed as asked (it is not in the database, say).
+    #[error("{0}")]
+    Run(String),
     /// Writing an export failed.
     #[error("cannot write output: {0}")]
     Output(std::io::Error),

@@ -112,9 +112,42 @@ CREATE INDEX commands_by_run ON commands(run_id, id);
 /// recorded before it.
 const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '';";
 
+/// What-if branches, checkpoints and resume (issue 16), self-contained in one migration:
+///
+/// - `runs.parent_run_id`, `runs.fork_tick`: a branch's parent and the first tick it ran
+///   apart from it (NULL for a run started from genesis); `branch_name` and `changes`
+///   (JSON object: the settings the fork changed) say what the what-if is;
+///   `dropped_tick`: the branch was dropped before that tick (its rows are kept).
+/// - `runs.tick_target` (the `--ticks` it was started with, NULL for none) and
+///   `runs.schedule` (JSON list of `{tick, key, value}`): what a resume needs to continue
+///   the run as it was planned; `resumed_at`: JSON list of the ticks it was resumed at.
+/// - `checkpoints`: the engine's whole state, zstd-compressed, at `tick` (the first tick
+///   the state has not run yet), in the engine's checkpoint `format`.
+const V4_WHATIF: &str = r#"
+ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(id);
+ALTER TABLE runs ADD COLUMN fork_tick     INTEGER;
+ALTER TABLE runs ADD COLUMN branch_name   TEXT;
+ALTER TABLE runs ADD COLUMN changes       TEXT;
+ALTER TABLE runs ADD COLUMN dropped_tick  INTEGER;
+ALTER TABLE runs ADD COLUMN tick_target   INTEGER;
+ALTER TABLE runs ADD COLUMN schedule      TEXT;
+ALTER TABLE runs ADD COLUMN resumed_at    TEXT;
+CREATE INDEX runs_by_parent ON runs(parent_run_id);
+
+CREATE TABLE checkpoints (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    tick       INTEGER NOT NULL,     -- the state before this tick runs
+    format     INTEGER NOT NULL,     -- the engine's checkpoint format
+    raw_size   INTEGER NOT NULL,     -- bytes before compression
+    bytes      BLOB    NOT NULL,     -- zstd
+    created_at TEXT    NOT NULL,     -- UTC, ISO 8601
+    PRIMARY KEY (run_id, tick)
+);
+"#;
+
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V4_WHATIF)])
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.

@@ -51,6 +51,32 @@ pub struct RunInfo {
     pub model_version: String,
 }
 
+/// What a run is planned to be, beyond what [`RunInfo`] says it is: how far it goes,
+/// its schedule and, for a what-if branch, where it came from. Recorded with the run, so
+/// a resume can continue it as it was planned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunPlan {
+    /// The tick target it was started with (`--ticks`); `None` runs until stopped.
+    pub tick_target: Option<u64>,
+    /// Its schedule, as a JSON list of `{tick, key, value}`.
+    pub schedule: Option<serde_json::Value>,
+    /// For a branch: its parent and fork.
+    pub lineage: Option<Lineage>,
+}
+
+/// Where a what-if branch came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lineage {
+    /// The run it was forked from.
+    pub parent_run_id: i64,
+    /// The first tick it ran apart from its parent (the parent's state before this tick).
+    pub fork_tick: u64,
+    /// A name for people, if one was given.
+    pub name: Option<String>,
+    /// The settings the fork changed, as a JSON object of key to value.
+    pub changes: serde_json::Value,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -109,7 +135,8 @@ pub struct WriterReport {
 type Job = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 enum Message {
-    StartRun { info: RunInfo, reply: Sender<Result<i64, StoreError>> },
+    StartRun { info: RunInfo, plan: RunPlan, reply: Sender<Result<i64, StoreError>> },
+    ResumeRun { run_id: i64, at: u64, reply: Sender<Result<(), StoreError>> },
     Record { run_id: i64, record: TickRecord },
     FinishRun { run_id: i64, status: RunStatus, error: Option<String>, reply: Sender<Result<WriterReport, StoreError>> },
     Job(Job),
@@ -121,6 +148,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Message::StartRun { .. } => "StartRun",
+            Message::ResumeRun { .. } => "ResumeRun",
             Message::Record { .. } => "Record",
             Message::FinishRun { .. } => "FinishRun",
             Message::Job(_) => "Job",
@@ -171,10 +199,12 @@ impl Store {
 
     /// Records a new run (`running`) and returns the handle its ticks go through.
     pub fn start_run(&self, info: &RunInfo) -> Result<RunWriter, StoreError> {
-        let (reply, answer) = bounded(1);
-        self.send(Message::StartRun { info: info.clone(), reply })?;
-        let run_id = answer.recv().map_err(|_| StoreError::WriterGone)??;
-        Ok(RunWriter { tx: self.tx.clone(), run_id })
+        self.handle().start_run(info, &RunPlan::default())
+    }
+
+    /// Records a new run with its plan (tick target, schedule, lineage).
+    pub fn start_planned(&self, info: &RunInfo, plan: &RunPlan) -> Result<RunWriter, StoreError> {
+        self.handle().start_run(info, plan)
     }
 
     /// Runs `write` on the writer's connection (inside its current transaction) and
@@ -183,12 +213,7 @@ impl Store {
         &self,
         write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (reply, answer) = bounded(1);
-        self.submit(move |conn| {
-            let _ = reply.send(write(conn));
-            Ok(())
-        })?;
-        answer.recv().map_err(|_| StoreError::WriterGone)?
+        self.handle().call(write)
     }
 
     /// Queues `write` without waiting for it. If it fails, the writer stops and reports
@@ -202,9 +227,13 @@ impl Store {
 
     /// Waits until everything sent so far is committed.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let (ack, done) = bounded(1);
-        self.send(Message::Flush(ack))?;
-        done.recv().map_err(|_| StoreError::WriterGone)
+        self.handle().flush()
+    }
+
+    /// A clonable way into the writer thread, for another thread (the engine's, which
+    /// starts what-if branches and hands over checkpoints).
+    pub fn handle(&self) -> StoreHandle {
+        StoreHandle { tx: self.tx.clone() }
     }
 
     /// Commits everything, checkpoints the WAL into the database file, closes the
@@ -238,6 +267,66 @@ impl Drop for Store {
     }
 }
 
+/// A clonable way into a [`Store`]'s writer thread: start or resume runs, and write
+/// other tables, from any thread. The thread runs while the `Store` is open.
+#[derive(Debug, Clone)]
+pub struct StoreHandle {
+    tx: Sender<Message>,
+}
+
+impl StoreHandle {
+    /// Records a new run (`running`) with its plan and returns the handle its ticks go
+    /// through.
+    pub fn start_run(&self, info: &RunInfo, plan: &RunPlan) -> Result<RunWriter, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.send(Message::StartRun { info: info.clone(), plan: plan.clone(), reply })?;
+        let run_id = answer.recv().map_err(|_| StoreError::WriterGone)??;
+        Ok(RunWriter { tx: self.tx.clone(), run_id })
+    }
+
+    /// Continues run `run_id` (interrupted): marks it `running` again, notes that it
+    /// resumed at tick `at`, and returns the handle its further ticks go through. The
+    /// caller must have checked that the run's stored ticks end just before `at`.
+    pub fn resume_run(&self, run_id: i64, at: u64) -> Result<RunWriter, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.send(Message::ResumeRun { run_id, at, reply })?;
+        answer.recv().map_err(|_| StoreError::WriterGone)??;
+        Ok(RunWriter { tx: self.tx.clone(), run_id })
+    }
+
+    /// See [`Store::call`].
+    pub fn call<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = bounded(1);
+        self.submit(move |conn| {
+            let _ = reply.send(write(conn));
+            Ok(())
+        })?;
+        answer.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// See [`Store::submit`].
+    pub fn submit(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.send(Message::Job(Box::new(write)))
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let (ack, done) = bounded(1);
+        self.send(Message::Flush(ack))?;
+        done.recv().map_err(|_| StoreError::WriterGone)
+    }
+
+    fn send(&self, message: Message) -> Result<(), StoreError> {
+        self.tx.send(message).map_err(|_| StoreError::WriterGone)
+    }
+}
+
 /// One run's way into the store: clonable, for the engine's thread.
 #[derive(Debug, Clone)]
 pub struct RunWriter {
@@ -257,6 +346,22 @@ impl RunWriter {
     /// Hands a record to the writer; waits only if the channel is full.
     pub fn send(&self, record: TickRecord) -> Result<(), StoreError> {
         self.tx.send(Message::Record { run_id: self.run_id, record }).map_err(|_| StoreError::WriterGone)
+    }
+
+    /// A way into the same writer thread, for other writes (checkpoints).
+    pub fn store(&self) -> StoreHandle {
+        StoreHandle { tx: self.tx.clone() }
+    }
+
+    /// Ends a what-if branch that was dropped before tick `tick`: its rows stay, the run
+    /// is marked `finished` with `dropped_tick`.
+    pub fn finish_dropped(&self, tick: u64) -> Result<WriterReport, StoreError> {
+        let run_id = self.run_id;
+        self.store().submit(move |conn| {
+            conn.execute("UPDATE runs SET dropped_tick = ?2 WHERE id = ?1", params![run_id, tick as i64])?;
+            Ok(())
+        })?;
+        self.finish(RunStatus::Finished, None)
     }
 
     /// Commits the run's records, marks it `status` and reports what was written.
@@ -280,9 +385,28 @@ impl Writer {
     /// Opens the store at `path` and records a new run in it. The caller must hold the
     /// data directory's lock.
     pub fn start(path: &Path, run: &RunInfo, options: WriterOptions) -> Result<Self, StoreError> {
+        Self::start_planned(path, run, &RunPlan::default(), options)
+    }
+
+    /// Opens the store at `path` and records a new run with its plan in it.
+    pub fn start_planned(
+        path: &Path,
+        run: &RunInfo,
+        plan: &RunPlan,
+        options: WriterOptions,
+    ) -> Result<Self, StoreError> {
         let store = Store::open(path, options)?;
-        let run = store.start_run(run)?;
+        let run = store.start_planned(run, plan)?;
         info!(run_id = run.run_id, "run started");
+        Ok(Self { store, run })
+    }
+
+    /// Opens the store at `path` and continues run `run_id` from tick `at` (see
+    /// [`StoreHandle::resume_run`]).
+    pub fn resume(path: &Path, run_id: i64, at: u64, options: WriterOptions) -> Result<Self, StoreError> {
+        let store = Store::open(path, options)?;
+        let run = store.handle().resume_run(run_id, at)?;
+        info!(run_id, at, "run resumed");
         Ok(Self { store, run })
     }
 
@@ -369,15 +493,24 @@ fn write_loop(conn: Connection, rx: Receiver<Message>, options: WriterOptions) -
                 w.atomically(|conn, _| job(conn))?;
                 w.written()?;
             }
-            Some(Message::StartRun { info, reply }) => {
+            Some(Message::StartRun { info, plan, reply }) => {
                 w.begin()?;
-                let started = start_run(&w.conn, &info);
+                let started = start_run(&w.conn, &info, &plan);
                 if let Ok(id) = started {
                     w.reports.insert(id, WriterReport { run_id: id, ..Default::default() });
                 }
                 // Committed before the id is handed out: the run is visible to readers.
                 w.commit()?;
                 let _ = reply.send(started);
+            }
+            Some(Message::ResumeRun { run_id, at, reply }) => {
+                w.begin()?;
+                let resumed = resume_run(&w.conn, run_id, at);
+                if resumed.is_ok() {
+                    w.reports.insert(run_id, WriterReport { run_id, ..Default::default() });
+                }
+                w.commit()?;
+                let _ = reply.send(resumed);
             }
             Some(Message::FinishRun { run_id, status, error, reply }) => {
                 w.commit()?;
@@ -453,7 +586,7 @@ impl Loop {
     }
 }
 
-fn start_run(conn: &Connection, run: &RunInfo) -> Result<i64, StoreError> {
+fn start_run(conn: &Connection, run: &RunInfo, plan: &RunPlan) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO runs (model, seed, households, firms, agents, parameters, model_version, started_at, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'running')",
@@ -467,7 +600,38 @@ fn start_run(conn: &Connection, run: &RunInfo) -> Result<i64, StoreError> {
             run.model_version,
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if *plan != RunPlan::default() {
+        let lineage = plan.lineage.as_ref();
+        conn.execute(
+            "UPDATE runs SET tick_target = ?2, schedule = ?3, parent_run_id = ?4, fork_tick = ?5, branch_name = ?6,
+                 changes = ?7
+             WHERE id = ?1",
+            params![
+                id,
+                plan.tick_target.map(|t| t.min(i64::MAX as u64) as i64),
+                plan.schedule.as_ref().map(|s| s.to_string()),
+                lineage.map(|l| l.parent_run_id),
+                lineage.map(|l| l.fork_tick as i64),
+                lineage.and_then(|l| l.name.clone()),
+                lineage.map(|l| l.changes.to_string()),
+            ],
+        )?;
+    }
+    Ok(id)
+}
+
+fn resume_run(conn: &Connection, run_id: i64, at: u64) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL, error = NULL, last_tick = NULL,
+             resumed_at = json_insert(coalesce(resumed_at, '[]'), '$[#]', ?2)
+         WHERE id = ?1 AND status <> 'running'",
+        params![run_id, at as i64],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Run(format!("run {run_id} is not in the database, or is running")));
+    }
+    Ok(())
 }
 
 fn close_run(

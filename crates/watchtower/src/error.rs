@@ -23,6 +23,9 @@ pub enum AppError {
     /// A recorded run cannot be rebuilt.
     #[error(transparent)]
     Replay(#[from] watchtower_runner::replay::ReplayError),
+    /// A recorded run cannot be resumed or forked.
+    #[error(transparent)]
+    Resume(Box<watchtower_runner::resume::ResumeError>),
     /// Another process holds the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
@@ -44,6 +47,12 @@ pub enum AppError {
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<watchtower_runner::resume::ResumeError> for AppError {
+    fn from(e: watchtower_runner::resume::ResumeError) -> Self {
+        AppError::Resume(Box::new(e))
+    }
 }
 
 impl AppError {

@@ -54,7 +54,7 @@ pub fn runs(args: RunsArgs) -> Result<(), AppError> {
         return Ok(());
     }
     say!(
-        "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
+        "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}  notes",
         "id",
         "status",
         "model",
@@ -70,8 +70,9 @@ pub fn runs(args: RunsArgs) -> Result<(), AppError> {
             _ => format!("{} agents", r.agents),
         };
         let ticks = r.last_tick.map_or(0, |t| t + 1);
+        let notes = crate::whatif::notes(&r);
         say!(
-            "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}",
+            "{:>4}  {:<11}  {:<9}  {:>6}  {:>22}  {:>9}  {:<24}  {:<24}  {notes}",
             r.id,
             r.status,
             r.model,

@@ -26,6 +26,7 @@ pub mod run;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod whatif;
 
 use clap::{Parser, Subcommand};
 

@@ -3,11 +3,13 @@
 //! The runner rebuilds the run from what the database holds (its seed, size, parameters
 //! at start and the commands that changed it, at their ticks), runs it headless and
 //! compares every tick with the stored row, bit for bit, stopping at the first
-//! difference and naming it.
+//! difference and naming it. A what-if branch is replayed from its checkpoint at the
+//! fork (its state when it was copied) with its own commands.
 
 use clap::Args;
 use watchtower_runner::replay::{Compare, recorded};
-use watchtower_runner::{Headless, Session, Sink};
+use watchtower_runner::resume::rebuild;
+use watchtower_runner::{Headless, Session, Sink, Stop};
 use watchtower_store::History;
 
 use crate::error::AppError;
@@ -37,11 +39,19 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         return Err(AppError::Usage(format!("run {id} has no ticks to compare")));
     };
     let last = args.ticks.map_or(last, |n| n.saturating_sub(1).min(last));
-    let scenario = recorded.scenario;
-    let (recorded_by, scenario_model) = (recorded.run.model_version.clone(), scenario.model);
-    let commands = scenario.schedule.entries().iter().filter(|e| e.tick <= last).count();
-    let mut session = Session::new(scenario.build()?, scenario.schedule.clone());
-    let mut compare = Compare::new(&history, id, last);
+    let (recorded_by, scenario_model) = (recorded.run.model_version.clone(), recorded.scenario.model);
+    let first = recorded.run.fork_tick.filter(|_| recorded.run.parent_run_id.is_some()).unwrap_or(0);
+    let (mut session, commands) = if first > 0 {
+        // A branch: from its state at the fork, with the commands it received.
+        let fork = rebuild(&history, id, Some(first), &Stop::default())?;
+        let commands = fork.schedule.entries().iter().filter(|e| e.tick <= last).count();
+        (Session::new(fork.simulation, fork.schedule), commands)
+    } else {
+        let scenario = recorded.scenario;
+        let commands = scenario.schedule.entries().iter().filter(|e| e.tick <= last).count();
+        (Session::new(scenario.build()?, scenario.schedule.clone()), commands)
+    };
+    let mut compare = Compare::between(&history, id, first, last);
     let ran = session.run(Some(last + 1), &mut Headless::default(), &mut [&mut compare as &mut dyn Sink]);
     if let Err(e) = ran {
         let tick = session.simulation().tick();
@@ -59,7 +69,7 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         return Err(AppError::NotReproducible(format!("run {id} does not replay: {difference}{note}")));
     }
     say!(
-        "Run {id} replays exactly: {} ticks (0 to {last}) identical, bit for bit, with {commands} commands re-applied",
+        "Run {id} replays exactly: {} ticks ({first} to {last}) identical, bit for bit, with {commands} commands re-applied",
         compare.compared
     );
     Ok(())

@@ -22,20 +22,24 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use watchtower_bridge::Bridge;
-use watchtower_protocol::AuditEntry;
+use watchtower_bridge::{Bridge, Envelope, LiveRun};
+use watchtower_engine::Simulation;
+use watchtower_protocol::{AuditEntry, GodCommand};
+use watchtower_runner::checkpoints::Checkpointer;
 use watchtower_runner::embedding::FeatureTap;
 use watchtower_runner::live::{Live, Publisher};
+use watchtower_runner::live_branches::LiveBranches;
+use watchtower_runner::resume::{find_resumable, rebuild};
 use watchtower_runner::sink::Recorder;
 use watchtower_runner::workers::Pool;
-use watchtower_runner::{Session, Sink, Stop};
+use watchtower_runner::{Schedule, Session, Sink, Stop};
 use watchtower_server::connections::Limits;
 use watchtower_server::{ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
 use crate::lock::DirLock;
-use crate::settings::{DataDirArg, EconomyArgs};
+use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
 
 /// Arguments of `watchtower serve`.
 #[derive(Debug, Clone, Args)]
@@ -83,6 +87,14 @@ pub struct ServeArgs {
     /// Seconds a connection may go with no byte moving either way before it is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().idle_timeout.as_secs_f64())]
     pub idle_timeout: f64,
+    /// Continue an interrupted run (default: the newest run, if it was interrupted) from
+    /// its latest checkpoint, as the same run, to the tick target it was started with
+    /// (or --ticks). The economy flags are the run's own and are ignored.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, conflicts_with = "no_store")]
+    pub resume: Option<Option<i64>>,
+    /// Checkpoints.
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
 }
 
 impl ServeArgs {
@@ -141,8 +153,10 @@ struct Engine {
     bridge: Bridge,
     stop: Stop,
     recorder: Option<Recorder>,
+    checkpointer: Option<Checkpointer>,
     tap: Option<FeatureTap>,
     until: Option<u64>,
+    branches: LiveBranches,
 }
 
 impl Engine {
@@ -150,12 +164,15 @@ impl Engine {
     /// a panic) ends the service: a failure is published to the bridge at once, so the
     /// health checks fail instead of vouching for a frozen economy.
     fn run(mut self) -> EngineExit {
-        let mut live = Live::new(self.bridge.clone(), self.stop.clone());
+        let mut live = Live::new(self.bridge.clone(), self.stop.clone()).with_branches(self.branches);
         let mut publisher = Publisher::new(self.bridge.clone());
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut sinks: Vec<&mut dyn Sink> = vec![&mut publisher];
             if let Some(r) = self.recorder.as_mut() {
                 sinks.push(r);
+            }
+            if let Some(c) = self.checkpointer.as_mut() {
+                sinks.push(c);
             }
             if let Some(t) = self.tap.as_mut() {
                 sinks.push(t);
@@ -172,12 +189,23 @@ impl Engine {
             self.bridge.failure.publish(Arc::new(e.to_string()));
         }
         self.stop.request();
+        // The branches end with the session (their rows stay).
+        let status = if failure.is_some() { RunStatus::Interrupted } else { RunStatus::Finished };
+        self.session.branches_mut().close_all(status);
         // The failing cycle's commands, then everything still queued: each answered and
         // recorded.
         let mut audit = self.session.abandon();
         audit.extend(live.close());
         EngineExit { ticks: self.session.simulation().tick(), failure, audit, recorder: self.recorder }
     }
+}
+
+/// Where the engine starts.
+enum Start {
+    /// A new run, from genesis.
+    Genesis(watchtower_engine::RunSpec, watchtower_engine::Registry),
+    /// A resumed run, rebuilt.
+    Resumed(Box<Simulation>),
 }
 
 /// A running `watchtower serve`: the engine thread, the server and the store, wired.
@@ -203,10 +231,11 @@ impl Service {
     /// engine and the server. `stop` stops it (a signal, `--ticks`, or the caller).
     pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
         let mut scenario = args.economy.scenario()?;
-        if let Some(rate) = args.tick_rate {
+        if let (Some(rate), None) = (args.tick_rate, &args.resume) {
             scenario.set(&format!("sim.tick_rate={rate}"))?;
         }
         let registry = scenario.registry()?;
+        let checkpoints = args.checkpoints.options()?;
         let limits = args.limits()?;
         if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
             return Err(AppError::Usage(format!(
@@ -237,6 +266,31 @@ impl Service {
 
         // Lock before anything else touches the directory: a second instance fails at once.
         let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
+        // A resumed run is rebuilt (and its stored ticks since the checkpoint checked)
+        // before anything is served.
+        let resumed = match args.resume {
+            Some(explicit) => {
+                let db = args.data.database();
+                if !db.exists() {
+                    return Err(AppError::Usage(format!(
+                        "nothing to resume: there is no database at {}",
+                        db.display()
+                    )));
+                }
+                let history = History::open(&db, 1)?;
+                let row = find_resumable(&history, explicit)?;
+                let rebuilt = rebuild(&history, row.id, None, &stop)?;
+                info!(
+                    run_id = row.id,
+                    tick = rebuilt.tick,
+                    checkpoint = ?rebuilt.checkpoint,
+                    verified = rebuilt.verified,
+                    "run rebuilt for resuming"
+                );
+                Some((row, rebuilt))
+            }
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("server")
@@ -248,11 +302,17 @@ impl Service {
         let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
 
         // Only now the database: a start refused above (port taken) leaves it untouched.
-        let writer = match &lock {
-            Some(_) => {
-                Some(Writer::start(&args.data.database(), &scenario.run_info(&registry), WriterOptions::default())?)
+        let writer = match (&lock, &resumed) {
+            (Some(_), Some((row, rebuilt))) => {
+                Some(Writer::resume(&args.data.database(), row.id, rebuilt.tick, WriterOptions::default())?)
             }
-            None => None,
+            (Some(_), None) => Some(Writer::start_planned(
+                &args.data.database(),
+                &scenario.run_info(&registry),
+                &scenario.plan(args.ticks),
+                WriterOptions::default(),
+            )?),
+            (None, _) => None,
         };
         let history = match &writer {
             Some(w) => Some(History::open(w.path(), 4)?),
@@ -260,6 +320,32 @@ impl Service {
         };
 
         let bridge = Bridge::default();
+        let main_id = writer.as_ref().map_or(1, Writer::run_id);
+        let mut resumed_at = Vec::new();
+        if let Some((row, rebuilt)) = &resumed {
+            resumed_at = row.resumed_at.clone();
+            resumed_at.push(rebuilt.tick);
+            if let Some(rate) = args.tick_rate {
+                // The resumed run's pace is its own; a new one is a command, audited.
+                let command = GodCommand { id: "command-line".into(), key: "sim.tick_rate".into(), value: rate.into() };
+                let envelope =
+                    Envelope { command, received_at_ms: 0, source: "command line".into(), reply: None, run: None };
+                let _ = bridge.queue.try_send(envelope);
+            }
+        }
+        let main = LiveRun {
+            run_id: main_id,
+            main: true,
+            parent: resumed.as_ref().and_then(|(row, _)| row.parent_run_id),
+            fork_tick: resumed.as_ref().and_then(|(row, _)| row.fork_tick),
+            name: resumed.as_ref().and_then(|(row, _)| row.branch_name.clone()),
+            changes: Default::default(),
+            resumed_at,
+            telemetry: Arc::clone(&bridge.telemetry),
+            registry: Arc::clone(&bridge.registry),
+        };
+        let branches =
+            LiveBranches::new(bridge.clone(), writer.as_ref().map(|w| w.store().handle()), main, checkpoints);
         let config = ServerConfig {
             token: token.clone(),
             allowed_origins: args.allow_origin.clone(),
@@ -276,36 +362,62 @@ impl Service {
         let cancel = CancellationToken::new();
         let server = runtime.spawn(supervise(listener, addr, Arc::clone(&state), cancel.clone()));
 
-        // The engine on its own OS thread: genesis first, then the live loop.
+        // The engine on its own OS thread: genesis (or the resumed state) first, then the
+        // live loop.
         let engine = {
-            let (bridge, stop, until) = (bridge.clone(), stop.clone(), args.ticks);
+            let until = args.ticks.or(resumed.as_ref().and_then(|(row, _)| row.tick_target));
+            let (bridge, stop) = (bridge.clone(), stop.clone());
             let recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
-            let schedule = scenario.schedule.clone();
-            let spec = scenario.spec();
+            let (start, schedule): (Start, Schedule) = match resumed {
+                Some((_, rebuilt)) => (Start::Resumed(Box::new(rebuilt.simulation)), rebuilt.schedule),
+                None => (Start::Genesis(scenario.spec(), registry), scenario.schedule.clone()),
+            };
+            let checkpointer = match (&writer, checkpoints) {
+                (Some(w), Some(options)) => {
+                    let tick = match &start {
+                        Start::Resumed(sim) => sim.tick(),
+                        Start::Genesis(..) => 0,
+                    };
+                    Some(Checkpointer::new(w.store().handle(), w.run_id(), options, tick))
+                }
+                _ => None,
+            };
             std::thread::Builder::new()
                 .name("engine".into())
                 .spawn(move || {
                     let started = std::time::Instant::now();
                     // Genesis can fail, or (a bug) panic: either way the service must
                     // know, or it would wait for an engine that never comes.
-                    let genesis = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        watchtower_engine::Simulation::new(spec, registry)
+                    let built = std::panic::catch_unwind(AssertUnwindSafe(|| match start {
+                        Start::Resumed(sim) => Ok(*sim),
+                        Start::Genesis(spec, registry) => Simulation::new(spec, registry),
                     }));
-                    let failure = match genesis {
+                    let pool = Pool::machine().ok();
+                    let simulation = match built {
                         Ok(Ok(mut sim)) => {
-                            if let Ok(pool) = Pool::machine() {
-                                sim.set_workers(pool);
+                            if let Some(pool) = &pool {
+                                sim.set_workers(pool.clone());
                             }
-                            info!(elapsed = ?started.elapsed(), "genesis done");
-                            let session = Session::new(sim, schedule);
-                            return Engine { session, bridge, stop, recorder, tap, until }.run();
+                            sim
                         }
-                        Ok(Err(e)) => AppError::Engine(e),
-                        Err(panic) => AppError::EnginePanicked(panic_message(panic.as_ref())),
+                        failed => {
+                            let failure = match failed {
+                                Ok(Err(e)) => AppError::Engine(e),
+                                Err(panic) => AppError::EnginePanicked(panic_message(panic.as_ref())),
+                                Ok(Ok(_)) => unreachable!("matched above"),
+                            };
+                            bridge.failure.publish(Arc::new(failure.to_string()));
+                            stop.request();
+                            return EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder };
+                        }
                     };
-                    bridge.failure.publish(Arc::new(failure.to_string()));
-                    stop.request();
-                    EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder }
+                    info!(elapsed = ?started.elapsed(), "genesis done");
+                    let mut session = Session::new(simulation, schedule);
+                    session.branches_mut().set_main_run(main_id);
+                    if let Some(pool) = pool {
+                        session.branches_mut().set_workers(pool);
+                    }
+                    Engine { session, bridge, stop, recorder, checkpointer, tap, until, branches }.run()
                 })
                 .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?
         };
@@ -381,7 +493,8 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
     say!("Watchtower is running: {}", service.url());
     match &service.writer {
         Some(w) => say!(
-            "Recording run {} in {} (lock: {})",
+            "{} run {} in {} (lock: {})",
+            if args.resume.is_some() { "Resumed" } else { "Recording" },
             w.run_id(),
             w.path().display(),
             service.lock.as_ref().map_or(String::new(), |l| l.path().display().to_string())

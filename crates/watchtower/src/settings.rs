@@ -102,3 +102,34 @@ impl EconomyArgs {
         Ok(scenario)
     }
 }
+
+/// When the engine's state is checkpointed into the database (shared by `run` and
+/// `serve`): every N ticks or S seconds, whichever comes first.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
+    /// Checkpoint every N ticks (0: by time only).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub checkpoint_every: u64,
+    /// Checkpoint at least every S seconds while ticks run.
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
+    pub checkpoint_seconds: f64,
+    /// Take no checkpoints (a crashed run then resumes by re-running from tick 0).
+    #[arg(long)]
+    pub no_checkpoints: bool,
+}
+
+impl CheckpointArgs {
+    /// The options, or `None` when switched off.
+    pub fn options(&self) -> Result<Option<watchtower_runner::checkpoints::CheckpointOptions>, AppError> {
+        if self.no_checkpoints {
+            return Ok(None);
+        }
+        if !(self.checkpoint_seconds.is_finite() && self.checkpoint_seconds > 0.0) {
+            return Err(AppError::Usage("--checkpoint-seconds must be a positive number of seconds".into()));
+        }
+        Ok(Some(watchtower_runner::checkpoints::CheckpointOptions {
+            every_ticks: self.checkpoint_every,
+            every: std::time::Duration::from_secs_f64(self.checkpoint_seconds),
+        }))
+    }
+}

@@ -130,6 +130,7 @@ async fn the_published_snapshot_is_the_state_it_was_captured_from() {
     let mut frame = next_of(&mut fresh, "telemetry", Duration::from_secs(5)).await;
     frame.as_object_mut().unwrap().remove("type");
     assert!(frame.as_object_mut().unwrap().remove("published_at_ms").unwrap().as_u64().is_some());
+    assert_eq!(frame.as_object_mut().unwrap().remove("run_id").unwrap(), 1, "frames say which run they are of");
     assert_eq!(frame, snapshot);
     let (_, history) = get(&server.url(&format!("/api/history?from={0}&to={0}", snapshot["tick"])));
     let history: Value = serde_json::from_str(&history).unwrap();
@@ -296,7 +297,9 @@ async fn a_slow_client_does_not_delay_a_fast_one() {
     let mut frames = 0;
     let mut last = 0;
     while started.elapsed() < Duration::from_secs(3) {
-        let f = next_of(&mut fast, "telemetry", Duration::from_secs(1)).await;
+        // The rate below is the check; a single late frame (this test shares two cores
+        // with nine running servers) is not a slow client's doing.
+        let f = next_of(&mut fast, "telemetry", Duration::from_secs(2)).await;
         let tick = f["tick"].as_u64().unwrap();
         assert!(tick > last);
         last = tick;

@@ -9,6 +9,7 @@ mod embedding;
 mod engine;
 mod observer;
 mod persistence;
+mod whatif;
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,10 @@ pub enum Bench {
     Fanout(observer::FanoutArgs),
     /// Embedding-map time, and engine ticks/s while a map is computed versus idle.
     Embedding(embedding::EmbeddingArgs),
+    /// Checkpoint size and write/restore time by size; tick-rate cost of checkpoints.
+    Checkpoint(whatif::CheckpointArgs),
+    /// Live tick rate at --tick-rate 0 with 0, 1 and 4 what-if branches.
+    Branches(whatif::BranchesArgs),
 }
 
 /// Runs a benchmark and prints its results.
@@ -52,6 +57,8 @@ pub fn bench(args: BenchArgs) -> Result<(), AppError> {
         Bench::Observer(a) => observer::run_observer(&a)?,
         Bench::Fanout(a) => observer::run_fanout(&a)?,
         Bench::Embedding(a) => embedding::run(&a)?,
+        Bench::Checkpoint(a) => whatif::run_checkpoint(&a)?,
+        Bench::Branches(a) => whatif::run_branches(&a)?,
     };
     if args.json {
         say!("{}", serde_json::to_string_pretty(&report.json).expect("serialises"));

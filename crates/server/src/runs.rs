@@ -1,0 +1,283 @@
+//! Runs, addressed by id: the main run and its what-if branches.
+//!
+//! - `GET /api/runs`: every recorded run (parent, fork tick, changes, whether it is
+//!   live, resumed at, dropped at), newest first; without a store, the live runs.
+//! - `POST /api/runs/{id}/fork` (token): `{"set": {KEY: VALUE, …}, "name": "…"}` copies
+//!   run `id` as it stands before its next tick, changes `set` in the copy and runs both
+//!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`.
+//! - `DELETE /api/runs/{id}` or `POST /api/runs/{id}/drop` (token): stops branch `id`;
+//!   its rows stay, marked dropped.
+//! - `GET /api/snapshot?run=`, `GET /api/registry?run=`: a live run's latest telemetry
+//!   and registry (default: the main run's).
+//!
+//! Forks and drops are requests to the engine's thread, carried out between two ticks
+//! and answered from there: the server never locks or waits on the engine.
+
+// The helpers return the handler's early answer as their error: it is built once, on
+// the way out, and boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use watchtower_bridge::{Callback, LiveRun, LiveRuns, Refusal, RefusalCode, Request};
+
+use crate::access::{bearer, origin_ok, token_ok};
+use crate::api::{problem, read_json};
+use crate::state::ServerState;
+
+type AppState = State<(Arc<ServerState>, CancellationToken)>;
+
+/// How long a fork or a drop waits for the engine's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most settings one fork may change.
+const MAX_CHANGES: usize = 64;
+
+/// Longest branch name, in characters.
+const MAX_NAME: usize = 128;
+
+/// The main run's id: the recorded run's, or the live one's (without a store).
+pub(crate) fn main_run(state: &ServerState) -> Option<i64> {
+    state.config.run_id.or_else(|| state.bridge.runs.load().and_then(|l| l.main().map(|r| r.run_id)))
+}
+
+/// Whether run `id` advances in this process now.
+pub(crate) fn is_live(state: &ServerState, id: i64) -> bool {
+    match state.bridge.runs.load() {
+        Some(live) => live.get(id).is_some(),
+        None => state.config.run_id == Some(id),
+    }
+}
+
+fn describe(run: &LiveRun) -> Value {
+    json!({
+        "run_id": run.run_id,
+        "main": run.main,
+        "parent": run.parent,
+        "fork_tick": run.fork_tick,
+        "name": run.name,
+        "changes": run.changes,
+        "resumed_at": run.resumed_at,
+        "tick": run.telemetry.load().map(|p| p.telemetry.tick),
+    })
+}
+
+/// `{"type":"runs","version":V,"main":A,"runs":[…]}`: the live runs, main first.
+pub(crate) fn runs_message(live: &LiveRuns) -> String {
+    json!({
+        "type": "runs",
+        "version": live.version,
+        "main": live.main().map(|r| r.run_id),
+        "runs": live.runs.iter().map(|r| describe(r)).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Checks the origin and the token of a request that changes the runs.
+fn guard(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+    if !origin_ok(state, headers) {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "forbidden: requests from this origin may not steer the simulation",
+        ));
+    }
+    if !token_ok(state, bearer(headers)) {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorised: forks and drops need the access token printed when Watchtower started",
+        ));
+    }
+    Ok(())
+}
+
+fn refused(refusal: &Refusal) -> Response {
+    let status = match refusal.code {
+        RefusalCode::UnknownRun => StatusCode::NOT_FOUND,
+        RefusalCode::TooManyBranches | RefusalCode::NotABranch => StatusCode::CONFLICT,
+        RefusalCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        RefusalCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(json!({"error": refusal.message, "code": refusal.code}))).into_response()
+}
+
+/// Sends `request` (built around a reply channel) to the engine and awaits its answer.
+async fn ask<T: Send + 'static>(
+    state: &ServerState,
+    request: impl FnOnce(Callback<Result<T, Refusal>>) -> Request,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    let reply = Callback::new(move |answer| {
+        let _ = tx.send(answer);
+    });
+    if state.bridge.failure.load().is_some() || state.bridge.queue.is_closed() {
+        return Err(refused(&Refusal::new(RefusalCode::Unavailable, "the engine has stopped")));
+    }
+    if state.bridge.requests.try_send(request(reply)).is_err() {
+        return Err(problem(StatusCode::TOO_MANY_REQUESTS, "too many forks and drops are waiting; try again shortly"));
+    }
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(Ok(answer))) => Ok(answer),
+        Ok(Ok(Err(refusal))) => Err(refused(&refusal)),
+        Ok(Err(_)) => Err(refused(&Refusal::new(RefusalCode::Unavailable, "the engine stopped before answering"))),
+        Err(_) => Err(refused(&Refusal::new(RefusalCode::Unavailable, "no answer from the engine within 30 s"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForkBody {
+    #[serde(default)]
+    set: serde_json::Map<String, Value>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /api/runs/{id}/fork`.
+pub async fn fork(
+    State((state, _)): AppState,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path(parent): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = guard(&state, &headers) {
+        return response;
+    }
+    let body: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ForkBody { set: Default::default(), name: None }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!(r#"malformed fork ({e}); expected {{"set": {{"KEY": VALUE, …}}, "name": "…"}}"#),
+                );
+            }
+        }
+    };
+    if body.set.len() > MAX_CHANGES {
+        return problem(StatusCode::BAD_REQUEST, format!("a fork changes at most {MAX_CHANGES} settings"));
+    }
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME) {
+        return problem(StatusCode::BAD_REQUEST, format!("a branch's name has at most {MAX_NAME} characters"));
+    }
+    if !is_live(&state, parent) {
+        return refused(&Refusal::new(RefusalCode::UnknownRun, format!("run {parent} is not live here")));
+    }
+    let set: Vec<(String, Value)> = body.set.into_iter().collect();
+    let source = format!("http {peer}");
+    let name = body.name;
+    match ask(&state, |reply| Request::Fork { parent, set, name, source, reply }).await {
+        Ok(forked) => (StatusCode::CREATED, Json(forked)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `DELETE /api/runs/{id}` and `POST /api/runs/{id}/drop`.
+pub async fn drop_run(State((state, _)): AppState, Path(run): Path<i64>, headers: HeaderMap) -> Response {
+    if let Err(response) = guard(&state, &headers) {
+        return response;
+    }
+    if !is_live(&state, run) {
+        return refused(&Refusal::new(RefusalCode::UnknownRun, format!("run {run} is not live here")));
+    }
+    match ask(&state, |reply| Request::Drop { run, reply }).await {
+        Ok(dropped) => Json(json!({"run_id": dropped.run_id, "tick": dropped.tick, "dropped": true})).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `GET /api/runs`: recorded runs with their live state; without a store, the live runs.
+pub async fn runs(State((state, _)): AppState) -> Response {
+    let live = state.bridge.runs.load();
+    let live_ids: Vec<i64> = live.as_ref().map(|l| l.runs.iter().map(|r| r.run_id).collect()).unwrap_or_default();
+    let main = main_run(&state);
+    if state.config.history.is_none() {
+        let runs: Vec<Value> = live
+            .as_ref()
+            .map(|l| {
+                l.runs
+                    .iter()
+                    .map(|r| {
+                        let mut v = describe(r);
+                        v["id"] = json!(r.run_id);
+                        v["live"] = json!(true);
+                        v["status"] = json!("running");
+                        v
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Json(json!({"runs": runs, "main": main, "live": live_ids})).into_response();
+    }
+    read_json(&state, move |h| {
+        let runs: Vec<Value> = h
+            .runs()?
+            .into_iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(&r).expect("rows serialise");
+                v["live"] = json!(live_ids.contains(&r.id));
+                v["main"] = json!(Some(r.id) == main);
+                v
+            })
+            .collect();
+        Ok(json!({"runs": runs, "main": main, "live": live_ids}))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    run: Option<i64>,
+}
+
+fn live_run(state: &ServerState, run: i64) -> Result<Arc<LiveRun>, Response> {
+    state
+        .bridge
+        .runs
+        .load()
+        .and_then(|l| l.get(run).cloned())
+        .ok_or_else(|| problem(StatusCode::NOT_FOUND, format!("run {run} is not live here")))
+}
+
+/// `GET /api/snapshot?run=`.
+pub async fn snapshot(app: AppState, Query(q): Query<RunQuery>) -> Response {
+    let state = &app.0.0;
+    match q.run.filter(|&r| Some(r) != main_run(state)) {
+        None => crate::api::snapshot(app).await,
+        Some(run) => match live_run(state, run) {
+            Ok(live) => match live.telemetry.load() {
+                Some(p) => Json(&*p.telemetry).into_response(),
+                None => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"})))
+                    .into_response(),
+            },
+            Err(response) => response,
+        },
+    }
+}
+
+/// `GET /api/registry?run=`.
+pub async fn registry(app: AppState, Query(q): Query<RunQuery>) -> Response {
+    let state = &app.0.0;
+    match q.run.filter(|&r| Some(r) != main_run(state)) {
+        None => crate::api::registry(app).await,
+        Some(run) => match live_run(state, run) {
+            Ok(live) => match live.registry.load() {
+                Some(r) => Json(&*r).into_response(),
+                None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
+            },
+            Err(response) => response,
+        },
+    }
+}

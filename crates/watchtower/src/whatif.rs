@@ -1,0 +1,156 @@
+//! `watchtower run --fork-of RUN --at TICK --set KEY=VALUE --ticks N`: what would have
+//! happened if…? The recorded run is rebuilt before tick TICK from its latest checkpoint
+//! plus the commands recorded after it (every stored tick re-run is checked against its
+//! row), copied, the settings changed in the copy, and both run side by side for N
+//! ticks, in lockstep, on the same random numbers: the baseline is the run as recorded
+//! (with its own later commands and schedule), the branch the same with the change. The
+//! paired table (baseline, branch, difference, per tick) goes to `--out` or stdout.
+//! Nothing is written to the database, so it works beside a live server.
+
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use watchtower_runner::branches::{Branch, change_commands, validate_changes};
+use watchtower_runner::paired::paired;
+use watchtower_runner::resume::rebuild;
+use watchtower_runner::workers::Pool;
+use watchtower_runner::{Headless, RunError, Session, Sink, Stop};
+use watchtower_store::{Format, History};
+
+use crate::error::AppError;
+use crate::run::{RunArgs, out_format};
+
+/// The indicators the closing summary shows.
+const SUMMARY: &[&str] = &[
+    "unemployment_rate",
+    "inflation",
+    "gdp",
+    "average_wage",
+    "gini_income",
+    "gini_wealth",
+    "tax_revenue",
+    "welfare_paid",
+    "government_debt",
+];
+
+/// What `watchtower runs` says of a run besides its numbers: a branch's parent, fork
+/// tick and changes, a drop, the ticks it was resumed at.
+pub fn notes(run: &watchtower_store::RunRow) -> String {
+    let mut notes = Vec::new();
+    if let (Some(parent), Some(tick)) = (run.parent_run_id, run.fork_tick) {
+        let changes = match run.changes.as_object() {
+            Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+            _ => "no change".into(),
+        };
+        let name = run.branch_name.as_ref().map_or(String::new(), |n| format!(" \"{n}\""));
+        notes.push(format!("branch{name} of run {parent} at tick {tick} ({changes})"));
+    }
+    if let Some(tick) = run.dropped_tick {
+        notes.push(format!("dropped at tick {tick}"));
+    }
+    for tick in &run.resumed_at {
+        notes.push(format!("resumed at tick {tick}"));
+    }
+    notes.join("; ")
+}
+
+/// Runs the what-if and writes its paired table.
+pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
+    let (parent, at) = (args.fork_of.expect("--fork-of"), args.at.expect("--at"));
+    let ticks = args.ticks.ok_or_else(|| AppError::Usage("--fork-of needs --ticks N (ticks after the fork)".into()))?;
+    if !args.economy.config.is_empty() || args.economy.preset.is_some() {
+        return Err(AppError::Usage(
+            "--fork-of copies the recorded economy: only --set applies (no --config or --preset)".into(),
+        ));
+    }
+    let changes: Vec<(String, serde_json::Value)> = args
+        .economy
+        .set
+        .iter()
+        .map(|arg| {
+            let (key, value) =
+                arg.split_once('=').ok_or_else(|| AppError::Usage(format!("--set {arg}: expected KEY=VALUE")))?;
+            let value = serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::from(value.trim()));
+            Ok((key.trim().to_string(), value))
+        })
+        .collect::<Result<_, AppError>>()?;
+    let db = args.data.database();
+    if !db.exists() {
+        return Err(AppError::Usage(format!("no database at {}", db.display())));
+    }
+    let history = History::open(&db, 2)?;
+    let started = Instant::now();
+    let rebuilt = rebuild(&history, parent, Some(at), stop)?;
+    eprintln!(
+        "Run {parent} rebuilt before tick {at} ({}; {} stored ticks re-run and found identical) in {:.2} s",
+        rebuilt.checkpoint.map_or("from genesis".into(), |c| format!("from its checkpoint at tick {c}")),
+        rebuilt.verified,
+        started.elapsed().as_secs_f64()
+    );
+    let mut baseline = rebuilt.simulation;
+    validate_changes(baseline.registry(), &changes).map_err(|e| AppError::Usage(format!("--set: {e}")))?;
+    let pool = Pool::machine().map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?;
+    baseline.set_workers(pool.clone());
+    let copy = baseline.fork();
+
+    let (format, out): (Format, Box<dyn Write>) = match &args.out {
+        Some(path) => {
+            let format = out_format(args, path)?;
+            (format, Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)))
+        }
+        None => {
+            (args.format.map(Format::from).unwrap_or(Format::Csv), Box::new(BufWriter::new(std::io::stdout().lock())))
+        }
+    };
+    let (mut table, tap) = paired(out, format);
+    let mut session = Session::new(baseline, rebuilt.schedule.clone());
+    session.branches_mut().set_workers(pool);
+    session.branches_mut().add(
+        Branch::new(0, copy, rebuilt.schedule, 0, vec![Box::new(tap)])
+            .with_changes(change_commands(&changes), &format!("fork of run {parent} (command line)")),
+    );
+    let target = at + ticks;
+    let started = Instant::now();
+    let result =
+        session.run(Some(target), &mut Headless::until_stopped(stop.clone()), &mut [&mut table as &mut dyn Sink]);
+    let elapsed = started.elapsed();
+    if session.branches().is_empty() && result.is_ok() && table.ticks < ticks {
+        return Err(AppError::Usage(format!(
+            "the branch stopped at tick {}: its engine failed with the change (see the log)",
+            at + table.ticks
+        )));
+    }
+    let summary = table.summary(SUMMARY);
+    let written = table.finish().map_err(|e| AppError::io(args.out.clone().unwrap_or_else(|| "stdout".into()), e))?;
+    drop(written);
+    session.branches_mut().close_all(watchtower_store::RunStatus::Finished);
+    match result {
+        Ok(_) => {}
+        Err(RunError::Sink(e)) => return Err(AppError::Run(RunError::Sink(e))),
+        Err(e) => return Err(e.into()),
+    }
+    let report = || {
+        let mut s = format!(
+            "Run {parent} from tick {at}, {} ticks side by side in {:.2} s ({:.0} ticks/s each); change: {}\n",
+            summary.ticks,
+            elapsed.as_secs_f64(),
+            summary.ticks as f64 / elapsed.as_secs_f64().max(1e-9),
+            if changes.is_empty() {
+                "none".to_string()
+            } else {
+                changes.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+            }
+        );
+        let num = |x: f64| if x.abs() >= 1e4 { format!("{x:.0}") } else { format!("{x:.6}") };
+        s += &format!("  {:<22}{:>20}{:>20}{:>20}\n", "mean over the ticks", "baseline", "branch", "difference");
+        for (name, a, b, d) in &summary.means {
+            s += &format!("  {name:<22}{:>20}{:>20}{:>20}\n", num(*a), num(*b), num(*d));
+        }
+        s
+    };
+    match &args.out {
+        Some(path) => say!("{}paired table written to {}", report(), path.display()),
+        None => eprint!("{}", report()),
+    }
+    Ok(())
+}

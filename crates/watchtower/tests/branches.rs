@@ -1,0 +1,210 @@
+//! What-if branches of a live server, through real sockets and a real database: a fork
+//! with no change stays identical to its parent bit for bit; a command to a branch does
+//! not reach its parent; telemetry frames say which run they are of; a fifth branch is
+//! refused; a dropped branch keeps its rows; bad forks change nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, get, post};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SMALL: &[&str] = &["--households", "500", "--firms", "50", "--tick-rate", "200", "--embedding-sample", "0"];
+
+async fn next_where(ws: &mut Socket, limit: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message =
+            tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("nothing within {limit:?}"));
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if pred(&v) {
+                    return v;
+                }
+            }
+            None => panic!("socket closed"),
+            _ => {}
+        }
+    }
+}
+
+fn json_of(response: (u16, String)) -> (u16, Value) {
+    (response.0, serde_json::from_str(&response.1).unwrap_or(Value::Null))
+}
+
+fn fork(server: &Server, parent: i64, body: &str) -> (u16, Value) {
+    json_of(post(&server.url(&format!("/api/runs/{parent}/fork")), body, Some(&server.token), None))
+}
+
+fn delete(server: &Server, run: i64) -> (u16, Value) {
+    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
+    let mut r = agent
+        .delete(&server.url(&format!("/api/runs/{run}")))
+        .header("authorization", &format!("Bearer {}", server.token))
+        .call()
+        .unwrap();
+    (r.status().as_u16(), serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+fn stored_ticks(server: &Server, run: i64) -> i64 {
+    let conn = rusqlite::Connection::open(server.database()).unwrap();
+    conn.query_row("SELECT COALESCE(MAX(tick), -1) FROM ticks WHERE run_id = ?1", [run], |r| r.get(0)).unwrap()
+}
+
+fn wait_for(server: &Server, run: i64, tick: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_ticks(server, run) < tick {
+        assert!(Instant::now() < deadline, "run {run}: tick {tick} not stored within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn history(server: &Server, run: i64, from: u64, to: u64) -> Vec<Value> {
+    let (status, body) = json_of(get(&server.url(&format!("/api/history?run={run}&from={from}&to={to}&limit=5000"))));
+    assert_eq!(status, 200, "{body}");
+    body["ticks"].as_array().unwrap().clone()
+}
+
+fn tax(server: &Server, run: i64) -> Value {
+    let (_, registry) = json_of(get(&server.url(&format!("/api/registry?run={run}"))));
+    registry["params"].as_array().unwrap().iter().find(|p| p["key"] == "government.income_tax_rate").unwrap()["value"]
+        .clone()
+}
+
+/// Waits (a few cycles at most) for run `run`'s tax rate to read `value`.
+fn tax_becomes(server: &Server, run: i64, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tax(server, run) != value {
+        assert!(Instant::now() < deadline, "run {run}: the tax rate is {} not {value}", tax(server, run));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn branches_run_in_lockstep_apart_from_their_changes() {
+    let mut server = Server::start(SMALL);
+    server.wait_ready();
+    let mut ws = tokio_tungstenite::connect_async(server.ws_url(Some(&server.token))).await.unwrap().0;
+    assert_eq!(next_where(&mut ws, Duration::from_secs(10), |v| v["type"] == "hello").await["run_id"], 1);
+
+    // A fork with no change, and one with a change.
+    let (status, same) = fork(&server, 1, "{}");
+    assert_eq!(status, 201, "{same}");
+    assert_eq!((same["parent"].as_i64(), same["changes"].clone()), (Some(1), json!({})));
+    let (b, t) = (same["run_id"].as_i64().unwrap(), same["tick"].as_u64().unwrap());
+    let (status, taxed) = fork(&server, 1, r#"{"set": {"government.income_tax_rate": 0.3}, "name": "tax 30%"}"#);
+    assert_eq!(status, 201, "{taxed}");
+    let c = taxed["run_id"].as_i64().unwrap();
+    assert_eq!(taxed["name"], "tax 30%");
+    tax_becomes(&server, c, 0.3);
+    assert_eq!(tax(&server, 1), 0.2);
+
+    // The socket tells the runs and streams each one's frames, each saying its run.
+    let runs = next_where(&mut ws, Duration::from_secs(10), |v| {
+        v["type"] == "runs" && v["runs"].as_array().unwrap().len() == 3
+    })
+    .await;
+    assert_eq!(runs["main"], 1);
+    assert_eq!(runs["runs"][2]["changes"], json!({"government.income_tax_rate": 0.3}));
+    for run in [1, b, c] {
+        let frame =
+            next_where(&mut ws, Duration::from_secs(10), |v| v["type"] == "telemetry" && v["run_id"] == run).await;
+        assert!(frame["tick"].as_u64().unwrap() >= t);
+    }
+
+    // A command to the taxed branch reaches it and not its parent.
+    ws.send(Message::Text(
+        json!({"type": "command", "id": "c1", "key": "government.income_tax_rate", "value": 0.35, "run": c})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let result = next_where(&mut ws, Duration::from_secs(10), |v| v["type"] == "command_result").await;
+    assert_eq!((result["success"].clone(), result["run_id"].clone()), (json!(true), json!(c)), "{result}");
+    tax_becomes(&server, c, 0.35);
+    assert_eq!(tax(&server, 1), 0.2, "the parent never saw it");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, audit) = json_of(get(&server.url(&format!("/api/audit?run={c}"))));
+    assert!(audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
+    let (_, audit) = json_of(get(&server.url("/api/audit?run=1")));
+    assert!(!audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
+
+    // The unchanged branch is its parent, bit for bit, tick after tick.
+    wait_for(&server, b, t as i64 + 150);
+    wait_for(&server, 1, t as i64 + 150);
+    let (parent, same) = (history(&server, 1, t, t + 150), history(&server, b, t, t + 150));
+    assert_eq!(parent.len(), 151);
+    assert!(parent == same, "the unchanged branch differs from its parent");
+    assert_ne!(history(&server, c, t + 150, t + 150), parent[150..], "the change changed nothing");
+
+    // Up to four branches; a fifth is refused.
+    for _ in 0..2 {
+        assert_eq!(fork(&server, 1, "{}").0, 201);
+    }
+    let (status, refused) = fork(&server, c, "{}");
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "too_many_branches");
+
+    // A dropped branch stops and keeps its rows; its slot is free again.
+    let (status, dropped) = delete(&server, b);
+    assert_eq!(status, 200, "{dropped}");
+    let dropped_at = dropped["tick"].as_u64().unwrap();
+    let (_, runs) = json_of(get(&server.url("/api/runs")));
+    let row = runs["runs"].as_array().unwrap().iter().find(|r| r["id"] == b).unwrap().clone();
+    assert_eq!((row["live"].clone(), row["dropped_tick"].clone()), (json!(false), json!(dropped_at)), "{row}");
+    assert_eq!((row["parent_run_id"].clone(), row["fork_tick"].clone()), (json!(1), json!(t)));
+    assert_eq!(history(&server, b, t, t + 150).len(), 151, "its rows stay");
+    let body = format!(r#"{{"id":"late","key":"government.income_tax_rate","value":0.1,"run":{b}}}"#);
+    let (status, late) = json_of(post(&server.url("/api/commands"), &body, Some(&server.token), None));
+    assert_eq!((status, late["code"].clone()), (404, json!("unknown_run")), "{late}");
+    assert_eq!(delete(&server, b).0, 404, "dropped once");
+    assert_eq!(delete(&server, 1).0, 409, "the main run is not a branch");
+    let (status, forked) = fork(&server, c, "{}");
+    assert_eq!(status, 201, "a branch of a branch, in the freed slot: {forked}");
+    assert_eq!(forked["parent"], c);
+
+    // Bad forks are refused and change nothing.
+    let (status, e) = fork(&server, 1, r#"{"set": {"government.income_tax": 0.3}}"#);
+    assert_eq!(status, 422);
+    assert!(e["error"].as_str().unwrap().contains("`government.income_tax`"), "{e}");
+    let (status, e) = fork(&server, 1, r#"{"set": {"government.income_tax_rate": 3}}"#);
+    assert_eq!(status, 422);
+    assert!(e["error"].as_str().unwrap().contains("out of range"), "{e}");
+    let (status, e) = fork(&server, 1, r#"{"set": {"sim.paused": true}}"#);
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(fork(&server, 1, "{oops").0, 400);
+    assert_eq!(fork(&server, 1, r#"{"sett": {}}"#).0, 400);
+    assert_eq!(fork(&server, 99, "{}").0, 404);
+    let url = server.url("/api/runs/1/fork");
+    assert_eq!(post(&url, "{}", None, None).0, 401);
+    assert_eq!(post(&url, "{}", Some(&server.token), Some("http://evil.example")).0, 403);
+    let (_, runs) = json_of(get(&server.url("/api/runs")));
+    assert_eq!(runs["live"].as_array().unwrap().len(), 5, "{runs}");
+
+    let db = server.database();
+    assert!(server.stop().success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let open: i64 = conn.query_row("SELECT count(*) FROM runs WHERE status <> 'finished'", [], |r| r.get(0)).unwrap();
+    assert_eq!(open, 0, "every run, branches included, is closed at shutdown");
+    let fork_checkpoints: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM runs r JOIN checkpoints k ON k.run_id = r.id AND k.tick = r.fork_tick",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fork_checkpoints, 5, "every branch has its state at the fork");
+    drop(conn);
+    // A branch replays from its state at the fork with its own commands.
+    let out = common::output(&["replay", "--data-dir", "data", "--run", &c.to_string()], server.dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replays exactly"));
+}
