@@ -144,6 +144,7 @@ impl State {
             received_at_ms: now_ms(),
             source: SOURCE.into(),
             reply: None,
+            run: None,
         };
         let mut driver = Apply { pending: Some(pending), id, response: None };
         self.session

@@ -224,7 +224,8 @@ impl Session {
     /// An independent copy that continues as this session would: the simulation's
     /// [`fork`](Simulation::fork), and the schedule where this session stands (entries
     /// already applied, in a tick or an idle cycle, are not applied again). Between
-    /// runs; a fork that receives no command stays identical to its origin.
+    /// runs; a fork that receives no command stays identical to its origin. The copy is
+    /// a session of its own, without this one's what-if branches (they are other runs).
     pub fn fork(&self) -> Session {
         Session {
             simulation: self.simulation.fork(),
@@ -232,6 +233,7 @@ impl Session {
             next_scheduled: self.next_scheduled,
             pending: Vec::new(),
             audit: Vec::new(),
+            branches: Branches::default(),
         }
     }
 
