@@ -120,6 +120,15 @@ fn run_info<'py>(py: Python<'py>, r: &RunRow) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("error", &r.error)?;
     d.set_item("parameters", convert::json(py, &r.parameters)?)?;
     d.set_item("model_version", &r.model_version)?;
+    // A what-if branch's lineage, a resumed run's resumptions.
+    d.set_item("parent_run_id", r.parent_run_id)?;
+    d.set_item("fork_tick", r.fork_tick)?;
+    d.set_item("branch_name", &r.branch_name)?;
+    d.set_item("changes", convert::json(py, &r.changes)?)?;
+    d.set_item("dropped_tick", r.dropped_tick)?;
+    d.set_item("tick_target", r.tick_target)?;
+    d.set_item("schedule", convert::json(py, &r.schedule)?)?;
+    d.set_item("resumed_at", &r.resumed_at)?;
     Ok(d)
 }
 

@@ -26,6 +26,7 @@ def test_read_run_latest_and_by_id(recorded):
     run = watchtower.read_run(recorded)
     assert run.id == 2 and run.info["seed"] == 4 and run.info["status"] == "finished"
     assert run.info["households"] == 400 and run.info["parameters"]["government.income_tax_rate"] == 0.25
+    assert run.info["parent_run_id"] is None and run.info["resumed_at"] == []
     assert run.ticks.num_rows == 80
     assert run.ticks.column_names == ["tick", *watchtower.indicator_names()]
     assert run.ticks.column("tick").to_pylist() == list(range(80))

@@ -47,7 +47,9 @@ class RecordedRun:
 
     ``info`` is the run's row: ``id``, ``model``, ``seed``, ``households``, ``firms``,
     ``agents``, ``status``, ``started_at``, ``ended_at``, ``last_tick``, ``error``,
-    ``parameters`` (every registry value at start) and ``model_version``.
+    ``parameters`` (every registry value at start), ``model_version``, and for a what-if
+    branch or a resumed run ``parent_run_id``, ``fork_tick``, ``branch_name``,
+    ``changes``, ``dropped_tick``, ``tick_target``, ``schedule`` and ``resumed_at``.
     ``ticks`` has one row per tick, with the columns of :meth:`Economy.history`.
     ``commands`` has one row per command received, oldest first: ``seq``, ``id``,
     ``key``, ``value``, ``received_at_ms``, ``source``, ``applied_tick``, ``success``,
