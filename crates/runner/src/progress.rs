@@ -70,3 +70,58 @@ impl Sink for Progress {
         Ok(Flow::Continue)
     }
 }
+
+/// Runs done out of a total (an experiment): a bar with runs per second and the time
+/// left on a terminal, a plain line every second otherwise.
+pub struct RunsProgress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    initial: u64,
+    done: u64,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl RunsProgress {
+    /// Progress towards `total` runs, `done` of which were done before (a resume).
+    pub fn new(total: u64, done: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  eta {eta}")
+                    .expect("valid template"),
+            );
+            bar.set_position(done);
+            bar.reset_eta();
+            bar
+        });
+        Self { bar, total, initial: done, done, started: Instant::now(), last_line: Instant::now() }
+    }
+
+    /// One more run done.
+    pub fn inc(&mut self) {
+        self.done += 1;
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None if self.last_line.elapsed() >= PLAIN_EVERY || self.done == self.total => {
+                let rate = self.rate();
+                let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
+                eprintln!("{} of {} runs, {rate:.2} runs/s, about {left:.0} s left", self.done, self.total);
+                self.last_line = Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    /// Runs done by this process per second since it started them.
+    pub fn rate(&self) -> f64 {
+        (self.done - self.initial) as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

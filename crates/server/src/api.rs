@@ -144,6 +144,62 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
     read_json(&state, move |h| Ok(json!({"commands": h.audit(run, limit)?}))).await
 }
 
+/// `GET /api/experiments`: every experiment, newest first, with its progress.
+pub async fn experiments(State((state, _)): AppState) -> Response {
+    read_json(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
+}
+
+/// The experiment query's parameters, as text so each is checked by name.
+#[derive(Deserialize)]
+pub struct ExperimentQuery {
+    from: Option<String>,
+    limit: Option<String>,
+}
+
+/// Most run rows one experiment request returns (page on with `from`).
+const EXPERIMENT_ROWS_LIMIT: u64 = 10_000;
+
+/// `GET /api/experiments/{id}?from=&limit=`: the spec, the progress and the summary
+/// table (one row per finished run, by run index, from run `from`, at most `limit`),
+/// with the table's columns.
+pub async fn experiment(
+    State((state, _)): AppState,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<ExperimentQuery>,
+) -> Response {
+    let (from, limit) =
+        match (whole("from", q.from.as_deref(), 0, u64::MAX), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
+            (Ok(from), Ok(limit)) => {
+                (from.unwrap_or(0), limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT) as usize)
+            }
+            (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+        };
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let found = readers
+        .read(QUEUE_WAIT, move |h| {
+            let Some(detail) = h.experiment(id)? else { return Ok(None) };
+            let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
+            Ok(Some((detail, rows)))
+        })
+        .await;
+    match found {
+        Ok(Some((detail, rows))) => {
+            let progress = json!({
+                "done": detail.row.done,
+                "runs": detail.row.runs,
+                "share": if detail.row.runs == 0 { 0.0 } else { detail.row.done as f64 / detail.row.runs as f64 },
+                "status": detail.row.status,
+            });
+            let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
+            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows})).into_response()
+        }
+        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Err(e) => e.into_response(),
+    }
+}
+
 pub async fn metrics(State((state, _)): AppState) -> Response {
     state.metrics.queue_depth.set(state.bridge.queue.len() as i64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())

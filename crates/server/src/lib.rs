@@ -11,7 +11,8 @@
 //! request addressed to a host the server does not answer to is refused (`host.rs`).
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
-//! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`,
+//! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`, `experiments`,
+//! `experiments/{id}`,
 //! `admin/embedding-map` (and `/refresh`, POST), and the what-if branches:
 //! `runs/{id}/fork` (POST), `runs/{id}` (DELETE) and `runs/{id}/drop` (POST).
 
@@ -63,6 +64,8 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/runs/{id}/fork", post(runs::fork))
         .route("/api/runs/{id}", delete(runs::drop_run))
         .route("/api/runs/{id}/drop", post(runs::drop_run))
+        .route("/api/experiments", get(api::experiments))
+        .route("/api/experiments/{id}", get(api::experiment))
         .route("/api/admin/embedding-map", get(api::embedding))
         .route("/api/admin/embedding-map/refresh", post(api::refresh_embedding))
         .route("/api/debug/crash", post(api::crash))

@@ -6,12 +6,14 @@
 //! - [`history`]: the read-only pool for history queries.
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
+//! - [`experiments`]: experiments and their runs' summaries.
 //!
 //! The store knows the protocol crate and nothing else of ours. The data directory's
 //! lock is the app's: the caller of [`Writer::start`] must hold it.
 
 pub mod checkpoints;
 pub mod connection;
+pub mod experiments;
 pub mod export;
 pub mod history;
 pub mod schema;
@@ -20,6 +22,7 @@ pub mod writer;
 use std::path::PathBuf;
 
 pub use checkpoints::CheckpointInfo;
+pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
 pub use writer::{

@@ -112,7 +112,7 @@ CREATE INDEX commands_by_run ON commands(run_id, id);
 /// recorded before it.
 const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '';";
 
-/// What-if branches, checkpoints and resume (issue 16), self-contained in one migration:
+/// Version 3, what-if branches, checkpoints and resume (issue 16):
 ///
 /// - `runs.parent_run_id`, `runs.fork_tick`: a branch's parent and the first tick it ran
 ///   apart from it (NULL for a run started from genesis); `branch_name` and `changes`
@@ -123,7 +123,7 @@ const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '
 ///   the run as it was planned; `resumed_at`: JSON list of the ticks it was resumed at.
 /// - `checkpoints`: the engine's whole state, zstd-compressed, at `tick` (the first tick
 ///   the state has not run yet), in the engine's checkpoint `format`.
-const V4_WHATIF: &str = r#"
+const V3_WHATIF: &str = r#"
 ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(id);
 ALTER TABLE runs ADD COLUMN fork_tick     INTEGER;
 ALTER TABLE runs ADD COLUMN branch_name   TEXT;
@@ -145,9 +145,47 @@ CREATE TABLE checkpoints (
 );
 "#;
 
+/// Version 4, experiments (issue 14): a grid of runs × seeds, its spec and progress, and one summary per finished
+/// run of an experiment; a run recorded tick by tick for an experiment (`--keep-ticks`)
+/// names it. Self-contained in this one constant, so it can be renumbered.
+pub const V4_EXPERIMENTS: &str = r#"
+CREATE TABLE experiments (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    source      TEXT    NOT NULL,   -- the spec's file name, for messages
+    spec        TEXT    NOT NULL,   -- the spec's YAML as given
+    overrides   TEXT    NOT NULL,   -- JSON array of the --set arguments applied on top
+    layout      TEXT    NOT NULL,   -- JSON: axes, indicators, columns, fork (for readers)
+    runs        INTEGER NOT NULL,   -- runs planned: grid points x seeds
+    points      INTEGER NOT NULL,   -- grid points
+    done        INTEGER NOT NULL DEFAULT 0,
+    status      TEXT    NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+    started_at  TEXT    NOT NULL,   -- UTC, ISO 8601
+    ended_at    TEXT,
+    error       TEXT
+);
+
+CREATE TABLE run_summaries (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    run           INTEGER NOT NULL,   -- index in the plan
+    point         INTEGER NOT NULL,   -- grid point
+    seed          INTEGER NOT NULL,
+    phase         TEXT,               -- FU, RU, EC, FE; NULL for Boltzmann or a failed run
+    error         TEXT,
+    row           TEXT    NOT NULL,   -- JSON object: the run's row of the tidy table
+    format        INTEGER NOT NULL,   -- version of `summary`'s encoding
+    summary       BLOB    NOT NULL,   -- the exact summary (postcard), what exports read
+    finished_at   TEXT    NOT NULL,
+    PRIMARY KEY (experiment_id, run)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN experiment_id INTEGER REFERENCES experiments(id);
+ALTER TABLE runs ADD COLUMN experiment_run INTEGER;
+"#;
+
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V4_WHATIF)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3_WHATIF), M::up(V4_EXPERIMENTS)])
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.

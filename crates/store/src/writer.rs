@@ -183,6 +183,10 @@ impl Store {
         if stale > 0 {
             warn!("marked {stale} run(s) left running by a process that died as interrupted");
         }
+        let stale = crate::experiments::mark_stale(&conn)?;
+        if stale > 0 {
+            warn!("marked {stale} experiment(s) left running by a process that died as interrupted");
+        }
         let (tx, rx) = bounded(options.capacity);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())

@@ -17,6 +17,9 @@ pub enum AppError {
     /// The engine's thread panicked: a bug, reported with its message.
     #[error("the engine thread panicked: {0}")]
     EnginePanicked(String),
+    /// An experiment failed (its spec, a run, its table).
+    #[error(transparent)]
+    Experiment(#[from] watchtower_runner::experiment::ExperimentError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] watchtower_store::StoreError),

@@ -8,7 +8,7 @@ use clap::Args;
 use watchtower_store::{Format, History, StoreError, TickWriter};
 
 use crate::error::AppError;
-use crate::run::FormatArg;
+use crate::experiment::TableFormatArg;
 use crate::settings::DataDirArg;
 
 /// Arguments of `watchtower runs`.
@@ -31,9 +31,12 @@ pub struct ExportArgs {
     /// The run: its id, or `latest`.
     #[arg(long, default_value = "latest")]
     pub run: String,
-    /// csv (default) or jsonl.
+    /// Export an experiment's table instead (one row per run): its id, or `latest`.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["run", "from", "to"])]
+    pub experiment: Option<String>,
+    /// csv (default) or jsonl; parquet for an experiment's table.
     #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    pub format: Option<TableFormatArg>,
     /// Write to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -98,19 +101,26 @@ pub fn resolve_run(history: &History, arg: &str, data: &DataDirArg) -> Result<i6
     Ok(id)
 }
 
-/// Writes a run's ticks, header row first for CSV.
+/// Writes a run's ticks, header row first for CSV (or an experiment's table).
 pub fn export(args: ExportArgs) -> Result<(), AppError> {
     // Before anything is opened: `--out` must not be the database being read.
     if let Some(out) = &args.out {
         crate::outputs::check(out, &args.data.data_dir)?;
     }
+    if let Some(experiment) = &args.experiment {
+        return crate::experiment::export(&args.data, experiment, args.format, args.out.as_deref());
+    }
     let history = History::open(&args.data.database(), 1)?;
     let run = resolve_run(&history, &args.run, &args.data)?;
-    let format = args
-        .format
-        .map(Format::from)
-        .or_else(|| args.out.as_deref().and_then(Format::from_path))
-        .unwrap_or(Format::Csv);
+    let format = match args.format {
+        Some(TableFormatArg::Csv) => Some(Format::Csv),
+        Some(TableFormatArg::Jsonl) => Some(Format::Jsonl),
+        Some(TableFormatArg::Parquet) => {
+            return Err(AppError::Usage("--format parquet is for an experiment's table (--experiment ID)".into()));
+        }
+        None => None,
+    };
+    let format = format.or_else(|| args.out.as_deref().and_then(Format::from_path)).unwrap_or(Format::Csv);
     let sink: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),

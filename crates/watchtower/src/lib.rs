@@ -18,6 +18,7 @@ macro_rules! say {
 
 pub mod bench;
 pub mod error;
+pub mod experiment;
 pub mod history;
 pub mod lock;
 pub mod outputs;
@@ -52,8 +53,12 @@ enum Command {
     Run(run::RunArgs),
     /// List the runs in a data directory.
     Runs(history::RunsArgs),
-    /// Write a run's ticks as CSV or JSON lines.
+    /// Write a run's ticks (CSV or JSON lines) or an experiment's table (also Parquet).
     Export(history::ExportArgs),
+    /// Run an experiment: a grid of settings × seeds, summarised run by run.
+    Experiment(experiment::ExperimentArgs),
+    /// List the experiments in a data directory.
+    Experiments(experiment::ExperimentsArgs),
     /// Re-run a recorded run from its seed, parameters and commands, and check that every
     /// tick comes out identical.
     Replay(replay::ReplayArgs),
@@ -77,6 +82,8 @@ pub fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Run(args)) => run::run(args, &signals()?),
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),
+        Some(Command::Experiment(args)) => experiment::experiment(args, &signals()?),
+        Some(Command::Experiments(args)) => experiment::experiments(args),
         Some(Command::Replay(args)) => replay::replay(args),
         Some(Command::Bench(args)) => bench::bench(args),
     }

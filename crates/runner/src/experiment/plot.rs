@@ -1,0 +1,461 @@
+//! Pictures of an experiment, as PNG, drawn with plotters and a bundled font (DejaVu
+//! Sans, `assets/fonts`), so nothing needs system font libraries.
+//!
+//! - Two axes or more: a **heat map** of a summary column over the first two axes
+//!   (averaged over seeds and any further axes), with the Mark-0 phase of each cell
+//!   written in it and the borders between phases outlined.
+//! - One axis: the column's mean across seeds against the axis, with its 95% band.
+//! - No axis (an ensemble): a **fan chart** of the column's indicator over ticks: the
+//!   mean across seeds and its 95% confidence band, for the baseline and, with a fork,
+//!   the branch.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor;
+
+use crate::report::EconomicPhase;
+
+use super::execute::ExperimentError;
+use super::spec::{ExperimentSpec, show};
+use super::summary::{RunSummary, Stats, TRACE_POINTS};
+use super::table::{ExperimentTable, Interval};
+
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
+            panic!("the bundled font is not a valid TrueType font");
+        }
+    });
+}
+
+/// Where a summary column's numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    Baseline(usize, usize),
+    Branch(usize, usize),
+    Effect(usize),
+}
+
+/// Resolves a column name (`unemployment_rate_mean`, `branch_inflation_p95`,
+/// `effect_gini_wealth`) against the spec.
+fn source(spec: &ExperimentSpec, column: &str) -> Option<Source> {
+    if let Some(ind) = column.strip_prefix("effect_") {
+        return spec.fork.as_ref().and(spec.indicators.iter().position(|i| i == ind)).map(Source::Effect);
+    }
+    let (branch, rest) = match column.strip_prefix("branch_") {
+        Some(rest) if spec.fork.is_some() => (true, rest),
+        _ => (false, column),
+    };
+    for (i, ind) in spec.indicators.iter().enumerate() {
+        if let Some(stat) = rest.strip_prefix(ind.as_str()).and_then(|r| r.strip_prefix('_')) {
+            let s = Stats::NAMES.iter().position(|n| *n == stat)?;
+            return Some(if branch { Source::Branch(i, s) } else { Source::Baseline(i, s) });
+        }
+    }
+    None
+}
+
+fn value(src: Source, s: &RunSummary) -> f64 {
+    if s.error.is_some() {
+        return f64::NAN;
+    }
+    match src {
+        Source::Baseline(i, k) => s.baseline.stats[i].values()[k],
+        Source::Branch(i, k) => s.branch.as_ref().map_or(f64::NAN, |b| b.stats[i].values()[k]),
+        Source::Effect(i) => s.effect(i),
+    }
+}
+
+/// The columns `--plot-summary` accepts for this spec.
+pub fn plottable(spec: &ExperimentSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    for ind in &spec.indicators {
+        for stat in Stats::NAMES {
+            out.push(format!("{ind}_{stat}"));
+        }
+    }
+    if spec.fork.is_some() {
+        for ind in &spec.indicators {
+            out.push(format!("effect_{ind}"));
+        }
+    }
+    out
+}
+
+/// Draws `table`'s picture of `column` into `path` (PNG).
+pub fn plot(table: &ExperimentTable, column: &str, path: &Path) -> Result<(), ExperimentError> {
+    register_font();
+    let spec = table.spec();
+    let src = source(spec, column).ok_or_else(|| {
+        ExperimentError::Other(format!(
+            "--plot-summary {column}: not a column of this experiment; choose one of {}",
+            plottable(spec).join(", ")
+        ))
+    })?;
+    let err = |e: String| ExperimentError::File { path: path.display().to_string(), message: e };
+    let root = BitMapBackend::new(path, (1000, 780)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let drawn = match spec.axes.len() {
+        0 => fan(&root, table, column, src),
+        1 => line(&root, table, column, src),
+        _ => heat(&root, table, column, src),
+    };
+    drawn.map_err(err)?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&BLACK)
+}
+
+fn de<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn heat(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    table: &ExperimentTable,
+    column: &str,
+    src: Source,
+) -> Result<(), String> {
+    let spec = table.spec();
+    let plan = table.plan();
+    let (xa, ya) = (&spec.axes[0], &spec.axes[1]);
+    let (nx, ny) = (xa.values.len(), ya.values.len());
+    let mut sums = vec![Vec::new(); nx * ny];
+    let mut phases = vec![[0usize; 4]; nx * ny];
+    for s in table.summaries() {
+        let idx = plan.point_indices(s.point);
+        let cell = idx[0] * ny + idx[1];
+        sums[cell].push(value(src, s));
+        if s.error.is_none()
+            && let Some(p) = s.baseline.phase
+        {
+            phases[cell][phase_index(p)] += 1;
+        }
+    }
+    let cells: Vec<f64> = sums.iter().map(|xs| Interval::of(xs.iter().copied()).mean).collect();
+    let phase: Vec<Option<EconomicPhase>> = phases
+        .iter()
+        .map(|c| {
+            let best = *c.iter().max().expect("4");
+            (best > 0).then(|| PHASES[c.iter().position(|&n| n == best).expect("max")])
+        })
+        .collect();
+    let finite: Vec<f64> = cells.iter().copied().filter(|x| x.is_finite()).collect();
+    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = if lo.is_finite() { if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) } } else { (0.0, 1.0) };
+
+    let (left, top, gw, gh) = (120i32, 80i32, 700i32, 580i32);
+    let cw = gw as f64 / nx as f64;
+    let ch = gh as f64 / ny as f64;
+    let rect = |ix: usize, iy: usize| {
+        let x0 = left + (ix as f64 * cw).round() as i32;
+        let x1 = left + ((ix + 1) as f64 * cw).round() as i32;
+        let y1 = top + gh - (iy as f64 * ch).round() as i32;
+        let y0 = top + gh - ((iy + 1) as f64 * ch).round() as i32;
+        (x0, y0, x1, y1)
+    };
+    let seeds = spec.seeds.len();
+    let title = format!("{}: {column}", spec.name);
+    root.draw(&Text::new(title, (left, 20), font(24))).map_err(de)?;
+    let sub = format!(
+        "mean over {seeds} seed{}{}, ticks {}–{}; cells: phase (FU, RU, EC, FE), white lines: phase borders",
+        if seeds == 1 { "" } else { "s" },
+        if spec.axes.len() > 2 { " and the further axes" } else { "" },
+        spec.warmup,
+        spec.ticks - 1
+    );
+    root.draw(&Text::new(sub, (left, 52), font(14))).map_err(de)?;
+    for ix in 0..nx {
+        for iy in 0..ny {
+            let (x0, y0, x1, y1) = rect(ix, iy);
+            let v = cells[ix * ny + iy];
+            let color =
+                if v.is_finite() { ViridisRGB::get_color_normalized(v, lo, hi) } else { RGBColor(220, 220, 220) };
+            root.draw(&Rectangle::new([(x0, y0), (x1, y1)], color.filled())).map_err(de)?;
+            if let Some(p) = phase[ix * ny + iy]
+                && cw >= 22.0
+                && ch >= 14.0
+            {
+                let light = !v.is_finite() || (v - lo) / (hi - lo) > 0.6;
+                let size = (ch * 0.45).clamp(9.0, 16.0) as u32;
+                let style = font(size)
+                    .color(if light { &BLACK } else { &WHITE })
+                    .pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Center));
+                root.draw(&Text::new(p.code(), ((x0 + x1) / 2, (y0 + y1) / 2), style)).map_err(de)?;
+            }
+        }
+    }
+    // Phase borders.
+    let border = ShapeStyle::from(&WHITE).stroke_width(3);
+    for ix in 0..nx {
+        for iy in 0..ny {
+            let here = phase[ix * ny + iy];
+            let (x0, y0, x1, _) = rect(ix, iy);
+            if ix + 1 < nx && phase[(ix + 1) * ny + iy] != here {
+                root.draw(&PathElement::new(vec![(x1, y0), (x1, rect(ix, iy).3)], border)).map_err(de)?;
+            }
+            if iy + 1 < ny && phase[ix * ny + iy + 1] != here {
+                root.draw(&PathElement::new(vec![(x0, y0), (x1, y0)], border)).map_err(de)?;
+            }
+        }
+    }
+    // Axes: labels at cell centres, thinned to fit.
+    let every_x = nx.div_ceil(14).max(1);
+    for ix in (0..nx).step_by(every_x) {
+        let (x0, _, x1, _) = rect(ix, 0);
+        let style = font(13).pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Top));
+        root.draw(&Text::new(short(&xa.values[ix]), ((x0 + x1) / 2, top + gh + 6), style)).map_err(de)?;
+    }
+    let every_y = ny.div_ceil(20).max(1);
+    for iy in (0..ny).step_by(every_y) {
+        let (_, y0, _, y1) = rect(0, iy);
+        let style = font(13).pos(text_anchor::Pos::new(text_anchor::HPos::Right, text_anchor::VPos::Center));
+        root.draw(&Text::new(short(&ya.values[iy]), (left - 6, (y0 + y1) / 2), style)).map_err(de)?;
+    }
+    let style = font(16).pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Top));
+    root.draw(&Text::new(axis_title(&xa.key), (left + gw / 2, top + gh + 30), style)).map_err(de)?;
+    let style = font(16)
+        .transform(FontTransform::Rotate270)
+        .pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Center));
+    root.draw(&Text::new(axis_title(&ya.key), (left - 75, top + gh / 2), style)).map_err(de)?;
+    // Colour bar.
+    let (bx, bw) = (left + gw + 40, 24);
+    for k in 0..gh {
+        let f = 1.0 - k as f64 / gh as f64;
+        let c = ViridisRGB::get_color_normalized(lo + f * (hi - lo), lo, hi);
+        root.draw(&Rectangle::new([(bx, top + k), (bx + bw, top + k + 1)], c.filled())).map_err(de)?;
+    }
+    for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let y = top + gh - (f * gh as f64) as i32;
+        let style = font(13).pos(text_anchor::Pos::new(text_anchor::HPos::Left, text_anchor::VPos::Center));
+        root.draw(&Text::new(number(lo + f * (hi - lo)), (bx + bw + 6, y), style)).map_err(de)?;
+    }
+    Ok(())
+}
+
+fn line(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    table: &ExperimentTable,
+    column: &str,
+    src: Source,
+) -> Result<(), String> {
+    let spec = table.spec();
+    let axis = &spec.axes[0];
+    let mut by_point: Vec<Vec<f64>> = vec![Vec::new(); axis.values.len()];
+    let mut phases = vec![[0usize; 4]; axis.values.len()];
+    for s in table.summaries() {
+        by_point[s.point as usize].push(value(src, s));
+        if s.error.is_none()
+            && let Some(p) = s.baseline.phase
+        {
+            phases[s.point as usize][phase_index(p)] += 1;
+        }
+    }
+    let xs: Vec<f64> = axis.values.iter().map(as_f64).collect();
+    let iv: Vec<Interval> = by_point.iter().map(|v| Interval::of(v.iter().copied())).collect();
+    let (x0, x1) = bounds(xs.iter().copied());
+    let (y0, y1) = bounds(iv.iter().flat_map(|i| [i.mean, i.lo, i.hi]));
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{}: {column}", spec.name), font(24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(de)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis_title(&axis.key))
+        .y_desc(format!("{column}: mean and 95% CI over {} seeds", spec.seeds.len()))
+        .label_style(font(13))
+        .axis_desc_style(font(16))
+        .draw()
+        .map_err(de)?;
+    let band: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(&iv)
+        .filter(|(_, i)| i.lo.is_finite())
+        .map(|(x, i)| (*x, i.hi))
+        .chain(xs.iter().zip(&iv).rev().filter(|(_, i)| i.lo.is_finite()).map(|(x, i)| (*x, i.lo)))
+        .collect();
+    if !band.is_empty() {
+        chart.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.2).filled()))).map_err(de)?;
+    }
+    let points: Vec<(f64, f64)> =
+        xs.iter().zip(&iv).filter(|(_, i)| i.mean.is_finite()).map(|(x, i)| (*x, i.mean)).collect();
+    chart.draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2))).map_err(de)?;
+    chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, BLUE.filled()))).map_err(de)?;
+    let labels = xs.iter().zip(&iv).zip(&phases).filter_map(|((x, i), c)| {
+        let best = *c.iter().max()?;
+        (best > 0 && i.mean.is_finite()).then(|| {
+            let p = PHASES[c.iter().position(|&n| n == best)?];
+            let style = font(12).pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Bottom));
+            Some(EmptyElement::at((*x, i.mean)) + Text::new(p.code(), (0, -8), style))
+        })?
+    });
+    chart.draw_series(labels).map_err(de)?;
+    Ok(())
+}
+
+fn fan(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    table: &ExperimentTable,
+    _column: &str,
+    src: Source,
+) -> Result<(), String> {
+    let spec = table.spec();
+    let (ind, arms): (usize, Vec<(&str, bool, RGBColor)>) = match src {
+        Source::Baseline(i, _) | Source::Effect(i) if spec.fork.is_some() => {
+            (i, vec![("baseline", false, BLUE), ("branch", true, RED)])
+        }
+        Source::Baseline(i, _) => (i, vec![("runs", false, BLUE)]),
+        Source::Branch(i, _) => (i, vec![("branch", true, RED)]),
+        Source::Effect(i) => (i, vec![("runs", false, BLUE)]),
+    };
+    let block = spec.ticks.div_ceil(TRACE_POINTS).max(1);
+    let mut series = Vec::new();
+    for (name, branch, color) in &arms {
+        let traces: Vec<&Vec<f64>> = table
+            .summaries()
+            .filter(|s| s.error.is_none())
+            .filter_map(|s| if *branch { s.branch.as_ref() } else { Some(&s.baseline) })
+            .map(|a| &a.traces[ind])
+            .collect();
+        let len = traces.iter().map(|t| t.len()).max().unwrap_or(0);
+        // A branch is drawn from its fork on (before it, it is the baseline).
+        let from = if *branch { spec.fork.as_ref().map_or(0, |f| f.tick) } else { 0 };
+        let points: Vec<(f64, Interval)> = (0..len)
+            .filter(|&j| (j as u64 + 1) * block > from)
+            .map(|j| {
+                let start = j as u64 * block;
+                let end = ((j as u64 + 1) * block).min(spec.ticks);
+                ((start + end) as f64 / 2.0, Interval::of(traces.iter().filter_map(|t| t.get(j).copied())))
+            })
+            .collect();
+        series.push((*name, *color, points, traces.len()));
+    }
+    let (y0, y1) = bounds(series.iter().flat_map(|(_, _, p, _)| p.iter().flat_map(|(_, i)| [i.mean, i.lo, i.hi])));
+    let indicator = &spec.indicators[ind];
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{}: {indicator}", spec.name), font(24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..spec.ticks as f64, y0..y1)
+        .map_err(de)?;
+    chart
+        .configure_mesh()
+        .x_desc("tick")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc(format!("{indicator}: mean across seeds and 95% CI"))
+        .label_style(font(13))
+        .axis_desc_style(font(16))
+        .draw()
+        .map_err(de)?;
+    for (name, color, points, n) in &series {
+        let band: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|(_, i)| i.lo.is_finite())
+            .map(|(x, i)| (*x, i.hi))
+            .chain(points.iter().rev().filter(|(_, i)| i.lo.is_finite()).map(|(x, i)| (*x, i.lo)))
+            .collect();
+        if !band.is_empty() {
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled()))).map_err(de)?;
+        }
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|(x, i)| (*x, i.mean)), color.stroke_width(2)))
+            .map_err(de)?
+            .label(format!("{name} ({n} seeds)"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    if let Some(fork) = &spec.fork {
+        let t = fork.tick as f64;
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![(t, y0), (t, y1)], BLACK.mix(0.5).stroke_width(1))))
+            .map_err(de)?
+            .label(format!("fork at tick {}", fork.tick))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(font(14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(de)?;
+    Ok(())
+}
+
+const PHASES: [EconomicPhase; 4] = [
+    EconomicPhase::FullUnemployment,
+    EconomicPhase::ResidualUnemployment,
+    EconomicPhase::EndogenousCrises,
+    EconomicPhase::FullEmployment,
+];
+
+fn phase_index(p: EconomicPhase) -> usize {
+    PHASES.iter().position(|q| *q == p).expect("four phases")
+}
+
+fn as_f64(v: &watchtower_engine::RawValue) -> f64 {
+    use watchtower_engine::RawValue as R;
+    match v {
+        R::Int(i) => *i as f64,
+        R::Float(x) => *x,
+        R::Bool(b) => f64::from(u8::from(*b)),
+        _ => f64::NAN,
+    }
+}
+
+fn short(v: &watchtower_engine::RawValue) -> String {
+    match v {
+        watchtower_engine::RawValue::Float(x) => number(*x),
+        other => show(other),
+    }
+}
+
+fn number(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
+}
+
+fn bounds(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) =
+        xs.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+    (lo - pad, hi + pad)
+}
+
+/// An axis's title: its key, with the paper's symbol for the Mark-0 keys that have one.
+fn axis_title(key: &str) -> String {
+    let symbol = match key {
+        "firms.hiring_firing_ratio" => Some("R"),
+        "firms.bankruptcy_threshold" => Some("Θ"),
+        "bank.policy_rate" => Some("ρ*"),
+        "government.income_tax_rate" => Some("θ"),
+        "firms.revival_probability" => Some("φ"),
+        "households.price_sensitivity" => Some("β"),
+        "bank.inflation_response" => Some("φπ"),
+        _ => None,
+    };
+    match symbol {
+        Some(s) => format!("{s} ({key})"),
+        None => key.to_string(),
+    }
+}

@@ -1,0 +1,167 @@
+//! An experiment in the store: recorded when it starts, each run's summary written
+//! through the one writer thread as the run finishes, the table read back from what was
+//! written (so a resumed experiment's table is the uninterrupted one's).
+
+use std::sync::Arc;
+
+use watchtower_store::experiments::{
+    NewExperiment, StoredSummary, create_experiment, finish_experiment, insert_summary, link_run,
+};
+use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store};
+
+use crate::session::Cycle;
+use crate::sink::{Flow, Recorder, Sink, SinkError};
+
+use super::execute::{ExperimentError, Recording, RunEnd, RunRecorder};
+use super::plan::{Plan, PlannedRun};
+use super::spec::ExperimentSpec;
+use super::summary::{RunSummary, SUMMARY_FORMAT};
+use super::table::{ExperimentTable, raw_json};
+
+/// What readers that do not parse the spec need: axes (key and values), indicators,
+/// columns, seeds, ticks, warm-up, fork.
+pub fn layout(plan: &Plan) -> serde_json::Value {
+    let spec = plan.spec();
+    let table = ExperimentTable::new(plan.clone());
+    serde_json::json!({
+        "model": spec.model.name(),
+        "ticks": spec.ticks,
+        "warmup": spec.warmup,
+        "seeds": spec.seeds,
+        "axes": spec.axes.iter().map(|a| serde_json::json!({
+            "key": a.key,
+            "values": a.values.iter().map(raw_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "indicators": spec.indicators,
+        "fork": spec.fork.as_ref().map(|f| serde_json::json!({
+            "tick": f.tick,
+            "set": f.changes.iter().map(|c| (c.key.clone(), raw_json(&c.value))).collect::<serde_json::Map<_, _>>(),
+        })),
+        "columns": table.columns(),
+    })
+}
+
+/// Records a new experiment of `plan` and returns its id.
+pub fn create(store: &Store, plan: &Plan) -> Result<i64, ExperimentError> {
+    let spec = plan.spec();
+    let new = NewExperiment {
+        name: spec.name.clone(),
+        source: spec.source.clone(),
+        spec: spec.text.clone(),
+        overrides: spec.overrides.clone(),
+        layout: layout(plan),
+        runs: plan.len(),
+        points: plan.points(),
+    };
+    Ok(store.call(move |c| create_experiment(c, &new))?)
+}
+
+/// Queues a finished run's summary for the writer (committed within its batching
+/// interval, 100 ms by default).
+pub fn submit(
+    store: &Store,
+    experiment_id: i64,
+    table: &ExperimentTable,
+    summary: &RunSummary,
+) -> Result<(), ExperimentError> {
+    let stored = StoredSummary {
+        experiment_id,
+        run: summary.run,
+        point: summary.point,
+        seed: summary.seed,
+        phase: summary.baseline.phase.map(|p| p.code().to_string()),
+        error: summary.error.clone(),
+        row: table.row_json(summary),
+        format: SUMMARY_FORMAT,
+        summary: summary.encode(),
+    };
+    Ok(store.submit(move |c| insert_summary(c, &stored))?)
+}
+
+/// Marks how the experiment ended and waits until it is committed.
+pub fn finish(
+    store: &Store,
+    experiment_id: i64,
+    status: RunStatus,
+    error: Option<String>,
+) -> Result<(), ExperimentError> {
+    store.call(move |c| finish_experiment(c, experiment_id, status.as_str(), error.as_deref()))?;
+    Ok(())
+}
+
+/// An experiment read back: its record, its plan and the table of its stored runs.
+pub struct Loaded {
+    /// The record.
+    pub detail: ExperimentDetail,
+    /// The table of the runs stored so far.
+    pub table: ExperimentTable,
+}
+
+/// Reads experiment `id`: its spec (parsed again, with its `--set` arguments) and every
+/// stored summary.
+pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentError> {
+    let Some(detail) = history.experiment(id)? else { return Ok(None) };
+    let spec = ExperimentSpec::parse_with(&detail.spec, &detail.row.source, &detail.overrides)?;
+    let mut table = ExperimentTable::new(Plan::new(spec));
+    for row in history.run_summaries(id, 0, usize::MAX)? {
+        if row.format != SUMMARY_FORMAT {
+            return Err(ExperimentError::Other(format!(
+                "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
+                row.run, row.format
+            )));
+        }
+        let summary = RunSummary::decode(&row.summary).map_err(ExperimentError::Other)?;
+        if summary.run >= table.plan().len() {
+            return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
+        }
+        table.insert(summary);
+    }
+    Ok(Some(Loaded { detail, table }))
+}
+
+/// `--keep-ticks`: every run's ticks (its baseline, with a fork) recorded as an
+/// ordinary run in the store, linked to the experiment.
+pub struct KeepTicks {
+    store: Arc<Store>,
+    experiment_id: i64,
+}
+
+impl KeepTicks {
+    /// Records into `store` for experiment `experiment_id`.
+    pub fn new(store: Arc<Store>, experiment_id: i64) -> Self {
+        Self { store, experiment_id }
+    }
+}
+
+impl Recording for KeepTicks {
+    fn open(&self, run: &PlannedRun) -> Result<Option<Box<dyn RunRecorder>>, ExperimentError> {
+        let registry = run.scenario.registry().map_err(|e| ExperimentError::Other(e.to_string()))?;
+        let writer = self.store.start_run(&run.scenario.run_info(&registry))?;
+        let (run_id, experiment_id, index) = (writer.run_id(), self.experiment_id, run.index);
+        self.store.submit(move |c| link_run(c, run_id, experiment_id, index))?;
+        Ok(Some(Box::new(StoreRecorder { recorder: Recorder::new(writer.clone()), writer })))
+    }
+}
+
+struct StoreRecorder {
+    recorder: Recorder,
+    writer: RunWriter,
+}
+
+impl Sink for StoreRecorder {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        self.recorder.settled(cycle)
+    }
+}
+
+impl RunRecorder for StoreRecorder {
+    fn close(self: Box<Self>, end: RunEnd) -> Result<(), ExperimentError> {
+        let (status, error) = match end {
+            RunEnd::Finished => (RunStatus::Finished, None),
+            RunEnd::Interrupted => (RunStatus::Interrupted, None),
+            RunEnd::Failed(e) => (RunStatus::Failed, Some(e)),
+        };
+        self.writer.finish(status, error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,612 @@
+//! The experiment's table: one row per run, sorted by run index, so its bytes never
+//! depend on the order runs finished in, the number of threads or the shards.
+//!
+//! Columns: `run`, `seed`, one per axis (named by its key), `phase`, then for each
+//! summarised indicator `<indicator>_mean|_sd|_min|_max|_p5|_p50|_p95`. With a fork:
+//! `branch_phase`, the branch's `branch_<indicator>_<stat>` and the policy effect
+//! `effect_<indicator>` (branch mean − baseline mean). Last, `error` (empty unless the
+//! engine stopped the run). Missing numbers (a failed run) are empty in CSV, `null` in
+//! JSON and Parquet. Reals are written in the shortest form that reads back to the same
+//! bits.
+//!
+//! [`ExperimentTable::to_record_batch`] gives the same table as an Arrow `RecordBatch`
+//! (what the Python module returns and Parquet stores); [`ExperimentTable::points`]
+//! aggregates each grid point across seeds: the mean and a 95% confidence interval.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use watchtower_engine::RawValue;
+
+use crate::report::EconomicPhase;
+
+use super::execute::ExperimentError;
+use super::plan::{Plan, Shard};
+use super::spec::ExperimentSpec;
+use super::summary::{RunSummary, Stats};
+
+/// An output format of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Comma-separated, header row first.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet (zstd), readable by pandas and polars.
+    Parquet,
+}
+
+impl TableFormat {
+    /// The format a file name implies.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(Self::Csv),
+            "jsonl" | "ndjson" | "json" => Some(Self::Jsonl),
+            "parquet" | "pq" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    U(u64),
+    I(i64),
+    F(f64),
+    B(bool),
+    S(Option<String>),
+}
+
+/// A column's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    U,
+    I,
+    F,
+    B,
+    S,
+}
+
+/// Parquet key-value metadata that lets `experiment merge` rebuild the plan.
+pub const META_SPEC: &str = "watchtower.experiment.spec";
+/// The spec's source name.
+pub const META_SOURCE: &str = "watchtower.experiment.source";
+/// The `--set` arguments, as a JSON array.
+pub const META_OVERRIDES: &str = "watchtower.experiment.overrides";
+/// The shard, `I/N`.
+pub const META_SHARD: &str = "watchtower.experiment.shard";
+/// The column holding each run's encoded summary in a shard file.
+pub const SUMMARY_COLUMN: &str = "_summary";
+
+/// A 95% confidence interval of a mean across seeds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    /// The mean.
+    pub mean: f64,
+    /// Lower end (NaN with fewer than two values).
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+    /// Values averaged.
+    pub n: usize,
+}
+
+impl Interval {
+    /// The mean of `xs` (NaNs skipped) and Student's t interval at 95%.
+    pub fn of(xs: impl IntoIterator<Item = f64>) -> Self {
+        let xs: Vec<f64> = xs.into_iter().filter(|x| !x.is_nan()).collect();
+        let n = xs.len();
+        if n == 0 {
+            return Self { mean: f64::NAN, lo: f64::NAN, hi: f64::NAN, n };
+        }
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        if n < 2 {
+            return Self { mean, lo: f64::NAN, hi: f64::NAN, n };
+        }
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let half = t95(n - 1) * (var / n as f64).sqrt();
+        Self { mean, lo: mean - half, hi: mean + half, n }
+    }
+}
+
+/// The two-sided 95% critical value of Student's t with `df` degrees of freedom.
+pub fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        _ => {
+            // Cornish–Fisher expansion around the normal quantile.
+            let z: f64 = 1.959_963_984_540_054;
+            let d = df as f64;
+            z + (z.powi(3) + z) / (4.0 * d) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
+        }
+    }
+}
+
+/// One grid point across its seeds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PointSummary {
+    /// The point's index.
+    pub point: u64,
+    /// Its value on each axis.
+    #[serde(skip)]
+    pub values: Vec<RawValue>,
+    /// Runs summarised (finished without error).
+    pub runs: usize,
+    /// The most frequent phase among them (ties: FU, RU, EC, FE, in that order).
+    pub phase: Option<EconomicPhase>,
+    /// Per indicator: the mean across seeds of the runs' window means.
+    pub means: Vec<Interval>,
+    /// With a fork, per indicator: the policy effect (branch − baseline) across seeds.
+    pub effects: Vec<Interval>,
+}
+
+/// The table of an experiment (or of the part of it done so far).
+#[derive(Debug, Clone)]
+pub struct ExperimentTable {
+    plan: Plan,
+    rows: BTreeMap<u64, RunSummary>,
+}
+
+impl ExperimentTable {
+    /// An empty table of `plan`.
+    pub fn new(plan: Plan) -> Self {
+        Self { plan, rows: BTreeMap::new() }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &ExperimentSpec {
+        self.plan.spec()
+    }
+
+    /// Adds a run's summary (replacing any earlier one of the same run).
+    pub fn insert(&mut self, summary: RunSummary) {
+        self.rows.insert(summary.run, summary);
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The summaries, by run index.
+    pub fn summaries(&self) -> impl Iterator<Item = &RunSummary> {
+        self.rows.values()
+    }
+
+    /// Whether run `index` is in the table.
+    pub fn contains(&self, index: u64) -> bool {
+        self.rows.contains_key(&index)
+    }
+
+    /// The runs of the plan not in the table.
+    pub fn missing(&self) -> Vec<u64> {
+        (0..self.plan.len()).filter(|r| !self.rows.contains_key(r)).collect()
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.schema_kinds().into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn schema_kinds(&self) -> Vec<(String, Kind)> {
+        let spec = self.spec();
+        let mut cols = vec![("run".to_string(), Kind::U), ("seed".to_string(), Kind::U)];
+        for axis in &spec.axes {
+            let kind = if axis.values.iter().all(|v| matches!(v, RawValue::Bool(_))) {
+                Kind::B
+            } else if axis.values.iter().all(|v| matches!(v, RawValue::Int(_))) {
+                Kind::I
+            } else {
+                Kind::F
+            };
+            cols.push((axis.key.clone(), kind));
+        }
+        cols.push(("phase".into(), Kind::S));
+        for ind in &spec.indicators {
+            for stat in Stats::NAMES {
+                cols.push((format!("{ind}_{stat}"), Kind::F));
+            }
+        }
+        if spec.fork.is_some() {
+            cols.push(("branch_phase".into(), Kind::S));
+            for ind in &spec.indicators {
+                for stat in Stats::NAMES {
+                    cols.push((format!("branch_{ind}_{stat}"), Kind::F));
+                }
+            }
+            for ind in &spec.indicators {
+                cols.push((format!("effect_{ind}"), Kind::F));
+            }
+        }
+        cols.push(("error".into(), Kind::S));
+        cols
+    }
+
+    fn cells(&self, s: &RunSummary) -> Vec<Cell> {
+        let spec = self.spec();
+        let mut row = vec![Cell::U(s.run), Cell::U(s.seed)];
+        for (axis, v) in spec.axes.iter().zip(self.plan.point_values(s.point)) {
+            let all_int = axis.values.iter().all(|v| matches!(v, RawValue::Int(_)));
+            row.push(match v {
+                RawValue::Bool(b) => Cell::B(b),
+                RawValue::Int(i) if all_int => Cell::I(i),
+                RawValue::Int(i) => Cell::F(i as f64),
+                RawValue::Float(x) => Cell::F(x),
+                _ => Cell::S(None),
+            });
+        }
+        let phase = |p: Option<EconomicPhase>| Cell::S(p.map(|p| p.code().to_string()));
+        row.push(phase(s.baseline.phase));
+        for st in &s.baseline.stats {
+            row.extend(st.values().map(Cell::F));
+        }
+        if spec.fork.is_some() {
+            let empty = vec![Stats::EMPTY; spec.indicators.len()];
+            let b = s.branch.as_ref();
+            row.push(phase(b.and_then(|b| b.phase)));
+            for st in b.map_or(&empty, |b| &b.stats) {
+                row.extend(st.values().map(Cell::F));
+            }
+            for i in 0..spec.indicators.len() {
+                row.push(Cell::F(s.effect(i)));
+            }
+        }
+        row.push(Cell::S(s.error.clone()));
+        row
+    }
+
+    /// Writes the table as CSV, JSON lines or Parquet.
+    pub fn write(&self, out: impl Write + Send, format: TableFormat) -> Result<(), ExperimentError> {
+        match format {
+            TableFormat::Csv | TableFormat::Jsonl => self.write_text(out, format),
+            TableFormat::Parquet => self.write_parquet(out, None),
+        }
+    }
+
+    fn write_text(&self, out: impl Write, format: TableFormat) -> Result<(), ExperimentError> {
+        let mut out = std::io::BufWriter::new(out);
+        let columns = self.columns();
+        let io = |e: std::io::Error| ExperimentError::Other(format!("cannot write the table: {e}"));
+        let mut line = String::new();
+        if format == TableFormat::Csv {
+            line.push_str(&columns.iter().map(|c| csv_text(c)).collect::<Vec<_>>().join(","));
+            line.push('\n');
+            out.write_all(line.as_bytes()).map_err(io)?;
+        }
+        for s in self.rows.values() {
+            line.clear();
+            let cells = self.cells(s);
+            match format {
+                TableFormat::Csv => {
+                    for (i, c) in cells.iter().enumerate() {
+                        if i > 0 {
+                            line.push(',');
+                        }
+                        match c {
+                            Cell::S(Some(t)) => line.push_str(&csv_text(t)),
+                            Cell::S(None) => {}
+                            Cell::F(x) if !x.is_finite() => {}
+                            c => push_scalar(&mut line, c),
+                        }
+                    }
+                }
+                _ => {
+                    line.push('{');
+                    for (i, (name, c)) in columns.iter().zip(&cells).enumerate() {
+                        if i > 0 {
+                            line.push(',');
+                        }
+                        line.push_str(&serde_json::to_string(name).expect("text"));
+                        line.push(':');
+                        match c {
+                            Cell::S(Some(t)) => line.push_str(&serde_json::to_string(t).expect("text")),
+                            Cell::S(None) => line.push_str("null"),
+                            Cell::F(x) if !x.is_finite() => line.push_str("null"),
+                            c => push_scalar(&mut line, c),
+                        }
+                    }
+                    line.push('}');
+                }
+            }
+            line.push('\n');
+            out.write_all(line.as_bytes()).map_err(io)?;
+        }
+        out.flush().map_err(io)
+    }
+
+    /// The table as one Arrow record batch (reals that are missing are null).
+    pub fn to_record_batch(&self) -> RecordBatch {
+        self.record_batch(false)
+    }
+
+    fn record_batch(&self, with_summaries: bool) -> RecordBatch {
+        let kinds = self.schema_kinds();
+        let rows: Vec<Vec<Cell>> = self.rows.values().map(|s| self.cells(s)).collect();
+        let mut fields = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (j, (name, kind)) in kinds.iter().enumerate() {
+            let column = rows.iter().map(|r| &r[j]);
+            let (ty, nullable, array): (DataType, bool, ArrayRef) = match kind {
+                Kind::U => {
+                    let mut b = UInt64Builder::new();
+                    column.for_each(|c| b.append_option(if let Cell::U(v) = c { Some(*v) } else { None }));
+                    (DataType::UInt64, false, Arc::new(b.finish()))
+                }
+                Kind::I => {
+                    let mut b = Int64Builder::new();
+                    column.for_each(|c| b.append_option(if let Cell::I(v) = c { Some(*v) } else { None }));
+                    (DataType::Int64, false, Arc::new(b.finish()))
+                }
+                Kind::F => {
+                    let mut b = Float64Builder::new();
+                    column.for_each(|c| {
+                        b.append_option(if let Cell::F(v) = c { Some(*v).filter(|x| x.is_finite()) } else { None })
+                    });
+                    (DataType::Float64, true, Arc::new(b.finish()))
+                }
+                Kind::B => {
+                    let mut b = BooleanBuilder::new();
+                    column.for_each(|c| b.append_option(if let Cell::B(v) = c { Some(*v) } else { None }));
+                    (DataType::Boolean, false, Arc::new(b.finish()))
+                }
+                Kind::S => {
+                    let mut b = StringBuilder::new();
+                    column.for_each(|c| b.append_option(if let Cell::S(v) = c { v.as_deref() } else { None }));
+                    (DataType::Utf8, true, Arc::new(b.finish()))
+                }
+            };
+            fields.push(Field::new(name, ty, nullable));
+            arrays.push(array);
+        }
+        if with_summaries {
+            let mut b = BinaryBuilder::new();
+            for s in self.rows.values() {
+                b.append_value(s.encode());
+            }
+            fields.push(Field::new(SUMMARY_COLUMN, DataType::Binary, false));
+            arrays.push(Arc::new(b.finish()));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("columns agree with the schema")
+    }
+
+    /// Writes Parquet (zstd). A shard's file also carries the spec and each run's encoded
+    /// summary, so `experiment merge` can rebuild the one-machine table exactly.
+    pub fn write_parquet(&self, out: impl Write + Send, shard: Option<Shard>) -> Result<(), ExperimentError> {
+        use parquet::arrow::ArrowWriter;
+        use parquet::basic::{Compression, ZstdLevel};
+        use parquet::file::metadata::KeyValue;
+        use parquet::file::properties::WriterProperties;
+        let batch = self.record_batch(shard.is_some());
+        let mut meta = Vec::new();
+        if let Some(shard) = shard {
+            let spec = self.spec();
+            meta.push(KeyValue::new(META_SPEC.into(), spec.text.clone()));
+            meta.push(KeyValue::new(META_SOURCE.into(), spec.source.clone()));
+            meta.push(KeyValue::new(META_OVERRIDES.into(), serde_json::to_string(&spec.overrides).expect("text")));
+            meta.push(KeyValue::new(META_SHARD.into(), shard.to_string()));
+        }
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_key_value_metadata(if meta.is_empty() { None } else { Some(meta) })
+            .build();
+        let err = |e: parquet::errors::ParquetError| ExperimentError::Other(format!("cannot write Parquet: {e}"));
+        let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props)).map_err(err)?;
+        writer.write(&batch).map_err(err)?;
+        writer.close().map_err(err)?;
+        Ok(())
+    }
+
+    /// Each grid point across its seeds, in point order (points with no finished run
+    /// are left out).
+    pub fn points(&self) -> Vec<PointSummary> {
+        let spec = self.spec();
+        let mut by_point: BTreeMap<u64, Vec<&RunSummary>> = BTreeMap::new();
+        for s in self.rows.values() {
+            by_point.entry(s.point).or_default().push(s);
+        }
+        by_point
+            .into_iter()
+            .map(|(point, runs)| {
+                let ok: Vec<&&RunSummary> = runs.iter().filter(|s| s.error.is_none()).collect();
+                let order = [
+                    EconomicPhase::FullUnemployment,
+                    EconomicPhase::ResidualUnemployment,
+                    EconomicPhase::EndogenousCrises,
+                    EconomicPhase::FullEmployment,
+                ];
+                let counts: Vec<usize> =
+                    order.iter().map(|p| ok.iter().filter(|s| s.baseline.phase == Some(*p)).count()).collect();
+                let best = counts.iter().copied().max().unwrap_or(0);
+                let phase = (best > 0).then(|| order[counts.iter().position(|&c| c == best).expect("max")]);
+                let means = (0..spec.indicators.len())
+                    .map(|i| Interval::of(ok.iter().map(|s| s.baseline.stats[i].mean)))
+                    .collect();
+                let effects = if spec.fork.is_some() {
+                    (0..spec.indicators.len()).map(|i| Interval::of(ok.iter().map(|s| s.effect(i)))).collect()
+                } else {
+                    Vec::new()
+                };
+                PointSummary { point, values: self.plan.point_values(point), runs: ok.len(), phase, means, effects }
+            })
+            .collect()
+    }
+
+    /// The per-point table as JSON rows: axes by key, `runs`, `phase`, then for each
+    /// indicator `<indicator>_mean`, `_ci_lo`, `_ci_hi` (and `effect_<indicator>…` with
+    /// a fork). What the server and the printed summary show.
+    pub fn points_json(&self) -> Vec<serde_json::Value> {
+        let spec = self.spec();
+        let num = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+        self.points()
+            .into_iter()
+            .map(|p| {
+                let mut row = serde_json::Map::new();
+                row.insert("point".into(), p.point.into());
+                for (axis, v) in spec.axes.iter().zip(&p.values) {
+                    row.insert(axis.key.clone(), raw_json(v));
+                }
+                row.insert("runs".into(), p.runs.into());
+                row.insert("phase".into(), p.phase.map(|p| p.code()).into());
+                for (ind, m) in spec.indicators.iter().zip(&p.means) {
+                    row.insert(format!("{ind}_mean"), num(m.mean));
+                    row.insert(format!("{ind}_ci_lo"), num(m.lo));
+                    row.insert(format!("{ind}_ci_hi"), num(m.hi));
+                }
+                for (ind, m) in spec.indicators.iter().zip(&p.effects) {
+                    row.insert(format!("effect_{ind}_mean"), num(m.mean));
+                    row.insert(format!("effect_{ind}_ci_lo"), num(m.lo));
+                    row.insert(format!("effect_{ind}_ci_hi"), num(m.hi));
+                }
+                serde_json::Value::Object(row)
+            })
+            .collect()
+    }
+
+    /// A run's tidy row as a JSON object (what the store keeps for readers that do not
+    /// link the runner, such as the server).
+    pub fn row_json(&self, s: &RunSummary) -> serde_json::Value {
+        let mut row = serde_json::Map::new();
+        for (name, c) in self.columns().into_iter().zip(self.cells(s)) {
+            let v = match c {
+                Cell::U(v) => v.into(),
+                Cell::I(v) => v.into(),
+                Cell::F(x) if x.is_finite() => x.into(),
+                Cell::F(_) => serde_json::Value::Null,
+                Cell::B(b) => b.into(),
+                Cell::S(t) => t.into(),
+            };
+            row.insert(name, v);
+        }
+        serde_json::Value::Object(row)
+    }
+}
+
+/// A value as JSON.
+pub fn raw_json(v: &RawValue) -> serde_json::Value {
+    match v {
+        RawValue::Bool(b) => (*b).into(),
+        RawValue::Int(i) => (*i).into(),
+        RawValue::Float(x) if x.is_finite() => (*x).into(),
+        RawValue::Text(t) => t.clone().into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn push_scalar(line: &mut String, c: &Cell) {
+    use std::fmt::Write as _;
+    let _ = match c {
+        Cell::U(v) => write!(line, "{v}"),
+        Cell::I(v) => write!(line, "{v}"),
+        Cell::F(x) => write!(line, "{x:?}"),
+        Cell::B(b) => write!(line, "{b}"),
+        Cell::S(_) => Ok(()),
+    };
+}
+
+/// A CSV field, quoted when it must be.
+fn csv_text(t: &str) -> String {
+    if t.contains([',', '"', '\n', '\r']) { format!("\"{}\"", t.replace('"', "\"\"")) } else { t.to_string() }
+}
+
+/// What `experiment merge` found in a set of shard files.
+#[derive(Debug)]
+pub struct Merged {
+    /// The combined table.
+    pub table: ExperimentTable,
+    /// N, the number of shards.
+    pub shards: u64,
+    /// The shard indices not among the files.
+    pub missing_shards: Vec<u64>,
+}
+
+/// Reads shard files (written with `--shard I/N`) and combines them into the table one
+/// machine would have produced. Files of different specs or shard counts are refused.
+pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentError> {
+    use arrow::array::{Array, BinaryArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut table: Option<ExperimentTable> = None;
+    let mut first: Option<(String, String, Vec<String>, u64)> = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for path in files {
+        let shown = path.display().to_string();
+        let bad = |m: String| ExperimentError::File { path: shown.clone(), message: m };
+        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(format!("not a Parquet file: {e}")))?;
+        let kv: BTreeMap<String, String> = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .map(|kv| kv.iter().filter_map(|k| Some((k.key.clone(), k.value.clone()?))).collect())
+            .unwrap_or_default();
+        let get = |k: &str| {
+            kv.get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("not a shard file of `watchtower experiment --shard` (no `{k}`)")))
+        };
+        let (text, source, overrides, shard) =
+            (get(META_SPEC)?, get(META_SOURCE)?, get(META_OVERRIDES)?, get(META_SHARD)?);
+        let overrides: Vec<String> = serde_json::from_str(&overrides).map_err(|e| bad(e.to_string()))?;
+        let shard: Shard = shard.parse().map_err(bad)?;
+        match &first {
+            None => {
+                let spec = ExperimentSpec::parse_with(&text, &source, &overrides)?;
+                table = Some(ExperimentTable::new(Plan::new(spec)));
+                first = Some((text, source, overrides, shard.count));
+            }
+            Some((t, _, o, n)) => {
+                if *t != text || *o != overrides {
+                    return Err(bad(format!("is a shard of another experiment than {}", files[0].display())));
+                }
+                if *n != shard.count {
+                    return Err(bad(format!("is shard {shard}, but {} is one of {}", files[0].display(), n)));
+                }
+            }
+        }
+        if !seen.insert(shard.index) {
+            return Err(bad(format!("shard {shard} is given twice")));
+        }
+        let t = table.as_mut().expect("set above");
+        let reader = builder.build().map_err(|e| bad(e.to_string()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let col = batch
+                .column_by_name(SUMMARY_COLUMN)
+                .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+                .ok_or_else(|| bad(format!("has no `{SUMMARY_COLUMN}` column")))?;
+            for i in 0..col.len() {
+                let s = RunSummary::decode(col.value(i)).map_err(bad)?;
+                if s.run >= t.plan().len() {
+                    return Err(bad(format!("holds run {}, outside the plan", s.run)));
+                }
+                t.insert(s);
+            }
+        }
+    }
+    let table = table.ok_or_else(|| ExperimentError::Other("no shard files given".into()))?;
+    let shards = first.map_or(1, |f| f.3);
+    let missing_shards = (0..shards).filter(|i| !seen.contains(i)).collect();
+    Ok(Merged { table, shards, missing_shards })
+}

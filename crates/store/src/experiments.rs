@@ -1,0 +1,321 @@
+//! Experiments in the store: the `experiments` table (spec, status, progress, start,
+//! end) and `run_summaries` (one row per finished run).
+//!
+//! The write side is plain functions on a connection, for [`crate::Store::call`] and
+//! [`crate::Store::submit`], so the one writer thread still takes every write. The read
+//! side is on [`History`]. The store keeps each summary as bytes it does not interpret
+//! (the runner's encoding) beside a JSON copy of the run's tidy row, which readers that
+//! do not link the runner (the server) can serve as it is.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::history::History;
+
+/// An experiment as it is recorded when it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExperiment {
+    /// Its name.
+    pub name: String,
+    /// The spec's file name.
+    pub source: String,
+    /// The spec's YAML.
+    pub spec: String,
+    /// The `--set` arguments applied on top.
+    pub overrides: Vec<String>,
+    /// JSON the readers need without parsing the spec: axes, indicators, columns, fork.
+    pub layout: serde_json::Value,
+    /// Runs planned.
+    pub runs: u64,
+    /// Grid points.
+    pub points: u64,
+}
+
+/// One finished run's summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSummary {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// The run's index in the plan.
+    pub run: u64,
+    /// Its grid point.
+    pub point: u64,
+    /// Its seed.
+    pub seed: u64,
+    /// FU, RU, EC or FE.
+    pub phase: Option<String>,
+    /// The engine's error, if the run failed.
+    pub error: Option<String>,
+    /// The run's tidy row as a JSON object.
+    pub row: serde_json::Value,
+    /// The version of `summary`'s encoding.
+    pub format: i64,
+    /// The encoded summary.
+    pub summary: Vec<u8>,
+}
+
+/// Records a new experiment (`running`) and returns its id.
+pub fn create_experiment(conn: &Connection, e: &NewExperiment) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO experiments (name, source, spec, overrides, layout, runs, points, done, status, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+        params![
+            e.name,
+            e.source,
+            e.spec,
+            serde_json::to_string(&e.overrides).expect("text serialises"),
+            e.layout.to_string(),
+            e.runs as i64,
+            e.points as i64
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Stores a finished run's summary and counts it (a run stored twice counts once).
+pub fn insert_summary(conn: &Connection, s: &StoredSummary) -> Result<(), StoreError> {
+    let added = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO run_summaries
+                 (experiment_id, run, point, seed, phase, error, row, format, summary, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+        )?
+        .execute(params![
+            s.experiment_id,
+            s.run as i64,
+            s.point as i64,
+            s.seed as i64,
+            s.phase,
+            s.error,
+            s.row.to_string(),
+            s.format,
+            s.summary
+        ])?;
+    if added > 0 {
+        conn.prepare_cached("UPDATE experiments SET done = done + 1 WHERE id = ?1")?.execute([s.experiment_id])?;
+    }
+    Ok(())
+}
+
+/// Marks an experiment `running` again (a resume).
+pub fn resume_experiment(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute("UPDATE experiments SET status = 'running', ended_at = NULL, error = NULL WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Marks how an experiment ended: `finished`, `interrupted` or `failed`.
+pub fn finish_experiment(conn: &Connection, id: i64, status: &str, error: Option<&str>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE experiments SET status = ?2, error = ?3, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+        params![id, status, error],
+    )?;
+    Ok(())
+}
+
+/// Names the experiment and run index a recorded run (`--keep-ticks`) belongs to.
+pub fn link_run(conn: &Connection, run_id: i64, experiment_id: i64, run: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE runs SET experiment_id = ?2, experiment_run = ?3 WHERE id = ?1",
+        params![run_id, experiment_id, run as i64],
+    )?;
+    Ok(())
+}
+
+/// Marks experiments left `running` by a process that died as `interrupted`; returns
+/// how many.
+pub fn mark_stale(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE experiments SET status = 'interrupted', ended_at = coalesce(ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         WHERE status = 'running'",
+        [],
+    )?)
+}
+
+/// An experiment as `watchtower experiments` and the API list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentRow {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The spec's file name.
+    pub source: String,
+    /// Runs planned.
+    pub runs: u64,
+    /// Grid points.
+    pub points: u64,
+    /// Runs finished.
+    pub done: u64,
+    /// `running`, `finished`, `interrupted` or `failed`.
+    pub status: String,
+    /// UTC, ISO 8601.
+    pub started_at: String,
+    /// UTC, ISO 8601.
+    pub ended_at: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Axes, indicators, columns, fork.
+    pub layout: serde_json::Value,
+}
+
+/// An experiment with its spec.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentDetail {
+    /// What the listing shows.
+    #[serde(flatten)]
+    pub row: ExperimentRow,
+    /// The spec's YAML.
+    pub spec: String,
+    /// The `--set` arguments applied on top.
+    pub overrides: Vec<String>,
+}
+
+/// One stored summary, as read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow {
+    /// The run's index.
+    pub run: u64,
+    /// Its grid point.
+    pub point: u64,
+    /// Its seed.
+    pub seed: u64,
+    /// Its phase.
+    pub phase: Option<String>,
+    /// Its error.
+    pub error: Option<String>,
+    /// The tidy row.
+    pub row: serde_json::Value,
+    /// The encoding's version.
+    #[serde(skip)]
+    pub format: i64,
+    /// The encoded summary.
+    #[serde(skip)]
+    pub summary: Vec<u8>,
+}
+
+const COLUMNS: &str = "id, name, source, runs, points, done, status, started_at, ended_at, error, layout";
+
+fn experiment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExperimentRow> {
+    Ok(ExperimentRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        source: r.get(2)?,
+        runs: r.get::<_, i64>(3)? as u64,
+        points: r.get::<_, i64>(4)? as u64,
+        done: r.get::<_, i64>(5)? as u64,
+        status: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        error: r.get(9)?,
+        layout: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+    })
+}
+
+impl History {
+    /// Every experiment, newest first.
+    pub fn experiments(&self) -> Result<Vec<ExperimentRow>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM experiments ORDER BY id DESC"))?;
+        let rows = stmt.query_map([], experiment_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One experiment with its spec, if it exists.
+    pub fn experiment(&self, id: i64) -> Result<Option<ExperimentDetail>, StoreError> {
+        let conn = self.connection()?;
+        let found = conn
+            .query_row(&format!("SELECT {COLUMNS}, spec, overrides FROM experiments WHERE id = ?1"), [id], |r| {
+                Ok(ExperimentDetail {
+                    row: experiment_row(r)?,
+                    spec: r.get(11)?,
+                    overrides: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                })
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    /// The newest experiment's id.
+    pub fn latest_experiment(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.connection()?;
+        Ok(conn.query_row("SELECT max(id) FROM experiments", [], |r| r.get(0)).optional()?.flatten())
+    }
+
+    /// The experiment's stored summaries, by run index, from run `from` (at most `limit`).
+    pub fn run_summaries(&self, id: i64, from: u64, limit: usize) -> Result<Vec<SummaryRow>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare(
+            "SELECT run, point, seed, phase, error, row, format, summary FROM run_summaries
+             WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
+        )?;
+        let from = from.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok(SummaryRow {
+                run: r.get::<_, i64>(0)? as u64,
+                point: r.get::<_, i64>(1)? as u64,
+                seed: r.get::<_, i64>(2)? as u64,
+                phase: r.get(3)?,
+                error: r.get(4)?,
+                row: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                format: r.get(6)?,
+                summary: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, WriterOptions};
+
+    #[test]
+    fn an_experiment_and_its_summaries_round_trip_through_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path, WriterOptions::default()).unwrap();
+        let e = NewExperiment {
+            name: "t".into(),
+            source: "t.yaml".into(),
+            spec: "name: t\n".into(),
+            overrides: vec!["ticks=5".into()],
+            layout: serde_json::json!({"axes": []}),
+            runs: 2,
+            points: 1,
+        };
+        let id = store.call(move |c| create_experiment(c, &e)).unwrap();
+        for run in [1u64, 0, 1] {
+            let s = StoredSummary {
+                experiment_id: id,
+                run,
+                point: 0,
+                seed: run + 1,
+                phase: Some("FE".into()),
+                error: None,
+                row: serde_json::json!({"run": run}),
+                format: 1,
+                summary: vec![run as u8, 7],
+            };
+            store.submit(move |c| insert_summary(c, &s)).unwrap();
+        }
+        store.call(move |c| finish_experiment(c, id, "interrupted", None)).unwrap();
+        store.flush().unwrap();
+        let h = History::open(&path, 1).unwrap();
+        let list = h.experiments().unwrap();
+        assert_eq!((list[0].done, list[0].runs, list[0].status.as_str()), (2, 2, "interrupted"));
+        let d = h.experiment(id).unwrap().unwrap();
+        assert_eq!(d.overrides, ["ticks=5"]);
+        let rows = h.run_summaries(id, 0, 100).unwrap();
+        assert_eq!(h.run_summaries(id, 1, 100).unwrap().len(), 1);
+        assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(rows[1].summary, [1, 7]);
+        store.call(move |c| resume_experiment(c, id)).unwrap();
+        store.close().unwrap();
+        // A process that died with it running: the next open marks it interrupted.
+        let store = Store::open(&path, WriterOptions::default()).unwrap();
+        store.close().unwrap();
+        assert_eq!(h.experiment(id).unwrap().unwrap().row.status, "interrupted");
+    }
+}

@@ -1,0 +1,488 @@
+//! `watchtower experiment`, `experiment merge`, `experiments` and
+//! `export --experiment`: argument parsing and wiring; the engine of it is
+//! `watchtower_runner::experiment`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, Subcommand, ValueEnum};
+use watchtower_runner::Stop;
+use watchtower_runner::experiment::store::{self as stored, KeepTicks};
+use watchtower_runner::experiment::{
+    ExperimentSpec, ExperimentTable, NoRecording, Plan, Recording, Shard, TableFormat, execute, merge_shards, plot,
+};
+use watchtower_runner::progress::RunsProgress;
+use watchtower_store::{History, RunStatus, Store, WriterOptions};
+
+use crate::error::AppError;
+use crate::lock::DirLock;
+use crate::settings::DataDirArg;
+
+/// Arguments of `watchtower experiment`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ExperimentArgs {
+    #[command(subcommand)]
+    command: Option<ExperimentCommand>,
+    /// The spec: a YAML file (see experiments/ for examples).
+    #[arg(value_name = "SPEC.yaml", required_unless_present = "resume")]
+    pub spec: Option<PathBuf>,
+    /// Runs at once, one per thread (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Change the spec: a top-level key (ticks=500, seeds=3, warmup=100, firms=100, ...)
+    /// or a setting of every run (bank.policy_rate=0.01).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Write the table (one row per run) to FILE: .csv, .jsonl or .parquet.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Format of --out when its extension does not say.
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormatArg>,
+    /// Continue experiment ID: run only the runs it is missing.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["spec", "set", "shard"])]
+    pub resume: Option<i64>,
+    /// Run only the I-th (0-based) of N slices of the runs and write them to --out
+    /// (Parquet); no database. For job arrays: --shard $SLURM_ARRAY_TASK_ID/N.
+    #[arg(long, value_name = "I/N", conflicts_with = "keep_ticks")]
+    pub shard: Option<Shard>,
+    /// Also record every run's ticks in the store (as ordinary runs linked to the
+    /// experiment): many rows.
+    #[arg(long)]
+    pub keep_ticks: bool,
+    /// Draw a picture (PNG): a heat map over the first two axes, a line over one axis,
+    /// or a fan chart over ticks for an ensemble.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// The summary column to draw (default: the first indicator's mean, e.g.
+    /// unemployment_rate_mean; `effect_<indicator>` with a fork).
+    #[arg(long, value_name = "COLUMN")]
+    pub plot_summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum ExperimentCommand {
+    /// Combine shard files (written with --shard) into the table one machine would write.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `watchtower experiment merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shard files.
+    #[arg(required = true, value_name = "SHARD.parquet")]
+    pub files: Vec<PathBuf>,
+    /// Write the combined table to FILE (.csv, .jsonl or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Format of --out when its extension does not say.
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormatArg>,
+    /// Write what there is even if shards are missing.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Draw a picture (PNG), as `experiment --plot`.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// The summary column to draw.
+    #[arg(long, value_name = "COLUMN")]
+    pub plot_summary: Option<String>,
+    /// The data directory whose files --out must never overwrite.
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+/// Arguments of `watchtower experiments`.
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentsArgs {
+    /// The data directory.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `csv`, `jsonl` or `parquet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormatArg {
+    /// Comma-separated, header row first.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet (zstd).
+    Parquet,
+}
+
+impl From<TableFormatArg> for TableFormat {
+    fn from(f: TableFormatArg) -> Self {
+        match f {
+            TableFormatArg::Csv => TableFormat::Csv,
+            TableFormatArg::Jsonl => TableFormat::Jsonl,
+            TableFormatArg::Parquet => TableFormat::Parquet,
+        }
+    }
+}
+
+fn table_format(format: Option<TableFormatArg>, out: &Path) -> Result<TableFormat, AppError> {
+    format
+        .map(TableFormat::from)
+        .or_else(|| TableFormat::from_path(out))
+        .ok_or_else(|| AppError::Usage(format!("--out {}: say --format csv, jsonl or parquet", out.display())))
+}
+
+/// Writes `table` to `out` (atomically: a temporary file renamed into place), unless
+/// `out` is a file of the data directory or a SQLite database.
+pub fn write_table(table: &ExperimentTable, out: &Path, format: TableFormat, data_dir: &Path) -> Result<(), AppError> {
+    crate::outputs::check(out, data_dir)?;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
+    table.write(tmp.as_file(), format)?;
+    persist(tmp, out)
+}
+
+/// Moves a finished temporary file into place, readable like any file the program
+/// writes (a temporary file is created private).
+fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), AppError> {
+    tmp.as_file().sync_all().map_err(|e| AppError::io(out, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| AppError::io(out, e))?;
+    }
+    tmp.persist(out).map_err(|e| AppError::io(out, e.error))?;
+    Ok(())
+}
+
+fn plot_column(table: &ExperimentTable, chosen: &Option<String>) -> Result<String, AppError> {
+    let spec = table.spec();
+    let column = chosen.clone().unwrap_or_else(|| format!("{}_mean", spec.indicators[0]));
+    if !plot::plottable(spec).contains(&column) {
+        return Err(AppError::Usage(format!(
+            "--plot-summary {column}: not a column of this experiment; choose one of {}",
+            plot::plottable(spec).join(", ")
+        )));
+    }
+    Ok(column)
+}
+
+/// Runs `watchtower experiment` (or `experiment merge`).
+pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
+    if let Some(ExperimentCommand::Merge(m)) = args.command {
+        return merge(m);
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(AppError::Usage("--jobs must be at least 1".into()));
+    }
+    let format = args.out.as_deref().map(|o| table_format(args.format, o)).transpose()?;
+    for file in [&args.out, &args.plot].into_iter().flatten() {
+        crate::outputs::check(file, &args.data.data_dir)?;
+    }
+    if let Some(shard) = args.shard {
+        return run_shard(&args, shard, jobs, stop);
+    }
+    // The spec (or the stored one), checked whole before anything else.
+    let fresh = match (&args.spec, args.resume) {
+        (Some(path), None) => Some(read_spec(path, &args.set)?),
+        _ => None,
+    };
+    if let Some(spec) = &fresh {
+        let table = ExperimentTable::new(Plan::new(spec.clone()));
+        if args.plot.is_some() {
+            plot_column(&table, &args.plot_summary)?;
+        }
+    }
+    let _lock = DirLock::acquire(&args.data.data_dir)?;
+    let store = Arc::new(Store::open(&args.data.database(), WriterOptions::default())?);
+    let history = History::open(&args.data.database(), 2)?;
+    let (id, plan, done): (i64, Plan, BTreeSet<u64>) = match fresh {
+        Some(spec) => {
+            let plan = Plan::new(spec);
+            (stored::create(&store, &plan)?, plan, BTreeSet::new())
+        }
+        None => {
+            let id = args.resume.expect("clap: spec or resume");
+            let loaded = stored::load(&history, id)?
+                .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", args.data.database().display())))?;
+            if args.plot.is_some() {
+                plot_column(&loaded.table, &args.plot_summary)?;
+            }
+            store.call(move |c| watchtower_store::experiments::resume_experiment(c, id))?;
+            let done = loaded.table.summaries().map(|s| s.run).collect();
+            (id, loaded.table.plan().clone(), done)
+        }
+    };
+    let missing: Vec<u64> = (0..plan.len()).filter(|r| !done.contains(r)).collect();
+    let spec = plan.spec();
+    say!(
+        "experiment {id} `{}`: {} runs ({} grid points × {} seeds), {} to run on {jobs} thread{}; {}",
+        spec.name,
+        plan.len(),
+        plan.points(),
+        spec.seeds.len(),
+        missing.len(),
+        if jobs == 1 { "" } else { "s" },
+        args.data.database().display()
+    );
+
+    let rows = ExperimentTable::new(plan.clone());
+    let mut progress = RunsProgress::new(plan.len(), done.len() as u64);
+    let keep = KeepTicks::new(Arc::clone(&store), id);
+    let recording: &dyn Recording = if args.keep_ticks { &keep } else { &NoRecording };
+    let started = Instant::now();
+    let result = execute(&plan, &missing, jobs, stop, recording, |summary| {
+        stored::submit(&store, id, &rows, &summary)?;
+        progress.inc();
+        Ok(())
+    });
+    progress.finish();
+    let elapsed = started.elapsed();
+    let (status, error) = match &result {
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        Ok(x) if x.stopped => (RunStatus::Interrupted, None),
+        Ok(_) => (RunStatus::Finished, None),
+    };
+    stored::finish(&store, id, status, error)?;
+    store.flush()?;
+    let executed = result?;
+
+    let table = stored::load(&history, id)?.expect("just written").table;
+    let rate = executed.finished as f64 / elapsed.as_secs_f64().max(1e-9);
+    say!(
+        "experiment {id} {}: {} of {} runs stored; this process ran {} in {:.1} s ({rate:.2} runs/s, {jobs} job{})",
+        status.as_str(),
+        table.len(),
+        plan.len(),
+        executed.finished,
+        elapsed.as_secs_f64(),
+        if jobs == 1 { "" } else { "s" }
+    );
+    report(&table);
+    drop(history);
+    drop(keep);
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close()?,
+        Err(_) => unreachable!("the pool's threads have ended"),
+    }
+    if status == RunStatus::Interrupted {
+        say!("interrupted: finished runs are kept; continue with `watchtower experiment --resume {id}`");
+    }
+    if let (Some(out), Some(format)) = (&args.out, format) {
+        write_table(&table, out, format, &args.data.data_dir)?;
+        say!("table written to {}", out.display());
+    }
+    if let Some(png) = &args.plot {
+        let column = plot_column(&table, &args.plot_summary)?;
+        plot::plot(&table, &column, png)?;
+        say!("picture of {column} written to {}", png.display());
+    }
+    Ok(())
+}
+
+fn read_spec(path: &Path, set: &[String]) -> Result<ExperimentSpec, AppError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AppError::io(path, e))?;
+    Ok(ExperimentSpec::parse_with(&text, &path.display().to_string(), set)
+        .map_err(watchtower_runner::experiment::ExperimentError::from)?)
+}
+
+fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> Result<(), AppError> {
+    let path = args.spec.as_deref().ok_or_else(|| AppError::Usage("--shard needs the spec".into()))?;
+    let out = args
+        .out
+        .as_deref()
+        .ok_or_else(|| AppError::Usage("--shard I/N needs --out FILE.parquet (its slice of the table)".into()))?;
+    if table_format(args.format, out)? != TableFormat::Parquet {
+        return Err(AppError::Usage(format!("--shard writes Parquet: --out {} should end in .parquet", out.display())));
+    }
+    crate::outputs::check(out, &args.data.data_dir)?;
+    let spec = read_spec(path, &args.set)?;
+    let plan = Plan::new(spec);
+    let runs: Vec<u64> = plan.shard(shard).collect();
+    let mut table = ExperimentTable::new(plan.clone());
+    if args.plot.is_some() {
+        return Err(AppError::Usage("--plot draws the whole table: use it with `experiment merge`".into()));
+    }
+    say!("shard {shard} of `{}`: {} of {} runs on {jobs} thread(s)", plan.spec().name, runs.len(), plan.len());
+    let mut progress = RunsProgress::new(runs.len() as u64, 0);
+    let started = Instant::now();
+    let executed = execute(&plan, &runs, jobs, stop, &NoRecording, |summary| {
+        table.insert(summary);
+        progress.inc();
+        Ok(())
+    })?;
+    progress.finish();
+    if executed.stopped {
+        return Err(AppError::Usage(format!(
+            "shard {shard} interrupted after {} of {} runs; nothing written (run the shard again)",
+            executed.finished,
+            runs.len()
+        )));
+    }
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
+    table.write_parquet(tmp.as_file(), Some(shard))?;
+    persist(tmp, out)?;
+    say!(
+        "shard {shard}: {} runs in {:.1} s written to {}",
+        executed.finished,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<(), AppError> {
+    let format = table_format(args.format, &args.out)?;
+    let merged = merge_shards(&args.files)?;
+    let table = &merged.table;
+    let missing_runs = table.missing();
+    if !merged.missing_shards.is_empty() || !missing_runs.is_empty() {
+        let shards: Vec<String> = merged.missing_shards.iter().map(|i| format!("{i}/{}", merged.shards)).collect();
+        let message = format!(
+            "missing shard(s): {} ({} of {} runs missing)",
+            if shards.is_empty() { "none, but runs are missing".into() } else { shards.join(", ") },
+            missing_runs.len(),
+            table.plan().len()
+        );
+        if !args.allow_missing {
+            return Err(AppError::Usage(format!("{message}; nothing written (--allow-missing writes what there is)")));
+        }
+        eprintln!("warning: {message}");
+    }
+    write_table(table, &args.out, format, &args.data.data_dir)?;
+    say!(
+        "merged {} shard file(s) of {} ({} runs of {}) into {}",
+        args.files.len(),
+        merged.shards,
+        table.len(),
+        table.plan().len(),
+        args.out.display()
+    );
+    report(table);
+    if let Some(png) = &args.plot {
+        let column = plot_column(table, &args.plot_summary)?;
+        plot::plot(table, &column, png)?;
+        say!("picture of {column} written to {}", png.display());
+    }
+    Ok(())
+}
+
+/// The closing summary: phases, and for small grids each point's means (and a fork's
+/// effects) with their 95% intervals.
+fn report(table: &ExperimentTable) {
+    let spec = table.spec();
+    let points = table.points();
+    let mut counts = [0usize; 4];
+    for s in table.summaries() {
+        if let Some(p) = s.baseline.phase {
+            counts[["FU", "RU", "EC", "FE"].iter().position(|c| *c == p.code()).expect("code")] += 1;
+        }
+    }
+    let failed = table.summaries().filter(|s| s.error.is_some()).count();
+    if counts.iter().sum::<usize>() > 0 {
+        say!("  phases of the runs: FU {}, RU {}, EC {}, FE {}", counts[0], counts[1], counts[2], counts[3]);
+    }
+    if failed > 0 {
+        say!("  {failed} run(s) stopped with an engine error (column `error`)");
+    }
+    if points.len() > 12 || points.is_empty() {
+        return;
+    }
+    let interval = |i: &watchtower_runner::experiment::Interval| {
+        if i.lo.is_finite() { format!("{:.6} [{:.6}, {:.6}]", i.mean, i.lo, i.hi) } else { format!("{:.6}", i.mean) }
+    };
+    for p in &points {
+        let at: Vec<String> = spec
+            .axes
+            .iter()
+            .zip(&p.values)
+            .map(|(a, v)| format!("{}={}", a.key, watchtower_runner::experiment::spec::show(v)))
+            .collect();
+        let phase = p.phase.map_or("", |p| p.code());
+        say!("  point {}{}{}: {} runs {phase}", p.point, if at.is_empty() { "" } else { " " }, at.join(" "), p.runs);
+        for (ind, m) in spec.indicators.iter().zip(&p.means) {
+            say!("    {ind:<22} mean {}", interval(m));
+        }
+        for (ind, m) in spec.indicators.iter().zip(&p.effects) {
+            say!("    {ind:<22} effect (branch − baseline) {}", interval(m));
+        }
+    }
+}
+
+/// Lists the experiments.
+pub fn experiments(args: ExperimentsArgs) -> Result<(), AppError> {
+    let history = History::open(&args.data.database(), 1)?;
+    let list = history.experiments()?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&list).expect("rows serialise"));
+        return Ok(());
+    }
+    say!(
+        "{:>4}  {:<11}  {:<32}  {:>13}  {:>7}  {:<24}  {:<24}",
+        "id",
+        "status",
+        "name",
+        "runs done",
+        "points",
+        "started (UTC)",
+        "ended (UTC)"
+    );
+    for e in list {
+        say!(
+            "{:>4}  {:<11}  {:<32}  {:>13}  {:>7}  {:<24}  {:<24}",
+            e.id,
+            e.status,
+            e.name,
+            format!("{}/{}", e.done, e.runs),
+            e.points,
+            e.started_at,
+            e.ended_at.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `watchtower export --experiment ID|latest`: the tidy table.
+pub fn export(
+    data: &DataDirArg,
+    experiment: &str,
+    format: Option<TableFormatArg>,
+    out: Option<&Path>,
+) -> Result<(), AppError> {
+    let history = History::open(&data.database(), 1)?;
+    let id = match experiment {
+        "latest" => history
+            .latest_experiment()?
+            .ok_or_else(|| AppError::Usage("the database holds no experiments yet".into()))?,
+        id => id
+            .parse()
+            .map_err(|_| AppError::Usage(format!("--experiment {id}: expected an experiment id or `latest`")))?,
+    };
+    let loaded = stored::load(&history, id)?
+        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))?;
+    let format =
+        format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
+    match out {
+        Some(path) => write_table(&loaded.table, path, format, &data.data_dir),
+        None if format == TableFormat::Parquet => Err(AppError::Usage("--format parquet needs --out FILE".into())),
+        None => {
+            let mut stdout = std::io::stdout();
+            match loaded.table.write(&mut stdout, format) {
+                Err(watchtower_runner::experiment::ExperimentError::Other(m)) if m.contains("Broken pipe") => Ok(()),
+                other => {
+                    let _ = stdout.flush();
+                    Ok(other?)
+                }
+            }
+        }
+    }
+}
