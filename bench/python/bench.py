@@ -103,16 +103,21 @@ def experiments(cli: str, spec: Path, repeats: int) -> dict | None:
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as d:
                 started = time.perf_counter()
-                subprocess.run([cli, "experiment", str(spec), "--jobs", "2", "--no-store", "--out", str(Path(d) / "t.csv")],
+                subprocess.run([cli, "experiment", str(spec), "--jobs", "2", "--data-dir", str(Path(d) / "data"),
+                                "--out", str(Path(d) / "t.parquet")],
                                check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=3600)
                 cli_times.append(time.perf_counter() - started)
+                import pyarrow.parquet as pq
+
+                cli_table = pq.read_table(Path(d) / "t.parquet")
             started = time.perf_counter()
-            watchtower.experiment(str(spec), executor="ray")
+            table = watchtower.experiment(str(spec), executor="ray")
             ray_times.append(time.perf_counter() - started)
+            assert table.equals(cli_table), "Ray's table differs from the CLI's"
     finally:
         ray.shutdown()
     c, r = statistics.median(cli_times), statistics.median(ray_times)
-    return {"spec": str(spec), "repeats": repeats, "cli_seconds": cli_times, "ray_seconds": ray_times,
+    return {"spec": str(spec), "repeats": repeats, "cli_seconds": cli_times, "ray_seconds": ray_times, "identical": True,
             "ray_over_cli_percent": (r / c - 1) * 100}
 
 

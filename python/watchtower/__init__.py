@@ -21,6 +21,7 @@ from typing import Any, Dict, Union
 
 import pyarrow as pa
 
+from ._experiment import experiment
 from ._watchtower import (
     CommandError,
     Economy,
@@ -35,6 +36,7 @@ __all__ = [
     "Economy",
     "EngineError",
     "RecordedRun",
+    "experiment",
     "indicator_names",
     "read_run",
     "__version__",
