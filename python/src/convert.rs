@@ -57,18 +57,6 @@ pub fn raw_value(value: &Bound<'_, PyAny>) -> RawValue {
     RawValue::Other("an object of another type")
 }
 
-/// The value a command carries (JSON, as from the live server's clients). NaN and the
-/// infinities have no JSON form: those are checked before a command is made.
-pub fn json_value(value: &RawValue) -> serde_json::Value {
-    match value {
-        RawValue::Bool(b) => (*b).into(),
-        RawValue::Int(i) => (*i).into(),
-        RawValue::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
-        RawValue::Text(t) => t.clone().into(),
-        RawValue::Other(_) => serde_json::Value::Null,
-    }
-}
-
 /// A registry value as Python's `bool`, `int` or `float`.
 pub fn param<'py>(py: Python<'py>, value: ParamValue) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {

@@ -377,7 +377,8 @@ impl Economy {
                 return Err(err);
             }
         }
-        let value = convert::json_value(&raw);
+        // NaN and the infinities have no JSON form: they are checked before a command is made.
+        let value = raw.to_json();
         let response = self.with(py, move |state| state.command(key, value))?;
         if !response.success {
             return Err(convert::command_error(py, &response));
