@@ -71,6 +71,18 @@ impl RawValue {
         }
     }
 
+    /// The value as the JSON a command carries (null for what has no JSON form: NaN, the
+    /// infinities, lists and maps, which the registry refuses anyway).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            RawValue::Bool(b) => (*b).into(),
+            RawValue::Int(i) => (*i).into(),
+            RawValue::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+            RawValue::Text(t) => t.clone().into(),
+            RawValue::Other(_) => serde_json::Value::Null,
+        }
+    }
+
     /// Parses a command-line value (`--set key=VALUE`): booleans, integers, reals
     /// (including `nan` and `inf`, which the registry then rejects by name), else text.
     pub fn from_cli(text: &str) -> Self {

@@ -68,18 +68,6 @@ pub fn paired<W: Write>(out: W, format: Format) -> (PairedTable<W>, BranchTap) {
     (table, BranchTap { queue })
 }
 
-fn push(line: &mut String, v: IndicatorValue) {
-    match v {
-        IndicatorValue::Int(i) => {
-            let _ = write!(line, "{i}");
-        }
-        IndicatorValue::Real(x) if x.is_finite() => {
-            let _ = write!(line, "{x:?}");
-        }
-        IndicatorValue::Real(_) => line.push_str("null"),
-    }
-}
-
 fn difference(a: IndicatorValue, b: IndicatorValue) -> IndicatorValue {
     match (a, b) {
         (IndicatorValue::Int(a), IndicatorValue::Int(b)) => IndicatorValue::Int(b.saturating_sub(a)),
@@ -116,7 +104,7 @@ impl<W: Write> PairedTable<W> {
                 for (a, b) in &pairs {
                     for v in [*a, *b, difference(*a, *b)] {
                         self.line.push(',');
-                        push(&mut self.line, v);
+                        watchtower_store::export::push_value(&mut self.line, v);
                     }
                 }
             }
@@ -130,7 +118,7 @@ impl<W: Write> PairedTable<W> {
                         }
                         let _ = write!(self.line, "\"{name}\":");
                         let v = [*a, *b, difference(*a, *b)][pick];
-                        push(&mut self.line, v);
+                        watchtower_store::export::push_value(&mut self.line, v);
                     }
                     self.line.push('}');
                 }

@@ -39,18 +39,7 @@ pub struct Scheduled {
 impl Scheduled {
     /// The command the engine applies.
     pub fn command(&self) -> GodCommand {
-        GodCommand { id: format!("schedule@{}", self.tick), key: self.key.clone(), value: json(&self.value) }
-    }
-}
-
-/// The value as the JSON a command carries.
-fn json(value: &RawValue) -> serde_json::Value {
-    match value {
-        RawValue::Bool(b) => (*b).into(),
-        RawValue::Int(i) => (*i).into(),
-        RawValue::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
-        RawValue::Text(t) => t.clone().into(),
-        RawValue::Other(_) => serde_json::Value::Null,
+        GodCommand { id: format!("schedule@{}", self.tick), key: self.key.clone(), value: self.value.to_json() }
     }
 }
 
@@ -144,7 +133,7 @@ impl Schedule {
     pub fn to_json(&self) -> serde_json::Value {
         self.entries
             .iter()
-            .map(|e| serde_json::json!({"tick": e.tick, "key": e.key, "value": json(&e.value)}))
+            .map(|e| serde_json::json!({"tick": e.tick, "key": e.key, "value": e.value.to_json()}))
             .collect::<Vec<_>>()
             .into()
     }

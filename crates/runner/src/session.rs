@@ -221,6 +221,22 @@ impl Session {
         self.simulation
     }
 
+    /// An independent copy that continues as this session would: the simulation's
+    /// [`fork`](Simulation::fork), and the schedule where this session stands (entries
+    /// already applied, in a tick or an idle cycle, are not applied again). Between
+    /// runs; a fork that receives no command stays identical to its origin. The copy is
+    /// a session of its own, without this one's what-if branches (they are other runs).
+    pub fn fork(&self) -> Session {
+        Session {
+            simulation: self.simulation.fork(),
+            schedule: self.schedule.clone(),
+            next_scheduled: self.next_scheduled,
+            pending: Vec::new(),
+            audit: Vec::new(),
+            branches: Branches::default(),
+        }
+    }
+
     /// After the engine failed (or panicked) in a cycle: answers every command that
     /// cycle had taken `unavailable`, and returns their audit entries, so none is lost.
     /// The engine may have applied them before it failed; the tick never settled.

@@ -114,6 +114,15 @@ fn threads_never_change_a_number() {
     let _: Arc<Pool> = Pool::new(1).unwrap();
 }
 
+/// One idle cycle, then stop (as a paused live engine applies a command).
+struct OneIdle(bool);
+
+impl watchtower_runner::Driver for OneIdle {
+    fn next(&mut self, _simulation: &watchtower_engine::Simulation) -> watchtower_runner::Next {
+        if std::mem::replace(&mut self.0, true) { watchtower_runner::Next::Stop } else { watchtower_runner::Next::Idle }
+    }
+}
+
 /// A driver that sends one command a cycle, as a client would.
 struct OneCommandATick(u64);
 
@@ -136,6 +145,33 @@ impl watchtower_runner::Driver for OneCommandATick {
             run: None,
         });
     }
+}
+
+#[test]
+fn a_forked_session_continues_as_its_origin_and_applies_no_scheduled_command_twice() {
+    let mut scenario = small();
+    scenario
+        .add_config(
+            "schedule:\n  - {tick: 5, set: {government.income_tax_rate: 0.3}}\n  - {tick: 8, set: {bank.policy_rate: 0.02}}\n",
+            "policy.yaml",
+        )
+        .unwrap();
+    let mut origin = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+    origin.run(Some(5), &mut Headless::default(), &mut []).unwrap();
+    // An idle cycle at tick 5 applies tick 5's entry before the tick runs.
+    let mut idle = Keep::default();
+    origin.run(None, &mut OneIdle(false), &mut [&mut idle as &mut dyn Sink]).unwrap();
+    assert_eq!(idle.audit.len(), 1);
+
+    let mut fork = origin.fork();
+    let (mut a, mut b) = (Keep::default(), Keep::default());
+    origin.run(Some(12), &mut Headless::default(), &mut [&mut a as &mut dyn Sink]).unwrap();
+    fork.run(Some(12), &mut Headless::default(), &mut [&mut b as &mut dyn Sink]).unwrap();
+    assert_eq!(a.ticks.len(), 7);
+    assert_eq!(a.ticks, b.ticks, "the fork stays identical to its origin");
+    let keys = |k: &Keep| k.audit.iter().map(|e| e.command.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&b), ["bank.policy_rate"], "tick 5's entry was applied once, before the fork");
+    assert_eq!(keys(&a), keys(&b));
 }
 
 #[test]

@@ -101,7 +101,7 @@ impl<W: Write> TickWriter<W> {
 
 /// Integers as integers; reals in the shortest form that reads back to the same bits
 /// (valid in both CSV and JSON; non-finite values, which telemetry never holds, as null).
-fn push_value(line: &mut String, v: IndicatorValue) {
+pub fn push_value(line: &mut String, v: IndicatorValue) {
     use std::fmt::Write as _;
     match v {
         IndicatorValue::Int(i) => {

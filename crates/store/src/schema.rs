@@ -112,7 +112,7 @@ CREATE INDEX commands_by_run ON commands(run_id, id);
 /// recorded before it.
 const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '';";
 
-/// What-if branches, checkpoints and resume (issue 16), self-contained in one migration:
+/// Version 3, what-if branches, checkpoints and resume (issue 16):
 ///
 /// - `runs.parent_run_id`, `runs.fork_tick`: a branch's parent and the first tick it ran
 ///   apart from it (NULL for a run started from genesis); `branch_name` and `changes`
@@ -123,7 +123,7 @@ const V2: &str = "ALTER TABLE commands ADD COLUMN source TEXT NOT NULL DEFAULT '
 ///   the run as it was planned; `resumed_at`: JSON list of the ticks it was resumed at.
 /// - `checkpoints`: the engine's whole state, zstd-compressed, at `tick` (the first tick
 ///   the state has not run yet), in the engine's checkpoint `format`.
-const V4_WHATIF: &str = r#"
+const V3_WHATIF: &str = r#"
 ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(id);
 ALTER TABLE runs ADD COLUMN fork_tick     INTEGER;
 ALTER TABLE runs ADD COLUMN branch_name   TEXT;
@@ -145,11 +145,10 @@ CREATE TABLE checkpoints (
 );
 "#;
 
-/// Experiments (issue 14; applied fourth, after the what-if migration, which landed
-/// first): a grid of runs × seeds, its spec and progress, and one summary per finished
+/// Version 4, experiments (issue 14): a grid of runs × seeds, its spec and progress, and one summary per finished
 /// run of an experiment; a run recorded tick by tick for an experiment (`--keep-ticks`)
 /// names it. Self-contained in this one constant, so it can be renumbered.
-pub const V3_EXPERIMENTS: &str = r#"
+pub const V4_EXPERIMENTS: &str = r#"
 CREATE TABLE experiments (
     id          INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL,
@@ -186,7 +185,7 @@ ALTER TABLE runs ADD COLUMN experiment_run INTEGER;
 
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V4_WHATIF), M::up(V3_EXPERIMENTS)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3_WHATIF), M::up(V4_EXPERIMENTS)])
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.

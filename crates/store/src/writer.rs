@@ -226,7 +226,7 @@ impl Store {
         &self,
         write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.send(Message::Job(Box::new(write)))
+        self.handle().submit(write)
     }
 
     /// Waits until everything sent so far is committed.
@@ -245,10 +245,6 @@ impl Store {
     /// `interrupted` at the next start).
     pub fn close(mut self) -> Result<(), StoreError> {
         self.stop()
-    }
-
-    fn send(&self, message: Message) -> Result<(), StoreError> {
-        self.tx.send(message).map_err(|_| StoreError::WriterGone)
     }
 
     fn stop(&mut self) -> Result<(), StoreError> {

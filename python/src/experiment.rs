@@ -1,0 +1,175 @@
+//! Experiments from Python, on the runner's experiment engine (`watchtower experiment`'s):
+//! the spec is read and checked by `ExperimentSpec`, runs are `run_one(plan, index)` (a
+//! pure function of the spec and the index), and every table is built by
+//! `ExperimentTable`, which sorts by run index. So a table is the CLI's, bit for bit,
+//! wherever its runs ran.
+//!
+//! - [`_execute`]: every run on this machine, one per core (the runner's `execute`).
+//! - [`run_chunk`]: some runs, in order, on the calling thread: what one Ray task or one
+//!   `concurrent.futures` job does. Its table is the rows of those runs with a `_summary`
+//!   column of each run's encoded summary (as a shard file of `--shard` carries).
+//! - [`_assemble`]: chunks' tables, in any order, into the one table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3_arrow::PyTable;
+use watchtower_runner::Stop;
+use watchtower_runner::experiment::{
+    ExperimentError, ExperimentSpec, ExperimentTable, NoRecording, Plan, RunSummary, execute, run_one,
+};
+
+use crate::columns::to_pyarrow;
+
+/// The column of a chunk's table that carries each run's encoded summary.
+pub const SUMMARY_COLUMN: &str = "_summary";
+
+fn plan(text: &str, source: &str) -> PyResult<Plan> {
+    let spec = ExperimentSpec::parse(text, source).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(Plan::new(spec))
+}
+
+fn experiment_error(e: ExperimentError) -> PyErr {
+    match e {
+        ExperimentError::Spec(e) => PyValueError::new_err(e.to_string()),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}
+
+/// The number of runs a spec plans (and whether it is valid: `ValueError` with the file,
+/// line and key otherwise).
+#[pyfunction]
+pub fn _plan_runs(text: &str, source: &str) -> PyResult<u64> {
+    Ok(plan(text, source)?.len())
+}
+
+/// Runs every run of the spec on this machine, `jobs` at once (default: every core),
+/// and returns the summary table. Ctrl-C stops it (`KeyboardInterrupt`).
+#[pyfunction]
+#[pyo3(signature = (text, source, jobs = None))]
+pub fn _execute<'py>(py: Python<'py>, text: &str, source: &str, jobs: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    let plan = plan(text, source)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let runs: Vec<u64> = (0..plan.len()).collect();
+    let stop = Stop::default();
+    let mut table = ExperimentTable::new(plan.clone());
+    let (result, interrupted) = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                execute(&plan, &runs, jobs, &stop, &NoRecording, |summary| {
+                    table.insert(summary);
+                    Ok(())
+                })
+            });
+            // Look at Python's signals (Ctrl-C) while the runs go on.
+            let mut interrupted = None;
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                if interrupted.is_none()
+                    && let Err(e) = Python::attach(|py| py.check_signals())
+                {
+                    stop.request();
+                    interrupted = Some(e);
+                }
+            }
+            (worker.join(), interrupted)
+        })
+    });
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    match result {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(experiment_error(e)),
+        Err(_) => return Err(PyRuntimeError::new_err("an experiment thread panicked")),
+    }
+    let batch = table.to_record_batch();
+    let schema = batch.schema();
+    to_pyarrow(py, vec![batch], schema)
+}
+
+/// Runs runs `indices` of the spec, in order, on the calling thread (the GIL released),
+/// and returns their rows with each run's encoded summary in a `_summary` column: what
+/// one task of a Ray or `concurrent.futures` experiment does. Pass the tables of every
+/// chunk to `_assemble`.
+#[pyfunction]
+pub fn run_chunk<'py>(py: Python<'py>, text: &str, source: &str, indices: Vec<u64>) -> PyResult<Bound<'py, PyAny>> {
+    let plan = plan(text, source)?;
+    if let Some(bad) = indices.iter().find(|&&i| i >= plan.len()) {
+        return Err(PyValueError::new_err(format!("run {bad} is outside the plan ({} runs)", plan.len())));
+    }
+    let batch = py.detach(|| -> PyResult<RecordBatch> {
+        let mut table = ExperimentTable::new(plan.clone());
+        for &index in &indices {
+            let summary = run_one(&plan, index, None, &NoRecording)
+                .map_err(experiment_error)?
+                .ok_or_else(|| PyRuntimeError::new_err(format!("run {index} was stopped")))?;
+            table.insert(summary);
+        }
+        Ok(with_summaries(&table))
+    })?;
+    let schema = batch.schema();
+    to_pyarrow(py, vec![batch], schema)
+}
+
+/// The table's rows and, beside them, each run's encoded summary.
+fn with_summaries(table: &ExperimentTable) -> RecordBatch {
+    let batch = table.to_record_batch();
+    let summaries: Vec<Vec<u8>> = table.summaries().map(RunSummary::encode).collect();
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(SUMMARY_COLUMN, DataType::Binary, false)));
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(BinaryArray::from_iter_values(summaries.iter())));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("one more column of as many rows")
+}
+
+/// The chunks' tables (from `run_chunk`, in any order) as the experiment's table, sorted
+/// by run index: the same table `watchtower experiment` writes. Every run of the plan
+/// must be there, once.
+#[pyfunction]
+pub fn _assemble<'py>(py: Python<'py>, text: &str, source: &str, chunks: Vec<PyTable>) -> PyResult<Bound<'py, PyAny>> {
+    let plan = plan(text, source)?;
+    let batch = py.detach(|| -> PyResult<RecordBatch> {
+        let mut table = ExperimentTable::new(plan.clone());
+        for chunk in chunks {
+            let (batches, _) = chunk.into_inner();
+            for batch in batches {
+                let column = batch
+                    .column_by_name(SUMMARY_COLUMN)
+                    .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+                    .ok_or_else(|| PyValueError::new_err("not a table of run_chunk: it has no `_summary` column"))?;
+                for i in 0..column.len() {
+                    let summary = RunSummary::decode(column.value(i)).map_err(PyValueError::new_err)?;
+                    if summary.run >= plan.len() {
+                        return Err(PyValueError::new_err(format!(
+                            "a chunk holds run {}, outside the plan: is it of another spec?",
+                            summary.run
+                        )));
+                    }
+                    if table.contains(summary.run) {
+                        return Err(PyValueError::new_err(format!("run {} came back twice", summary.run)));
+                    }
+                    table.insert(summary);
+                }
+            }
+        }
+        let missing = table.missing();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(10).map(u64::to_string).collect();
+            return Err(PyRuntimeError::new_err(format!(
+                "{} of {} runs did not come back (runs {}{})",
+                missing.len(),
+                plan.len(),
+                shown.join(", "),
+                if missing.len() > 10 { ", ..." } else { "" }
+            )));
+        }
+        Ok(table.to_record_batch())
+    })?;
+    let schema = batch.schema();
+    to_pyarrow(py, vec![batch], schema)
+}
