@@ -14,7 +14,7 @@
 
 import { getJSON, history as fetchHistory } from './api.js';
 import { AuditLog } from './audit.js';
-import { RunBar, RunSet } from './branches.js';
+import { RunBar, RunSet, resumedText } from './branches.js';
 import { Charts, CHART_FIELDS } from './charts.js';
 import { Connection } from './connection.js';
 import { Controls } from './controls.js';
@@ -197,7 +197,7 @@ const connection = new Connection({
     // Without a store (--no-store) there is no history or audit to fetch.
     recorded = runId != null;
     audit.enabled = recorded;
-    if (mode !== 'recorded') setText(byId('run'), recorded ? `run #${runId}` : 'not recorded');
+    showRunName();
     needsFill = recorded && mode !== 'recorded';
     for (const b of branchData.values()) b.needsFill = recorded;
     registryVersions.clear();
@@ -227,6 +227,7 @@ const connection = new Connection({
     }
     for (const id of added) branchData.set(id, { store: new SeriesStore(CHART_FIELDS), needsFill: recorded });
     if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
+    showRunName();
     overlay();
     renderRuns();
   },
@@ -311,6 +312,13 @@ function figures(msg) {
 
 function runLabel(id) {
   return id == null ? 'this run' : `run #${id} · ${runs.label(id)}`;
+}
+
+/** The header's run: "run #1", and "resumed at tick T" for a run continued by `--resume`. */
+function showRunName() {
+  if (mode === 'recorded') return;
+  const resumed = resumedText(runs.info(runId)?.resumedAt);
+  setText(byId('run'), !recorded ? 'not recorded' : resumed ? `run #${runId} · ${resumed}` : `run #${runId}`);
 }
 
 function renderRuns() {
@@ -403,8 +411,10 @@ async function showRecorded(id) {
   const note = byId('recorded-note');
   note.hidden = false;
   const status = h('span', { 'data-testid': 'recorded-status', text: 'loading its ticks…' });
-  note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), ' · ', status, ' · ',
+  const about = h('span', { 'data-testid': 'recorded-about' });
+  note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), about, ' · ', status, ' · ',
     h('a', { href: '/', 'data-testid': 'to-live', text: 'back to the live economy' }));
+  describeRecorded(id, about);
   audit.setRuns([id]);
   audit.refresh();
   updateAvailability();
@@ -435,6 +445,26 @@ async function showRecorded(id) {
     showHeld();
   } catch {
     setText(status, 'its ticks could not be loaded');
+  }
+}
+
+/** What /api/runs says of recorded run `id`: a branch's origin, a resume, a drop. */
+async function describeRecorded(id, into) {
+  try {
+    const { status, body } = await getJSON('/api/runs');
+    const r = status === 200 ? body?.runs?.find((x) => x.id === id) : null;
+    if (!r) return;
+    const notes = [
+      r.parent_run_id != null ? `branch of run #${r.parent_run_id} from tick ${count(r.fork_tick)}` : '',
+      resumedText(r.resumed_at),
+      r.dropped_tick != null ? `dropped at tick ${count(r.dropped_tick)}` : '',
+      r.status && r.status !== 'finished' ? r.status : '',
+    ].filter(Boolean);
+    const resumed = resumedText(r.resumed_at);
+    if (resumed) setText(byId('run'), `recorded run #${id} · ${resumed}`);
+    setText(into, notes.length ? ` (${notes.join(' · ')})` : '');
+  } catch {
+    // the note stays without it
   }
 }
 

@@ -1,6 +1,11 @@
 // branches.js: the live runs (the main run, the baseline, and its what-if branches) and
 // the run bar that lists them.
 //
+// A run continued after a crash or an interruption (`serve --resume`) says so: the runs
+// message carries the ticks it was resumed at, and its chip reads "resumed at tick T",
+// because the ticks before T were run by another process and a gap or a jump in the
+// charts there is the resume, not the economy.
+//
 // The server says which runs are live in `runs` messages: first thing on the socket, and
 // again whenever a branch is forked, dropped or fails. Each branch keeps one of four
 // colours for as long as it lives, and a label: its name, or else its changes
@@ -16,6 +21,12 @@ import { labelOf } from './controls.js';
 /** One colour per branch slot (up to four branches live at once). */
 export const BRANCH_COLORS = ['#d6336c', '#0ca678', '#f59f00', '#4263eb'];
 const MAIN_COLOR = '#3b4656';
+
+/** `[120]` -> "resumed at tick 120"; `[120, 340]` -> "resumed at ticks 120, 340"; `[]` -> "". */
+export function resumedText(ticks) {
+  if (!Array.isArray(ticks) || !ticks.length) return '';
+  return `resumed at tick${ticks.length === 1 ? '' : 's'} ${ticks.map((t) => count(t)).join(', ')}`;
+}
 
 /** `{"government.income_tax_rate": 0.3}` -> "Income tax rate = 0.3". */
 export function describeChanges(changes) {
@@ -61,6 +72,7 @@ export class RunSet {
         forkTick: r.fork_tick,
         name: r.name,
         changes: r.changes ?? {},
+        resumedAt: Array.isArray(r.resumed_at) ? r.resumed_at : [],
         slot,
         color: r.main ? MAIN_COLOR : BRANCH_COLORS[slot],
         label: r.main ? 'baseline' : (r.name || describeChanges(r.changes)),
@@ -118,14 +130,17 @@ export class RunBar {
     const chips = [...runs.live.values()].sort((a, b) => (a.main ? -1 : b.main ? 1 : a.id - b.id)).map((r) => {
       const swatch = h('span', { class: 'swatch' });
       swatch.style.background = r.color;
-      const title = r.main
+      const resumed = resumedText(r.resumedAt);
+      const title = (r.main
         ? `Run #${r.id}, the main run: the baseline every branch is drawn against`
-        : `Run #${r.id}, forked from run #${r.parent} at tick ${count(r.forkTick)}: ${describeChanges(r.changes)}`;
+        : `Run #${r.id}, forked from run #${r.parent} at tick ${count(r.forkTick)}: ${describeChanges(r.changes)}`)
+        + (resumed ? `; ${resumed} (after a crash or an interruption)` : '');
+      const sub = [r.main ? '' : `from tick ${count(r.forkTick)}`, resumed].filter(Boolean).join(' · ');
       const pick = h('button', {
         type: 'button', class: 'run-pick', 'aria-pressed': String(r.id === selected), title: `${title}. Click to steer it with the controls.`,
         'data-testid': `run-select-${r.id}`, onclick: () => this.onSelect(r.id),
       }, swatch, h('span', { class: 'run-id', text: `#${r.id}` }), h('span', { class: 'run-label', text: r.label }),
-      r.main ? null : h('span', { class: 'run-sub', text: `from tick ${count(r.forkTick)}` }));
+      sub ? h('span', { class: 'run-sub', 'data-testid': `run-sub-${r.id}`, text: sub }) : null);
       const drop = r.main || !writable ? null : h('button', {
         type: 'button', class: 'run-drop', 'aria-label': `Drop branch #${r.id}`, title: 'Drop this branch: it stops; its rows stay in the database',
         'data-testid': `run-drop-${r.id}`, disabled: busy.has(r.id), onclick: () => this.onDrop(r.id), text: '✕',
