@@ -8,8 +8,11 @@
 // its /api/history; the difference switch plots branch − baseline, equal to the two
 // runs' /api/history; steering the branch sends a command that only the branch applies,
 // and the audit log says it went to the branch; dropping the branch removes its series
-// and keeps its rows. No console errors, no request off localhost. Screenshots go to
-// e2e/screenshots/. Bounded at 60 s.
+// and keeps its rows, and its recorded page (/?run=2) says so; after a crash (SIGKILL)
+// `serve --resume` on the same port continues run 1, the page reconnects by itself, and
+// the run bar and the header say "resumed at tick T" as /api/runs has it. No console
+// errors (outside the deliberate outage), no request off localhost. Screenshots go to
+// e2e/screenshots/ (whatif.png is committed). Bounded at 90 s.
 //
 // Run: node e2e/whatif.test.mjs  (or e2e/run.sh, which builds first)
 
@@ -34,7 +37,8 @@ async function main() {
   const base = `http://127.0.0.1:${port}/`;
   context = await launch(tmp);
   page = context.pages()[0] ?? (await context.newPage());
-  const { problems, offsite } = watch(page, (url, status) => status === 404 && url.includes('/api/admin/embedding-map'));
+  const noMap = (url, status) => status === 404 && url.includes('/api/admin/embedding-map'); // --embedding-sample 0
+  const { problems, offsite } = watch(page, noMap);
   const { waitFor, waitText } = waiters(page);
   const tax = async (run) => (await api(base, `/api/registry${run ? `?run=${run}` : ''}`)).body.params.find((p) => p.key === TAX).value;
   const legend = (chart) => page.evaluate((id) => [...document.querySelectorAll(`[data-testid=chart-${id}] .u-legend .u-label`)].map((e) => e.textContent), chart);
@@ -100,7 +104,7 @@ async function main() {
   const [a1, a2] = [await stored(1, a.tick), await stored(2, a.tick)];
   check(a.base === a1.unemployment_rate && a.branch === a2.unemployment_rate,
     `at tick ${a.tick} the chart plots the baseline's ${a.base} and the branch's ${a.branch}, as /api/history has them`);
-  await page.screenshot({ path: path.join(SHOTS, 'whatif-1280x800.png') });
+  await page.screenshot({ path: path.join(SHOTS, 'whatif.png') });
 
   // 3. Difference: branch − baseline, tick by tick.
   await page.check('[data-testid=diff-toggle]');
@@ -141,14 +145,43 @@ async function main() {
   const dropped = (await api(base, '/api/runs')).body;
   const row = dropped.runs.find((r) => r.id === 2);
   check(row.dropped_tick != null && !row.live && !dropped.live.includes(2), `run 2 is dropped at tick ${row.dropped_tick} and stays in the database`);
+  check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+
+  // 6. A crash, then `serve --resume` on the same port: the same run, "resumed at tick T".
+  check(!/resumed/.test(await page.textContent('[data-testid=run]')), 'a run never resumed says nothing of a resume');
+  const killed = new Promise((resolve) => server.proc.once('exit', resolve));
+  server.proc.kill('SIGKILL');
+  await Promise.race([killed, sleep(5_000).then(() => { throw new Error('the killed server did not exit within 5 s'); })]);
+  await waitText('[data-testid=conn-status]', /^Offline$/, 5_000, 'the badge to say Offline');
+  const resumed = await startServer(['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--resume', '--embedding-sample', '0']);
+  const at = (await api(base, '/api/runs')).body.runs.find((r) => r.id === 1)?.resumed_at;
+  check(Array.isArray(at) && at.length === 1, `/api/runs: run 1 was resumed at tick ${at?.[0]}`);
+  await waitText('[data-testid=conn-status]', /^Online$/, 15_000, 'the page to reconnect by itself');
+  const said = `resumed at tick ${at[0].toLocaleString('en-US')}`;
+  await waitText('[data-testid=run-sub-1]', new RegExp(said), 5_000, 'the run bar to say the run was resumed');
+  check(true, `the run bar says "${await page.textContent('[data-testid=run-sub-1]')}"`);
+  check((await page.textContent('[data-testid=run]')) === `run #1 · ${said}`, `the header says "${await page.textContent('[data-testid=run]')}"`);
+  await page.screenshot({ path: path.join(SHOTS, 'whatif-resumed-1280x800.png') });
+  await sleep(500);
+  problems.length = 0; // the deliberate outage's failed requests and socket errors
+
+  // The resumed run's recorded page says it too (/?run=1 while it is live shows it live:
+  // the dropped branch's recorded page is the one of a run that is not live).
+  const other = await context.newPage();
+  const watched = watch(other, noMap);
+  await other.goto(`${base}?run=2`, { timeout: 10_000 });
+  await other.waitForFunction(() => /dropped at tick/.test(document.querySelector('[data-testid=recorded-about]')?.textContent ?? ''), null, { timeout: 5_000, polling: 50 });
+  check(true, `the dropped branch's recorded page says "${await other.textContent('[data-testid=recorded-note]')}"`);
+  check(watched.problems.length === 0, `no errors on the recorded page${watched.problems.length ? `:\n  ${watched.problems.join('\n  ')}` : ''}`);
+  await other.close();
 
   check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
-  check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
-  check(await stopServer(server.proc) === 0, 'the server exits 0 on SIGTERM');
+  check(problems.length === 0, `no console errors or failed requests after the resume${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+  check(await stopServer(resumed.proc) === 0, 'the resumed server exits 0 on SIGTERM');
   log(`(${servers.size} servers left)`);
 }
 
-await harness('whatif', 60_000, main, {
+await harness('whatif', 90_000, main, {
   page: () => page,
   async cleanup() {
     try {
