@@ -84,6 +84,11 @@ export class FanChart {
         }],
       },
     };
+    // Not hovered: the legend reads the last block's numbers rather than blanks.
+    const latest = (u) => { if (u.cursor.idx == null) u.setLegend({ idx: xs.length - 1 }); };
+    opts.hooks.setCursor = [latest];
+    opts.hooks.setSize = [latest];
     this.u = new uPlot(opts, data, this.container);
+    latest(this.u);
   }
 }

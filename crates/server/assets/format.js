@@ -55,6 +55,18 @@ export function clock(ms) {
 }
 
 /** Axis tick labels for uPlot: `fmt` applied to each split, with decimals that fit the step. */
+/**
+ * The fewest decimals (at most `max`) that write `step` exactly: 0.25 needs 2, not the 1
+ * its order of magnitude suggests (which wrote axes as 0.0, 0.3, 0.5, 0.8).
+ */
+function decimals(step, max) {
+  for (let d = 0; d < max; d++) {
+    const scaled = step * 10 ** d;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * Math.max(1, scaled)) return d;
+  }
+  return max;
+}
+
 export function axisValues(kind) {
   return (u, splits) => {
     const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
@@ -65,17 +77,15 @@ export function axisValues(kind) {
           const units = v / 100;
           const big = Math.max(...splits.map((x) => Math.abs(x ?? 0))) / 100 >= 10_000;
           if (big) return compact.format(units);
-          const d = Math.max(0, Math.min(2, -Math.floor(Math.log10(step / 100 || 1))));
+          const d = decimals(step / 100 || 1, 2);
           return units.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
         }
         case 'percent': {
-          const d = Math.max(0, Math.min(4, -Math.floor(Math.log10(step * 100 || 1))));
-          return `${(v * 100).toFixed(d)}%`;
+          return `${(v * 100).toFixed(decimals(step * 100 || 1, 4))}%`;
         }
         case 'int': return count(v);
         default: {
-          const d = Math.max(0, Math.min(4, -Math.floor(Math.log10(step || 1))));
-          return Math.abs(v) >= 10_000 ? compact.format(v) : v.toFixed(d);
+          return Math.abs(v) >= 10_000 ? compact.format(v) : v.toFixed(decimals(step || 1, 4));
         }
       }
     });
