@@ -12,7 +12,8 @@
 // experiment elsewhere would: while serve holds the lock none can run here); clicking a
 // cell lists its runs, and a run's link opens its recorded charts (`/?run=ID`), equal
 // to its /api/history. No console errors, no request off localhost. Screenshots go to
-// e2e/screenshots/. Bounded at 60 s.
+// e2e/screenshots/ (experiments.png, the heat map with a cell's tooltip, is committed).
+// Bounded at 60 s.
 //
 // Run: node e2e/experiments.test.mjs  (or e2e/run.sh, which builds first)
 
@@ -140,7 +141,7 @@ async function main() {
   check(JSON.stringify(tip.seeds) === JSON.stringify(rows.map((r) => ({ run: r.run, seed: r.seed, value: r.unemployment_rate_mean }))),
     `it lists each seed's value: ${tip.seeds.map((s) => `seed ${s.seed} (run ${s.run}) ${s.value}`).join(', ')}`);
   check(/Hiring firing ratio = 2\.5/.test(tip.text) && /phase: /.test(tip.text) && /sd /.test(tip.text), `it names the cell, its phase and its summaries: "${tip.text.slice(0, 140)}…"`);
-  await page.screenshot({ path: path.join(SHOTS, 'experiments-1280x800.png') });
+  await page.screenshot({ path: path.join(SHOTS, 'experiments.png') });
 
   // 4. A grid point's runs, and a run's link to its recorded charts.
   await page.mouse.click(box.x + centre.x, box.y + centre.y);
