@@ -9,151 +9,40 @@
 // 420 px; SIGTERM makes the badge say Offline and a restart on the same port brings it
 // back Online by itself. Throughout: no console errors, no failed requests and no
 // request off localhost (outside the deliberate outage). Screenshots go to
-// e2e/screenshots/. Every wait is bounded; the whole run is capped at 90 s.
+// e2e/screenshots/. Every wait is bounded; the whole run is capped at 90 s. Shares its
+// harness (server, browser, waits) with the what-if and experiments tests: e2e/lib.mjs.
 //
 // Run: node e2e/dashboard.test.mjs  (or e2e/run.sh, which builds first)
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  SHOTS, api, check, freePort, harness, launch, log, prepare, servers, sleep, startServer as serve, stopServer, waiters,
+} from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = process.env.WATCHTOWER_BIN ?? path.join(ROOT, 'target', 'debug', 'watchtower');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'e2e', 'screenshots');
-const TOTAL_LIMIT_MS = 90_000;
-
-const started = Date.now();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'watchtower-e2e-'));
 const dataDir = path.join(tmp, 'data');
-const profileDir = path.join(tmp, 'chromium-profile');
-const servers = new Set();
 let context;
+let page;
 
-// ---- small helpers --------------------------------------------------------------------
-
-function log(message) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-  log(`ok  ${message}`);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A port that was free a moment ago (bound to 0, read, released). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts the server; resolves with {proc, url} once it prints its URL. */
+/** `watchtower serve` on `port`, recording into this test's data directory. */
 function startServer(port) {
-  const proc = spawn(BIN, [
-    'serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--households', '2000', '--firms', '200',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.add(proc);
-  proc.output = [];
-  const keep = (line) => {
-    proc.output.push(line);
-    if (proc.output.length > 200) proc.output.shift();
-  };
-  readline.createInterface({ input: proc.stderr }).on('line', keep); // drained for the whole run
-  const lines = readline.createInterface({ input: proc.stdout });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not print its URL in 20 s:\n${proc.output.join('\n')}`)), 20_000);
-    proc.once('exit', (code, signal) => {
-      servers.delete(proc);
-      clearTimeout(timer);
-      reject(new Error(`server exited early (${code ?? signal}):\n${proc.output.join('\n')}`));
-    });
-    lines.on('line', (line) => {
-      keep(line);
-      const match = /^Watchtower is running: (http:\/\/\S+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ proc, url: match[1] });
-      }
-    });
-  });
+  return serve(['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir, '--households', '2000', '--firms', '200']);
 }
-
-/** SIGTERM, then SIGKILL if it has not exited within 10 s; resolves with the exit code. */
-function stopServer(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      resolve(proc.exitCode);
-      return;
-    }
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      servers.delete(proc);
-      resolve(code ?? signal);
-    });
-    proc.kill('SIGTERM');
-  });
-}
-
-async function api(base, pathname) {
-  const response = await fetch(new URL(pathname, base), { signal: AbortSignal.timeout(5_000) });
-  return { status: response.status, body: await response.json() };
-}
-
-async function cleanup() {
-  try {
-    await context?.close();
-  } catch {
-    // already gone
-  }
-  await Promise.all([...servers].map(stopServer));
-  fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-// The whole run is bounded, whatever hangs.
-const watchdog = setTimeout(async () => {
-  console.error(`FAIL: the test took longer than ${TOTAL_LIMIT_MS / 1000} s`);
-  for (const proc of servers) proc.kill('SIGKILL');
-  process.exit(1);
-}, TOTAL_LIMIT_MS);
 
 // ---- the test -------------------------------------------------------------------------
 
 async function main() {
-  fs.rmSync(SHOTS, { recursive: true, force: true });
-  fs.mkdirSync(SHOTS, { recursive: true });
-  fs.mkdirSync(dataDir);
-  check(fs.existsSync(BIN), `the binary exists (${path.relative(ROOT, BIN)})`);
-  check(fs.existsSync(CHROMIUM), `Chromium exists (${CHROMIUM})`);
+  prepare(dataDir);
 
   const port = await freePort();
   let server = await startServer(port);
   log(`server started: ${server.url.replace(/token=\w+/, 'token=…')}`);
   const base = `http://127.0.0.1:${port}/`;
 
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  context = await launch(tmp);
+  page = context.pages()[0] ?? (await context.newPage());
 
   // Everything the page does is watched; the outage window excuses connection failures.
   const problems = [];
@@ -183,12 +72,8 @@ async function main() {
   });
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
 
-  const status = () => page.textContent('[data-testid=conn-status]');
   const tickNow = async () => Number((await page.textContent('[data-testid=tick]')).replace(/[^0-9]/g, '') || -1);
-  const waitFor = (fn, arg, timeout, what) => page.waitForFunction(fn, arg, { timeout, polling: 50 })
-    .catch((e) => { throw new Error(`timed out after ${timeout} ms waiting for ${what}: ${e.message.split('\n')[0]}`); });
-  const waitText = (selector, pattern, timeout, what) => waitFor(
-    ([s, p]) => new RegExp(p).test(document.querySelector(s)?.textContent ?? ''), [selector, pattern.source], timeout, what);
+  const { waitFor, waitText } = waiters(page);
 
   // 1. Online within 5 s.
   const t0 = Date.now();
@@ -357,24 +242,15 @@ async function main() {
   log(`(${excused} connection errors were logged while the server was down, as expected)`);
 }
 
-try {
-  await main();
-  await cleanup();
-  clearTimeout(watchdog);
-  log(`PASS (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-} catch (error) {
-  console.error(`FAIL: ${error.message}`);
-  try {
-    const page = context?.pages()[0];
-    if (page) await page.screenshot({ path: path.join(SHOTS, 'failure.png'), fullPage: true });
-  } catch {
-    // no screenshot
-  }
-  for (const proc of servers) {
-    const lines = proc.output.slice(-20).join('\n').replace(/token=\w+/g, 'token=…');
-    console.error(`server output (last lines):\n${lines}`);
-  }
-  await cleanup();
-  clearTimeout(watchdog);
-  process.exit(1);
-}
+await harness('dashboard', 90_000, main, {
+  page: () => page,
+  async cleanup() {
+    try {
+      await context?.close();
+    } catch {
+      // already gone
+    }
+    await Promise.all([...servers].map(stopServer));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  },
+});
