@@ -156,7 +156,7 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
         for run in runs {
             commands.extend(h.audit(Some(run), limit)?);
         }
-        commands.sort_by(|a, b| b.seq.cmp(&a.seq));
+        commands.sort_by_key(|c| std::cmp::Reverse(c.seq));
         commands.truncate(limit);
         Ok(json!({"commands": commands}))
     })
