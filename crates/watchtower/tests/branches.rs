@@ -136,12 +136,6 @@ async fn branches_run_in_lockstep_apart_from_their_changes() {
     assert!(audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
     let (_, audit) = json_of(get(&server.url("/api/audit?run=1")));
     assert!(!audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "c1"), "{audit}");
-    // The run and its branches at once, newest first, each row naming its run.
-    let (_, audit) = json_of(get(&server.url(&format!("/api/audit?run=1,{b},{c}"))));
-    let commands = audit["commands"].as_array().unwrap();
-    assert!(commands.iter().any(|a| a["id"] == "c1" && a["run_id"] == c), "{audit}");
-    assert!(commands.iter().any(|a| a["run_id"] == 1), "{audit}");
-    assert!(commands.windows(2).all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()), "{audit}");
 
     // The unchanged branch is its parent, bit for bit, tick after tick.
     wait_for(&server, b, t as i64 + 150);
@@ -150,6 +144,28 @@ async fn branches_run_in_lockstep_apart_from_their_changes() {
     assert_eq!(parent.len(), 151);
     assert!(parent == same, "the unchanged branch differs from its parent");
     assert_ne!(history(&server, c, t + 150, t + 150), parent[150..], "the change changed nothing");
+
+    // The run and its branches at once (what the dashboard's audit log reads), newest
+    // first, each row naming its run: a command to the main run, after the comparison
+    // above (which needed the main run unchanged), joins the taxed branch's.
+    let body = r#"{"id":"m1","key":"government.income_tax_rate","value":0.25}"#;
+    assert_eq!(post(&server.url("/api/commands"), body, Some(&server.token), None).0, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let audit = loop {
+        let (_, audit) = json_of(get(&server.url(&format!("/api/audit?run=1,{b},{c}"))));
+        if audit["commands"].as_array().unwrap().iter().any(|a| a["id"] == "m1") {
+            break audit;
+        }
+        assert!(std::time::Instant::now() < deadline, "m1 not audited within 5 s: {audit}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let commands = audit["commands"].as_array().unwrap();
+    assert_eq!(commands[0]["id"], "m1", "newest first: {audit}");
+    assert_eq!(commands[0]["run_id"], 1, "{audit}");
+    assert!(commands.iter().any(|a| a["id"] == "c1" && a["run_id"] == c), "{audit}");
+    assert!(commands.windows(2).all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()), "{audit}");
+    let (_, one) = json_of(get(&server.url("/api/audit?run=1")));
+    assert!(one["commands"].as_array().unwrap().iter().all(|a| a["run_id"] == 1), "{one}");
 
     // Up to four branches; a fifth is refused.
     for _ in 0..2 {
