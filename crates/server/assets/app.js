@@ -23,44 +23,19 @@ import { byId, h, setText } from './dom.js';
 import { EmbeddingMap } from './embedding.js';
 import { Experiments } from './experiments.js';
 import { count, money, number, percent } from './format.js';
+import { describeRun, loadRecorded } from './recorded.js';
+import { commandIds, keepToken, takeToken } from './session.js';
 import { CAP, SeriesStore } from './store.js';
 import { WhatIf } from './whatif.js';
 
-const TOKEN_KEY = 'watchtower.token';
 const INITIAL_HISTORY = 2_000;
 const GAP_HISTORY = 5_000;
 const BACKFILL_PAGE = 5_000;
 const AUDIT_POLL_MS = 15_000;
-const RECORDED_PAGE = 5_000;
 const MODELS = { mark0: 'Mark-0 economy', boltzmann: 'Boltzmann wealth model' };
 
-// ---- the session token: from the URL once, then sessionStorage; never left visible ----
-
-function takeToken() {
-  const url = new URL(location.href);
-  const fromUrl = url.searchParams.get('token');
-  if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    url.searchParams.delete('token');
-    window.history.replaceState(null, '', url.pathname + url.search + url.hash);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
 let token = takeToken();
-// Command ids start with a prefix of this page load; the tab remembers its prefixes so
-// the audit log can say "this dashboard" about its commands, even after a reload.
-const idPrefix = `dash-${Math.random().toString(16).slice(2, 8)}`;
-const ownPrefixes = (() => {
-  let list = [];
-  try {
-    list = JSON.parse(sessionStorage.getItem('watchtower.clients') ?? '[]');
-  } catch {
-    list = [];
-  }
-  list = [...(Array.isArray(list) ? list : []), idPrefix].slice(-20);
-  sessionStorage.setItem('watchtower.clients', JSON.stringify(list));
-  return list;
-})();
+const { prefix: idPrefix, isOwn } = commandIds();
 
 // ---- state ----------------------------------------------------------------------------
 
@@ -107,7 +82,7 @@ const embedding = new EmbeddingMap({
   plot: byId('embedding-plot'), status: byId('embedding-status'), legend: byId('embedding-legend'),
   refresh: byId('embedding-refresh'), color: byId('embedding-color'),
 }, () => token, toast);
-const audit = new AuditLog(byId('audit'), (id) => typeof id === 'string' && ownPrefixes.some((p) => id.startsWith(`${p}-`)),
+const audit = new AuditLog(byId('audit'), isOwn,
   (run) => ({ label: runs.label(run), color: runs.color(run) }));
 const controls = new Controls({
   panel: byId('controls'), note: byId('readonly-note'), noteText: byId('readonly-text'), tokenForm: byId('token-form'),
@@ -414,57 +389,32 @@ async function showRecorded(id) {
   const about = h('span', { 'data-testid': 'recorded-about' });
   note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), about, ' · ', status, ' · ',
     h('a', { href: '/', 'data-testid': 'to-live', text: 'back to the live economy' }));
-  describeRecorded(id, about);
+  describeRun(id).then((known) => {
+    if (!known) return;
+    if (known.resumed) setText(byId('run'), `recorded run #${id} · ${known.resumed}`);
+    setText(about, known.notes.length ? ` (${known.notes.join(' · ')})` : '');
+  }).catch(() => {
+    // the note stays without it
+  });
   audit.setRuns([id]);
   audit.refresh();
   updateAvailability();
   setWindow('all');
   try {
-    const newest = await getJSON(`/api/history?run=${id}&limit=1`);
-    const lastTick = newest.body?.ticks?.[0]?.tick;
-    if (newest.status !== 200 || lastTick == null) {
-      setText(status, newest.status === 200 ? 'no ticks stored' : `not readable (${newest.status})`);
+    const answer = await loadRecorded(id, store, scheduleRender);
+    if (!answer.row) {
+      setText(status, answer.empty ? 'no ticks stored' : `not readable (${answer.status})`);
       return;
     }
-    let from = Math.max(0, lastTick - CAP + 1);
-    let row = newest.body.ticks[0];
-    for (let page = 0; page < Math.ceil(CAP / RECORDED_PAGE) + 1 && from <= lastTick; page++) {
-      const answer = await fetchHistory(from, Math.min(lastTick, from + RECORDED_PAGE - 1), id);
-      if (!answer.ticks.length) break;
-      store.merge(answer.ticks);
-      row = answer.ticks[answer.ticks.length - 1];
-      from = row.tick + 1;
-      scheduleRender();
-    }
     const last = store.lastTick;
-    for (const [el, fmt] of KPIS) setText(el, fmt(row));
-    drift(row.money_drift);
+    for (const [el, fmt] of KPIS) setText(el, fmt(answer.row));
+    drift(answer.row.money_drift);
     setText(byId('tick'), count(last));
     setText(byId('tps'), '–');
     setText(status, `ticks ${count(store.firstTick)}–${count(last)} from the store; not live`);
     showHeld();
   } catch {
     setText(status, 'its ticks could not be loaded');
-  }
-}
-
-/** What /api/runs says of recorded run `id`: a branch's origin, a resume, a drop. */
-async function describeRecorded(id, into) {
-  try {
-    const { status, body } = await getJSON('/api/runs');
-    const r = status === 200 ? body?.runs?.find((x) => x.id === id) : null;
-    if (!r) return;
-    const notes = [
-      r.parent_run_id != null ? `branch of run #${r.parent_run_id} from tick ${count(r.fork_tick)}` : '',
-      resumedText(r.resumed_at),
-      r.dropped_tick != null ? `dropped at tick ${count(r.dropped_tick)}` : '',
-      r.status && r.status !== 'finished' ? r.status : '',
-    ].filter(Boolean);
-    const resumed = resumedText(r.resumed_at);
-    if (resumed) setText(byId('run'), `recorded run #${id} · ${resumed}`);
-    setText(into, notes.length ? ` (${notes.join(' · ')})` : '');
-  } catch {
-    // the note stays without it
   }
 }
 
@@ -560,15 +510,9 @@ setInterval(() => { if (connection.state === 'online') audit.refresh(); }, AUDIT
 byId('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const input = byId('token-input');
-  let value = input.value.trim();
-  try {
-    value = new URL(value).searchParams.get('token') ?? value;
-  } catch {
-    // not a URL: the token itself
-  }
+  const value = keepToken(input.value);
   if (!value) return;
   token = value;
-  sessionStorage.setItem(TOKEN_KEY, token);
   input.value = '';
   connection.connect();
 });

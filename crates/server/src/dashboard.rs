@@ -25,6 +25,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("fan.js", "text/javascript; charset=utf-8", include_bytes!("../assets/fan.js")),
     ("format.js", "text/javascript; charset=utf-8", include_bytes!("../assets/format.js")),
     ("heatmap.js", "text/javascript; charset=utf-8", include_bytes!("../assets/heatmap.js")),
+    ("recorded.js", "text/javascript; charset=utf-8", include_bytes!("../assets/recorded.js")),
+    ("session.js", "text/javascript; charset=utf-8", include_bytes!("../assets/session.js")),
     ("store.js", "text/javascript; charset=utf-8", include_bytes!("../assets/store.js")),
     ("whatif.js", "text/javascript; charset=utf-8", include_bytes!("../assets/whatif.js")),
     (
