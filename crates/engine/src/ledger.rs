@@ -200,22 +200,12 @@ impl Ledger {
     /// to minus the same amount). A tick's flows are bounded by what is held, so keeping
     /// this well inside `i64` keeps every flow bookable.
     pub fn money_held(&self) -> i128 {
-        self.balances.iter().map(|&b| i128::from(b.max(0))).sum()
+        exact_sums(&self.balances).positive
     }
 
     /// Sum of every balance, computed exactly. Zero when the books balance.
-    ///
-    /// Runs after every phase, so it is written to vectorise: each balance is split into
-    /// its high (signed) and low (unsigned) 32 bits, summed in separate 64-bit lanes
-    /// that cannot overflow below 2^31 accounts, and recombined exactly as
-    /// Σb = 2^32·Σhi + Σlo.
     pub fn drift(&self) -> i128 {
-        let (mut high, mut low) = (0i64, 0u64);
-        for &b in &self.balances {
-            high += b >> 32;
-            low += b as u64 & 0xFFFF_FFFF;
-        }
-        (i128::from(high) << 32) + i128::from(low)
+        exact_sums(&self.balances).total
     }
 
     /// Cumulative money created and residues booked by named operations.
@@ -224,9 +214,61 @@ impl Ledger {
     }
 }
 
+/// Exact sums of a run of balances (see [`exact_sums`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// Σ b.
+    pub total: i128,
+    /// Σ max(b, 0); the negative balances sum to `total − positive`.
+    pub positive: i128,
+}
+
+impl std::ops::Add for Sums {
+    type Output = Sums;
+    fn add(self, other: Sums) -> Sums {
+        Sums { total: self.total + other.total, positive: self.positive + other.positive }
+    }
+}
+
+/// The sum and the sum of the positive values of `xs`, exactly, for fewer than 2^32 values.
+///
+/// This runs over every balance after every phase, so it is written to vectorise even
+/// on baseline x86-64 (which has no 64-bit arithmetic shift in its vector unit): each
+/// value's bits are read as unsigned and split into their high and low 32 bits, summed
+/// in separate 64-bit lanes that cannot overflow, with the count of negative values
+/// (whose unsigned reading is 2^64 too large); then Σb = 2^32·Σhi + Σlo − 2^64·negatives.
+pub fn exact_sums(xs: &[i64]) -> Sums {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let (mut high, mut low, mut negatives) = (0u64, 0u64, 0u64);
+    let (mut positive_high, mut positive_low) = (0u64, 0u64);
+    for &x in xs {
+        let bits = x as u64;
+        let negative = bits >> 63;
+        high += bits >> 32;
+        low += bits & LOW;
+        negatives += negative;
+        // x if x >= 0, else 0, without a branch or a signed shift.
+        let kept = bits & (negative.wrapping_sub(1));
+        positive_high += kept >> 32;
+        positive_low += kept & LOW;
+    }
+    let total = (i128::from(high) << 32) + i128::from(low) - (i128::from(negatives) << 64);
+    let positive = (i128::from(positive_high) << 32) + i128::from(positive_low);
+    Sums { total, positive }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_sums_are_exact() {
+        let xs = [i64::MAX, i64::MIN, -1, 1, 0, i64::MAX, -5_000_000_000, 7];
+        let total: i128 = xs.iter().map(|&x| i128::from(x)).sum();
+        let positive: i128 = xs.iter().map(|&x| i128::from(x.max(0))).sum();
+        assert_eq!(exact_sums(&xs), Sums { total, positive });
+        assert_eq!(exact_sums(&[]), Sums::default());
+    }
 
     const A: AccountId = AccountId(0);
     const B: AccountId = AccountId(1);

@@ -10,9 +10,11 @@
 //! - [`simulation`]: the nine-phase tick, hooks, commands at phase 0, telemetry at phase 8.
 //! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
 //! - [`checkpoint`]: the whole state as versioned bytes; [`workers`]: threads lent by the caller.
+//! - [`capture`]: what phase 8 captures, and the marks a profiler may watch.
 
 pub mod apportion;
 pub mod boltzmann;
+pub mod capture;
 pub mod checkpoint;
 pub mod config;
 pub mod ledger;
@@ -25,6 +27,7 @@ pub mod simulation;
 pub mod stats;
 pub mod workers;
 
+pub use capture::{Capture, Mark, Probe};
 pub use checkpoint::CheckpointError;
 pub use config::{ConfigError, Override};
 pub use ledger::{AccountId, Ledger, LedgerError};

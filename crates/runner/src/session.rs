@@ -13,13 +13,18 @@
 //!
 //! `serve`, `run`, `replay`, `experiment`, the benchmarks and the Python module all run
 //! here; they differ only in their driver and their sinks.
+//!
+//! What the engine captures each tick is what the sinks read: the union of their
+//! [`Sink::needs`] (and of [`Session::require`]). A stored or replayed run reads
+//! everything; an experiment's summary reads a few indicators, and the Gini
+//! coefficients and distributions nobody reads are not computed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use watchtower_bridge::Reply;
-use watchtower_engine::{EngineError, Simulation, TickOutcome};
+use watchtower_engine::{Capture, EngineError, Simulation, TickOutcome};
 use watchtower_protocol::{AuditEntry, GodCommand};
 
 use crate::schedule::Schedule;
@@ -155,12 +160,26 @@ pub struct Session {
     next_scheduled: usize,
     pending: Vec<Pending>,
     audit: Vec<AuditEntry>,
+    required: Capture,
 }
 
 impl Session {
     /// A session over `simulation`, applying `schedule` at its ticks.
     pub fn new(simulation: Simulation, schedule: Schedule) -> Self {
-        Self { simulation, schedule, next_scheduled: 0, pending: Vec::new(), audit: Vec::new() }
+        Self {
+            simulation,
+            schedule,
+            next_scheduled: 0,
+            pending: Vec::new(),
+            audit: Vec::new(),
+            required: Capture::NONE,
+        }
+    }
+
+    /// Has every tick capture at least `capture`, whatever the sinks need: for a caller
+    /// that reads the telemetry outside a sink (through [`Simulation::telemetry`], say).
+    pub fn require(&mut self, capture: Capture) {
+        self.required = capture;
     }
 
     /// The simulation (read-only; steer it with commands).
@@ -186,6 +205,8 @@ impl Session {
         driver: &mut dyn Driver,
         sinks: &mut [&mut dyn Sink],
     ) -> Result<Ended, RunError> {
+        let capture = sinks.iter().fold(self.required, |wanted, sink| wanted.union(sink.needs()));
+        self.simulation.set_capture(capture);
         loop {
             if until.is_some_and(|target| self.simulation.tick() >= target) {
                 return Ok(Ended::Target);

@@ -27,7 +27,7 @@ use watchtower_protocol::Telemetry;
 
 use crate::apportion::{self, round_cents};
 use crate::ledger::{AccountId, Ledger};
-use crate::model::{Context, Model, ModelError};
+use crate::model::{CaptureContext, Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::{Purpose, Streams};
@@ -510,8 +510,8 @@ impl Model for Mark0 {
         }
     }
 
-    fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
-        self.capture_telemetry(ledger, tick, registry_version)
+    fn capture(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry {
+        self.capture_telemetry(ctx)
     }
 
     fn agent_features(&self, ledger: &Ledger, limit: usize) -> FeatureTable {
