@@ -159,6 +159,45 @@ impl Ledger {
         Ok(able)
     }
 
+    /// A batch of transfers between one account, `counterparty`, and each account of
+    /// `range` (which must not hold it), booked run by run: `book` gets the range cut into
+    /// [`Fan`]s of `run` accounts (the last may be shorter), books every transfer on the
+    /// account's side through [`Fan::pay`], possibly on several threads at once, and when it
+    /// returns the counterparty's side is booked once, for the total. The balances then
+    /// stand exactly as after that many single transfers, whatever the order.
+    ///
+    /// If `book` fails, the transfers it made stay made (the counterparty's side too, so the
+    /// books balance) and its error is returned; the run stops on it, as on any failed
+    /// transfer.
+    pub fn fan<T, E: From<LedgerError>>(
+        &mut self,
+        counterparty: AccountId,
+        range: Range<u32>,
+        run: usize,
+        book: impl FnOnce(&mut [Fan<'_>]) -> Result<T, E>,
+    ) -> Result<T, E> {
+        assert!(!range.contains(&counterparty.0), "a fan's counterparty is outside its range");
+        let run = run.max(1);
+        let start = range.start as usize;
+        let mut fans: Vec<Fan<'_>> = self.balances[start..range.end as usize]
+            .chunks_mut(run)
+            .enumerate()
+            .map(|(c, balances)| Fan { balances, offset: c * run, first: range.start, counterparty, net: 0 })
+            .collect();
+        let booked = book(&mut fans);
+        let net: i128 = fans.iter().map(|f| f.net).sum();
+        drop(fans);
+        let side = &mut self.balances[counterparty.index()];
+        match i64::try_from(i128::from(*side) - net) {
+            Ok(balance) => *side = balance,
+            Err(_) => {
+                let amount = i64::try_from(net).unwrap_or(i64::MAX);
+                return Err(LedgerError::Overflow { from: counterparty, to: AccountId(range.start), amount }.into());
+            }
+        }
+        booked
+    }
+
     /// Genesis: `issuer` creates `amount` cents and pays them to `to`. Counted in the
     /// audit, since it is the one way money enters the economy from nowhere.
     pub fn issue(&mut self, issuer: AccountId, to: AccountId, amount: i64) -> Result<(), LedgerError> {
@@ -214,6 +253,61 @@ impl Ledger {
     }
 }
 
+/// One run of a [`Ledger::fan`]: consecutive accounts of its range, each paid by (or
+/// paying) the fan's counterparty.
+#[derive(Debug)]
+pub struct Fan<'a> {
+    balances: &'a mut [i64],
+    /// Position of this run's first account in the fan's range.
+    offset: usize,
+    /// The range's first account.
+    first: u32,
+    counterparty: AccountId,
+    /// What the counterparty has paid out so far.
+    net: i128,
+}
+
+impl Fan<'_> {
+    /// Position of this run's first account in the fan's range.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Accounts in this run.
+    pub fn len(&self) -> usize {
+        self.balances.len()
+    }
+
+    /// Whether the run has no account.
+    pub fn is_empty(&self) -> bool {
+        self.balances.is_empty()
+    }
+
+    /// The run's balances, as they stand.
+    pub fn balances(&self) -> &[i64] {
+        self.balances
+    }
+
+    /// The counterparty pays `amount` cents to the run's `k`-th account (a negative
+    /// amount: the account pays the counterparty), or nothing changes.
+    #[inline]
+    pub fn pay(&mut self, k: usize, amount: i64) -> Result<(), LedgerError> {
+        let balance = &mut self.balances[k];
+        match balance.checked_add(amount) {
+            Some(b) => {
+                *balance = b;
+                self.net += i128::from(amount);
+                Ok(())
+            }
+            None => {
+                let account = AccountId(self.first + (self.offset + k) as u32);
+                let (from, to) = if amount >= 0 { (self.counterparty, account) } else { (account, self.counterparty) };
+                Err(LedgerError::Overflow { from, to, amount: amount.checked_abs().unwrap_or(i64::MAX) })
+            }
+        }
+    }
+}
+
 /// Exact sums of a run of balances (see [`exact_sums`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sums {
@@ -260,6 +354,27 @@ pub fn exact_sums(xs: &[i64]) -> Sums {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fan_books_both_sides() {
+        let mut ledger = Ledger::new(6);
+        ledger.issue(A, B, 1_000).unwrap();
+        ledger
+            .fan(B, 2..6, 3, |fans| {
+                assert_eq!(fans.iter().map(|f| (f.offset(), f.len())).collect::<Vec<_>>(), [(0, 3), (3, 1)]);
+                fans[0].pay(0, 100)?;
+                fans[0].pay(2, 50)?;
+                fans[1].pay(0, 7)?;
+                fans[1].pay(0, -2)?;
+                Ok::<_, LedgerError>(())
+            })
+            .unwrap();
+        assert_eq!(ledger.balances(0..6), &[-1_000, 845, 100, 0, 50, 5]);
+        assert_eq!(ledger.drift(), 0);
+        let err = ledger.fan(B, 2..6, 4, |fans| fans[0].pay(0, i64::MAX)).unwrap_err();
+        assert!(matches!(err, LedgerError::Overflow { from: B, to: C, .. }), "{err}");
+        assert_eq!(ledger.drift(), 0, "a failed fan leaves the books balanced");
+    }
 
     #[test]
     fn exact_sums_are_exact() {

@@ -14,46 +14,91 @@
 //!   pro rata by households and government through the market account;
 //! - dividends δ·Eᵢ from profitable firms with cash, shared by households in proportion
 //!   to their deposits (ownership follows wealth).
+//!
+//! The household side of every flow runs chunk by chunk (see [`super::chunks`]); the
+//! firm side, a tenth of the size, on the engine's thread.
 
 use libm::exp;
 
+use super::chunks::{HOUSEHOLDS, each, ledger, starts};
 use super::labour::UNEMPLOYED;
 use super::{Mark0, accounts, cents};
-use crate::apportion;
+use crate::apportion::{self, IntSplit, RealSplit};
+use crate::ledger::{Fan, exact_sums};
 use crate::model::{Context, ModelError};
 
 const EXP_FLOOR: f64 = -100.0;
 
 impl Mark0 {
     /// Phase 3.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn pay_wages(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
-        let (n, layout, unit) = (self.n, self.layout, self.unit);
+        let (n, h, layout, unit) = (self.n, self.h, self.layout, self.unit);
         let Self { firms, households: hh, labour, flows, .. } = self;
         let super::Firms { alive, wage, output, flow, .. } = firms;
         let (alive, wage, output) = (&*alive, &*wage, &*output);
         let bills = (0..n).filter(|&i| alive[i]).map(|i| (i, wage[i] * output[i]));
         let total = cents("wage bill", bills.clone().map(|(_, b)| b).sum::<f64>() * unit)?;
-        apportion::by_f64(total, bills.clone(), |i, bill| {
+        firm_split(ctx, accounts::PAYROLL, layout.firm_range(), total, bills.clone(), |fan, i, bill| {
             flow[i] -= bill;
-            ctx.ledger.transfer(layout.firm(i), accounts::PAYROLL, bill)
+            fan.pay(i, -bill)
         })?;
-        // In household order (the employer's wage read from the small firm arrays), so
-        // every household array is walked sequentially rather than staff list by staff list.
+
+        // The running sum of the employees' wage rates, in household order, at the start
+        // of every chunk: the sequential part (real weights must be added in order).
         let employer = &labour.employer;
-        let employees =
-            (0..employer.len()).filter(|&k| employer[k] != UNEMPLOYED).map(|k| (k, wage[employer[k] as usize]));
-        let unpaid = apportion::by_f64(total, employees, |k, wage| {
-            hh.income[k] += wage;
-            hh.taxable[k] += wage;
-            hh.disposable[k] += wage;
-            ctx.ledger.transfer(accounts::PAYROLL, layout.household(k), wage)
-        })?;
+        let rate = |k: usize| (employer[k] != UNEMPLOYED).then(|| wage[employer[k] as usize].max(0.0));
+        let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
+        let mut sum = 0.0_f64;
+        for k in 0..h {
+            if k % HOUSEHOLDS == 0 {
+                chunk_starts.push(sum);
+            }
+            if let Some(w) = rate(k) {
+                sum += w;
+            }
+        }
+        let unpaid = match RealSplit::new(total, sum) {
+            None => total,
+            Some(split) => {
+                let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+                ledger.fan(accounts::PAYROLL, layout.household_range(), HOUSEHOLDS, |fans| {
+                    let mut parts: Vec<_> = fans
+                        .iter_mut()
+                        .zip(hh.income.chunks_mut(HOUSEHOLDS))
+                        .zip(hh.taxable.chunks_mut(HOUSEHOLDS))
+                        .zip(hh.disposable.chunks_mut(HOUSEHOLDS))
+                        .zip(&chunk_starts)
+                        .map(|((((fan, income), taxable), disposable), &start)| {
+                            (fan, income, taxable, disposable, start, Ok(()))
+                        })
+                        .collect();
+                    each(workers, &mut parts, |(fan, income, taxable, disposable, start, result)| {
+                        let first = fan.offset();
+                        let (mut cumulative, mut given) = (*start, split.target(*start));
+                        *result = (0..fan.len()).try_for_each(|j| {
+                            let Some(w) = rate(first + j) else { return Ok(()) };
+                            cumulative += w;
+                            let target = split.target(cumulative);
+                            let pay = target - given;
+                            given = target;
+                            income[j] += pay;
+                            taxable[j] += pay;
+                            disposable[j] += pay;
+                            fan.pay(j, pay)
+                        });
+                    });
+                    parts.into_iter().try_for_each(|p| p.5)
+                })?;
+                0
+            }
+        };
         if unpaid != 0 {
             // Production too small to employ a single household: nobody to pay, so the
             // payroll returns the bills.
-            apportion::by_f64(unpaid, bills, |i, bill| {
+            firm_split(ctx, accounts::PAYROLL, layout.firm_range(), unpaid, bills, |fan, i, bill| {
                 flow[i] += bill;
-                ctx.ledger.transfer(accounts::PAYROLL, layout.firm(i), bill)
+                fan.pay(i, bill)
             })?;
         }
         flows.wage_bill = total - unpaid;
@@ -61,71 +106,138 @@ impl Mark0 {
     }
 
     /// Phase 4.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn collect_taxes(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, layout, unit) = (self.n, self.layout, self.unit);
         let Self { firms: f, households: hh, flows, p, .. } = self;
 
-        let base: i128 = hh.taxable.iter().map(|&t| i128::from(t.max(0))).sum();
+        // The tax base, chunk by chunk (exact: integers).
+        let mut sums: Vec<(&[i64], i128)> = hh.taxable.chunks(HOUSEHOLDS).map(|c| (c, 0)).collect();
+        each(ctx.workers, &mut sums, |(taxable, sum)| {
+            *sum = taxable.iter().map(|&t| i128::from(t.max(0))).sum();
+        });
+        let sums: Vec<i128> = sums.into_iter().map(|(_, s)| s).collect();
+        let base: i128 = sums.iter().sum();
         let income_tax = cents("income tax", p.income_tax * base as f64)?;
-        let taxable = hh.taxable.iter().map(|&t| t.max(0)).enumerate();
-        apportion::by_i64(income_tax, taxable, |k, tax| {
-            hh.disposable[k] -= tax;
-            ctx.ledger.transfer(layout.household(k), accounts::GOVERNMENT, tax)
-        })?;
-        hh.taxable.fill(0);
+        match IntSplit::new(income_tax, base) {
+            Some(split) => {
+                let chunk_starts = starts(&sums, 0);
+                let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+                ledger.fan(accounts::GOVERNMENT, layout.household_range(), HOUSEHOLDS, |fans| {
+                    let mut parts: Vec<_> = fans
+                        .iter_mut()
+                        .zip(hh.taxable.chunks_mut(HOUSEHOLDS))
+                        .zip(hh.disposable.chunks_mut(HOUSEHOLDS))
+                        .zip(&chunk_starts)
+                        .map(|(((fan, taxable), disposable), &start)| (fan, taxable, disposable, start as i64, Ok(())))
+                        .collect();
+                    each(workers, &mut parts, |(fan, taxable, disposable, start, result)| {
+                        let (mut cumulative, mut given) = (*start, split.target(*start));
+                        *result = (0..fan.len()).try_for_each(|j| {
+                            cumulative += taxable[j].max(0);
+                            taxable[j] = 0;
+                            let target = split.target(cumulative);
+                            let tax = target - given;
+                            given = target;
+                            disposable[j] -= tax;
+                            fan.pay(j, -tax)
+                        });
+                    });
+                    parts.into_iter().try_for_each(|p| p.4)
+                })?;
+            }
+            None if income_tax != 0 && base != 0 => {
+                // A base beyond 92 quadrillion cents: the sequential split by real weights.
+                let taxable: Vec<i64> = hh.taxable.iter().map(|&t| t.max(0)).collect();
+                let disposable = &mut hh.disposable;
+                ctx.ledger.fan(accounts::GOVERNMENT, layout.household_range(), usize::MAX, |fans| {
+                    apportion::by_i64(income_tax, taxable.iter().copied().enumerate(), |k, tax| {
+                        disposable[k] -= tax;
+                        fans[0].pay(k, -tax)
+                    })
+                    .map_err(ledger)
+                })?;
+                hh.taxable.fill(0);
+            }
+            None => {
+                let mut parts: Vec<&mut [i64]> = hh.taxable.chunks_mut(HOUSEHOLDS).collect();
+                each(ctx.workers, &mut parts, |t| t.fill(0));
+            }
+        }
         flows.income_tax = income_tax;
 
         let profits = (0..n).filter(|&i| f.alive[i] && f.profit[i] > 0.0).map(|i| (i, f.profit[i]));
         let corporate_tax =
             cents("corporate tax", p.corporate_tax * profits.clone().map(|(_, x)| x).sum::<f64>() * unit)?;
-        apportion::by_f64(corporate_tax, profits, |i, tax| {
-            ctx.ledger.transfer(layout.firm(i), accounts::GOVERNMENT, tax)
+        firm_split(ctx, accounts::GOVERNMENT, layout.firm_range(), corporate_tax, profits, |fan, i, tax| {
+            fan.pay(i, -tax)
         })?;
         flows.corporate_tax = corporate_tax;
         Ok(())
     }
 
     /// Phase 5.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn pay_welfare(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, layout) = (self.n, self.layout);
         let per_household = self.p.benefit_ratio * self.m.wavg / self.households_per_unit() * self.unit;
         let Self { households: hh, labour, flows, p, m, .. } = self;
         let total = cents("unemployment benefits", per_household * labour.pool.len() as f64)?;
-        apportion::equally(total, labour.pool.iter().copied(), |k, benefit| {
-            hh.income[k as usize] += benefit;
-            hh.disposable[k as usize] += benefit;
-            ctx.ledger.transfer(accounts::GOVERNMENT, layout.household(k as usize), benefit)
-        })?;
+        // Equal shares in the queue's order: the k-th is round(T·k/U) − round(T·(k−1)/U).
+        if let Some(split) = IntSplit::new(total, labour.pool.len() as i128) {
+            let (income, disposable) = (&mut hh.income, &mut hh.disposable);
+            ctx.ledger.fan(accounts::GOVERNMENT, layout.household_range(), usize::MAX, |fans| {
+                let fan = &mut fans[0];
+                let mut given = 0;
+                for (j, &k) in labour.pool.iter().enumerate() {
+                    let target = split.target(j as i64 + 1);
+                    let benefit = target - given;
+                    given = target;
+                    income[k as usize] += benefit;
+                    disposable[k as usize] += benefit;
+                    fan.pay(k as usize, benefit)?;
+                }
+                Ok::<_, ModelError>(())
+            })?;
+        }
         flows.welfare = total;
         flows.government_budget = p.spending * n as f64 * m.pavg;
         Ok(())
     }
 
     /// Phase 6.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn market(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, h, layout, unit) = (self.n, self.h, self.layout, self.unit);
-        let Self { firms: f, households: hh, flows, p, m, firm_scratch, household_scratch, .. } = self;
+        let Self { firms: f, households: hh, flows, p, m, firm_scratch, logit, revenue, .. } = self;
 
-        // Budgets: α₁·YD + α₂·S, never more than the deposit.
+        // Budgets: α₁·YD + α₂·S, never more than the deposit; their running sum in
+        // household order (the sequential part), kept at every chunk's start.
         let balances = ctx.ledger.balances(layout.household_range());
+        let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
         let mut households_budget = 0.0;
         for (k, budget) in hh.budget.iter_mut().enumerate() {
+            if k % HOUSEHOLDS == 0 {
+                chunk_starts.push(households_budget);
+            }
             let deposit = balances[k] as f64;
             let income = hh.disposable[k] as f64;
             let wealth = (deposit - income).max(0.0);
             *budget = (m.c_income * income + m.c_wealth * wealth).clamp(0.0, deposit.max(0.0));
+            // Budgets are never negative: this is also the split's sum of weights.
             households_budget += *budget;
         }
         let government_budget = flows.government_budget;
         let budget = households_budget / unit + government_budget;
 
-        // Demand by the price logit, sales limited by production.
+        // Demand by the price logit (each weight computed once), sales limited by production.
         let mut norm = 0.0;
         for i in 0..n {
             if f.alive[i] {
                 let arg = p.beta * (m.pmin - f.price[i]) / m.pavg;
                 if arg > EXP_FLOOR {
-                    norm += exp(arg);
+                    logit[i] = exp(arg);
+                    norm += logit[i];
                 }
             }
         }
@@ -133,8 +245,9 @@ impl Mark0 {
         for i in 0..n {
             if f.alive[i] {
                 let arg = p.beta * (m.pmin - f.price[i]) / m.pavg;
-                f.demand[i] = if arg > EXP_FLOOR { budget * exp(arg) / norm / f.price[i] } else { 0.0 };
-                sales_value += f.price[i] * f.output[i].min(f.demand[i]);
+                f.demand[i] = if arg > EXP_FLOOR { budget * logit[i] / norm / f.price[i] } else { 0.0 };
+                revenue[i] = f.price[i] * f.output[i].min(f.demand[i]);
+                sales_value += revenue[i];
             }
         }
         let sales = cents("sales", sales_value * unit)?;
@@ -142,20 +255,40 @@ impl Mark0 {
             if budget > 0.0 { cents("government purchases", sales as f64 * government_budget / budget)? } else { 0 };
         let households_pay = sales - government_pays;
 
-        let budgets = hh.budget.iter().copied().enumerate();
-        let unpaid = apportion::by_f64(households_pay, budgets, |k, paid| {
-            ctx.ledger.transfer(layout.household(k), accounts::MARKET, paid)
-        })?;
+        let unpaid = match RealSplit::new(households_pay, households_budget) {
+            None => households_pay,
+            Some(split) => {
+                let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+                let budgets = &hh.budget;
+                ledger.fan(accounts::MARKET, layout.household_range(), HOUSEHOLDS, |fans| {
+                    let mut parts: Vec<_> =
+                        fans.iter_mut().zip(&chunk_starts).map(|(fan, &start)| (fan, start, Ok(()))).collect();
+                    each(workers, &mut parts, |(fan, start, result)| {
+                        let budgets = &budgets[fan.offset()..fan.offset() + fan.len()];
+                        let (mut cumulative, mut given) = (*start, split.target(*start));
+                        *result = budgets.iter().enumerate().try_for_each(|(j, &b)| {
+                            cumulative += b.max(0.0);
+                            let target = split.target(cumulative);
+                            let paid = target - given;
+                            given = target;
+                            fan.pay(j, -paid)
+                        });
+                    });
+                    parts.into_iter().try_for_each(|p| p.2)
+                })?;
+                0
+            }
+        };
         // When no household has a budget, the households' share is only the rounding
         // residue of the government's (a cent or so): the government, the only buyer,
         // pays it, so the market account empties.
         government_pays += unpaid;
         let households_pay = households_pay - unpaid;
         ctx.ledger.transfer(accounts::GOVERNMENT, accounts::MARKET, government_pays)?;
-        let revenues = (0..n).filter(|&i| f.alive[i]).map(|i| (i, f.price[i] * f.output[i].min(f.demand[i])));
-        apportion::by_f64(sales, revenues, |i, revenue| {
-            f.flow[i] += revenue;
-            ctx.ledger.transfer(accounts::MARKET, layout.firm(i), revenue)
+        let revenues = (0..n).filter(|&i| f.alive[i]).map(|i| (i, revenue[i]));
+        firm_split(ctx, accounts::MARKET, layout.firm_range(), sales, revenues, |fan, i, r| {
+            f.flow[i] += r;
+            fan.pay(i, r)
         })?;
         flows.sales = sales;
         flows.consumption = households_pay;
@@ -168,28 +301,116 @@ impl Mark0 {
         }
 
         // Dividends: δ·Eᵢ from every firm with cash that made a profit.
+        let firm_cash = ctx.ledger.balances(layout.firm_range());
         firm_scratch.clear();
         firm_scratch.extend(
-            (0..n)
-                .filter(|&i| f.alive[i] && f.profit[i] > 0.0)
-                .map(|i| (i, ctx.ledger.balance(layout.firm(i))))
-                .filter(|&(_, cash)| cash > 0),
+            (0..n).filter(|&i| f.alive[i] && f.profit[i] > 0.0).map(|i| (i, firm_cash[i])).filter(|&(_, c)| c > 0),
         );
         let eligible: i128 = firm_scratch.iter().map(|&(_, c)| i128::from(c)).sum();
         let dividends = cents("dividends", p.dividend_share * eligible as f64)?;
-        apportion::by_i64(dividends, firm_scratch.iter().copied(), |i, d| {
-            ctx.ledger.transfer(layout.firm(i), accounts::DIVIDENDS, d)
-        })?;
-        household_scratch.clear();
-        household_scratch.extend(ctx.ledger.balances(layout.household_range()).iter().map(|&b| b.max(0)));
-        let mut pay_household = |k: usize, d: i64| {
-            hh.income[k] += d;
-            hh.taxable[k] += d;
-            ctx.ledger.transfer(accounts::DIVIDENDS, layout.household(k), d)
+        let payers = firm_scratch.iter().map(|&(i, c)| (i, c as f64));
+        if let Some(split) = IntSplit::new(dividends, eligible) {
+            ctx.ledger.fan(accounts::DIVIDENDS, layout.firm_range(), usize::MAX, |fans| {
+                let fan = &mut fans[0];
+                let (mut cumulative, mut given) = (0, 0);
+                for &(i, c) in firm_scratch.iter() {
+                    cumulative += c;
+                    let target = split.target(cumulative);
+                    fan.pay(i, given - target)?;
+                    given = target;
+                }
+                Ok::<_, ModelError>(())
+            })?;
+        } else {
+            // Beyond 92 quadrillion cents of eligible cash: the split by real weights.
+            firm_split(ctx, accounts::DIVIDENDS, layout.firm_range(), dividends, payers, |fan, i, d| fan.pay(i, -d))?;
+        }
+
+        // Households' shares by their deposits, chunk by chunk.
+        let balances = ctx.ledger.balances(layout.household_range());
+        let mut sums: Vec<(&[i64], i128)> = balances.chunks(HOUSEHOLDS).map(|c| (c, 0)).collect();
+        each(ctx.workers, &mut sums, |(chunk, sum)| *sum = exact_sums(chunk).positive);
+        let sums: Vec<i128> = sums.into_iter().map(|(_, s)| s).collect();
+        let deposits: i128 = sums.iter().sum();
+        let (income, taxable) = (&mut hh.income, &mut hh.taxable);
+        let unpaid = match IntSplit::new(dividends, deposits) {
+            Some(split) => {
+                let chunk_starts = starts(&sums, 0);
+                let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+                ledger.fan(accounts::DIVIDENDS, layout.household_range(), HOUSEHOLDS, |fans| {
+                    let mut parts: Vec<_> = fans
+                        .iter_mut()
+                        .zip(income.chunks_mut(HOUSEHOLDS))
+                        .zip(taxable.chunks_mut(HOUSEHOLDS))
+                        .zip(&chunk_starts)
+                        .map(|(((fan, income), taxable), &start)| (fan, income, taxable, start as i64, Ok(())))
+                        .collect();
+                    each(workers, &mut parts, |(fan, income, taxable, start, result)| {
+                        let (mut cumulative, mut given) = (*start, split.target(*start));
+                        *result = (0..fan.len()).try_for_each(|j| {
+                            cumulative += fan.balances()[j].max(0);
+                            let target = split.target(cumulative);
+                            let d = target - given;
+                            given = target;
+                            income[j] += d;
+                            taxable[j] += d;
+                            fan.pay(j, d)
+                        });
+                    });
+                    parts.into_iter().try_for_each(|p| p.4)
+                })?;
+                0
+            }
+            None if dividends != 0 && deposits != 0 => {
+                // Beyond 92 quadrillion cents of deposits: the sequential split by real weights.
+                let weights: Vec<i64> = balances.iter().map(|&b| b.max(0)).collect();
+                ctx.ledger.fan(accounts::DIVIDENDS, layout.household_range(), usize::MAX, |fans| {
+                    apportion::by_i64(dividends, weights.iter().copied().enumerate(), |k, d| {
+                        income[k] += d;
+                        taxable[k] += d;
+                        fans[0].pay(k, d)
+                    })
+                    .map_err(ledger)
+                })?
+            }
+            None => dividends,
         };
-        let unpaid = apportion::by_i64(dividends, household_scratch.iter().copied().enumerate(), &mut pay_household)?;
-        apportion::equally(unpaid, 0..h, &mut pay_household)?;
+        if let Some(split) = IntSplit::new(unpaid, h as i128) {
+            // No household holds a deposit: they share the dividends equally.
+            ctx.ledger.fan(accounts::DIVIDENDS, layout.household_range(), usize::MAX, |fans| {
+                let mut given = 0;
+                for k in 0..h {
+                    let target = split.target(k as i64 + 1);
+                    let d = target - given;
+                    given = target;
+                    income[k] += d;
+                    taxable[k] += d;
+                    fans[0].pay(k, d)?;
+                }
+                Ok::<_, ModelError>(())
+            })?;
+        }
         flows.dividends = dividends;
         Ok(())
     }
+}
+
+/// Splits `total` over firms by real weights (as [`apportion::by_f64`]), booking each
+/// firm's share with `pay(fan, firm, share)` on a fan between `counterparty` and the
+/// firms' range. Returns what could not be paid.
+pub(super) fn firm_split(
+    ctx: &mut Context<'_>,
+    counterparty: crate::ledger::AccountId,
+    firms: std::ops::Range<u32>,
+    total: i64,
+    weights: impl Iterator<Item = (usize, f64)> + Clone,
+    mut pay: impl FnMut(&mut Fan<'_>, usize, i64) -> Result<(), crate::ledger::LedgerError>,
+) -> Result<apportion::Unpaid, ModelError> {
+    if total == 0 {
+        return Ok(0);
+    }
+    ctx.ledger.fan(counterparty, firms, usize::MAX, |fans| {
+        let fan = &mut fans[0];
+        apportion::by_f64(total, weights, |i, share| pay(fan, i, share)).map_err(ledger)
+    })
 }

@@ -16,6 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod bank;
+mod chunks;
 mod firms;
 mod households;
 mod labour;
@@ -215,9 +216,12 @@ pub struct Mark0 {
     /// Scratch: (firm, cents) pairs snapshotted before money moves.
     #[serde(skip)]
     firm_scratch: Vec<(usize, i64)>,
-    /// Scratch: household balances snapshotted before money moves.
+    /// Scratch, one per firm: a logit weight (e^{β·…}), computed once a phase.
     #[serde(skip)]
-    household_scratch: Vec<i64>,
+    logit: Vec<f64>,
+    /// Scratch, one per firm: this tick's sales, model units.
+    #[serde(skip)]
+    revenue: Vec<f64>,
 }
 
 impl Mark0 {
@@ -253,7 +257,8 @@ impl Mark0 {
             summarizer: Summarizer::default(),
             revived: Vec::new(),
             firm_scratch: Vec::with_capacity(n),
-            household_scratch: Vec::with_capacity(h),
+            logit: vec![0.0; n],
+            revenue: vec![0.0; n],
         };
         model.seed_state(&mut ledger, streams)?;
         Ok((model, ledger))
@@ -264,6 +269,8 @@ impl Mark0 {
         let mut model: Self = postcard::from_bytes(bytes)?;
         model.p = Params::from_registry(registry);
         model.labour.restored(model.n);
+        model.logit = vec![0.0; model.n];
+        model.revenue = vec![0.0; model.n];
         Ok(model)
     }
 
@@ -323,7 +330,8 @@ impl Mark0 {
     }
 
     /// Phase 1: moving averages, expected inflation, financial fragility.
-    fn expect(&mut self) {
+    #[inline(never)] // one call a tick; kept apart so profiles name it
+    fn expect(&mut self, ctx: &Context<'_>) {
         let (m, p) = (&mut self.m, &self.p);
         let w = p.memory;
         m.pi_avg = w * m.inflation + (1.0 - w) * m.pi_avg;
@@ -337,12 +345,18 @@ impl Mark0 {
         m.c_income = (p.propensity_income * adjust).clamp(0.0, 1.0);
         m.c_wealth = (p.propensity_wealth * adjust).clamp(0.0, 1.0);
         self.flows = Flows::default();
-        self.households.income.fill(0);
-        self.households.disposable.fill(0);
+        let hh = &mut self.households;
+        let mut parts: Vec<_> =
+            hh.income.chunks_mut(chunks::HOUSEHOLDS).zip(hh.disposable.chunks_mut(chunks::HOUSEHOLDS)).collect();
+        chunks::each(ctx.workers, &mut parts, |(income, disposable)| {
+            income.fill(0);
+            disposable.fill(0);
+        });
         self.firms.flow.fill(0);
     }
 
     /// Phase 7: revival, final averages, inflation, policy rate, redenomination.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     fn settle(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         self.revive(ctx)?;
         self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
@@ -392,6 +406,7 @@ impl Mark0 {
     /// priced at that level would leave the range of integer cents: so after the firms'
     /// decisions ([`Moment::MidTick`]) the unit is also changed once the price level
     /// passes [`MID_TICK_CEILING`], far above anything a sane economy reaches.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     fn redenominate(&mut self, ctx: &mut Context<'_>, moment: Moment) -> Result<(), ModelError> {
         let ceiling = match moment {
             Moment::EndOfTick => REDENOMINATION_BASE,
@@ -497,7 +512,7 @@ impl Model for Mark0 {
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         match phase {
             Phase::Expect => {
-                self.expect();
+                self.expect(ctx);
                 Ok(())
             }
             Phase::Firms => self.firms_phase(ctx),

@@ -10,6 +10,7 @@ use crate::model::CaptureContext;
 use watchtower_protocol::FeatureTable;
 
 impl Mark0 {
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn capture_telemetry(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry {
         let (ledger, capture) = (ctx.ledger, ctx.capture);
         let (f, m, flows) = (&self.firms, &self.m, &self.flows);
