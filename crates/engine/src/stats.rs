@@ -33,17 +33,28 @@ pub struct Summary {
 
 /// Values in ascending order: counted (how many of each value from `min`), or sorted
 /// as offsets from `min` when their range fits 32 bits, or sorted as they are.
+///
+/// A population whose range is small next to its size is summarised run by run (a run
+/// is a value and how many times it occurs), a wide one value by value; the two add
+/// their terms differently, so which one a population gets is fixed by its range and
+/// size alone. A small range is counted into a table when the table is small enough to
+/// stay in cache, and otherwise sorted and read run by run ([`Ordered::Runs`]): the runs,
+/// and so every number, are the same.
 enum Ordered<'a> {
     Counted { min: i64, counts: &'a [u32], n: usize },
+    Runs { min: i64, offsets: &'a [u32] },
     Narrow { min: i64, offsets: &'a [u32] },
     Wide(&'a [i64]),
 }
+
+/// The largest count table (entries) worth filling; a larger range is sorted instead.
+const COUNT_TABLE: u128 = 1 << 15;
 
 impl Ordered<'_> {
     fn len(&self) -> usize {
         match self {
             Ordered::Counted { n, .. } => *n,
-            Ordered::Narrow { offsets, .. } => offsets.len(),
+            Ordered::Narrow { offsets, .. } | Ordered::Runs { offsets, .. } => offsets.len(),
             Ordered::Wide(v) => v.len(),
         }
     }
@@ -52,7 +63,7 @@ impl Ordered<'_> {
     #[inline]
     fn sorted_at(&self, rank: usize) -> i64 {
         match self {
-            Ordered::Narrow { min, offsets } => min + i64::from(offsets[rank]),
+            Ordered::Narrow { min, offsets } | Ordered::Runs { min, offsets } => min + i64::from(offsets[rank]),
             Ordered::Wide(v) => v[rank],
             Ordered::Counted { .. } => unreachable!("counted values are read in one pass"),
         }
@@ -61,7 +72,7 @@ impl Ordered<'_> {
     /// How many values are below `edge`, for a sorted population.
     fn below(&self, edge: i128) -> usize {
         match self {
-            Ordered::Narrow { min, offsets } => {
+            Ordered::Narrow { min, offsets } | Ordered::Runs { min, offsets } => {
                 // Offsets below edge − min; every offset is below anything past u32::MAX.
                 let limit = edge - i128::from(*min);
                 if limit <= 0 {
@@ -91,7 +102,11 @@ impl Summarizer {
 
     /// Summarises a slice, copying it only if it must be sorted.
     pub fn summarize_slice(&mut self, name: &str, unit: &str, values: &[i64]) -> Summary {
-        let ordered = order(values, &mut self.sorted, &mut self.counts, &mut self.narrow, &mut self.scratch);
+        self.summarize_with(name, unit, values, COUNT_TABLE)
+    }
+
+    fn summarize_with(&mut self, name: &str, unit: &str, values: &[i64], table: u128) -> Summary {
+        let ordered = order(values, &mut self.sorted, &mut self.counts, &mut self.narrow, &mut self.scratch, table);
         summarise(name, unit, &ordered)
     }
 }
@@ -102,13 +117,15 @@ fn order<'a>(
     counts: &'a mut Vec<u32>,
     narrow: &'a mut Vec<u32>,
     scratch: &mut Vec<u32>,
+    table: u128,
 ) -> Ordered<'a> {
     if values.is_empty() {
         return Ordered::Wide(values);
     }
     let (min, max) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let range = (i128::from(max) - i128::from(min)) as u128;
-    if range <= 2 * values.len() as u128 + 4096 {
+    let runs = range <= 2 * values.len() as u128 + 4096;
+    if runs && range < table {
         counts.clear();
         counts.resize(range as usize + 1, 0);
         for &v in values {
@@ -120,7 +137,7 @@ fn order<'a>(
         narrow.clear();
         narrow.extend(values.iter().map(|&v| (v - min) as u32));
         radix_sort_u32(narrow, scratch, range as u32);
-        return Ordered::Narrow { min, offsets: narrow };
+        return if runs { Ordered::Runs { min, offsets: narrow } } else { Ordered::Narrow { min, offsets: narrow } };
     }
     sorted.clear();
     sorted.extend_from_slice(values);
@@ -128,28 +145,46 @@ fn order<'a>(
     Ordered::Wide(sorted)
 }
 
-/// Sorts `keys` (all at most `max`) by least-significant-digit radix sort with 11-bit
-/// digits: one pass to count every digit, then one stable scatter per digit that is not
-/// the same for every key (two or three passes for 32-bit keys, against four of 8 bits).
+/// Sorts `keys` (all at most `max`) by least-significant-digit radix sort: one pass to
+/// count every digit, then one stable scatter per digit that is not the same for every
+/// key. Digits are at most 8, 11 or 14 bits wide as the keys number thousands, tens of
+/// thousands or more (a count table costs the same whatever the keys, a pass costs
+/// per key), as few as that allows and as narrow as they can then be.
 fn radix_sort_u32(keys: &mut Vec<u32>, scratch: &mut Vec<u32>, max: u32) {
-    const BITS: u32 = 11;
-    const BUCKETS: usize = 1 << BITS;
-    const MASK: u32 = (1 << BITS) - 1;
     let n = keys.len();
     if n < 2 {
         return;
     }
-    let digits = (32 - max.leading_zeros()).div_ceil(BITS) as usize;
-    let mut counts = vec![[0u32; BUCKETS]; digits];
-    for &k in keys.iter() {
-        for (d, c) in counts.iter_mut().enumerate() {
-            c[((k >> (BITS * d as u32)) & MASK) as usize] += 1;
-        }
+    // Wider digits for more keys: their count tables cost the same whatever the keys.
+    let widest = if n >= 1 << 16 {
+        14
+    } else if n >= 1 << 13 {
+        11
+    } else {
+        8
+    };
+    let width = 32 - max.leading_zeros();
+    let digits = width.div_ceil(widest).max(1);
+    let bits = width.div_ceil(digits).max(1);
+    let buckets = 1usize << bits;
+    let mask = (1u32 << bits) - 1;
+    let mut counts = vec![0u32; buckets * digits as usize];
+    match digits {
+        1 => keys.iter().for_each(|&k| counts[(k & mask) as usize] += 1),
+        2 => keys.iter().for_each(|&k| {
+            counts[(k & mask) as usize] += 1;
+            counts[buckets + ((k >> bits) & mask) as usize] += 1;
+        }),
+        _ => keys.iter().for_each(|&k| {
+            for d in 0..digits {
+                counts[d as usize * buckets + ((k >> (bits * d)) & mask) as usize] += 1;
+            }
+        }),
     }
     scratch.clear();
     scratch.resize(n, 0);
     let mut in_scratch = false;
-    for (d, c) in counts.iter_mut().enumerate() {
+    for (d, c) in counts.chunks_mut(buckets).enumerate() {
         if c.iter().any(|&x| x as usize == n) {
             continue; // every key has this digit: the pass would change nothing
         }
@@ -159,10 +194,10 @@ fn radix_sort_u32(keys: &mut Vec<u32>, scratch: &mut Vec<u32>, max: u32) {
             *slot = at;
             at += here;
         }
-        let shift = BITS * d as u32;
+        let shift = bits * d as u32;
         let (from, to) = if in_scratch { (&**scratch, &mut **keys) } else { (&**keys, &mut **scratch) };
         for &k in from {
-            let slot = &mut c[((k >> shift) & MASK) as usize];
+            let slot = &mut c[((k >> shift) & mask) as usize];
             to[*slot as usize] = k;
             *slot += 1;
         }
@@ -222,6 +257,22 @@ fn summarise(name: &str, unit: &str, ordered: &Ordered<'_>) -> Summary {
                     bin += 1;
                 }
                 counts[bin] += u64::from(count);
+            }
+        }
+        Ordered::Runs { min, offsets } => {
+            // The same runs, in the same order, as a count table gives.
+            let mut rank = 0usize;
+            while rank < n {
+                let o = offsets[rank];
+                let mut end = rank + 1;
+                while end < n && offsets[end] == o {
+                    end += 1;
+                }
+                let (value, count) = (min + i64::from(o), (end - rank) as u64);
+                total += i128::from(value) * i128::from(count);
+                let c = count as f64;
+                weighted += value as f64 * (c * (2.0 * rank as f64 + c - 1.0) - c * (n as f64 - 1.0));
+                rank = end;
             }
         }
         Ordered::Narrow { min, offsets } => {
@@ -317,6 +368,15 @@ mod tests {
     }
 
     #[test]
+    fn a_sorted_population_read_run_by_run_is_summarised_as_a_counted_one() {
+        let values: Vec<i64> = (0..40_000i64).map(|i| 1_000 + (i * 7_919) % 50_000 - (i % 3) * 17).collect();
+        let runs = Summarizer::default().summarize_with("x", "u", &values, COUNT_TABLE);
+        let counted = Summarizer::default().summarize_with("x", "u", &values, u128::MAX);
+        assert_eq!(runs.gini.to_bits(), counted.gini.to_bits());
+        assert_eq!(runs.distribution, counted.distribution);
+    }
+
+    #[test]
     fn radix_sort_sorts() {
         let mut keys: Vec<u32> = (0..10_000u32).map(|i| i.wrapping_mul(2_654_435_761) >> (i % 7)).collect();
         let mut expected = keys.clone();
@@ -329,6 +389,11 @@ mod tests {
         expected.sort_unstable();
         radix_sort_u32(&mut small, &mut Vec::new(), 3_000);
         assert_eq!(small, expected);
+        let mut many: Vec<u32> = (0..70_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let mut expected = many.clone();
+        expected.sort_unstable();
+        radix_sort_u32(&mut many, &mut Vec::new(), u32::MAX);
+        assert_eq!(many, expected);
     }
 
     #[test]

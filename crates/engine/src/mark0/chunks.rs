@@ -24,7 +24,12 @@ const PARALLEL_FROM: usize = 3;
 
 /// Runs `task` on every part: on the workers when there are enough parts to share.
 pub(super) fn each<T: Send>(workers: &dyn Workers, parts: &mut [T], task: impl Fn(&mut T) + Sync) {
-    if parts.len() < PARALLEL_FROM || workers.width() < 2 {
+    each_of(workers, parts, PARALLEL_FROM, task);
+}
+
+/// Runs `task` on every part: on the workers when there are at least `from` parts.
+pub(super) fn each_of<T: Send>(workers: &dyn Workers, parts: &mut [T], from: usize, task: impl Fn(&mut T) + Sync) {
+    if parts.len() < from.max(2) || workers.width() < 2 {
         parts.iter_mut().for_each(&task);
         return;
     }
@@ -32,6 +37,26 @@ pub(super) fn each<T: Send>(workers: &dyn Workers, parts: &mut [T], task: impl F
     let mut jobs: Vec<_> = parts.iter_mut().map(|part| move || task(part)).collect();
     let mut tasks: Vec<Task<'_>> = jobs.iter_mut().map(|job| job as Task<'_>).collect();
     workers.run(&mut tasks);
+}
+
+/// Runs `a` and `b`, at once when `parallel` and there are two threads: for a phase's
+/// sequential parts that do not depend on each other (a running sum over the households
+/// beside the firms' work).
+pub(super) fn both<A: Send, B: Send>(
+    workers: &dyn Workers,
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel || workers.width() < 2 {
+        return (a(), b());
+    }
+    let (mut a, mut b) = (Some(a), Some(b));
+    let (mut done_a, mut done_b) = (None, None);
+    let mut task_a = || done_a = a.take().map(|f| f());
+    let mut task_b = || done_b = b.take().map(|f| f());
+    workers.run(&mut [&mut task_a, &mut task_b]);
+    (done_a.expect("every task runs"), done_b.expect("every task runs"))
 }
 
 /// The running sums at the start of each chunk of `chunk` weights, given each chunk's

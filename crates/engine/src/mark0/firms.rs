@@ -46,43 +46,55 @@ impl Mark0 {
         let (wage, profit, logit) = (&mut f.wage[..n], &f.profit[..n], &mut self.logit[..n]);
 
         // Normaliser of the logit that steers the unemployed towards higher wages (each
-        // firm's weight kept for its decision below).
+        // firm's weight kept for its decision below). The weights first, then their sum
+        // in firm order: no call inside the summing loop.
+        // A weight is never 0 (e^x > 0 above the floor): −1 marks one below the floor.
         let mut wage_norm = 0.0;
         if beta > 0.0 {
             for i in 0..n {
                 if alive[i] {
                     let arg = beta * (wage[i] - wmax) / wavg;
-                    if arg > EXP_FLOOR {
-                        logit[i] = exp(arg);
-                        wage_norm += logit[i];
-                    }
+                    logit[i] = if arg > EXP_FLOOR { exp(arg) } else { -1.0 };
                 }
+            }
+            for i in 0..n {
+                // Adding +0 to a sum of positive terms changes nothing: no branch needed.
+                wage_norm += if alive[i] && logit[i] >= 0.0 { logit[i] } else { 0.0 };
             }
         }
 
         // Firms that default, and what the bank writes off for each, booked after the loop
         // (a default moves only the firm's own balance, which no other firm reads).
         let balances = ctx.ledger.balances(self.layout.firm_range());
-        let defaults = &mut self.firm_scratch;
+        let (defaults, cash, draws) = (&mut self.firm_scratch, &mut self.cash[..n], &mut self.draws);
         defaults.clear();
         let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
         for chunk_start in (0..n).step_by(CHUNK) {
+            let chunk = chunk_start..n.min(chunk_start + CHUNK);
+            // Each deciding firm's two draws from its chunk's stream, in firm order, made
+            // ahead so that the decisions below run without a call.
             let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk_start / CHUNK);
-            for i in chunk_start..n.min(chunk_start + CHUNK) {
+            draws.clear();
+            for i in chunk.clone() {
+                cash[i] = balances[i] as f64 / unit;
+                if alive[i] && cash[i] > -theta * (output[i] * wage[i]) {
+                    draws.push(gamma_p * rng.uniform());
+                    draws.push(gamma_w * rng.uniform());
+                }
+            }
+            let mut drawn = draws.iter().copied();
+            for i in chunk {
                 if !alive[i] {
                     continue;
                 }
-                let balance = balances[i];
-                let a = balance as f64 / unit;
+                let a = cash[i];
                 let pay_roll = output[i] * wage[i];
                 if a > -theta * pay_roll {
                     let ren = if pay_roll > 0.0 { gamma * a / pay_roll } else { 0.0 };
-                    let rp = gamma_p * rng.uniform();
-                    let rw = gamma_w * rng.uniform();
+                    let (rp, rw) = (drawn.next().unwrap_or_default(), drawn.next().unwrap_or_default());
                     let dy = demand[i] - output[i];
                     let u_share = if beta > 0.0 {
-                        let arg = beta * (wage[i] - wmax) / wavg;
-                        if arg > EXP_FLOOR { u * n as f64 * (1.0 - bust) * logit[i] / wage_norm } else { 0.0 }
+                        if logit[i] >= 0.0 { u * n as f64 * (1.0 - bust) * logit[i] / wage_norm } else { 0.0 }
                     } else {
                         u
                     };
@@ -125,6 +137,7 @@ impl Mark0 {
                     pmin = pmin.min(price[i]);
                 } else {
                     // Default: the bank writes the debt off; the firm shuts down.
+                    let balance = balances[i];
                     if balance < 0 {
                         defaults.push((i, -balance));
                         self.flows.defaults += -balance;

@@ -20,7 +20,7 @@
 
 use libm::exp;
 
-use super::chunks::{HOUSEHOLDS, each, ledger, starts};
+use super::chunks::{self, HOUSEHOLDS, each, ledger, starts};
 use super::labour::UNEMPLOYED;
 use super::{Mark0, accounts, cents};
 use crate::apportion::{self, IntSplit, RealSplit};
@@ -34,30 +34,50 @@ impl Mark0 {
     #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn pay_wages(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, h, layout, unit) = (self.n, self.h, self.layout, self.unit);
-        let Self { firms, households: hh, labour, flows, .. } = self;
+        let Self { firms, households: hh, labour, flows, per_firm: bills, .. } = self;
         let super::Firms { alive, wage, output, flow, .. } = firms;
         let (alive, wage, output) = (&*alive, &*wage, &*output);
-        let bills = (0..n).filter(|&i| alive[i]).map(|i| (i, wage[i] * output[i]));
-        let total = cents("wage bill", bills.clone().map(|(_, b)| b).sum::<f64>() * unit)?;
-        firm_split(ctx, accounts::PAYROLL, layout.firm_range(), total, bills.clone(), |fan, i, bill| {
-            flow[i] -= bill;
-            fan.pay(i, -bill)
-        })?;
-
-        // The running sum of the employees' wage rates, in household order, at the start
-        // of every chunk: the sequential part (real weights must be added in order).
+        // Every firm's wage bill (0 for a dead one, which pays none), their sum over the
+        // live firms in firm order, and the split's sum of weights.
+        let (mut bill_sum, mut weights) = (-0.0_f64, 0.0_f64);
+        for i in 0..n {
+            let bill = if alive[i] { wage[i] * output[i] } else { 0.0 };
+            bills[i] = bill;
+            if alive[i] {
+                bill_sum += bill;
+            }
+            weights += bill.max(0.0);
+        }
+        let total = cents("wage bill", bill_sum * unit)?;
+        // The bills into the payroll, beside the running sum of the employees' wage
+        // rates in household order at the start of every chunk (real weights must be
+        // added in order: the sequential part of the households' split).
         let employer = &labour.employer;
         let rate = |k: usize| (employer[k] != UNEMPLOYED).then(|| wage[employer[k] as usize].max(0.0));
-        let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
-        let mut sum = 0.0_f64;
-        for k in 0..h {
-            if k % HOUSEHOLDS == 0 {
-                chunk_starts.push(sum);
-            }
-            if let Some(w) = rate(k) {
-                sum += w;
-            }
-        }
+        let workers = ctx.workers;
+        let (paid_in, (chunk_starts, sum)) = chunks::both(
+            workers,
+            h >= 2 * HOUSEHOLDS,
+            || {
+                split_dense(ctx, accounts::PAYROLL, layout.firm_range(), total, bills, weights, |fan, i, bill| {
+                    flow[i] -= bill;
+                    fan.pay(i, -bill)
+                })
+            },
+            || {
+                let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
+                let mut sum = 0.0_f64;
+                for employers in employer.chunks(HOUSEHOLDS) {
+                    chunk_starts.push(sum);
+                    for &e in employers {
+                        // The unemployed add nothing (+0 to a sum of non-negative terms).
+                        sum += if e != UNEMPLOYED { wage[e as usize].max(0.0) } else { 0.0 };
+                    }
+                }
+                (chunk_starts, sum)
+            },
+        );
+        paid_in?;
         let unpaid = match RealSplit::new(total, sum) {
             None => total,
             Some(split) => {
@@ -96,7 +116,7 @@ impl Mark0 {
         if unpaid != 0 {
             // Production too small to employ a single household: nobody to pay, so the
             // payroll returns the bills.
-            firm_split(ctx, accounts::PAYROLL, layout.firm_range(), unpaid, bills, |fan, i, bill| {
+            split_dense(ctx, accounts::PAYROLL, layout.firm_range(), unpaid, bills, weights, |fan, i, bill| {
                 flow[i] += bill;
                 fan.pay(i, bill)
             })?;
@@ -109,7 +129,7 @@ impl Mark0 {
     #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn collect_taxes(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, layout, unit) = (self.n, self.layout, self.unit);
-        let Self { firms: f, households: hh, flows, p, .. } = self;
+        let Self { firms: f, households: hh, flows, p, per_firm: profits, .. } = self;
 
         // The tax base, chunk by chunk (exact: integers).
         let mut sums: Vec<(&[i64], i128)> = hh.taxable.chunks(HOUSEHOLDS).map(|c| (c, 0)).collect();
@@ -166,10 +186,19 @@ impl Mark0 {
         }
         flows.income_tax = income_tax;
 
-        let profits = (0..n).filter(|&i| f.alive[i] && f.profit[i] > 0.0).map(|i| (i, f.profit[i]));
-        let corporate_tax =
-            cents("corporate tax", p.corporate_tax * profits.clone().map(|(_, x)| x).sum::<f64>() * unit)?;
-        firm_split(ctx, accounts::GOVERNMENT, layout.firm_range(), corporate_tax, profits, |fan, i, tax| {
+        // Every live firm's positive profit (0 for the others, which pay none), without a
+        // branch on the profit's sign; the sum in firm order (+0 for a firm that pays none
+        // changes a sum only by the sign of a zero, which rounds to the same 0 cents).
+        let (mut total, mut weights) = (0.0_f64, 0.0_f64);
+        for i in 0..n {
+            let x = f.profit[i];
+            let taxed = if f.alive[i] && x > 0.0 { x } else { 0.0 };
+            profits[i] = taxed;
+            total += taxed;
+            weights += taxed.max(0.0);
+        }
+        let corporate_tax = cents("corporate tax", p.corporate_tax * total * unit)?;
+        split_dense(ctx, accounts::GOVERNMENT, layout.firm_range(), corporate_tax, profits, weights, |fan, i, tax| {
             fan.pay(i, -tax)
         })?;
         flows.corporate_tax = corporate_tax;
@@ -209,46 +238,69 @@ impl Mark0 {
     #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn market(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, h, layout, unit) = (self.n, self.h, self.layout, self.unit);
-        let Self { firms: f, households: hh, flows, p, m, firm_scratch, logit, revenue, .. } = self;
+        let Self { firms: f, households: hh, flows, p, m, firm_scratch, logit, per_firm: revenue, .. } = self;
 
         // Budgets: α₁·YD + α₂·S, never more than the deposit; their running sum in
         // household order (the sequential part), kept at every chunk's start.
         let balances = ctx.ledger.balances(layout.household_range());
-        let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
-        let mut households_budget = 0.0;
-        for (k, budget) in hh.budget.iter_mut().enumerate() {
-            if k % HOUSEHOLDS == 0 {
-                chunk_starts.push(households_budget);
-            }
-            let deposit = balances[k] as f64;
-            let income = hh.disposable[k] as f64;
-            let wealth = (deposit - income).max(0.0);
-            *budget = (m.c_income * income + m.c_wealth * wealth).clamp(0.0, deposit.max(0.0));
-            // Budgets are never negative: this is also the split's sum of weights.
-            households_budget += *budget;
-        }
+        let (c_income, c_wealth) = (m.c_income, m.c_wealth);
+        let (alive, price) = (&f.alive[..n], &f.price[..n]);
+        let (beta, pmin, pavg) = (p.beta, m.pmin, m.pavg);
+        let ((chunk_starts, households_budget), norm) = chunks::both(
+            ctx.workers,
+            h >= 2 * HOUSEHOLDS,
+            || {
+                let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
+                let mut households_budget = 0.0;
+                for ((budgets, balances), disposable) in hh
+                    .budget
+                    .chunks_mut(HOUSEHOLDS)
+                    .zip(balances.chunks(HOUSEHOLDS))
+                    .zip(hh.disposable.chunks(HOUSEHOLDS))
+                {
+                    chunk_starts.push(households_budget);
+                    for ((budget, &deposit), &income) in budgets.iter_mut().zip(balances).zip(disposable) {
+                        let (deposit, income) = (deposit as f64, income as f64);
+                        let wealth = (deposit - income).max(0.0);
+                        *budget = (c_income * income + c_wealth * wealth).clamp(0.0, deposit.max(0.0));
+                        // Budgets are never negative: this is also the split's sum of weights.
+                        households_budget += *budget;
+                    }
+                }
+                (chunk_starts, households_budget)
+            },
+            || {
+                // Demand goes to firms by the price logit. Each weight is computed once
+                // (−1 marks one below the floor: e^x > 0 above it), then summed in firm
+                // order in a loop that calls nothing.
+                for i in 0..n {
+                    if alive[i] {
+                        let arg = beta * (pmin - price[i]) / pavg;
+                        logit[i] = if arg > EXP_FLOOR { exp(arg) } else { -1.0 };
+                    }
+                }
+                let mut norm = 0.0;
+                for i in 0..n {
+                    // Adding +0 to a sum of positive terms changes nothing: no branch needed.
+                    norm += if alive[i] && logit[i] >= 0.0 { logit[i] } else { 0.0 };
+                }
+                norm
+            },
+        );
         let government_budget = flows.government_budget;
         let budget = households_budget / unit + government_budget;
 
-        // Demand by the price logit (each weight computed once), sales limited by production.
-        let mut norm = 0.0;
+        // Sales limited by production.
+        let (mut sales_value, mut weights) = (0.0, 0.0_f64);
         for i in 0..n {
-            if f.alive[i] {
-                let arg = p.beta * (m.pmin - f.price[i]) / m.pavg;
-                if arg > EXP_FLOOR {
-                    logit[i] = exp(arg);
-                    norm += logit[i];
-                }
-            }
-        }
-        let mut sales_value = 0.0;
-        for i in 0..n {
-            if f.alive[i] {
-                let arg = p.beta * (m.pmin - f.price[i]) / m.pavg;
-                f.demand[i] = if arg > EXP_FLOOR { budget * logit[i] / norm / f.price[i] } else { 0.0 };
-                revenue[i] = f.price[i] * f.output[i].min(f.demand[i]);
+            if alive[i] {
+                f.demand[i] = if logit[i] >= 0.0 { budget * logit[i] / norm / price[i] } else { 0.0 };
+                revenue[i] = price[i] * f.output[i].min(f.demand[i]);
                 sales_value += revenue[i];
+            } else {
+                revenue[i] = 0.0; // a dead firm sells nothing
             }
+            weights += revenue[i].max(0.0);
         }
         let sales = cents("sales", sales_value * unit)?;
         let mut government_pays =
@@ -285,8 +337,7 @@ impl Mark0 {
         government_pays += unpaid;
         let households_pay = households_pay - unpaid;
         ctx.ledger.transfer(accounts::GOVERNMENT, accounts::MARKET, government_pays)?;
-        let revenues = (0..n).filter(|&i| f.alive[i]).map(|i| (i, revenue[i]));
-        firm_split(ctx, accounts::MARKET, layout.firm_range(), sales, revenues, |fan, i, r| {
+        split_dense(ctx, accounts::MARKET, layout.firm_range(), sales, revenue, weights, |fan, i, r| {
             f.flow[i] += r;
             fan.pay(i, r)
         })?;
@@ -393,6 +444,38 @@ impl Mark0 {
         flows.dividends = dividends;
         Ok(())
     }
+}
+
+/// Splits `total` over the firms exactly as [`apportion::by_f64`] splits it over those
+/// with a positive weight, from every firm's weight in `weights` (0 for one that takes no
+/// part: a split gives it nothing either way) and `sum`, the weights' sum as `by_f64`
+/// adds them (negative ones as 0, in firm order, from 0). Firm i's share is booked with
+/// `pay(fan, i, share)` on a fan between `counterparty` and the firms' range. Returns what
+/// could not be paid.
+pub(super) fn split_dense(
+    ctx: &mut Context<'_>,
+    counterparty: crate::ledger::AccountId,
+    firms: std::ops::Range<u32>,
+    total: i64,
+    weights: &[f64],
+    sum: f64,
+    mut pay: impl FnMut(&mut Fan<'_>, usize, i64) -> Result<(), crate::ledger::LedgerError>,
+) -> Result<apportion::Unpaid, ModelError> {
+    if total == 0 {
+        return Ok(0);
+    }
+    let Some(split) = RealSplit::new(total, sum) else { return Ok(total) };
+    ctx.ledger.fan(counterparty, firms, usize::MAX, |fans| {
+        let fan = &mut fans[0];
+        let (mut cumulative, mut given) = (0.0_f64, 0);
+        for (i, &w) in weights.iter().enumerate() {
+            cumulative += w.max(0.0);
+            let target = split.target(cumulative);
+            pay(fan, i, target - given)?;
+            given = target;
+        }
+        Ok(0)
+    })
 }
 
 /// Splits `total` over firms by real weights (as [`apportion::by_f64`]), booking each

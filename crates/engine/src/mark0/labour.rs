@@ -82,60 +82,48 @@ impl Labour {
     #[inline(never)] // twice a tick; kept apart so profiles name it
     fn set_targets(&mut self, output: &[f64], alive: &[bool], per_unit: f64) {
         let households = self.employer.len();
-        let quota = |i: usize| if alive[i] { (output[i] * per_unit).max(0.0) } else { 0.0 };
-        let total_quota: f64 = (0..output.len()).map(quota).sum();
+        // 0 for a dead firm, by a multiplication rather than a branch on a coin flip
+        // (a quota is never negative, so this is the same +0.0).
+        let quota = |i: usize| (output[i] * per_unit).max(0.0) * f64::from(u8::from(alive[i]));
+        // One pass sums the quotas and splits them, as if they fit (they nearly always
+        // do: a quota times 1 is itself); if they do not, a second pass splits them again.
+        let (mut given, mut fractional, total_quota) = self.split_quotas(&quota, 1.0);
         // ΣY can exceed N by a rounding hair; never employ more households than exist.
         let squeeze = if total_quota > households as f64 { households as f64 / total_quota } else { 1.0 };
-        let seats = (total_quota * squeeze).round().min(households as f64) as u64;
-        // Each firm's whole seats, and its remainder (0 for a whole quota) counted into
-        // its bucket of [0, 1), without a branch the processor would mispredict.
-        let n = self.target.len();
-        self.remainders.clear();
-        self.remainders.resize(n, (0.0, 0));
-        self.buckets.clear();
-        self.buckets.resize(BUCKETS, 0);
-        let mut given = 0u64;
-        let mut fractional = 0usize;
-        for (i, t) in self.target.iter_mut().enumerate() {
-            let q = quota(i) * squeeze;
-            // ⌊q⌋ for 0 ≤ q < 2⁶³ (a quota is at most H): one signed conversion, where
-            // `floor` is a library call and unsigned conversions a branchy sequence on
-            // baseline x86-64.
-            let whole = q as i64;
-            *t = whole as u32;
-            given += whole as u64;
-            let whole = whole as f64;
-            let remainder = if q > whole { q - whole } else { 0.0 };
-            self.remainders[i] = (remainder, i as u32);
-            self.buckets[bucket(remainder)] += u32::from(remainder > 0.0);
-            fractional += usize::from(remainder > 0.0);
+        if squeeze != 1.0 {
+            (given, fractional, _) = self.split_quotas(&quota, squeeze);
         }
+        let seats = (total_quota * squeeze).round().min(households as f64) as u64;
         let extra = (seats.saturating_sub(given) as usize).min(fractional);
         if extra == 0 {
             return;
         }
         // Largest remainders first; ties go to the lower firm index (a total order, so
-        // the result is deterministic). A remainder's bucket ⌊r·4096⌋ (exact: a power of
+        // the result is deterministic). A remainder's bucket ⌊r·1024⌋ (exact: a power of
         // two) never decreases as r grows, so the firms in the buckets above the one
         // where the `extra`-th largest falls all get a seat, and only that one bucket is
         // ordered: the same seats as a full selection gives.
         let (mut threshold, mut above) = (0, 0);
         for b in (0..BUCKETS).rev() {
-            let here = self.buckets[b] as usize;
+            let here = (0..4).map(|lane| self.buckets[lane * (BUCKETS + 1) + b] as usize).sum::<usize>();
             if above + here >= extra {
                 threshold = b;
                 break;
             }
             above += here;
         }
-        let mut tied = Vec::new();
+        // The tied bucket's remainders, written without a branch: each is stored at the
+        // next free place, which advances only past the ones that belong there.
+        let ties = (0..4).map(|lane| self.buckets[lane * (BUCKETS + 1) + threshold] as usize).sum::<usize>();
+        let mut tied = vec![(0.0, 0); ties + 1];
+        let mut count = 0;
         for &(r, i) in &self.remainders {
             let b = bucket(r);
             self.target[i as usize] += u32::from(r > 0.0 && b > threshold);
-            if b == threshold && r > 0.0 {
-                tied.push((r, i));
-            }
+            tied[count] = (r, i);
+            count += usize::from(r > 0.0 && b == threshold);
         }
+        tied.truncate(count);
         let needed = extra - above;
         let order = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if needed < tied.len() {
@@ -147,10 +135,46 @@ impl Labour {
     }
 }
 
-/// Buckets of the remainders: this many equal slices of [0, 1).
-const BUCKETS: usize = 4096;
+impl Labour {
+    /// Each firm's whole seats at `quota(i)·squeeze` into the targets, and its remainder
+    /// (0 for a whole quota) counted into its bucket of [0, 1), without a branch the
+    /// processor would mispredict. Returns the seats given, the firms with a remainder,
+    /// and the quotas' sum (in firm order, as `Iterator::sum` adds them).
+    fn split_quotas(&mut self, quota: &impl Fn(usize) -> f64, squeeze: f64) -> (u64, usize, f64) {
+        let n = self.target.len();
+        self.remainders.clear();
+        self.remainders.resize(n, (0.0, 0));
+        // Four interleaved count tables, so that consecutive firms falling in the same
+        // bucket do not wait on each other's increments.
+        self.buckets.clear();
+        self.buckets.resize(4 * (BUCKETS + 1), 0);
+        let (mut given, mut fractional, mut total) = (0u64, 0usize, -0.0_f64);
+        for (i, t) in self.target.iter_mut().enumerate() {
+            let quota = quota(i);
+            total += quota;
+            let q = quota * squeeze;
+            // ⌊q⌋ for 0 ≤ q < 2⁶³ (a quota is at most H): one signed conversion, where
+            // `floor` is a library call and unsigned conversions a branchy sequence on
+            // baseline x86-64.
+            let whole = q as i64;
+            *t = whole as u32;
+            given += whole as u64;
+            let whole = whole as f64;
+            let remainder = if q > whole { q - whole } else { 0.0 };
+            self.remainders[i] = (remainder, i as u32);
+            // Whole quotas are counted apart, in a bucket past the last.
+            let b = if remainder > 0.0 { bucket(remainder) } else { BUCKETS };
+            self.buckets[(i & 3) * (BUCKETS + 1) + b] += 1;
+            fractional += usize::from(remainder > 0.0);
+        }
+        (given, fractional, total)
+    }
+}
 
-/// The bucket of a remainder in [0, 1): ⌊r·4096⌋.
+/// Buckets of the remainders: this many equal slices of [0, 1).
+const BUCKETS: usize = 1024;
+
+/// The bucket of a remainder in [0, 1): ⌊r·1024⌋.
 #[inline]
 fn bucket(r: f64) -> usize {
     ((r * BUCKETS as f64) as i32 as usize).min(BUCKETS - 1)

@@ -208,8 +208,9 @@ pub struct Mark0 {
     labour: Labour,
     m: Macro,
     flows: Flows,
+    /// One per distribution, so that they can be summarised at once.
     #[serde(skip)]
-    summarizer: Summarizer,
+    summarizers: [Summarizer; 4],
     /// Scratch: firms revived this tick.
     #[serde(skip)]
     revived: Vec<usize>,
@@ -219,9 +220,16 @@ pub struct Mark0 {
     /// Scratch, one per firm: a logit weight (e^{β·…}), computed once a phase.
     #[serde(skip)]
     logit: Vec<f64>,
-    /// Scratch, one per firm: this tick's sales, model units.
+    /// Scratch, one per firm: the weights of a split over the firms (wage bills,
+    /// profits, sales), model units.
     #[serde(skip)]
-    revenue: Vec<f64>,
+    per_firm: Vec<f64>,
+    /// Scratch, one per firm: cash in model units.
+    #[serde(skip)]
+    cash: Vec<f64>,
+    /// Scratch: random draws made ahead of the loop that uses them.
+    #[serde(skip)]
+    draws: Vec<f64>,
 }
 
 impl Mark0 {
@@ -254,11 +262,13 @@ impl Mark0 {
             labour: Labour::new(n, h),
             m: Macro::default(),
             flows: Flows::default(),
-            summarizer: Summarizer::default(),
+            summarizers: Default::default(),
             revived: Vec::new(),
             firm_scratch: Vec::with_capacity(n),
             logit: vec![0.0; n],
-            revenue: vec![0.0; n],
+            per_firm: vec![0.0; n],
+            cash: vec![0.0; n],
+            draws: Vec::new(),
         };
         model.seed_state(&mut ledger, streams)?;
         Ok((model, ledger))
@@ -270,7 +280,8 @@ impl Mark0 {
         model.p = Params::from_registry(registry);
         model.labour.restored(model.n);
         model.logit = vec![0.0; model.n];
-        model.revenue = vec![0.0; model.n];
+        model.per_firm = vec![0.0; model.n];
+        model.cash = vec![0.0; model.n];
         Ok(model)
     }
 

@@ -3,10 +3,11 @@
 use watchtower_protocol::{Indicators, Telemetry};
 
 use super::labour::UNEMPLOYED;
-use super::{Mark0, accounts};
+use super::{Mark0, accounts, chunks};
 use crate::capture::Mark;
 use crate::ledger::{self, Ledger};
 use crate::model::CaptureContext;
+use crate::stats::{Summarizer, Summary};
 use watchtower_protocol::FeatureTable;
 
 impl Mark0 {
@@ -79,26 +80,36 @@ impl Mark0 {
         };
 
         (ctx.probe)(Mark::Statistics);
+        // The four populations are summarised at once when there are threads and enough
+        // households for a second core to pay for itself.
         let all = capture.distributions();
-        let wealth = (all || capture.wants("gini_wealth"))
-            .then(|| self.summarizer.summarize_slice("household_wealth", "cents", households));
-        let income = (all || capture.wants("gini_income"))
-            .then(|| self.summarizer.summarize_slice("household_income", "cents", &self.households.income));
-        indicators.gini_wealth = wealth.as_ref().map_or(0.0, |s| s.gini);
-        indicators.gini_income = income.as_ref().map_or(0.0, |s| s.gini);
-        let distributions = match (all, wealth, income) {
-            (true, Some(wealth), Some(income)) => {
-                let alive_firms = (0..self.n).filter(|&i| f.alive[i]);
-                let size = self.summarizer.summarize(
-                    "firm_size",
-                    "households",
-                    alive_firms.clone().map(|i| self.labour.staff[i].len() as i64),
-                );
-                let cash = self.summarizer.summarize("firm_cash", "cents", alive_firms.map(|i| firm_cash[i]));
-                vec![wealth.distribution, income.distribution, size.distribution, cash.distribution]
-            }
-            _ => Vec::new(),
-        };
+        let wanted = [all || capture.wants("gini_wealth"), all || capture.wants("gini_income"), all, all];
+        let (income, staff) = (&self.households.income, &self.labour.staff);
+        let mut parts: Vec<(usize, &mut Summarizer, Option<Summary>)> = self
+            .summarizers
+            .iter_mut()
+            .enumerate()
+            .filter(|(which, _)| wanted[*which])
+            .map(|(which, summarizer)| (which, summarizer, None))
+            .collect();
+        let from = if self.h >= 2 * chunks::HOUSEHOLDS { 2 } else { usize::MAX };
+        chunks::each_of(ctx.workers, &mut parts, from, |(which, summarizer, summary)| {
+            let alive_firms = (0..f.alive.len()).filter(|&i| f.alive[i]);
+            *summary = Some(match which {
+                0 => summarizer.summarize_slice("household_wealth", "cents", households),
+                1 => summarizer.summarize_slice("household_income", "cents", income),
+                2 => summarizer.summarize("firm_size", "households", alive_firms.map(|i| staff[i].len() as i64)),
+                _ => summarizer.summarize("firm_cash", "cents", alive_firms.map(|i| firm_cash[i])),
+            });
+        });
+        let mut summaries: [Option<Summary>; 4] = Default::default();
+        for (which, _, summary) in parts {
+            summaries[which] = summary;
+        }
+        indicators.gini_wealth = summaries[0].as_ref().map_or(0.0, |s| s.gini);
+        indicators.gini_income = summaries[1].as_ref().map_or(0.0, |s| s.gini);
+        let distributions =
+            if all { summaries.into_iter().flatten().map(|s| s.distribution).collect() } else { Vec::new() };
         Telemetry {
             tick: ctx.tick,
             model: "mark0".into(),
