@@ -15,6 +15,8 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::workers::{Task, Workers};
+
 /// Index of an account in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(pub u32);
@@ -245,6 +247,22 @@ impl Ledger {
     /// Sum of every balance, computed exactly. Zero when the books balance.
     pub fn drift(&self) -> i128 {
         exact_sums(&self.balances).total
+    }
+
+    /// The exact sums ([`exact_sums`]) of every balance, on the workers when the ledger is large enough
+    /// for a second core to pay (the sums are exact, so the split changes nothing).
+    pub fn sums_on(&self, workers: &dyn Workers) -> Sums {
+        const PART: usize = 1 << 15;
+        if self.balances.len() < 2 * PART || workers.width() < 2 {
+            return exact_sums(&self.balances);
+        }
+        let mut parts: Vec<(&[i64], Sums)> = self.balances.chunks(PART).map(|c| (c, Sums::default())).collect();
+        let mut jobs: Vec<_> = parts.iter_mut().map(|(chunk, sums)| move || *sums = exact_sums(chunk)).collect();
+        let mut tasks: Vec<Task<'_>> = jobs.iter_mut().map(|job| job as Task<'_>).collect();
+        workers.run(&mut tasks);
+        drop(tasks);
+        drop(jobs);
+        parts.into_iter().fold(Sums::default(), |total, (_, sums)| total + sums)
     }
 
     /// Cumulative money created and residues booked by named operations.
