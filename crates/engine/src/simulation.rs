@@ -25,6 +25,10 @@ use crate::rng::Streams;
 use crate::workers::{Workers, sequential};
 use watchtower_protocol::FeatureTable;
 
+/// Below this many agents (households, or Boltzmann agents) a tick stays on the
+/// caller's thread: two chunks' work is less than handing it to another thread costs.
+const THREADS_FROM: usize = 2 * crate::rng::CHUNK;
+
 /// The control that runs ticks while paused.
 pub const STEP: &str = "sim.step";
 /// The control that holds the engine between ticks.
@@ -320,7 +324,24 @@ impl Simulation {
     }
 
     /// Runs one tick: phases 0 to 8.
+    ///
+    /// A tick of an economy large enough for a second core to pay runs inside the lent
+    /// workers ([`Workers::enter`]); a smaller one on the caller's thread alone.
     pub fn step(&mut self) -> Result<TickOutcome, EngineError> {
+        let agents = match self.spec.model {
+            ModelKind::Mark0 => self.spec.households,
+            ModelKind::Boltzmann => self.spec.agents,
+        };
+        if self.workers.width() < 2 || agents < THREADS_FROM {
+            return self.tick_here();
+        }
+        let workers = Arc::clone(&self.workers);
+        let mut outcome = None;
+        workers.enter(&mut || outcome = Some(self.tick_here()));
+        outcome.expect("the workers ran the tick")
+    }
+
+    fn tick_here(&mut self) -> Result<TickOutcome, EngineError> {
         let tick = self.tick;
         self.mark(Mark::Phase(Phase::Intercept));
         let responses = self.intercept(tick, false);

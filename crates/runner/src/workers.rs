@@ -1,12 +1,14 @@
 //! Threads for the engine: a pool lent to a simulation through the engine's `Workers`
 //! seam (the engine itself owns no threads).
 //!
-//! A pool of width `n` is the calling thread (the engine's) and `n − 1` helper threads.
-//! The engine's thread works on a phase's tasks too instead of waiting for the helpers
-//! to wake up: every runner claims the next unclaimed task in order until none is left,
-//! so a helper that is late, or whose core is busy with the store's writer or the
-//! server, simply does fewer of them. Which runner does a task never changes a number
-//! (see `watchtower_engine::workers`).
+//! A pool of width `n` is `n` threads, named `engine-worker-N`. The engine enters the
+//! pool for a whole tick ([`Workers::enter`]), so the tick runs on one of the pool's
+//! threads; when a phase hands out tasks, every thread claims the next unclaimed task in
+//! order until none is left. A thread that is late to wake up, or whose core is busy
+//! with the store's writer or the server, simply does fewer of them: the tick's thread
+//! takes back the share of a helper that has not started (work stealing), rather than
+//! wait for it. Which thread does a task never changes a number (see
+//! `watchtower_engine::workers`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,21 +19,21 @@ use watchtower_engine::workers::{Task, Workers};
 /// engine (by default, one per core).
 pub const THREADS_VAR: &str = "WATCHTOWER_ENGINE_THREADS";
 
-/// The engine's thread and `width − 1` helpers.
+/// A pool of threads for the engine.
 #[derive(Debug)]
 pub struct Pool {
-    helpers: Option<rayon::ThreadPool>,
+    threads: Option<rayon::ThreadPool>,
     width: usize,
 }
 
 impl Pool {
-    /// A pool `threads` wide (at least one): the caller's thread and `threads − 1`
-    /// helper threads, named `engine-worker-N`.
+    /// A pool `threads` wide (at least one); with one, the caller's thread does
+    /// everything and no thread is started.
     pub fn new(threads: usize) -> std::io::Result<Arc<Self>> {
         let width = threads.max(1);
-        let helpers = if width > 1 {
+        let threads = if width > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(width - 1)
+                .num_threads(width)
                 .thread_name(|i| format!("engine-worker-{i}"))
                 .build()
                 .map_err(std::io::Error::other)?;
@@ -39,7 +41,7 @@ impl Pool {
         } else {
             None
         };
-        Ok(Arc::new(Self { helpers, width }))
+        Ok(Arc::new(Self { threads, width }))
     }
 
     /// A pool as wide as [`Pool::machine_width`].
@@ -60,7 +62,7 @@ impl Pool {
 
 impl Workers for Pool {
     fn run(&self, tasks: &mut [Task<'_>]) {
-        let Some(helpers) = self.helpers.as_ref().filter(|_| tasks.len() > 1) else {
+        let Some(pool) = self.threads.as_ref().filter(|_| tasks.len() > 1) else {
             for task in tasks {
                 task();
             }
@@ -80,12 +82,32 @@ impl Workers for Pool {
                 (*task)();
             }
         };
-        helpers.in_place_scope(|scope| {
-            for _ in 1..self.width.min(count) {
-                scope.spawn(|_| work());
-            }
-            work();
-        });
+        let helpers = 1..self.width.min(count);
+        if pool.current_thread_index().is_some() {
+            // Inside the pool (a tick entered it): a share no other thread has started
+            // when this one is done is taken back and run here.
+            pool.scope(|scope| {
+                for _ in helpers {
+                    scope.spawn(|_| work());
+                }
+                work();
+            });
+        } else {
+            // From outside: this thread works too, and waits for the others' shares.
+            pool.in_place_scope(|scope| {
+                for _ in helpers {
+                    scope.spawn(|_| work());
+                }
+                work();
+            });
+        }
+    }
+
+    fn enter(&self, body: &mut (dyn FnMut() + Send)) {
+        match &self.threads {
+            Some(pool) => pool.install(body),
+            None => body(),
+        }
     }
 
     fn width(&self) -> usize {
