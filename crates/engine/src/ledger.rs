@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use crate::workers::{Task, Workers};
 
@@ -75,17 +76,78 @@ pub struct MoneyAudit {
 }
 
 /// All balances of one economy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     balances: Vec<i64>,
     audit: MoneyAudit,
+    /// The exact sums of each block of accounts, and which blocks may have changed
+    /// since (not state: rebuilt whenever it is missing).
+    #[serde(skip)]
+    blocks: Mutex<Blocks>,
 }
+
+/// Accounts per block of [`Blocks`].
+const BLOCK: usize = 4096;
+
+/// Each block's sums as last computed, and whether the block may have changed since.
+/// Every write to a balance marks its block, so a sum over the ledger recomputes only
+/// the blocks marked (a phase that moves only firms' money leaves the households'
+/// blocks as they were) and adds up the rest as they stand: the same exact total.
+#[derive(Debug, Default)]
+struct Blocks {
+    sums: Vec<Sums>,
+    changed: Vec<bool>,
+    /// Every block may have changed (set by writes too scattered to mark one by one).
+    all: bool,
+}
+
+impl Blocks {
+    fn fresh(accounts: usize) -> Self {
+        let n = accounts.div_ceil(BLOCK);
+        Blocks { sums: vec![Sums::default(); n], changed: vec![true; n], all: true }
+    }
+}
+
+impl Clone for Ledger {
+    fn clone(&self) -> Self {
+        Self {
+            balances: self.balances.clone(),
+            audit: self.audit,
+            blocks: Mutex::new(Blocks::fresh(self.balances.len())),
+        }
+    }
+}
+
+impl PartialEq for Ledger {
+    /// Two ledgers are equal when their balances and audits are.
+    fn eq(&self, other: &Self) -> bool {
+        self.balances == other.balances && self.audit == other.audit
+    }
+}
+
+impl Eq for Ledger {}
 
 impl Ledger {
     /// A ledger of `accounts` accounts, all at zero.
     pub fn new(accounts: usize) -> Self {
         assert!(u32::try_from(accounts).is_ok(), "at most 2^32 accounts");
-        Self { balances: vec![0; accounts], audit: MoneyAudit::default() }
+        Self { balances: vec![0; accounts], audit: MoneyAudit::default(), blocks: Mutex::new(Blocks::fresh(accounts)) }
+    }
+
+    /// Marks the block of account `index` as possibly changed.
+    #[inline]
+    fn touch(&mut self, index: usize) {
+        let blocks = self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(changed) = blocks.changed.get_mut(index / BLOCK) {
+            *changed = true;
+        } else {
+            blocks.all = true;
+        }
+    }
+
+    /// Marks every block as possibly changed.
+    fn touch_all(&mut self) {
+        self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner).all = true;
     }
 
     /// Number of accounts.
@@ -123,6 +185,8 @@ impl Ledger {
             (Some(debited), Some(credited)) => {
                 self.balances[from.index()] = debited;
                 self.balances[to.index()] = credited;
+                self.touch(from.index());
+                self.touch(to.index());
                 Ok(())
             }
             _ => Err(LedgerError::Overflow { from, to, amount }),
@@ -158,6 +222,8 @@ impl Ledger {
         // When `from == to` the credit below lands on the debited balance: net zero.
         self.balances[from.index()] -= moved;
         self.balances[to.index()] = credited - if from == to { moved } else { 0 };
+        // Agents exchanging with agents drawn at random touch every block anyway.
+        self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner).all = true;
         Ok(able)
     }
 
@@ -180,6 +246,15 @@ impl Ledger {
     ) -> Result<T, E> {
         assert!(!range.contains(&counterparty.0), "a fan's counterparty is outside its range");
         let run = run.max(1);
+        self.touch(counterparty.index());
+        if !range.is_empty() {
+            let blocks = self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner);
+            let last = (range.end as usize - 1) / BLOCK;
+            match blocks.changed.get_mut(range.start as usize / BLOCK..=last) {
+                Some(changed) => changed.fill(true),
+                None => blocks.all = true,
+            }
+        }
         let start = range.start as usize;
         let mut fans: Vec<Fan<'_>> = self.balances[start..range.end as usize]
             .chunks_mut(run)
@@ -226,6 +301,7 @@ impl Ledger {
         let residue_cents = -(sum as i64);
         self.balances[residue.index()] += residue_cents;
         self.audit.redenomination_residue += residue_cents;
+        self.touch_all();
     }
 
     /// Changes the unit of account the other way (after deflation): every balance is
@@ -234,6 +310,7 @@ impl Ledger {
         assert!(factor > 0, "rescale factor must be positive");
         let scaled: Option<Vec<i64>> = self.balances.iter().map(|b| b.checked_mul(factor)).collect();
         self.balances = scaled.ok_or(LedgerError::RescaleOverflow { factor })?;
+        self.touch_all();
         Ok(())
     }
 
@@ -249,20 +326,50 @@ impl Ledger {
         exact_sums(&self.balances).total
     }
 
-    /// The exact sums ([`exact_sums`]) of every balance, on the workers when the ledger is large enough
-    /// for a second core to pay (the sums are exact, so the split changes nothing).
+    /// The exact sums ([`exact_sums`]) of every balance: the blocks that may have
+    /// changed since the last time are summed again (on the workers when there are
+    /// enough of them for a second core to pay; the sums are exact, so the split changes
+    /// nothing), the others are taken as they were.
     pub fn sums_on(&self, workers: &dyn Workers) -> Sums {
-        const PART: usize = 1 << 15;
-        if self.balances.len() < 2 * PART || workers.width() < 2 {
-            return exact_sums(&self.balances);
+        let mut guard = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        let blocks = &mut *guard;
+        let count = self.balances.len().div_ceil(BLOCK);
+        if blocks.sums.len() != count {
+            *blocks = Blocks::fresh(self.balances.len());
         }
-        let mut parts: Vec<(&[i64], Sums)> = self.balances.chunks(PART).map(|c| (c, Sums::default())).collect();
-        let mut jobs: Vec<_> = parts.iter_mut().map(|(chunk, sums)| move || *sums = exact_sums(chunk)).collect();
-        let mut tasks: Vec<Task<'_>> = jobs.iter_mut().map(|job| job as Task<'_>).collect();
-        workers.run(&mut tasks);
-        drop(tasks);
-        drop(jobs);
-        parts.into_iter().fold(Sums::default(), |total, (_, sums)| total + sums)
+        if blocks.all {
+            blocks.changed.fill(true);
+            blocks.all = false;
+        }
+        let mut parts: Vec<(&[i64], &mut Sums)> = self
+            .balances
+            .chunks(BLOCK)
+            .zip(blocks.sums.iter_mut())
+            .zip(blocks.changed.iter_mut())
+            .filter_map(|((chunk, sums), changed)| std::mem::take(changed).then_some((chunk, sums)))
+            .collect();
+        // Eight blocks and more (32,768 accounts) are worth a second core.
+        if parts.len() >= 8 && workers.width() >= 2 {
+            let mut groups: Vec<&mut [(&[i64], &mut Sums)]> = parts.chunks_mut(4).collect();
+            let mut jobs: Vec<_> = groups
+                .iter_mut()
+                .map(|group| {
+                    move || {
+                        for (chunk, sums) in group.iter_mut() {
+                            **sums = exact_sums(chunk);
+                        }
+                    }
+                })
+                .collect();
+            let mut tasks: Vec<Task<'_>> = jobs.iter_mut().map(|job| job as Task<'_>).collect();
+            workers.run(&mut tasks);
+        } else {
+            for (chunk, sums) in parts.iter_mut() {
+                **sums = exact_sums(chunk);
+            }
+        }
+        drop(parts);
+        blocks.sums.iter().fold(Sums::default(), |total, &sums| total + sums)
     }
 
     /// Cumulative money created and residues booked by named operations.
@@ -395,6 +502,33 @@ mod tests {
         let err = ledger.fan(B, 2..6, 4, |fans| fans[0].pay(0, i64::MAX)).unwrap_err();
         assert!(matches!(err, LedgerError::Overflow { from: B, to: C, .. }), "{err}");
         assert_eq!(ledger.drift(), 0, "a failed fan leaves the books balanced");
+    }
+
+    #[test]
+    fn block_sums_follow_every_write() {
+        let n = 3 * BLOCK + 17;
+        let mut ledger = Ledger::new(n);
+        let sequential = crate::workers::Sequential;
+        let check = |l: &Ledger| assert_eq!(l.sums_on(&sequential), exact_sums(&l.balances));
+        ledger.issue(A, AccountId(5), 1_000_000).unwrap();
+        check(&ledger);
+        ledger.transfer(AccountId(5), AccountId(2 * BLOCK as u32 + 1), 777).unwrap();
+        check(&ledger);
+        ledger
+            .fan(A, BLOCK as u32..n as u32, 100, |fans| {
+                fans.iter_mut().try_for_each(|f| (0..f.len()).try_for_each(|k| f.pay(k, 3)))
+            })
+            .unwrap();
+        check(&ledger);
+        ledger.give_if_able(AccountId(5), AccountId(n as u32 - 1), 10).unwrap();
+        check(&ledger);
+        ledger.redenominate(10, AccountId(1));
+        check(&ledger);
+        ledger.rescale_up(10).unwrap();
+        check(&ledger);
+        let copy = ledger.clone();
+        check(&copy);
+        assert_eq!(ledger.sums_on(&sequential).total, 0);
     }
 
     #[test]
