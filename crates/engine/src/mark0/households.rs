@@ -352,11 +352,18 @@ impl Mark0 {
         }
 
         // Dividends: δ·Eᵢ from every firm with cash that made a profit.
+        // The payers, listed without a branch on the profit's sign (a coin flip the
+        // processor would mispredict): every firm is written at the next free place,
+        // which advances only past a payer.
         let firm_cash = ctx.ledger.balances(layout.firm_range());
         firm_scratch.clear();
-        firm_scratch.extend(
-            (0..n).filter(|&i| f.alive[i] && f.profit[i] > 0.0).map(|i| (i, firm_cash[i])).filter(|&(_, c)| c > 0),
-        );
+        firm_scratch.resize(n + 1, (0, 0));
+        let mut payers = 0;
+        for i in 0..n {
+            firm_scratch[payers] = (i, firm_cash[i]);
+            payers += usize::from(f.alive[i] & (f.profit[i] > 0.0) & (firm_cash[i] > 0));
+        }
+        firm_scratch.truncate(payers);
         let eligible: i128 = firm_scratch.iter().map(|&(_, c)| i128::from(c)).sum();
         let dividends = cents("dividends", p.dividend_share * eligible as f64)?;
         let payers = firm_scratch.iter().map(|&(i, c)| (i, c as f64));
