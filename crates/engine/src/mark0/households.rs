@@ -49,55 +49,52 @@ impl Mark0 {
             weights += bill.max(0.0);
         }
         let total = cents("wage bill", bill_sum * unit)?;
-        // The bills into the payroll, beside the running sum of the employees' wage
-        // rates in household order at the start of every chunk (real weights must be
-        // added in order: the sequential part of the households' split).
+        // Each household's weight, its employer's wage rate (0 when unemployed: a split
+        // gives it nothing either way), chunk by chunk, into the budgets' scratch.
         let employer = &labour.employer;
-        let rate = |k: usize| (employer[k] != UNEMPLOYED).then(|| wage[employer[k] as usize].max(0.0));
+        let mut parts: Vec<_> = hh.budget.chunks_mut(HOUSEHOLDS).zip(employer.chunks(HOUSEHOLDS)).collect();
+        each(ctx.workers, &mut parts, |(rates, employers)| {
+            for (rate, &e) in rates.iter_mut().zip(employers.iter()) {
+                *rate = if e != UNEMPLOYED { wage[e as usize].max(0.0) } else { 0.0 };
+            }
+        });
+        let rates = &hh.budget;
+        // The bills into the payroll, beside the running sum of the rates in household
+        // order at the start of every chunk (real weights must be added in order: the
+        // sequential part of the households' split; the unemployed add +0, nothing).
         let workers = ctx.workers;
         let (paid_in, (chunk_starts, sum)) = chunks::both(
             workers,
-            h >= 2 * HOUSEHOLDS,
+            h >= chunks::PARALLEL_HOUSEHOLDS,
             || {
                 split_dense(ctx, accounts::PAYROLL, layout.firm_range(), total, bills, weights, |fan, i, bill| {
                     flow[i] -= bill;
                     fan.pay(i, -bill)
                 })
             },
-            || {
-                let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
-                let mut sum = 0.0_f64;
-                for employers in employer.chunks(HOUSEHOLDS) {
-                    chunk_starts.push(sum);
-                    for &e in employers {
-                        // The unemployed add nothing (+0 to a sum of non-negative terms).
-                        sum += if e != UNEMPLOYED { wage[e as usize].max(0.0) } else { 0.0 };
-                    }
-                }
-                (chunk_starts, sum)
-            },
+            || running_sums(rates),
         );
         paid_in?;
         let unpaid = match RealSplit::new(total, sum) {
             None => total,
             Some(split) => {
                 let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+                let (income, taxable, disposable) = (&mut hh.income, &mut hh.taxable, &mut hh.disposable);
                 ledger.fan(accounts::PAYROLL, layout.household_range(), HOUSEHOLDS, |fans| {
                     let mut parts: Vec<_> = fans
                         .iter_mut()
-                        .zip(hh.income.chunks_mut(HOUSEHOLDS))
-                        .zip(hh.taxable.chunks_mut(HOUSEHOLDS))
-                        .zip(hh.disposable.chunks_mut(HOUSEHOLDS))
+                        .zip(income.chunks_mut(HOUSEHOLDS))
+                        .zip(taxable.chunks_mut(HOUSEHOLDS))
+                        .zip(disposable.chunks_mut(HOUSEHOLDS))
+                        .zip(rates.chunks(HOUSEHOLDS))
                         .zip(&chunk_starts)
-                        .map(|((((fan, income), taxable), disposable), &start)| {
-                            (fan, income, taxable, disposable, start, Ok(()))
+                        .map(|(((((fan, income), taxable), disposable), rates), &start)| {
+                            (fan, income, taxable, disposable, rates, start, Ok(()))
                         })
                         .collect();
-                    each(workers, &mut parts, |(fan, income, taxable, disposable, start, result)| {
-                        let first = fan.offset();
+                    each(workers, &mut parts, |(fan, income, taxable, disposable, rates, start, result)| {
                         let (mut cumulative, mut given) = (*start, split.target(*start));
-                        *result = (0..fan.len()).try_for_each(|j| {
-                            let Some(w) = rate(first + j) else { return Ok(()) };
+                        *result = rates.iter().enumerate().try_for_each(|(j, &w)| {
                             cumulative += w;
                             let target = split.target(cumulative);
                             let pay = target - given;
@@ -108,7 +105,7 @@ impl Mark0 {
                             fan.pay(j, pay)
                         });
                     });
-                    parts.into_iter().try_for_each(|p| p.5)
+                    parts.into_iter().try_for_each(|p| p.6)
                 })?;
                 0
             }
@@ -245,29 +242,27 @@ impl Mark0 {
         let (c_income, c_wealth) = (m.c_income, m.c_wealth);
         let (alive, price) = (&f.alive[..n], &f.price[..n]);
         let (beta, pmin, pavg) = (p.beta, m.pmin, m.pavg);
+        // Budgets, chunk by chunk.
+        let mut parts: Vec<_> = hh
+            .budget
+            .chunks_mut(HOUSEHOLDS)
+            .zip(balances.chunks(HOUSEHOLDS))
+            .zip(hh.disposable.chunks(HOUSEHOLDS))
+            .collect();
+        each(ctx.workers, &mut parts, |((budgets, balances), disposable)| {
+            for ((budget, &deposit), &income) in budgets.iter_mut().zip(balances.iter()).zip(disposable.iter()) {
+                let (deposit, income) = (deposit as f64, income as f64);
+                let wealth = (deposit - income).max(0.0);
+                *budget = (c_income * income + c_wealth * wealth).clamp(0.0, deposit.max(0.0));
+            }
+        });
+        let budgets = &hh.budget;
+        // Their running sum in household order (the sequential part: budgets are never
+        // negative, so this is also the split's sum of weights), beside the firms' logit.
         let ((chunk_starts, households_budget), norm) = chunks::both(
             ctx.workers,
-            h >= 2 * HOUSEHOLDS,
-            || {
-                let mut chunk_starts = Vec::with_capacity(h.div_ceil(HOUSEHOLDS));
-                let mut households_budget = 0.0;
-                for ((budgets, balances), disposable) in hh
-                    .budget
-                    .chunks_mut(HOUSEHOLDS)
-                    .zip(balances.chunks(HOUSEHOLDS))
-                    .zip(hh.disposable.chunks(HOUSEHOLDS))
-                {
-                    chunk_starts.push(households_budget);
-                    for ((budget, &deposit), &income) in budgets.iter_mut().zip(balances).zip(disposable) {
-                        let (deposit, income) = (deposit as f64, income as f64);
-                        let wealth = (deposit - income).max(0.0);
-                        *budget = (c_income * income + c_wealth * wealth).clamp(0.0, deposit.max(0.0));
-                        // Budgets are never negative: this is also the split's sum of weights.
-                        households_budget += *budget;
-                    }
-                }
-                (chunk_starts, households_budget)
-            },
+            h >= chunks::PARALLEL_HOUSEHOLDS,
+            || running_sums(budgets),
             || {
                 // Demand goes to firms by the price logit. Each weight is computed once
                 // (−1 marks one below the floor: e^x > 0 above it), then summed in firm
@@ -310,7 +305,6 @@ impl Mark0 {
             None => households_pay,
             Some(split) => {
                 let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
-                let budgets = &hh.budget;
                 ledger.fan(accounts::MARKET, layout.household_range(), HOUSEHOLDS, |fans| {
                     let mut parts: Vec<_> =
                         fans.iter_mut().zip(&chunk_starts).map(|(fan, &start)| (fan, start, Ok(()))).collect();
@@ -451,6 +445,20 @@ impl Mark0 {
         flows.dividends = dividends;
         Ok(())
     }
+}
+
+/// The running sum of non-negative `weights` (in order, from 0) at the start of every
+/// chunk of households, and the total: the sequential part of a split by real weights.
+fn running_sums(weights: &[f64]) -> (Vec<f64>, f64) {
+    let mut starts = Vec::with_capacity(weights.len().div_ceil(HOUSEHOLDS));
+    let mut sum = 0.0_f64;
+    for chunk in weights.chunks(HOUSEHOLDS) {
+        starts.push(sum);
+        for &w in chunk {
+            sum += w;
+        }
+    }
+    (starts, sum)
 }
 
 /// Splits `total` over the firms exactly as [`apportion::by_f64`] splits it over those

@@ -367,7 +367,11 @@ impl Mark0 {
     #[inline(never)] // one call a tick; kept apart so profiles name it
     fn settle(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         self.revive(ctx)?;
-        self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        // Revived firms hire. Without one, every firm's output is what phase 2's
+        // rebalance matched head-counts to, so another would change nothing.
+        if !self.revived.is_empty() {
+            self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        }
         let f = &self.firms;
         let (mut ytot, mut wtot, mut ptot, mut wmax, mut dead) = (0.0, 0.0, 0.0, 0.0_f64, 0usize);
         for i in 0..self.n {

@@ -92,7 +92,7 @@ impl Mark0 {
             .filter(|(which, _)| wanted[*which])
             .map(|(which, summarizer)| (which, summarizer, None))
             .collect();
-        let from = if self.h >= 2 * chunks::HOUSEHOLDS { 2 } else { usize::MAX };
+        let from = if self.h >= chunks::PARALLEL_HOUSEHOLDS { 2 } else { usize::MAX };
         chunks::each_of(ctx.workers, &mut parts, from, |(which, summarizer, summary)| {
             let alive_firms = (0..f.alive.len()).filter(|&i| f.alive[i]);
             *summary = Some(match which {
