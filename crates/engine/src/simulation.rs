@@ -440,7 +440,7 @@ impl Simulation {
     }
 
     fn check_books(&self, tick: u64, phase: Phase) -> Result<(), EngineError> {
-        let drift = self.ledger.sums_on(self.workers.as_ref()).total;
+        let drift = self.ledger.drift_on(self.workers.as_ref());
         if drift == 0 { Ok(()) } else { Err(EngineError::BooksUnbalanced { tick, phase, drift }) }
     }
 

@@ -424,7 +424,7 @@ impl Mark0 {
             Moment::EndOfTick => REDENOMINATION_BASE,
             Moment::MidTick => MID_TICK_CEILING,
         };
-        let held = ctx.ledger.sums_on(ctx.workers).positive;
+        let held = ctx.ledger.money_held_on(ctx.workers);
         let mut down = 0_i32;
         if self.m.pavg >= ceiling {
             down = self.m.pavg.log10().floor() as i32;
