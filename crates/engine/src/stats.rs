@@ -175,13 +175,18 @@ fn radix_sort_u32(keys: &mut Vec<u32>, scratch: &mut Vec<u32>, max: u32) {
             counts[(k & mask) as usize] += 1;
             counts[buckets + ((k >> bits) & mask) as usize] += 1;
         }),
+        3 => keys.iter().for_each(|&k| {
+            counts[(k & mask) as usize] += 1;
+            counts[buckets + ((k >> bits) & mask) as usize] += 1;
+            counts[2 * buckets + ((k >> (2 * bits)) & mask) as usize] += 1;
+        }),
         _ => keys.iter().for_each(|&k| {
             for d in 0..digits {
                 counts[d as usize * buckets + ((k >> (bits * d)) & mask) as usize] += 1;
             }
         }),
     }
-    scratch.clear();
+    // Every place is written by a pass before it is read: no need to clear it.
     scratch.resize(n, 0);
     let mut in_scratch = false;
     for (d, c) in counts.chunks_mut(buckets).enumerate() {

@@ -349,14 +349,14 @@ impl Mark0 {
         // processor would mispredict): every firm is written at the next free place,
         // which advances only past a payer.
         let firm_cash = ctx.ledger.balances(layout.firm_range());
-        firm_scratch.clear();
+        // Every place up to the last payer is written here: no need to clear the scratch.
         firm_scratch.resize(n + 1, (0, 0));
         let mut payers = 0;
         for i in 0..n {
             firm_scratch[payers] = (i, firm_cash[i]);
             payers += usize::from(f.alive[i] & (f.profit[i] > 0.0) & (firm_cash[i] > 0));
         }
-        firm_scratch.truncate(payers);
+        let firm_scratch = &firm_scratch[..payers];
         let eligible: i128 = firm_scratch.iter().map(|&(_, c)| i128::from(c)).sum();
         let dividends = cents("dividends", p.dividend_share * eligible as f64)?;
         let payers = firm_scratch.iter().map(|&(i, c)| (i, c as f64));

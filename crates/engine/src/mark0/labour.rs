@@ -141,8 +141,8 @@ impl Labour {
     /// processor would mispredict. Returns the seats given, the firms with a remainder,
     /// and the quotas' sum (in firm order, as `Iterator::sum` adds them).
     fn split_quotas(&mut self, quota: &impl Fn(usize) -> f64, squeeze: f64) -> (u64, usize, f64) {
+        // Every place is written below: no need to clear the scratch.
         let n = self.target.len();
-        self.remainders.clear();
         self.remainders.resize(n, (0.0, 0));
         // Four interleaved count tables, so that consecutive firms falling in the same
         // bucket do not wait on each other's increments.
