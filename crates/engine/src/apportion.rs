@@ -105,6 +105,58 @@ where
     Ok(0)
 }
 
+/// The arithmetic of one split by [`by_f64`], so that it can be done chunk by chunk (on
+/// several threads): a chunk that starts from the running sum of the weights before it
+/// (negative weights counting as 0, added in order from 0.0, as [`by_f64`] adds them)
+/// gives exactly the shares the whole split gives, since each share depends only on the
+/// running sums at its recipient and the one before.
+#[derive(Debug, Clone, Copy)]
+pub struct RealSplit {
+    total: i64,
+    sum: f64,
+    scale: f64,
+}
+
+impl RealSplit {
+    /// The split of `total` over weights summing to `sum`; `None` when [`by_f64`] pays
+    /// nothing (`total` is 0, or the weights sum to nothing: then it is all unpaid).
+    pub fn new(total: i64, sum: f64) -> Option<Self> {
+        (total != 0 && sum > 0.0 && sum.is_finite()).then(|| Self { total, sum, scale: total as f64 / sum })
+    }
+
+    /// Where the cumulative shares stand once the running sum of the weights is
+    /// `cumulative`: the share of a recipient is its target minus the one before.
+    #[inline]
+    pub fn target(&self, cumulative: f64) -> i64 {
+        if cumulative >= self.sum { self.total } else { round_cents(cumulative * self.scale) }
+    }
+}
+
+/// The arithmetic of one split by [`by_i64`] (see [`RealSplit`]); the running sums of
+/// integer weights are exact, so they can be added up chunk by chunk too.
+#[derive(Debug, Clone, Copy)]
+pub struct IntSplit {
+    total: i64,
+    sum: i64,
+    scale: f64,
+}
+
+impl IntSplit {
+    /// The split of `total` over weights summing to `sum`; `None` when `total` is 0,
+    /// when `sum` is 0 (all unpaid), or when `sum` does not fit an `i64` (then
+    /// [`by_i64`] splits by real weights: use it).
+    pub fn new(total: i64, sum: i128) -> Option<Self> {
+        let sum = i64::try_from(sum).ok().filter(|&s| s > 0 && total != 0)?;
+        Some(Self { total, sum, scale: total as f64 / sum as f64 })
+    }
+
+    /// See [`RealSplit::target`].
+    #[inline]
+    pub fn target(&self, cumulative: i64) -> i64 {
+        if cumulative == self.sum { self.total } else { round_cents(cumulative as f64 * self.scale) }
+    }
+}
+
 /// Shares `total` equally over `recipients`.
 pub fn equally<T, R, F, E>(total: i64, recipients: R, pay: F) -> Result<Unpaid, E>
 where
@@ -157,6 +209,51 @@ mod tests {
             assert_eq!(round_cents(x), r, "{x}");
         }
         assert_eq!(round_cents(9_007_199_254_740_993.0), 9_007_199_254_740_992);
+    }
+
+    #[test]
+    fn splits_chunk_by_chunk_give_the_whole_splits_shares() {
+        let weights: Vec<f64> = (0..1_000).map(|i| ((i * 7919) % 101) as f64 / 7.0 - 1.0).collect();
+        let whole = split_f64(123_456_789, &weights);
+        let sum = weights.iter().fold(0.0, |a, w| a + w.max(0.0));
+        let split = RealSplit::new(123_456_789, sum).unwrap();
+        let mut shares = Vec::new();
+        let mut start = 0.0_f64;
+        for chunk in weights.chunks(64) {
+            let (mut cumulative, mut given) = (start, split.target(start));
+            for w in chunk {
+                cumulative += w.max(0.0);
+                let target = split.target(cumulative);
+                shares.push(target - given);
+                given = target;
+            }
+            start = cumulative;
+        }
+        assert_eq!(shares, whole);
+
+        let ints: Vec<i64> = (0..1_000).map(|i| (i * 7919) % 1013 - 100).collect();
+        let mut whole = vec![0; ints.len()];
+        by_i64::<_, _, _, Infallible>(-987_654, ints.iter().copied().enumerate(), |i, s| {
+            whole[i] = s;
+            Ok(())
+        })
+        .unwrap();
+        let sum: i128 = ints.iter().map(|&w| i128::from(w.max(0))).sum();
+        let split = IntSplit::new(-987_654, sum).unwrap();
+        let mut shares = Vec::new();
+        let mut start = 0_i64;
+        for chunk in ints.chunks(100) {
+            let (mut cumulative, mut given) = (start, split.target(start));
+            for &w in chunk {
+                cumulative += w.max(0);
+                let target = split.target(cumulative);
+                shares.push(target - given);
+                given = target;
+            }
+            start = cumulative;
+        }
+        assert_eq!(shares, whole);
+        assert!(IntSplit::new(5, i128::from(i64::MAX) + 1).is_none() && IntSplit::new(0, 3).is_none());
     }
 
     #[test]

@@ -15,8 +15,9 @@
 use serde::{Deserialize, Serialize};
 use watchtower_protocol::{Indicators, Telemetry};
 
+use crate::capture::Mark;
 use crate::ledger::{AccountId, Ledger};
-use crate::model::{Context, Model, ModelError};
+use crate::model::{CaptureContext, Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::{Purpose, Stream, Streams};
@@ -160,13 +161,18 @@ impl Model for Boltzmann {
         self.exchange(ctx)
     }
 
-    fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
+    fn capture(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry {
+        let (ledger, capture) = (ctx.ledger, ctx.capture);
         let wealth = ledger.balances(1..1 + self.n as u32);
-        let summary = self.summarizer.summarize_slice("agent_wealth", "cents", wealth);
         let held: i64 = wealth.iter().sum();
+        (ctx.probe)(Mark::Statistics);
+        let summary = (capture.wants("gini_wealth") || capture.distributions())
+            .then(|| self.summarizer.summarize_slice("agent_wealth", "cents", wealth));
+        let gini_wealth = summary.as_ref().map_or(0.0, |s| s.gini);
+        let distributions = summary.filter(|_| capture.distributions()).map(|s| s.distribution).into_iter().collect();
         let indicators = Indicators {
             output_real: self.transfers as f64,
-            gini_wealth: summary.gini,
+            gini_wealth,
             money_stock: held,
             money_households: held,
             money_issuer: ledger.balance(ISSUER),
@@ -175,11 +181,11 @@ impl Model for Boltzmann {
             ..Indicators::default()
         };
         Telemetry {
-            tick,
+            tick: ctx.tick,
             model: "boltzmann".into(),
-            registry_version,
+            registry_version: ctx.registry_version,
             indicators,
-            distributions: vec![summary.distribution],
+            distributions,
         }
     }
 

@@ -14,6 +14,9 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
+
+use crate::workers::{Task, Workers};
 
 /// Index of an account in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,17 +76,140 @@ pub struct MoneyAudit {
 }
 
 /// All balances of one economy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     balances: Vec<i64>,
     audit: MoneyAudit,
+    /// The exact sums of each block of accounts, and which blocks may have changed
+    /// since (not state: rebuilt whenever it is missing).
+    #[serde(skip)]
+    blocks: Mutex<Blocks>,
 }
+
+/// Accounts per block of [`Blocks`].
+const BLOCK: usize = 4096;
+
+/// Each block's sums as last computed, and whether the block may have changed since.
+/// Every write to a balance marks its block, so a sum over the ledger recomputes only
+/// the blocks marked (a phase that moves only firms' money leaves the households'
+/// blocks as they were) and adds up the rest as they stand: the same exact total.
+/// The sum of the balances (the books check, after every phase) and of the positive
+/// ones (the money held, twice a tick) are kept apart, since the first costs a third of
+/// the second.
+#[derive(Debug, Default)]
+struct Blocks {
+    totals: Cache,
+    positives: Cache,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    sums: Vec<i128>,
+    changed: Vec<bool>,
+    /// Every block may have changed (set by writes too scattered to mark one by one).
+    all: bool,
+}
+
+impl Blocks {
+    fn fresh(accounts: usize) -> Self {
+        let n = accounts.div_ceil(BLOCK);
+        let cache = || Cache { sums: vec![0; n], changed: vec![true; n], all: true };
+        Blocks { totals: cache(), positives: cache() }
+    }
+
+    fn touch(&mut self, blocks: std::ops::RangeInclusive<usize>) {
+        for cache in [&mut self.totals, &mut self.positives] {
+            match cache.changed.get_mut(blocks.clone()) {
+                Some(changed) => changed.fill(true),
+                None => cache.all = true,
+            }
+        }
+    }
+
+    fn touch_all(&mut self) {
+        self.totals.all = true;
+        self.positives.all = true;
+    }
+}
+
+impl Cache {
+    /// The sum over every block of `sum(block)`, recomputing the blocks marked.
+    fn sum(&mut self, balances: &[i64], workers: &dyn Workers, sum: impl Fn(&[i64]) -> i128 + Sync) -> i128 {
+        let count = balances.len().div_ceil(BLOCK);
+        if self.sums.len() != count {
+            *self = Cache { sums: vec![0; count], changed: vec![true; count], all: false };
+        }
+        if self.all {
+            self.changed.fill(true);
+            self.all = false;
+        }
+        let mut parts: Vec<(&[i64], &mut i128)> = balances
+            .chunks(BLOCK)
+            .zip(self.sums.iter_mut())
+            .zip(self.changed.iter_mut())
+            .filter_map(|((chunk, s), changed)| std::mem::take(changed).then_some((chunk, s)))
+            .collect();
+        // Eight blocks and more (32,768 accounts) are worth a second core.
+        if parts.len() >= 8 && workers.width() >= 2 {
+            let mut groups: Vec<&mut [(&[i64], &mut i128)]> = parts.chunks_mut(4).collect();
+            let sum = &sum;
+            let mut jobs: Vec<_> = groups
+                .iter_mut()
+                .map(|group| {
+                    move || {
+                        for (chunk, s) in group.iter_mut() {
+                            **s = sum(chunk);
+                        }
+                    }
+                })
+                .collect();
+            let mut tasks: Vec<Task<'_>> = jobs.iter_mut().map(|job| job as Task<'_>).collect();
+            workers.run(&mut tasks);
+        } else {
+            for (chunk, s) in parts.iter_mut() {
+                **s = sum(chunk);
+            }
+        }
+        drop(parts);
+        self.sums.iter().sum()
+    }
+}
+
+impl Clone for Ledger {
+    fn clone(&self) -> Self {
+        Self {
+            balances: self.balances.clone(),
+            audit: self.audit,
+            blocks: Mutex::new(Blocks::fresh(self.balances.len())),
+        }
+    }
+}
+
+impl PartialEq for Ledger {
+    /// Two ledgers are equal when their balances and audits are.
+    fn eq(&self, other: &Self) -> bool {
+        self.balances == other.balances && self.audit == other.audit
+    }
+}
+
+impl Eq for Ledger {}
 
 impl Ledger {
     /// A ledger of `accounts` accounts, all at zero.
     pub fn new(accounts: usize) -> Self {
         assert!(u32::try_from(accounts).is_ok(), "at most 2^32 accounts");
-        Self { balances: vec![0; accounts], audit: MoneyAudit::default() }
+        Self { balances: vec![0; accounts], audit: MoneyAudit::default(), blocks: Mutex::new(Blocks::fresh(accounts)) }
+    }
+
+    /// Marks the block of account `index` as possibly changed.
+    #[inline]
+    fn touch(&mut self, index: usize) {
+        self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner).touch(index / BLOCK..=index / BLOCK);
+    }
+
+    /// Marks every block as possibly changed.
+    fn touch_all(&mut self) {
+        self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner).touch_all();
     }
 
     /// Number of accounts.
@@ -121,6 +247,8 @@ impl Ledger {
             (Some(debited), Some(credited)) => {
                 self.balances[from.index()] = debited;
                 self.balances[to.index()] = credited;
+                self.touch(from.index());
+                self.touch(to.index());
                 Ok(())
             }
             _ => Err(LedgerError::Overflow { from, to, amount }),
@@ -156,7 +284,53 @@ impl Ledger {
         // When `from == to` the credit below lands on the debited balance: net zero.
         self.balances[from.index()] -= moved;
         self.balances[to.index()] = credited - if from == to { moved } else { 0 };
+        // Agents exchanging with agents drawn at random touch every block anyway.
+        self.touch_all();
         Ok(able)
+    }
+
+    /// A batch of transfers between one account, `counterparty`, and each account of
+    /// `range` (which must not hold it), booked run by run: `book` gets the range cut into
+    /// [`Fan`]s of `run` accounts (the last may be shorter), books every transfer on the
+    /// account's side through [`Fan::pay`], possibly on several threads at once, and when it
+    /// returns the counterparty's side is booked once, for the total. The balances then
+    /// stand exactly as after that many single transfers, whatever the order.
+    ///
+    /// If `book` fails, the transfers it made stay made (the counterparty's side too, so the
+    /// books balance) and its error is returned; the run stops on it, as on any failed
+    /// transfer.
+    pub fn fan<T, E: From<LedgerError>>(
+        &mut self,
+        counterparty: AccountId,
+        range: Range<u32>,
+        run: usize,
+        book: impl FnOnce(&mut [Fan<'_>]) -> Result<T, E>,
+    ) -> Result<T, E> {
+        assert!(!range.contains(&counterparty.0), "a fan's counterparty is outside its range");
+        let run = run.max(1);
+        self.touch(counterparty.index());
+        if !range.is_empty() {
+            let blocks = range.start as usize / BLOCK..=(range.end as usize - 1) / BLOCK;
+            self.blocks.get_mut().unwrap_or_else(PoisonError::into_inner).touch(blocks);
+        }
+        let start = range.start as usize;
+        let mut fans: Vec<Fan<'_>> = self.balances[start..range.end as usize]
+            .chunks_mut(run)
+            .enumerate()
+            .map(|(c, balances)| Fan { balances, offset: c * run, first: range.start, counterparty, net: 0 })
+            .collect();
+        let booked = book(&mut fans);
+        let net: i128 = fans.iter().map(|f| f.net).sum();
+        drop(fans);
+        let side = &mut self.balances[counterparty.index()];
+        match i64::try_from(i128::from(*side) - net) {
+            Ok(balance) => *side = balance,
+            Err(_) => {
+                let amount = i64::try_from(net).unwrap_or(i64::MAX);
+                return Err(LedgerError::Overflow { from: counterparty, to: AccountId(range.start), amount }.into());
+            }
+        }
+        booked
     }
 
     /// Genesis: `issuer` creates `amount` cents and pays them to `to`. Counted in the
@@ -182,6 +356,7 @@ impl Ledger {
         let residue_cents = -(sum as i64);
         self.balances[residue.index()] += residue_cents;
         self.audit.redenomination_residue += residue_cents;
+        self.touch_all();
     }
 
     /// Changes the unit of account the other way (after deflation): every balance is
@@ -190,6 +365,7 @@ impl Ledger {
         assert!(factor > 0, "rescale factor must be positive");
         let scaled: Option<Vec<i64>> = self.balances.iter().map(|b| b.checked_mul(factor)).collect();
         self.balances = scaled.ok_or(LedgerError::RescaleOverflow { factor })?;
+        self.touch_all();
         Ok(())
     }
 
@@ -197,22 +373,26 @@ impl Ledger {
     /// to minus the same amount). A tick's flows are bounded by what is held, so keeping
     /// this well inside `i64` keeps every flow bookable.
     pub fn money_held(&self) -> i128 {
-        self.balances.iter().map(|&b| i128::from(b.max(0))).sum()
+        exact_sums(&self.balances).positive
     }
 
     /// Sum of every balance, computed exactly. Zero when the books balance.
-    ///
-    /// Runs after every phase, so it is written to vectorise: each balance is split into
-    /// its high (signed) and low (unsigned) 32 bits, summed in separate 64-bit lanes
-    /// that cannot overflow below 2^31 accounts, and recombined exactly as
-    /// Σb = 2^32·Σhi + Σlo.
     pub fn drift(&self) -> i128 {
-        let (mut high, mut low) = (0i64, 0u64);
-        for &b in &self.balances {
-            high += b >> 32;
-            low += b as u64 & 0xFFFF_FFFF;
-        }
-        (i128::from(high) << 32) + i128::from(low)
+        exact_sums(&self.balances).total
+    }
+
+    /// [`Ledger::drift`], summing again only the blocks of accounts that may have
+    /// changed since the last time (on the workers when there are enough of them for a
+    /// second core to pay; the sums are exact, so the split changes nothing).
+    pub fn drift_on(&self, workers: &dyn Workers) -> i128 {
+        let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        blocks.totals.sum(&self.balances, workers, |chunk| exact_sums(chunk).total)
+    }
+
+    /// [`Ledger::money_held`], likewise.
+    pub fn money_held_on(&self, workers: &dyn Workers) -> i128 {
+        let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        blocks.positives.sum(&self.balances, workers, |chunk| exact_sums(chunk).positive)
     }
 
     /// Cumulative money created and residues booked by named operations.
@@ -221,9 +401,171 @@ impl Ledger {
     }
 }
 
+/// One run of a [`Ledger::fan`]: consecutive accounts of its range, each paid by (or
+/// paying) the fan's counterparty. Runs sit a cache line apart (two 64-byte lines, as the
+/// processor prefetches them in pairs), so that threads booking neighbouring runs never
+/// write to the same line.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct Fan<'a> {
+    balances: &'a mut [i64],
+    /// Position of this run's first account in the fan's range.
+    offset: usize,
+    /// The range's first account.
+    first: u32,
+    counterparty: AccountId,
+    /// What the counterparty has paid out so far.
+    net: i128,
+}
+
+impl Fan<'_> {
+    /// Position of this run's first account in the fan's range.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Accounts in this run.
+    pub fn len(&self) -> usize {
+        self.balances.len()
+    }
+
+    /// Whether the run has no account.
+    pub fn is_empty(&self) -> bool {
+        self.balances.is_empty()
+    }
+
+    /// The run's balances, as they stand.
+    pub fn balances(&self) -> &[i64] {
+        self.balances
+    }
+
+    /// The counterparty pays `amount` cents to the run's `k`-th account (a negative
+    /// amount: the account pays the counterparty), or nothing changes.
+    #[inline]
+    pub fn pay(&mut self, k: usize, amount: i64) -> Result<(), LedgerError> {
+        let balance = &mut self.balances[k];
+        match balance.checked_add(amount) {
+            Some(b) => {
+                *balance = b;
+                self.net += i128::from(amount);
+                Ok(())
+            }
+            None => {
+                let account = AccountId(self.first + (self.offset + k) as u32);
+                let (from, to) = if amount >= 0 { (self.counterparty, account) } else { (account, self.counterparty) };
+                Err(LedgerError::Overflow { from, to, amount: amount.checked_abs().unwrap_or(i64::MAX) })
+            }
+        }
+    }
+}
+
+/// Exact sums of a run of balances (see [`exact_sums`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// Σ b.
+    pub total: i128,
+    /// Σ max(b, 0); the negative balances sum to `total − positive`.
+    pub positive: i128,
+}
+
+impl std::ops::Add for Sums {
+    type Output = Sums;
+    fn add(self, other: Sums) -> Sums {
+        Sums { total: self.total + other.total, positive: self.positive + other.positive }
+    }
+}
+
+/// The sum and the sum of the positive values of `xs`, exactly, for fewer than 2^32 values.
+///
+/// This runs over every balance after every phase, so it is written to vectorise even
+/// on baseline x86-64 (which has no 64-bit arithmetic shift in its vector unit): each
+/// value's bits are read as unsigned and split into their high and low 32 bits, summed
+/// in separate 64-bit lanes that cannot overflow, with the count of negative values
+/// (whose unsigned reading is 2^64 too large); then Σb = 2^32·Σhi + Σlo − 2^64·negatives.
+pub fn exact_sums(xs: &[i64]) -> Sums {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let (mut high, mut low, mut negatives) = (0u64, 0u64, 0u64);
+    let (mut magnitude_high, mut magnitude_low) = (0u64, 0u64);
+    for &x in xs {
+        let bits = x as u64;
+        high += bits >> 32;
+        low += bits & LOW;
+        negatives += bits >> 63;
+        // |x| (at most 2^63, so its halves fit the lanes too): the positive values sum
+        // to (Σx + Σ|x|)/2. An absolute value vectorises on baseline x86-64; a
+        // comparison with zero of 64-bit lanes would not.
+        let magnitude = x.unsigned_abs();
+        magnitude_high += magnitude >> 32;
+        magnitude_low += magnitude & LOW;
+    }
+    let total = (i128::from(high) << 32) + i128::from(low) - (i128::from(negatives) << 64);
+    let magnitudes = (i128::from(magnitude_high) << 32) + i128::from(magnitude_low);
+    Sums { total, positive: (total + magnitudes) / 2 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fan_books_both_sides() {
+        let mut ledger = Ledger::new(6);
+        ledger.issue(A, B, 1_000).unwrap();
+        ledger
+            .fan(B, 2..6, 3, |fans| {
+                assert_eq!(fans.iter().map(|f| (f.offset(), f.len())).collect::<Vec<_>>(), [(0, 3), (3, 1)]);
+                fans[0].pay(0, 100)?;
+                fans[0].pay(2, 50)?;
+                fans[1].pay(0, 7)?;
+                fans[1].pay(0, -2)?;
+                Ok::<_, LedgerError>(())
+            })
+            .unwrap();
+        assert_eq!(ledger.balances(0..6), &[-1_000, 845, 100, 0, 50, 5]);
+        assert_eq!(ledger.drift(), 0);
+        let err = ledger.fan(B, 2..6, 4, |fans| fans[0].pay(0, i64::MAX)).unwrap_err();
+        assert!(matches!(err, LedgerError::Overflow { from: B, to: C, .. }), "{err}");
+        assert_eq!(ledger.drift(), 0, "a failed fan leaves the books balanced");
+    }
+
+    #[test]
+    fn block_sums_follow_every_write() {
+        let n = 3 * BLOCK + 17;
+        let mut ledger = Ledger::new(n);
+        let sequential = crate::workers::Sequential;
+        let check = |l: &Ledger| {
+            assert_eq!(l.drift_on(&sequential), exact_sums(&l.balances).total);
+            assert_eq!(l.money_held_on(&sequential), exact_sums(&l.balances).positive);
+        };
+        ledger.issue(A, AccountId(5), 1_000_000).unwrap();
+        check(&ledger);
+        ledger.transfer(AccountId(5), AccountId(2 * BLOCK as u32 + 1), 777).unwrap();
+        check(&ledger);
+        ledger
+            .fan(A, BLOCK as u32..n as u32, 100, |fans| {
+                fans.iter_mut().try_for_each(|f| (0..f.len()).try_for_each(|k| f.pay(k, 3)))
+            })
+            .unwrap();
+        check(&ledger);
+        ledger.give_if_able(AccountId(5), AccountId(n as u32 - 1), 10).unwrap();
+        check(&ledger);
+        ledger.redenominate(10, AccountId(1));
+        check(&ledger);
+        ledger.rescale_up(10).unwrap();
+        check(&ledger);
+        let copy = ledger.clone();
+        check(&copy);
+        assert_eq!(ledger.drift_on(&sequential), 0);
+    }
+
+    #[test]
+    fn exact_sums_are_exact() {
+        let xs = [i64::MAX, i64::MIN, -1, 1, 0, i64::MAX, -5_000_000_000, 7];
+        let total: i128 = xs.iter().map(|&x| i128::from(x)).sum();
+        let positive: i128 = xs.iter().map(|&x| i128::from(x.max(0))).sum();
+        assert_eq!(exact_sums(&xs), Sums { total, positive });
+        assert_eq!(exact_sums(&[]), Sums::default());
+    }
 
     const A: AccountId = AccountId(0);
     const B: AccountId = AccountId(1);

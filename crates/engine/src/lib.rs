@@ -10,6 +10,7 @@
 //! - [`simulation`]: the nine-phase tick, hooks, commands at phase 0, telemetry at phase 8.
 //! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
 //! - [`checkpoint`]: the whole state as versioned bytes; [`workers`]: threads lent by the caller.
+//! - [`capture`]: what phase 8 captures, and the marks a profiler may watch.
 
 /// The version of the engine's numbers: it moves whenever the same scenario and commands
 /// would give different numbers (a rule changed, a rounding fixed), so a replay of a run
@@ -19,6 +20,7 @@ pub const NUMBERS: u32 = 2;
 
 pub mod apportion;
 pub mod boltzmann;
+pub mod capture;
 pub mod checkpoint;
 pub mod config;
 pub mod ledger;
@@ -31,6 +33,7 @@ pub mod simulation;
 pub mod stats;
 pub mod workers;
 
+pub use capture::{Capture, Mark, Probe};
 pub use checkpoint::CheckpointError;
 pub use config::{ConfigError, Override};
 pub use ledger::{AccountId, Ledger, LedgerError};

@@ -7,6 +7,7 @@
 
 use watchtower_protocol::Telemetry;
 
+use crate::capture::{Capture, Mark};
 use crate::ledger::{Ledger, LedgerError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
@@ -23,6 +24,22 @@ pub struct Context<'a> {
     pub streams: &'a Streams,
     /// The threads the phase may use (see [`crate::workers`]).
     pub workers: &'a dyn Workers,
+}
+
+/// What a model sees while it captures telemetry (phase 8).
+pub struct CaptureContext<'a> {
+    /// The tick that just settled.
+    pub tick: u64,
+    /// The registry's version, stamped on the telemetry.
+    pub registry_version: u64,
+    /// The balances (read-only).
+    pub ledger: &'a Ledger,
+    /// What must be captured; what is not asked for may be left out (see [`Capture`]).
+    pub capture: Capture,
+    /// The threads the capture may use.
+    pub workers: &'a dyn Workers,
+    /// Called with [`Mark::Statistics`] when the statistics start (for profiling).
+    pub probe: &'a mut dyn FnMut(Mark),
 }
 
 /// Why a model phase failed. The run stops: the books can no longer be trusted.
@@ -74,8 +91,9 @@ pub trait Model: Send {
     /// Runs the model's part of `phase` (one of [`Model::phases`]).
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError>;
 
-    /// Captures telemetry from the settled state at the end of `tick`.
-    fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry;
+    /// Captures telemetry from the settled state at the end of `ctx.tick`: at least what
+    /// `ctx.capture` asks for.
+    fn capture(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry;
 
     /// The agents' state vectors for analytics (t-SNE): one row per agent, at most
     /// `limit` rows, chosen deterministically.

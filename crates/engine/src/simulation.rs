@@ -14,15 +14,21 @@ use tracing::{info, warn};
 use watchtower_protocol::{ErrorCode, GodCommand, GodResponse, Telemetry};
 
 use crate::boltzmann::Boltzmann;
+use crate::capture::{Capture, Mark, Probe};
 use crate::checkpoint::{CheckpointError, State};
 use crate::ledger::Ledger;
 use crate::mark0::Mark0;
-use crate::model::{Context, Model, ModelError};
+use crate::model::{CaptureContext, Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, RawValue, Registry};
 use crate::rng::Streams;
 use crate::workers::{Workers, sequential};
 use watchtower_protocol::FeatureTable;
+
+/// Below this many agents (households, or Boltzmann agents) a tick stays on the
+/// caller's thread: measured on two cores, a second thread gained nothing at 10,000
+/// households (and took a core from the store's writer and the server) and 12% at 20,000.
+const THREADS_FROM: usize = 4 * crate::rng::CHUNK;
 
 /// The control that runs ticks while paused.
 pub const STEP: &str = "sim.step";
@@ -165,6 +171,8 @@ pub struct Simulation {
     applied: Vec<GodCommand>,
     telemetry: Option<Arc<Telemetry>>,
     workers: Arc<dyn Workers>,
+    capture: Capture,
+    probe: Option<Probe>,
 }
 
 impl Simulation {
@@ -208,6 +216,8 @@ impl Simulation {
             applied: Vec::new(),
             telemetry: None,
             workers: sequential(),
+            capture: Capture::FULL,
+            probe: None,
         };
         let drift = sim.ledger.drift();
         if drift != 0 {
@@ -222,9 +232,27 @@ impl Simulation {
         self.workers = workers;
     }
 
+    /// What phase 8 captures from now on (by default [`Capture::FULL`]): indicators and
+    /// distributions nobody reads need not be computed. The economy is the same whatever
+    /// is captured; only the telemetry differs, by leaving out what was not asked for.
+    pub fn set_capture(&mut self, capture: Capture) {
+        self.capture = capture;
+    }
+
+    /// What phase 8 captures.
+    pub fn capture_level(&self) -> Capture {
+        self.capture
+    }
+
+    /// Calls `probe` at every [`Mark`] of every tick (or no longer, with `None`): how a
+    /// caller times a tick's parts with its own clock, the engine reading none.
+    pub fn set_probe(&mut self, probe: Option<Probe>) {
+        self.probe = probe;
+    }
+
     /// An independent copy that continues from the same state and random streams: the
     /// model, the ledger, the registry, the streams, the tick and any waiting command,
-    /// everything but the hooks (which are the caller's code, not state).
+    /// everything but the hooks and the probe (which are the caller's code, not state).
     pub fn fork(&self) -> Simulation {
         Simulation {
             spec: self.spec.clone(),
@@ -238,6 +266,8 @@ impl Simulation {
             applied: Vec::new(),
             telemetry: self.telemetry.clone(),
             workers: Arc::clone(&self.workers),
+            capture: self.capture,
+            probe: None,
         }
     }
 
@@ -278,6 +308,8 @@ impl Simulation {
             applied: Vec::new(),
             telemetry: None,
             workers: sequential(),
+            capture: Capture::FULL,
+            probe: None,
         };
         if sim.ledger.drift() != 0 {
             return Err(CheckpointError::Damaged(format!("its balances sum to {} cents, not 0", sim.ledger.drift())));
@@ -298,24 +330,72 @@ impl Simulation {
     }
 
     /// Runs one tick: phases 0 to 8.
+    ///
+    /// A tick of an economy large enough for a second core to pay runs inside the lent
+    /// workers ([`Workers::enter`]); a smaller one on the caller's thread alone.
     pub fn step(&mut self) -> Result<TickOutcome, EngineError> {
+        let agents = match self.spec.model {
+            ModelKind::Mark0 => self.spec.households,
+            ModelKind::Boltzmann => self.spec.agents,
+        };
+        if self.workers.width() < 2 || agents < THREADS_FROM {
+            return self.tick_here();
+        }
+        let workers = Arc::clone(&self.workers);
+        let mut outcome = None;
+        workers.enter(&mut || outcome = Some(self.tick_here()));
+        outcome.expect("the workers ran the tick")
+    }
+
+    fn tick_here(&mut self) -> Result<TickOutcome, EngineError> {
         let tick = self.tick;
+        self.mark(Mark::Phase(Phase::Intercept));
         let responses = self.intercept(tick, false);
         let filled = self.model.phases();
         for phase in Phase::MODEL {
             if filled.contains(&phase) {
+                self.mark(Mark::Phase(phase));
                 let mut ctx =
                     Context { tick, ledger: &mut self.ledger, streams: &self.streams, workers: self.workers.as_ref() };
                 self.model.run_phase(phase, &mut ctx).map_err(|source| EngineError::Model { tick, phase, source })?;
+                self.mark(Mark::Books(phase));
                 self.check_books(tick, phase)?;
             }
             self.run_hooks(phase, tick, false, &responses, None);
         }
-        let telemetry = Arc::new(self.model.capture(&self.ledger, tick, self.registry.version()));
+        self.mark(Mark::Capture);
+        let telemetry = Arc::new(self.capture_at(tick));
         self.telemetry = Some(Arc::clone(&telemetry));
         self.run_hooks(Phase::Broadcast, tick, false, &responses, Some(&telemetry));
+        self.mark(Mark::Done);
         self.tick += 1;
         Ok(TickOutcome { tick, telemetry, responses })
+    }
+
+    #[inline]
+    fn mark(&mut self, mark: Mark) {
+        if let Some(probe) = self.probe.as_mut() {
+            probe(mark);
+        }
+    }
+
+    /// The model's capture of the state as it stands, as telemetry of `tick`.
+    fn capture_at(&mut self, tick: u64) -> Telemetry {
+        let probe = &mut self.probe;
+        let mut probe = |mark: Mark| {
+            if let Some(probe) = probe.as_mut() {
+                probe(mark);
+            }
+        };
+        let mut ctx = CaptureContext {
+            tick,
+            registry_version: self.registry.version(),
+            ledger: &self.ledger,
+            capture: self.capture,
+            workers: self.workers.as_ref(),
+            probe: &mut probe,
+        };
+        self.model.capture(&mut ctx)
     }
 
     /// An idle cycle while paused: phase 0 applies waiting commands and phase 8's hooks
@@ -379,7 +459,7 @@ impl Simulation {
     }
 
     fn check_books(&self, tick: u64, phase: Phase) -> Result<(), EngineError> {
-        let drift = self.ledger.drift();
+        let drift = self.ledger.drift_on(self.workers.as_ref());
         if drift == 0 { Ok(()) } else { Err(EngineError::BooksUnbalanced { tick, phase, drift }) }
     }
 
@@ -391,10 +471,11 @@ impl Simulation {
         responses: &[GodResponse],
         telemetry: Option<&Arc<Telemetry>>,
     ) {
-        let hooks = &mut self.hooks[phase as usize];
-        if hooks.is_empty() {
+        if self.hooks[phase as usize].is_empty() {
             return;
         }
+        self.mark(Mark::Hooks(phase));
+        let hooks = &mut self.hooks[phase as usize];
         let mut ctx = HookContext {
             tick,
             phase,
@@ -439,7 +520,7 @@ impl Simulation {
     /// snapshot against the state it came from).
     pub fn capture(&mut self) -> Option<Telemetry> {
         let last = self.tick.checked_sub(1)?;
-        Some(self.model.capture(&self.ledger, last, self.registry.version()))
+        Some(self.capture_at(last))
     }
 
     /// A copy of the agents' state vectors after the last settled tick, at most `limit`

@@ -22,6 +22,14 @@ pub trait Workers: Send + Sync + Debug {
     /// How many tasks may run at once (1 for [`Sequential`]); phases use it to decide
     /// whether splitting pays.
     fn width(&self) -> usize;
+
+    /// Runs `body` (a whole tick) where handing out tasks costs least. A pool runs it on
+    /// one of its own threads, so that a task no other thread has started by the time
+    /// the others are done is simply taken back and run there, instead of waited for.
+    /// By default, here.
+    fn enter(&self, body: &mut (dyn FnMut() + Send)) {
+        body();
+    }
 }
 
 /// Runs tasks one after the other on the calling thread.

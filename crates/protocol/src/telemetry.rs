@@ -183,6 +183,11 @@ pub struct Distribution {
 }
 
 /// The snapshot captured at phase 8 of one tick.
+///
+/// It always has this shape, but a run captures only what its consumers read (the
+/// engine's `Capture`): an indicator that was not asked for and costs a sort to compute
+/// (`gini_wealth`, `gini_income`) is 0, and `distributions` is empty unless asked for.
+/// A stored, watched or replayed run captures everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Telemetry {
     /// The tick this snapshot closes (0 is the first tick after genesis).

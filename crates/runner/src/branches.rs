@@ -79,6 +79,11 @@ impl Branch {
         next_scheduled: usize,
         sinks: Vec<Box<dyn Sink + Send>>,
     ) -> Self {
+        // What the fork already captured (its parent's consumers) and what its own
+        // sinks read: the same rule as the main run's (`Session::run`).
+        let mut simulation = simulation;
+        let capture = sinks.iter().fold(simulation.capture_level(), |wanted, sink| wanted.union(sink.needs()));
+        simulation.set_capture(capture);
         Self {
             run_id,
             simulation,

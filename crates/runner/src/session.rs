@@ -18,13 +18,18 @@
 //! that advance in lockstep with the main one, each with its own commands, schedule and
 //! sinks. The driver paces the whole group (a pause pauses all); between cycles it may
 //! fork or drop branches ([`Driver::regroup`]).
+//!
+//! What the engine captures each tick is what the sinks read: the union of their
+//! [`Sink::needs`] (and of [`Session::require`]). A stored or replayed run reads
+//! everything; an experiment's summary reads a few indicators, and the Gini
+//! coefficients and distributions nobody reads are not computed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use watchtower_bridge::Reply;
 pub use watchtower_bridge::now_ms;
-use watchtower_engine::{EngineError, Simulation, TickOutcome};
+use watchtower_engine::{Capture, EngineError, Simulation, TickOutcome};
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
 use crate::branches::{Branches, Group};
@@ -174,6 +179,7 @@ pub struct Session {
     pending: Vec<Pending>,
     audit: Vec<AuditEntry>,
     branches: Branches,
+    required: Capture,
 }
 
 impl Session {
@@ -186,7 +192,14 @@ impl Session {
             pending: Vec::new(),
             audit: Vec::new(),
             branches: Branches::default(),
+            required: Capture::NONE,
         }
+    }
+
+    /// Has every tick capture at least `capture`, whatever the sinks need: for a caller
+    /// that reads the telemetry outside a sink (through [`Simulation::telemetry`], say).
+    pub fn require(&mut self, capture: Capture) {
+        self.required = capture;
     }
 
     /// The what-if branches running in lockstep with the simulation.
@@ -234,6 +247,7 @@ impl Session {
             pending: Vec::new(),
             audit: Vec::new(),
             branches: Branches::default(),
+            required: self.required,
         }
     }
 
@@ -267,6 +281,8 @@ impl Session {
         driver: &mut dyn Driver,
         sinks: &mut [&mut dyn Sink],
     ) -> Result<Ended, RunError> {
+        let capture = sinks.iter().fold(self.required, |wanted, sink| wanted.union(sink.needs()));
+        self.simulation.set_capture(capture);
         loop {
             if until.is_some_and(|target| self.simulation.tick() >= target) {
                 return Ok(Ended::Target);

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 
+use watchtower_engine::Capture;
 use watchtower_protocol::{AuditEntry, TickRecord};
 use watchtower_store::{RecordSender, StoreError, TickWriter};
 
@@ -45,6 +46,14 @@ pub trait Sink {
     /// After every cycle: a tick that settled (its telemetry) or an idle cycle, with the
     /// commands answered in it.
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError>;
+
+    /// What this sink reads of each tick's telemetry: by default everything. The session
+    /// has the engine capture the union of its sinks' needs, so an indicator no sink
+    /// reads (a Gini coefficient, the distributions) is not computed; a sink that says it
+    /// needs less must read nothing else (what was not captured is 0 or empty).
+    fn needs(&self) -> Capture {
+        Capture::FULL
+    }
 }
 
 /// Every tick's indicators into a CSV or JSON-lines file (`run --out`).

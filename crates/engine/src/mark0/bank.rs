@@ -8,33 +8,61 @@
 //! budget in phase 6. After this step the bank's balance is zero again (unless losses
 //! exceeded every deposit, in which case it keeps the hole, in plain sight).
 
+use super::chunks::{HOUSEHOLDS, each, ledger, starts};
 use super::{Mark0, accounts, cents};
-use crate::apportion;
+use crate::apportion::{self, IntSplit};
+use crate::ledger::exact_sums;
 use crate::model::{Context, ModelError};
 
 impl Mark0 {
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn bank(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (n, layout) = (self.n, self.layout);
-        let Self { firms, households, m, p, flows, firm_scratch, household_scratch, .. } = self;
+        let Self { firms, households, m, p, flows, firm_scratch, .. } = self;
 
-        // Balances as they stand, before any interest moves them.
+        // Balances as they stand, before any interest moves them (the households' do not
+        // move until their share is paid, so they are read in place).
+        let firm_balances = ctx.ledger.balances(layout.firm_range());
         firm_scratch.clear();
-        firm_scratch.extend((0..n).filter(|&i| firms.alive[i]).map(|i| (i, ctx.ledger.balance(layout.firm(i)))));
-        household_scratch.clear();
-        household_scratch.extend_from_slice(ctx.ledger.balances(layout.household_range()));
+        firm_scratch.extend((0..n).filter(|&i| firms.alive[i]).map(|i| (i, firm_balances[i])));
         let debt: i128 = firm_scratch.iter().map(|&(_, b)| i128::from((-b).max(0))).sum();
         let firm_cash: i128 = firm_scratch.iter().map(|&(_, b)| i128::from(b.max(0))).sum();
-        let savings: i128 = household_scratch.iter().map(|&b| i128::from(b.max(0))).sum();
+        let mut sums: Vec<(&[i64], i128)> =
+            ctx.ledger.balances(layout.household_range()).chunks(HOUSEHOLDS).map(|c| (c, 0)).collect();
+        // Light work (a vectorised sum): on this thread, where handing it out costs more.
+        sums.iter_mut().for_each(|(chunk, sum)| *sum = exact_sums(chunk).positive);
+        let sums: Vec<i128> = sums.into_iter().map(|(_, s)| s).collect();
+        let savings: i128 = sums.iter().sum();
 
         m.rhom = m.rho;
         if debt > 0 {
             m.rhom += (1.0 - p.default_cost_share) * flows.defaults as f64 / debt as f64;
         }
         let interest = cents("loan interest", m.rhom * debt as f64)?;
+        let flow = &mut firms.flow;
         let debtors = firm_scratch.iter().map(|&(i, b)| (i, (-b).max(0)));
-        apportion::by_i64(interest, debtors, |i, due| {
-            firms.flow[i] -= due;
-            ctx.ledger.transfer_signed(layout.firm(i), accounts::BANK, due)
+        ctx.ledger.fan(accounts::BANK, layout.firm_range(), usize::MAX, |fans| {
+            let fan = &mut fans[0];
+            match IntSplit::new(interest, debt) {
+                Some(split) => {
+                    let (mut cumulative, mut given) = (0, 0);
+                    for (i, owed) in debtors {
+                        cumulative += owed;
+                        let target = split.target(cumulative);
+                        let due = target - given;
+                        given = target;
+                        flow[i] -= due;
+                        fan.pay(i, -due)?;
+                    }
+                }
+                None => {
+                    apportion::by_i64(interest, debtors, |i, due| {
+                        flow[i] -= due;
+                        fan.pay(i, -due)
+                    })?;
+                }
+            }
+            Ok::<_, ModelError>(())
         })?;
 
         let deposits = firm_cash + savings;
@@ -44,17 +72,66 @@ impl Mark0 {
         }
         let pool = i128::from(ctx.ledger.balance(accounts::BANK)).max(-deposits) as i64;
         m.rhop = pool as f64 / deposits as f64;
-        let firm_deposits = firm_scratch.iter().map(|&(i, b)| (layout.firm(i), b.max(0)));
-        let household_deposits = household_scratch.iter().enumerate().map(|(k, &b)| (layout.household(k), b.max(0)));
-        apportion::by_i64(pool, firm_deposits.chain(household_deposits), |account, share| {
-            match layout.agent(account) {
-                Ok(i) => firms.flow[i] += share,
-                Err(k) => {
-                    households.income[k] += share;
-                    households.taxable[k] += share;
-                }
+        let Some(split) = IntSplit::new(pool, deposits) else {
+            if pool != 0 {
+                // Beyond 92 quadrillion cents of deposits: the sequential split by real weights.
+                let firm_deposits = firm_scratch.iter().map(|&(i, b)| (layout.firm(i), b.max(0)));
+                let balances = ctx.ledger.balances(layout.household_range()).to_vec();
+                let household_deposits = balances.iter().enumerate().map(|(k, &b)| (layout.household(k), b.max(0)));
+                let whole = layout.firm_range().start..layout.household_range().end;
+                ctx.ledger.fan(accounts::BANK, whole, usize::MAX, |fans| {
+                    apportion::by_i64(pool, firm_deposits.chain(household_deposits), |account, share| {
+                        match layout.agent(account) {
+                            Ok(i) => flow[i] += share,
+                            Err(k) => {
+                                households.income[k] += share;
+                                households.taxable[k] += share;
+                            }
+                        }
+                        fans[0].pay((account.0 - layout.firm_range().start) as usize, share)
+                    })
+                    .map_err(ledger)
+                })?;
             }
-            ctx.ledger.transfer_signed(accounts::BANK, account, share)
+            return Ok(());
+        };
+        // Firms first, then households, in one running sum.
+        ctx.ledger.fan(accounts::BANK, layout.firm_range(), usize::MAX, |fans| {
+            let fan = &mut fans[0];
+            let (mut cumulative, mut given) = (0, 0);
+            for &(i, b) in firm_scratch.iter() {
+                cumulative += b.max(0);
+                let target = split.target(cumulative);
+                let share = target - given;
+                given = target;
+                flow[i] += share;
+                fan.pay(i, share)?;
+            }
+            Ok::<_, ModelError>(())
+        })?;
+        let chunk_starts = starts(&sums, firm_cash);
+        let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
+        ledger.fan(accounts::BANK, layout.household_range(), HOUSEHOLDS, |fans| {
+            let mut parts: Vec<_> = fans
+                .iter_mut()
+                .zip(households.income.chunks_mut(HOUSEHOLDS))
+                .zip(households.taxable.chunks_mut(HOUSEHOLDS))
+                .zip(&chunk_starts)
+                .map(|(((fan, income), taxable), &start)| (fan, income, taxable, start as i64, Ok(())))
+                .collect();
+            each(workers, &mut parts, |(fan, income, taxable, start, result)| {
+                let (mut cumulative, mut given) = (*start, split.target(*start));
+                *result = (0..fan.len()).try_for_each(|j| {
+                    cumulative += fan.balances()[j].max(0);
+                    let target = split.target(cumulative);
+                    let share = target - given;
+                    given = target;
+                    income[j] += share;
+                    taxable[j] += share;
+                    fan.pay(j, share)
+                });
+            });
+            parts.into_iter().try_for_each(|p| p.4)
         })?;
         Ok(())
     }

@@ -16,8 +16,9 @@
 
 use libm::exp;
 
+use super::households::firm_split;
 use super::{Mark0, Moment, ZERO, accounts, cents};
-use crate::apportion;
+use crate::apportion::{self, IntSplit};
 use crate::model::{Context, ModelError};
 use crate::rng::{CHUNK, Purpose};
 
@@ -38,9 +39,10 @@ impl Mark0 {
         self.bank(ctx)
     }
 
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     fn decide(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let (p, m, f) = (&self.p, &self.m, &mut self.firms);
-        let (n, unit, layout) = (self.n, self.unit, self.layout);
+        let (n, unit) = (self.n, self.unit);
         let beta = p.beta;
         let (eta_plus, eta_minus) = (p.hiring_propensity(), p.firing_propensity);
         let (gamma_p, gamma_w) = (p.price_adjustment, p.wage_adjustment);
@@ -50,52 +52,72 @@ impl Mark0 {
         let revived = &self.revived;
         let (pavg, wavg, wmax, u, e, bust) = (m.pavg, m.wavg, m.wmax, m.u, m.e, m.bust);
         let (gamma, pi_used, rhom, rhop) = (m.gamma, m.pi_used, m.rhom, m.rhop);
+        let (alive, price, output, demand) = (&mut f.alive[..n], &mut f.price[..n], &mut f.output[..n], &f.demand[..n]);
+        let (wage, profit, logit) = (&mut f.wage[..n], &f.profit[..n], &mut self.logit[..n]);
 
-        // Normaliser of the logit that steers the unemployed towards higher wages.
+        // Normaliser of the logit that steers the unemployed towards higher wages (each
+        // firm's weight kept for its decision below). The weights first, then their sum
+        // in firm order: no call inside the summing loop.
+        // A weight is never 0 (e^x > 0 above the floor): −1 marks one below the floor.
         let mut wage_norm = 0.0;
         if beta > 0.0 {
             for i in 0..n {
-                if f.alive[i] {
-                    let arg = beta * (f.wage[i] - wmax) / wavg;
-                    if arg > EXP_FLOOR {
-                        wage_norm += exp(arg);
-                    }
+                if alive[i] {
+                    let arg = beta * (wage[i] - wmax) / wavg;
+                    logit[i] = if arg > EXP_FLOOR { exp(arg) } else { -1.0 };
                 }
+            }
+            for i in 0..n {
+                // Adding +0 to a sum of positive terms changes nothing: no branch needed.
+                wage_norm += if alive[i] && logit[i] >= 0.0 { logit[i] } else { 0.0 };
             }
         }
 
+        // Firms that default, and what the bank writes off for each, booked after the loop
+        // (a default moves only the firm's own balance, which no other firm reads).
+        let balances = ctx.ledger.balances(self.layout.firm_range());
+        let (defaults, cash, draws) = (&mut self.firm_scratch, &mut self.cash[..n], &mut self.draws);
+        defaults.clear();
         let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
         for chunk_start in (0..n).step_by(CHUNK) {
-            let chunk = chunk_start / CHUNK;
-            let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk);
+            let chunk = chunk_start..n.min(chunk_start + CHUNK);
+            // Each deciding firm's two draws from its chunk's stream, in firm order, made
+            // ahead so that the decisions below run without a call.
+            let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk_start / CHUNK);
+            draws.clear();
+            for i in chunk.clone() {
+                cash[i] = balances[i] as f64 / unit;
+                if alive[i] && cash[i] > -theta * (output[i] * wage[i]) {
+                    draws.push(gamma_p * rng.uniform());
+                    draws.push(gamma_w * rng.uniform());
+                }
+            }
+            let mut drawn = draws.iter().copied();
             let mut tie_rng = None;
-            for i in chunk_start..n.min(chunk_start + CHUNK) {
-                if !f.alive[i] {
+            for i in chunk {
+                if !alive[i] {
                     continue;
                 }
-                let account = layout.firm(i);
-                let balance = ctx.ledger.balance(account);
-                let a = balance as f64 / unit;
-                let pay_roll = f.output[i] * f.wage[i];
+                let a = cash[i];
+                let pay_roll = output[i] * wage[i];
                 if a > -theta * pay_roll {
                     let ren = if pay_roll > 0.0 { gamma * a / pay_roll } else { 0.0 };
-                    let rp = gamma_p * rng.uniform();
-                    let rw = gamma_w * rng.uniform();
-                    let dy = f.demand[i] - f.output[i];
+                    let (rp, rw) = (drawn.next().unwrap_or_default(), drawn.next().unwrap_or_default());
+                    let dy = demand[i] - output[i];
                     // Last tick's profit as the wage rule reads it. Exactly zero cents
                     // from a firm that paid wages is a tie: sales and wages cancelled,
                     // which the authors' doubles leave as a residue of either sign. A
                     // firm revived at zero profit, or paying no wages, is exactly zero
                     // in their code too, so it gets no coin.
-                    let mut profit = f.profit[i];
-                    if coin_ties && profit == 0.0 && pay_roll > 0.0 && !revived.contains(&i) {
-                        let coin =
-                            tie_rng.get_or_insert_with(|| ctx.streams.stream(Purpose::ProfitTie, ctx.tick, chunk));
-                        profit = if coin.uniform() < 0.5 { 1.0 } else { -1.0 };
+                    let mut last_profit = profit[i];
+                    if coin_ties && last_profit == 0.0 && pay_roll > 0.0 && !revived.contains(&i) {
+                        let coin = tie_rng.get_or_insert_with(|| {
+                            ctx.streams.stream(Purpose::ProfitTie, ctx.tick, chunk_start / CHUNK)
+                        });
+                        last_profit = if coin.uniform() < 0.5 { 1.0 } else { -1.0 };
                     }
                     let u_share = if beta > 0.0 {
-                        let arg = beta * (f.wage[i] - wmax) / wavg;
-                        if arg > EXP_FLOOR { u * n as f64 * (1.0 - bust) * exp(arg) / wage_norm } else { 0.0 }
+                        if logit[i] >= 0.0 { u * n as f64 * (1.0 - bust) * logit[i] / wage_norm } else { 0.0 }
                     } else {
                         u
                     };
@@ -103,54 +125,60 @@ impl Mark0 {
                         // Under-production: hire, raise a below-average price, and share
                         // profits through the wage (capped by what the firm earns).
                         let eta = (eta_plus * (1.0 + ren)).clamp(0.0, 1.0);
-                        f.output[i] += (eta * dy).min(u_share);
-                        if f.price[i] < pavg {
-                            f.price[i] *= 1.0 + rp;
+                        output[i] += (eta * dy).min(u_share);
+                        if price[i] < pavg {
+                            price[i] *= 1.0 + rp;
                         }
-                        if profit > 0.0 && gamma_w > ZERO {
-                            f.wage[i] *= 1.0 + (1.0 + ren) * rw * e;
-                            if f.output[i] > 0.0 {
+                        if last_profit > 0.0 && gamma_w > ZERO {
+                            wage[i] *= 1.0 + (1.0 + ren) * rw * e;
+                            if output[i] > 0.0 {
                                 let earned =
-                                    f.price[i] * f.demand[i].min(f.output[i]) + rhom * a.min(0.0) + rhop * a.max(0.0);
-                                f.wage[i] = f.wage[i].min(earned / f.output[i]);
+                                    price[i] * demand[i].min(output[i]) + rhom * a.min(0.0) + rhop * a.max(0.0);
+                                wage[i] = wage[i].min(earned / output[i]);
                             }
-                            f.wage[i] = f.wage[i].max(0.0);
+                            wage[i] = wage[i].max(0.0);
                         }
                     } else {
                         // Over-production: fire, cut an above-average price, and cut
                         // wages when losing money.
                         let eta = (eta_minus * (1.0 - ren)).clamp(0.0, 1.0);
-                        f.output[i] += eta * dy;
-                        if f.price[i] > pavg {
-                            f.price[i] *= 1.0 - rp;
+                        output[i] += eta * dy;
+                        if price[i] > pavg {
+                            price[i] *= 1.0 - rp;
                         }
-                        if profit < 0.0 {
-                            f.wage[i] *= 1.0 - (1.0 - ren) * rw * u;
-                            f.wage[i] = f.wage[i].max(0.0);
+                        if last_profit < 0.0 {
+                            wage[i] *= 1.0 - (1.0 - ren) * rw * u;
+                            wage[i] = wage[i].max(0.0);
                         }
                     }
                     // Indexation to expected inflation. Expected deflation beyond −100% a
                     // tick (reachable only by extreme settings) would turn prices and wages
                     // negative, which no transfer can book: they fall to nearly nothing
                     // instead (the same in every sane run, where the factors are near 1).
-                    f.price[i] *= (1.0 + pi_used).max(ZERO);
-                    f.wage[i] *= (1.0 + wage_index * pi_used).max(0.0);
-                    f.output[i] = f.output[i].max(0.0);
-                    wtot += f.wage[i] * f.output[i];
-                    ptot += f.price[i] * f.output[i];
-                    ytot += f.output[i];
-                    pmin = pmin.min(f.price[i]);
+                    price[i] *= (1.0 + pi_used).max(ZERO);
+                    wage[i] *= (1.0 + wage_index * pi_used).max(0.0);
+                    output[i] = output[i].max(0.0);
+                    wtot += wage[i] * output[i];
+                    ptot += price[i] * output[i];
+                    ytot += output[i];
+                    pmin = pmin.min(price[i]);
                 } else {
                     // Default: the bank writes the debt off; the firm shuts down.
+                    let balance = balances[i];
                     if balance < 0 {
-                        ctx.ledger.transfer(accounts::BANK, account, -balance)?;
+                        defaults.push((i, -balance));
                         self.flows.defaults += -balance;
                     }
                     self.flows.bankruptcies += 1;
-                    f.output[i] = 0.0;
-                    f.alive[i] = false;
+                    output[i] = 0.0;
+                    alive[i] = false;
                 }
             }
+        }
+        if !defaults.is_empty() {
+            ctx.ledger.fan(accounts::BANK, self.layout.firm_range(), usize::MAX, |fans| {
+                defaults.iter().try_for_each(|&(i, written_off)| fans[0].pay(i, written_off))
+            })?;
         }
         let m = &mut self.m;
         if ytot > 0.0 {
@@ -188,6 +216,7 @@ impl Mark0 {
     /// Phase 7, first step: each dead firm comes back with probability φ, at the average
     /// price and wage, producing u·ξ, with one wage bill of cash that the firms holding
     /// cash pay pro rata (the revived firm included, as in the authors' code).
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     pub(super) fn revive(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         let phi = self.p.revival_probability;
         let (f, m) = (&mut self.firms, &self.m);
@@ -210,12 +239,27 @@ impl Mark0 {
         let start_up = |i: usize| f.wage[i] * f.output[i];
         let total = cents("revived firms' cash", self.revived.iter().map(|&i| start_up(i)).sum::<f64>() * self.unit)?;
         let newcomers = self.revived.iter().map(|&i| (i, start_up(i)));
-        apportion::by_f64(total, newcomers, |i, cash| ctx.ledger.transfer(accounts::REVIVAL, layout.firm(i), cash))?;
+        firm_split(ctx, accounts::REVIVAL, layout.firm_range(), total, newcomers, |fan, i, cash| fan.pay(i, cash))?;
+        let balances = ctx.ledger.balances(layout.firm_range());
         let cash = &mut self.firm_scratch;
         cash.clear();
-        cash.extend((0..self.n).filter(|&i| f.alive[i]).map(|i| (i, ctx.ledger.balance(layout.firm(i)).max(0))));
-        let unpaid = apportion::by_i64(total, cash.iter().copied(), |i, share| {
-            ctx.ledger.transfer(layout.firm(i), accounts::REVIVAL, share)
+        cash.extend((0..self.n).filter(|&i| f.alive[i]).map(|i| (i, balances[i].max(0))));
+        let unpaid = ctx.ledger.fan(accounts::REVIVAL, layout.firm_range(), usize::MAX, |fans| {
+            let fan = &mut fans[0];
+            let sum: i128 = cash.iter().map(|&(_, c)| i128::from(c)).sum();
+            match IntSplit::new(total, sum) {
+                Some(split) => {
+                    let (mut cumulative, mut given) = (0, 0);
+                    for &(i, c) in cash.iter() {
+                        cumulative += c;
+                        let target = split.target(cumulative);
+                        fan.pay(i, given - target)?;
+                        given = target;
+                    }
+                    Ok(0)
+                }
+                None => apportion::by_i64(total, cash.iter().copied(), |i, share| fan.pay(i, -share)),
+            }
         })?;
         debug_assert_eq!(unpaid, 0, "the newcomers themselves hold cash");
         Ok(())

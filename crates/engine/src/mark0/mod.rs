@@ -16,6 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 mod bank;
+mod chunks;
 mod firms;
 mod households;
 mod labour;
@@ -27,7 +28,7 @@ use watchtower_protocol::Telemetry;
 
 use crate::apportion::{self, divide_rounding, round_cents};
 use crate::ledger::{AccountId, Ledger};
-use crate::model::{Context, Model, ModelError};
+use crate::model::{CaptureContext, Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, Registry};
 use crate::rng::{Purpose, Streams};
@@ -210,8 +211,9 @@ pub struct Mark0 {
     labour: Labour,
     m: Macro,
     flows: Flows,
+    /// One per distribution, so that they can be summarised at once.
     #[serde(skip)]
-    summarizer: Summarizer,
+    summarizers: [Summarizer; 4],
     /// Firms revived by the latest settlement. State, not scratch: the next tick's
     /// decisions read it (a revived firm's zero profit is no tie, see firms.rs), so a
     /// checkpoint keeps it.
@@ -219,9 +221,19 @@ pub struct Mark0 {
     /// Scratch: (firm, cents) pairs snapshotted before money moves.
     #[serde(skip)]
     firm_scratch: Vec<(usize, i64)>,
-    /// Scratch: household balances snapshotted before money moves.
+    /// Scratch, one per firm: a logit weight (e^{β·…}), computed once a phase.
     #[serde(skip)]
-    household_scratch: Vec<i64>,
+    logit: Vec<f64>,
+    /// Scratch, one per firm: the weights of a split over the firms (wage bills,
+    /// profits, sales), model units.
+    #[serde(skip)]
+    per_firm: Vec<f64>,
+    /// Scratch, one per firm: cash in model units.
+    #[serde(skip)]
+    cash: Vec<f64>,
+    /// Scratch: random draws made ahead of the loop that uses them.
+    #[serde(skip)]
+    draws: Vec<f64>,
 }
 
 impl Mark0 {
@@ -254,10 +266,13 @@ impl Mark0 {
             labour: Labour::new(n, h),
             m: Macro::default(),
             flows: Flows::default(),
-            summarizer: Summarizer::default(),
+            summarizers: Default::default(),
             revived: Vec::new(),
             firm_scratch: Vec::with_capacity(n),
-            household_scratch: Vec::with_capacity(h),
+            logit: vec![0.0; n],
+            per_firm: vec![0.0; n],
+            cash: vec![0.0; n],
+            draws: Vec::new(),
         };
         model.seed_state(&mut ledger, streams)?;
         Ok((model, ledger))
@@ -268,6 +283,9 @@ impl Mark0 {
         let mut model: Self = postcard::from_bytes(bytes)?;
         model.p = Params::from_registry(registry);
         model.labour.restored(model.n);
+        model.logit = vec![0.0; model.n];
+        model.per_firm = vec![0.0; model.n];
+        model.cash = vec![0.0; model.n];
         Ok(model)
     }
 
@@ -327,7 +345,8 @@ impl Mark0 {
     }
 
     /// Phase 1: moving averages, expected inflation, financial fragility.
-    fn expect(&mut self) {
+    #[inline(never)] // one call a tick; kept apart so profiles name it
+    fn expect(&mut self, ctx: &Context<'_>) {
         let (m, p) = (&mut self.m, &self.p);
         let w = p.memory;
         m.pi_avg = w * m.inflation + (1.0 - w) * m.pi_avg;
@@ -341,15 +360,22 @@ impl Mark0 {
         m.c_income = (p.propensity_income * adjust).clamp(0.0, 1.0);
         m.c_wealth = (p.propensity_wealth * adjust).clamp(0.0, 1.0);
         self.flows = Flows::default();
+        // Light work (memory cleared): on this thread, where handing it out costs more.
+        let _ = ctx;
         self.households.income.fill(0);
         self.households.disposable.fill(0);
         self.firms.flow.fill(0);
     }
 
     /// Phase 7: revival, final averages, inflation, policy rate, redenomination.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     fn settle(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         self.revive(ctx)?;
-        self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        // Revived firms hire. Without one, every firm's output is what phase 2's
+        // rebalance matched head-counts to, so another would change nothing.
+        if !self.revived.is_empty() {
+            self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+        }
         let f = &self.firms;
         let (mut ytot, mut wtot, mut ptot, mut wmax, mut dead) = (0.0, 0.0, 0.0, 0.0_f64, 0usize);
         for i in 0..self.n {
@@ -396,12 +422,13 @@ impl Mark0 {
     /// priced at that level would leave the range of integer cents: so after the firms'
     /// decisions ([`Moment::MidTick`]) the unit is also changed once the price level
     /// passes [`MID_TICK_CEILING`], far above anything a sane economy reaches.
+    #[inline(never)] // one call a tick; kept apart so profiles name it
     fn redenominate(&mut self, ctx: &mut Context<'_>, moment: Moment) -> Result<(), ModelError> {
         let ceiling = match moment {
             Moment::EndOfTick => REDENOMINATION_BASE,
             Moment::MidTick => MID_TICK_CEILING,
         };
-        let held = ctx.ledger.money_held();
+        let held = ctx.ledger.money_held_on(ctx.workers);
         let mut down = 0_i32;
         if self.m.pavg >= ceiling {
             // A price level past 10¹⁸ (or not a number) cannot be brought back in one step
@@ -503,7 +530,7 @@ impl Model for Mark0 {
     fn run_phase(&mut self, phase: Phase, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         match phase {
             Phase::Expect => {
-                self.expect();
+                self.expect(ctx);
                 Ok(())
             }
             Phase::Firms => self.firms_phase(ctx),
@@ -516,8 +543,8 @@ impl Model for Mark0 {
         }
     }
 
-    fn capture(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
-        self.capture_telemetry(ledger, tick, registry_version)
+    fn capture(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry {
+        self.capture_telemetry(ctx)
     }
 
     fn agent_features(&self, ledger: &Ledger, limit: usize) -> FeatureTable {

@@ -3,38 +3,40 @@
 use watchtower_protocol::{Indicators, Telemetry};
 
 use super::labour::UNEMPLOYED;
-use super::{Mark0, accounts};
-use crate::ledger::Ledger;
+use super::{Mark0, accounts, chunks};
+use crate::capture::Mark;
+use crate::ledger::{self, Ledger};
+use crate::model::CaptureContext;
+use crate::stats::{PopulationSummary, Summarizer};
 use watchtower_protocol::FeatureTable;
 
 impl Mark0 {
-    pub(super) fn capture_telemetry(&mut self, ledger: &Ledger, tick: u64, registry_version: u64) -> Telemetry {
+    #[inline(never)] // one call a tick; kept apart so profiles name it
+    pub(super) fn capture_telemetry(&mut self, ctx: &mut CaptureContext<'_>) -> Telemetry {
+        let (ledger, capture) = (ctx.ledger, ctx.capture);
         let (f, m, flows) = (&self.firms, &self.m, &self.flows);
         let households = ledger.balances(self.layout.household_range());
         let firm_cash = ledger.balances(self.layout.firm_range());
-        let sum = |xs: &[i64]| xs.iter().map(|&x| i128::from(x)).sum::<i128>() as i64;
-        let positive = |xs: &[i64]| xs.iter().map(|&x| i128::from(x.max(0))).sum::<i128>() as i64;
         let fixed = |a| ledger.balance(a);
 
+        // The sums, exact, one pass per sector.
+        let held = ledger::exact_sums(households);
+        let firms_held = ledger::exact_sums(firm_cash);
+        let fixed_total: i128 = ledger.balances(0..accounts::FIXED).iter().map(|&b| i128::from(b)).sum();
+        let (mut alive, mut output, mut profits) = (0i64, 0.0_f64, 0i64);
+        for i in 0..self.n {
+            if f.alive[i] {
+                alive += 1;
+                output += f.output[i];
+                profits += f.flow[i];
+            }
+        }
         let employed = self.labour.employed() as i64;
         let tax_revenue = flows.income_tax + flows.corporate_tax;
-        let alive = f.alive.iter().filter(|&&a| a).count() as i64;
-        let output: f64 = (0..self.n).filter(|&i| f.alive[i]).map(|i| f.output[i]).sum();
-        let profits: i64 = (0..self.n).filter(|&i| f.alive[i]).map(|i| f.flow[i]).sum();
         let money_other: i64 =
             accounts::CLEARING.iter().map(|&(a, _)| fixed(a)).sum::<i64>() + fixed(accounts::RESIDUE);
 
-        let wealth = self.summarizer.summarize_slice("household_wealth", "cents", households);
-        let income = self.summarizer.summarize_slice("household_income", "cents", &self.households.income);
-        let alive_firms = (0..self.n).filter(|&i| f.alive[i]);
-        let size = self.summarizer.summarize(
-            "firm_size",
-            "households",
-            alive_firms.clone().map(|i| self.labour.staff[i].len() as i64),
-        );
-        let cash = self.summarizer.summarize("firm_cash", "cents", alive_firms.map(|i| firm_cash[i]));
-
-        let indicators = Indicators {
+        let mut indicators = Indicators {
             output_real: output * self.households_per_unit(),
             gdp: flows.sales,
             consumption: flows.consumption,
@@ -47,16 +49,16 @@ impl Mark0 {
             employed,
             average_wage: if employed > 0 { flows.wage_bill / employed } else { 0 },
             wage_bill: flows.wage_bill,
-            gini_wealth: wealth.gini,
-            gini_income: income.gini,
+            gini_wealth: 0.0,
+            gini_income: 0.0,
             income_tax: flows.income_tax,
             corporate_tax: flows.corporate_tax,
             tax_revenue,
             welfare_paid: flows.welfare,
             government_balance: tax_revenue - flows.welfare - flows.government_spending,
             government_debt: -fixed(accounts::GOVERNMENT),
-            money_stock: positive(households) + positive(firm_cash),
-            loans: firm_cash.iter().map(|&x| i128::from((-x).max(0))).sum::<i128>() as i64,
+            money_stock: held.positive as i64 + firms_held.positive as i64,
+            loans: (firms_held.positive - firms_held.total) as i64,
             defaults: flows.defaults,
             bankruptcies: flows.bankruptcies,
             active_firms: alive,
@@ -68,20 +70,52 @@ impl Mark0 {
             consumption_propensity: m.c_income,
             financial_fragility: m.gamma,
             redenominations: m.redenominations,
-            money_households: sum(households),
-            money_firms: sum(firm_cash),
+            money_households: held.total as i64,
+            money_firms: firms_held.total as i64,
             money_government: fixed(accounts::GOVERNMENT),
             money_bank: fixed(accounts::BANK),
             money_issuer: fixed(accounts::ISSUER),
             money_other,
-            money_drift: ledger.drift() as i64,
+            money_drift: (held.total + firms_held.total + fixed_total) as i64,
         };
+
+        (ctx.probe)(Mark::Statistics);
+        // The four populations are summarised at once when there are threads and enough
+        // households for a second core to pay for itself.
+        let all = capture.distributions();
+        let wanted = [all || capture.wants("gini_wealth"), all || capture.wants("gini_income"), all, all];
+        let (income, staff) = (&self.households.income, &self.labour.staff);
+        let mut parts: Vec<(usize, &mut Summarizer, Option<PopulationSummary>)> = self
+            .summarizers
+            .iter_mut()
+            .enumerate()
+            .filter(|(which, _)| wanted[*which])
+            .map(|(which, summarizer)| (which, summarizer, None))
+            .collect();
+        let from = if self.h >= chunks::PARALLEL_HOUSEHOLDS { 2 } else { usize::MAX };
+        chunks::each_of(ctx.workers, &mut parts, from, |(which, summarizer, summary)| {
+            let alive_firms = (0..f.alive.len()).filter(|&i| f.alive[i]);
+            *summary = Some(match which {
+                0 => summarizer.summarize_slice("household_wealth", "cents", households),
+                1 => summarizer.summarize_slice("household_income", "cents", income),
+                2 => summarizer.summarize("firm_size", "households", alive_firms.map(|i| staff[i].len() as i64)),
+                _ => summarizer.summarize("firm_cash", "cents", alive_firms.map(|i| firm_cash[i])),
+            });
+        });
+        let mut summaries: [Option<PopulationSummary>; 4] = Default::default();
+        for (which, _, summary) in parts {
+            summaries[which] = summary;
+        }
+        indicators.gini_wealth = summaries[0].as_ref().map_or(0.0, |s| s.gini);
+        indicators.gini_income = summaries[1].as_ref().map_or(0.0, |s| s.gini);
+        let distributions =
+            if all { summaries.into_iter().flatten().map(|s| s.distribution).collect() } else { Vec::new() };
         Telemetry {
-            tick,
+            tick: ctx.tick,
             model: "mark0".into(),
-            registry_version,
+            registry_version: ctx.registry_version,
             indicators,
-            distributions: vec![wealth.distribution, income.distribution, size.distribution, cash.distribution],
+            distributions,
         }
     }
 

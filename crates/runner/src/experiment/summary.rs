@@ -18,6 +18,7 @@
 //! ([`EconomicPhase::classify`]).
 
 use serde::{Deserialize, Serialize};
+use watchtower_engine::Capture;
 use watchtower_protocol::{IndicatorValue, Indicators};
 
 use crate::report::EconomicPhase;
@@ -320,15 +321,14 @@ impl SummarySink {
         }
     }
 
-    /// The indicators this sink reads (their indices in [`Indicators::FIELDS`]), for an
-    /// engine that computes only what its sinks need.
-    // TODO(needs): declare these through `Sink::needs()` once that API lands on main.
-    pub fn needs(&self) -> Vec<usize> {
-        let mut fields: Vec<usize> = self.trackers.iter().map(|t| t.field).collect();
-        if self.mark0 && !fields.contains(&self.unemployment_field) {
-            fields.push(self.unemployment_field);
+    /// The indicators this sink reads, and nothing else: a run of an experiment then
+    /// skips what no summary uses (the Gini coefficients, the distributions).
+    fn capture(&self) -> Capture {
+        let mut names: Vec<&str> = self.trackers.iter().map(|t| Indicators::FIELDS[t.field].0).collect();
+        if self.mark0 {
+            names.push(Indicators::FIELDS[self.unemployment_field].0);
         }
-        fields
+        Capture::only(&names).expect("the trackers hold indicator fields")
     }
 
     /// Takes one settled tick's indicators.
@@ -402,6 +402,10 @@ impl SummarySink {
 }
 
 impl Sink for SummarySink {
+    fn needs(&self) -> Capture {
+        self.capture()
+    }
+
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
             self.observe(outcome.tick, &outcome.telemetry.indicators);

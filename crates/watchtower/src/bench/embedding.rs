@@ -30,7 +30,7 @@ pub struct EmbeddingArgs {
 }
 
 pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
-    let mut sim = session(ModelKind::Mark0, args.households)?;
+    let mut sim = session(ModelKind::Mark0, args.households, 1)?;
     advance(&mut sim, 200)?;
     let options = Options::default();
     let mut text = format!("Embedding map (t-SNE, one thread, {} epochs); {}\n", options.epochs, machine());

@@ -9,12 +9,14 @@ mod embedding;
 mod engine;
 mod observer;
 mod persistence;
+mod profile;
 mod whatif;
 
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand};
-use watchtower_engine::ModelKind;
+use clap::{Args, Subcommand, ValueEnum};
+use watchtower_engine::{Capture, ModelKind};
+use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, Scenario, Session};
 
 use crate::error::AppError;
@@ -35,6 +37,8 @@ pub struct BenchArgs {
 pub enum Bench {
     /// Engine alone: ticks/s, agent-updates/s and memory per agent, by size.
     Engine(engine::EngineArgs),
+    /// Where a tick's time goes: each phase, the books checks, the telemetry, the statistics.
+    Profile(profile::ProfileArgs),
     /// The economy with the store versus without it.
     Persistence(persistence::PersistenceArgs),
     /// The economy served to WebSocket clients sending commands, versus the engine alone.
@@ -53,6 +57,7 @@ pub enum Bench {
 pub fn bench(args: BenchArgs) -> Result<(), AppError> {
     let report = match args.which {
         Bench::Engine(a) => engine::run(&a)?,
+        Bench::Profile(a) => profile::run(&a)?,
         Bench::Persistence(a) => persistence::run(&a)?,
         Bench::Observer(a) => observer::run_observer(&a)?,
         Bench::Fanout(a) => observer::run_fanout(&a)?,
@@ -74,19 +79,89 @@ pub struct Report {
     json: serde_json::Value,
 }
 
+/// The economy a benchmark measures, beyond its size.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Economy {
+    /// Firms (Mark-0); default one per ten households, the default economy's shape.
+    #[arg(long)]
+    pub firms: Option<usize>,
+    /// Starting point (Mark-0): watchtower, mark0-2017, mark0-2015 or sim; default the
+    /// registry's defaults.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Override one setting, e.g. --set firms.bankruptcy_threshold=2 (applied last).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// What the engine captures every tick.
+    #[arg(long, value_enum, default_value_t = CaptureArg::Full)]
+    pub capture: CaptureArg,
+}
+
+/// What the engine captures every tick (`--capture`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum CaptureArg {
+    /// Every indicator and distribution (a stored, watched or replayed run).
+    #[default]
+    Full,
+    /// Every indicator, no distribution.
+    Indicators,
+    /// An experiment's summaries: unemployment, inflation, real output, the Gini of
+    /// wealth and government debt.
+    Summary,
+    /// Only the indicators that are always filled in (no Gini, no distribution).
+    None,
+}
+
+/// The indicators an experiment's summary reads (`--capture summary`).
+pub const SUMMARY: [&str; 5] = ["unemployment_rate", "inflation", "output_real", "gini_wealth", "government_debt"];
+
+impl From<CaptureArg> for Capture {
+    fn from(c: CaptureArg) -> Self {
+        match c {
+            CaptureArg::Full => Capture::FULL,
+            CaptureArg::Indicators => Capture::INDICATORS,
+            CaptureArg::Summary => Capture::only(&SUMMARY).expect("indicators"),
+            CaptureArg::None => Capture::NONE,
+        }
+    }
+}
+
+impl Economy {
+    /// `households` households (or `agents` Boltzmann agents), with `threads` lent to the
+    /// engine, built and run by the runner like any other run.
+    fn session(&self, model: ModelKind, agents: usize, threads: usize) -> Result<Session, AppError> {
+        let mut scenario = Scenario {
+            model,
+            households: agents,
+            firms: self.firms.unwrap_or((agents / 10).max(1)),
+            agents,
+            preset: self.preset.clone(),
+            ..Scenario::default()
+        };
+        if model == ModelKind::Boltzmann {
+            scenario.preset = None;
+        }
+        for arg in &self.set {
+            scenario.set(arg)?;
+        }
+        let mut simulation = scenario.build()?;
+        if threads > 1 {
+            simulation
+                .set_workers(Pool::new(threads).map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?);
+        }
+        let mut session = Session::new(simulation, scenario.schedule.clone());
+        // A benchmark reads nothing itself: it captures what it is told to, as a run
+        // whose sinks read that would.
+        session.require(self.capture.into());
+        Ok(session)
+    }
+}
+
 /// The economy the benchmarks measure: `households` households and one firm per ten
 /// (the default economy's shape), or `agents` Boltzmann agents, from the registry's
-/// defaults (no preset), built and run by the runner like any other run.
-fn session(model: ModelKind, agents: usize) -> Result<Session, AppError> {
-    let scenario = Scenario {
-        model,
-        households: agents,
-        firms: (agents / 10).max(1),
-        agents,
-        preset: None,
-        ..Scenario::default()
-    };
-    Ok(Session::new(scenario.build()?, scenario.schedule.clone()))
+/// defaults (no preset), with `threads` lent to the engine and everything captured.
+fn session(model: ModelKind, agents: usize, threads: usize) -> Result<Session, AppError> {
+    Economy::default().session(model, agents, threads)
 }
 
 /// Runs `ticks` more ticks.
@@ -121,6 +196,15 @@ fn median(xs: &[f64]) -> f64 {
 /// `1 − treated/baseline`, as a percentage: how much slower the treated arm is.
 fn loss(baseline: f64, treated: f64) -> f64 {
     100.0 * (1.0 - treated / baseline)
+}
+
+/// CPU time used so far by this whole process (all threads), seconds (Linux; 0 elsewhere).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok())).sum();
+    ticks as f64 / 100.0 // USER_HZ on Linux
 }
 
 /// Resident memory of this process, bytes (Linux; 0 elsewhere).

@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use watchtower_engine::ModelKind;
 use watchtower_runner::Stop;
+use watchtower_runner::workers::{Pool, THREADS_VAR};
 
 use super::{Report, advance, loss, machine, median, session, thread_cpu, ticks_per_second};
 use crate::error::AppError;
@@ -161,7 +162,8 @@ fn tick_of(service: &Service) -> u64 {
 
 /// Engine alone, as fast as it goes, for `seconds`.
 fn alone(households: usize, seconds: f64) -> Result<f64, AppError> {
-    let mut sim = session(ModelKind::Mark0, households)?;
+    // As wide as the served engine's pool (`serve` lends it `Pool::machine()`).
+    let mut sim = session(ModelKind::Mark0, households, Pool::machine_width())?;
     advance(&mut sim, 50)?;
     ticks_per_second(&mut sim, seconds)
 }
@@ -198,12 +200,13 @@ pub fn run_observer(args: &ObserverArgs) -> Result<Report, AppError> {
     }
     let (a, w) = (median(&bare), median(&watched));
     let text = format!(
-        "Observer overhead: {} households; {} WebSocket clients ({connected} connected) and {} commands/s \
-         ({:.0} answered/s); {} rounds of {} s each, alternating; {}\n\
+        "Observer overhead: {} households, engine on {} thread(s) ({THREADS_VAR}); {} WebSocket clients \
+         ({connected} connected) and {} commands/s ({:.0} answered/s); {} rounds of {} s each, alternating; {}\n\
          engine alone             {a:>9.1} ticks/s (median)\n\
          engine served + watched  {w:>9.1} ticks/s (median)\n\
          overhead                 {:>9.2} %",
         args.households,
+        Pool::machine_width(),
         args.clients,
         args.commands_per_second,
         median(&answers),
@@ -213,6 +216,7 @@ pub fn run_observer(args: &ObserverArgs) -> Result<Report, AppError> {
         loss(a, w)
     );
     let json = json!({"benchmark": "observer", "machine": machine(), "households": args.households, "clients": args.clients,
+        "engine_threads": Pool::machine_width(),
         "commands_per_second": args.commands_per_second, "alone_ticks_per_second": bare, "observed_ticks_per_second": watched,
         "overhead_percent": loss(a, w)});
     Ok(Report { text, json })

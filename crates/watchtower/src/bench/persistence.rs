@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::json;
 use watchtower_engine::ModelKind;
 use watchtower_runner::sink::Recorder;
+use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, Sink};
 use watchtower_store::{RunInfo, RunStatus, Writer, WriterOptions};
 
@@ -25,6 +26,9 @@ pub struct PersistenceArgs {
     /// Rounds of each arm.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Threads lent to the engine in both arms (default: as many as `run` lends it).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Ticks per second of one round; with a store, until the last tick is committed.
@@ -46,7 +50,8 @@ fn round(args: &PersistenceArgs, store: bool) -> Result<f64, AppError> {
     };
     let mut recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
     let mut sinks: Vec<&mut dyn Sink> = recorder.iter_mut().map(|r| r as &mut dyn Sink).collect();
-    let mut sim = session(ModelKind::Mark0, args.households)?;
+    let threads = args.threads.unwrap_or_else(Pool::machine_width);
+    let mut sim = session(ModelKind::Mark0, args.households, threads)?;
     let started = Instant::now();
     sim.run(Some(args.ticks), &mut Headless::default(), &mut sinks)?;
     drop(sinks);
@@ -67,17 +72,19 @@ pub fn run(args: &PersistenceArgs) -> Result<Report, AppError> {
     }
     let (a, s) = (median(&alone), median(&stored));
     let text = format!(
-        "Persistence overhead: {} households, {} ticks a round, {} rounds each, alternating; {}\n\
+        "Persistence overhead: {} households, engine on {} thread(s), {} ticks a round, {} rounds each, alternating; {}\n\
          engine alone      {a:>9.1} ticks/s (median)\n\
          engine + store    {s:>9.1} ticks/s (median, every tick committed)\n\
          overhead          {:>9.2} %",
         args.households,
+        args.threads.unwrap_or_else(Pool::machine_width),
         args.ticks,
         args.rounds,
         machine(),
         loss(a, s)
     );
     let json = json!({"benchmark": "persistence", "machine": machine(), "households": args.households, "ticks": args.ticks,
+        "engine_threads": args.threads.unwrap_or_else(Pool::machine_width),
         "alone_ticks_per_second": alone, "store_ticks_per_second": stored, "overhead_percent": loss(a, s)});
     Ok(Report { text, json })
 }

@@ -76,7 +76,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Size and times of one economy's checkpoints.
 fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, AppError> {
-    let mut s = session(ModelKind::Mark0, households)?;
+    let mut s = session(ModelKind::Mark0, households, 1)?;
     advance(&mut s, if households > 100_000 { 20 } else { 50 })?;
     let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
     let path = dir.path().join("bench.db");
@@ -126,7 +126,7 @@ fn round(args: &CheckpointArgs, checkpointed: bool) -> Result<(f64, u64, f64), A
     let mut recorder = Recorder::new(writer.sender());
     let options = CheckpointOptions { every_ticks: args.every, every: Duration::from_secs(60) };
     let mut checkpointer = Checkpointer::new(writer.store().handle(), writer.run_id(), options, 0);
-    let mut sim = session(ModelKind::Mark0, args.households)?;
+    let mut sim = session(ModelKind::Mark0, args.households, 1)?;
     let started = Instant::now();
     {
         let mut sinks: Vec<&mut dyn Sink> = vec![&mut recorder];

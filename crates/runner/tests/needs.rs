@@ -1,0 +1,56 @@
+//! The engine captures what the session's sinks read: the union of their needs, and
+//! everything when any of them reads everything. What is captured never changes the run.
+
+use watchtower_engine::Capture;
+use watchtower_protocol::Telemetry;
+use watchtower_runner::{Cycle, Flow, Headless, Scenario, Session, Sink, SinkError};
+
+/// Keeps every tick's telemetry and says it needs `needs`.
+struct Keep {
+    needs: Capture,
+    ticks: Vec<Telemetry>,
+}
+
+impl Sink for Keep {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        if let Some(outcome) = cycle.outcome {
+            self.ticks.push((*outcome.telemetry).clone());
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn needs(&self) -> Capture {
+        self.needs
+    }
+}
+
+fn run(sinks: &mut [&mut Keep]) {
+    let scenario = Scenario { households: 2_000, firms: 200, ..Scenario::default() };
+    let mut session = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+    let mut sinks: Vec<&mut dyn Sink> = sinks.iter_mut().map(|s| &mut **s as &mut dyn Sink).collect();
+    session.run(Some(30), &mut Headless::default(), &mut sinks).unwrap();
+}
+
+#[test]
+fn a_session_captures_the_union_of_its_sinks_needs() {
+    let summary = Capture::only(&["unemployment_rate", "gini_wealth"]).unwrap();
+    let mut alone = Keep { needs: summary, ticks: Vec::new() };
+    run(&mut [&mut alone]);
+    let mut beside = Keep { needs: summary, ticks: Vec::new() };
+    let mut everything = Keep { needs: Capture::FULL, ticks: Vec::new() };
+    run(&mut [&mut beside, &mut everything]);
+
+    for (narrow, full) in alone.ticks.iter().zip(&everything.ticks) {
+        // The economy is the same: every indicator asked for is identical, bit for bit.
+        assert_eq!(narrow.indicators.unemployment_rate.to_bits(), full.indicators.unemployment_rate.to_bits());
+        assert_eq!(narrow.indicators.gini_wealth.to_bits(), full.indicators.gini_wealth.to_bits());
+        assert_eq!(narrow.indicators.gdp, full.indicators.gdp);
+        // What nobody asked for was not computed.
+        assert_eq!(narrow.indicators.gini_income, 0.0);
+        assert!(narrow.distributions.is_empty());
+        assert!(full.indicators.gini_income > 0.0);
+        assert_eq!(full.distributions.len(), 4);
+    }
+    // Beside a sink that reads everything, the narrow sink sees everything too.
+    assert_eq!(beside.ticks, everything.ticks);
+}
