@@ -21,9 +21,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether `presented` is the access token.
+/// Whether `presented` is the access token. A viewer has none (its token is empty), so
+/// nothing, not even an empty bearer, passes.
 pub fn token_ok(state: &ServerState, presented: Option<&str>) -> bool {
-    presented.is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.token.as_bytes()))
+    !state.config.token.is_empty()
+        && presented.is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.token.as_bytes()))
 }
 
 /// The bearer token of an HTTP request, if any.

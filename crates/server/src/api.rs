@@ -45,7 +45,12 @@ fn failed(reason: &str) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ok": false, "state": "failed", "error": reason}))).into_response()
 }
 
+/// 200 once the first tick has settled; a viewer, which has no engine, is ready as soon
+/// as it serves (its store was opened before it bound).
 pub async fn readyz(State((state, _)): AppState) -> Response {
+    if let Some(dir) = &state.config.viewer {
+        return Json(json!({"ready": true, "viewer": dir})).into_response();
+    }
     if let Some(reason) = state.bridge.failure.load() {
         return failed(&reason);
     }
@@ -57,7 +62,23 @@ pub async fn readyz(State((state, _)): AppState) -> Response {
     }
 }
 
+/// 404 from a viewer for what only a live run has (its registry, snapshot, embedding map):
+/// a viewer has none, and "initializing" would promise one.
+fn not_live(state: &ServerState) -> Option<Response> {
+    state.config.viewer.as_ref().map(|dir| {
+        problem(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no live run: this is a read-only viewer of {dir} (recorded runs are under /api/runs and /api/history)"
+            ),
+        )
+    })
+}
+
 pub async fn registry(State((state, _)): AppState) -> Response {
+    if let Some(response) = not_live(&state) {
+        return response;
+    }
     match state.bridge.registry.load() {
         Some(r) => Json(&*r).into_response(),
         None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
@@ -65,6 +86,9 @@ pub async fn registry(State((state, _)): AppState) -> Response {
 }
 
 pub async fn snapshot(State((state, _)): AppState) -> Response {
+    if let Some(response) = not_live(&state) {
+        return response;
+    }
     match state.bridge.telemetry.load() {
         Some(p) => Json(&*p.telemetry).into_response(),
         None => {
@@ -89,7 +113,8 @@ pub async fn command(
     let authorized = token_ok(&state, bearer(&headers));
     let from = Sender { transport: "http", peer };
     let answered = enqueue(&state, targeted.command, targeted.run, authorized, &from).await;
-    let status = status_of(&answered.response);
+    // A viewer's refusal is not a passing unavailability: asking again will not help.
+    let status = if state.config.viewer.is_some() { StatusCode::FORBIDDEN } else { status_of(&answered.response) };
     (status, Json(Tagged { kind: "command_result", payload: &answered })).into_response()
 }
 
@@ -294,6 +319,9 @@ pub async fn metrics(State((state, _)): AppState) -> Response {
 
 /// `GET /api/admin/embedding-map`: 202 while computing, 200 with the map, 500 if it failed.
 pub async fn embedding(State((state, _)): AppState) -> Response {
+    if let Some(response) = not_live(&state) {
+        return response;
+    }
     let Some(status) = state.bridge.embedding.load() else {
         return problem(StatusCode::NOT_FOUND, "the embedding map is switched off (--embedding-sample 0)");
     };
@@ -310,6 +338,9 @@ pub async fn embedding(State((state, _)): AppState) -> Response {
 pub async fn refresh_embedding(State((state, _)): AppState, headers: HeaderMap) -> Response {
     if !origin_ok(&state, &headers) {
         return problem(StatusCode::FORBIDDEN, "forbidden: requests from this origin may not use the admin API");
+    }
+    if let Some(message) = state.read_only() {
+        return problem(StatusCode::FORBIDDEN, message);
     }
     if !token_ok(&state, bearer(&headers)) {
         return problem(StatusCode::UNAUTHORIZED, "unauthorised: the admin API needs the access token");

@@ -76,6 +76,12 @@ fn enqueue_for(
     from: &Sender,
 ) -> Pin<Box<dyn Future<Output = GodResponse> + Send>> {
     let received_at_ms = now_ms();
+    if let Some(message) = state.read_only() {
+        // No engine drains the bridge here and the store is another process's: answered
+        // at once, counted, not audited.
+        state.metrics.commands_rejected.inc();
+        return Box::pin(std::future::ready(GodResponse::rejected(&command, None, ErrorCode::Unavailable, message)));
+    }
     if !authorized {
         let response = GodResponse::rejected(
             &command,

@@ -85,6 +85,9 @@ pub(crate) fn runs_message(live: &LiveRuns) -> String {
 
 /// Checks the origin and the token of a request that changes the runs.
 fn guard(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(message) = state.read_only() {
+        return Err(problem(StatusCode::FORBIDDEN, message));
+    }
     if !origin_ok(state, headers) {
         return Err(problem(
             StatusCode::FORBIDDEN,

@@ -33,6 +33,12 @@ pub struct ServerConfig {
     /// Reads an experiment's fan chart from the store (`GET /api/experiments/{id}/fan`);
     /// `None` answers that endpoint 404.
     pub fan: Option<Arc<dyn ExperimentFan>>,
+    /// `Some(DIR)`: a read-only viewer of data directory DIR (`watchtower view`). No
+    /// engine runs behind the bridge and another process may be writing the database, so
+    /// every command, fork, drop and refresh is refused before it reaches the bridge (and
+    /// nothing is audited: a viewer writes nothing); the pages and read APIs serve what
+    /// the store holds. The text is what the page shows ("viewer of DIR").
+    pub viewer: Option<String>,
 }
 
 /// What the server cannot read from the store by itself: the fan chart of an experiment,
@@ -88,13 +94,16 @@ pub struct ServerState {
 impl ServerState {
     /// State for a server that talks to the engine through `bridge`.
     pub fn new(config: ServerConfig, bridge: Bridge) -> Arc<Self> {
-        let (frames, _) = watch::channel(Frame {
-            seq: 0,
-            text: Utf8Bytes::from_static(INITIALIZING),
-            run_id: None,
-            branches: Arc::new([]),
-            runs: None,
-        });
+        // A viewer never gets a first tick: its clients are told what it is instead of
+        // waiting for an engine.
+        let first = match &config.viewer {
+            Some(dir) => {
+                Utf8Bytes::from(serde_json::json!({"type": "status", "state": "viewer", "dir": dir}).to_string())
+            }
+            None => Utf8Bytes::from_static(INITIALIZING),
+        };
+        let (frames, _) =
+            watch::channel(Frame { seq: 0, text: first, run_id: None, branches: Arc::new([]), runs: None });
         let metrics = Metrics::new();
         let readers = config.history.clone().map(|h| Readers::new(h, metrics.reads_refused.clone()));
         Arc::new(Self {
@@ -115,6 +124,16 @@ impl ServerState {
         for row in self.flood.close_windows(true) {
             crate::commands::audit_or_count(self, row);
         }
+    }
+
+    /// Why a command (or fork, drop, refresh) is refused at once, if this is a viewer.
+    pub(crate) fn read_only(&self) -> Option<String> {
+        self.config.viewer.as_ref().map(|dir| {
+            format!(
+                "read-only viewer of {dir}: it runs no economy and takes no commands \
+                 (steer the run in the watchtower serve that writes it)"
+            )
+        })
     }
 
     /// Whether the first snapshot exists (genesis done, tick 0 settled) and the engine

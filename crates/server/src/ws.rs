@@ -1,7 +1,8 @@
 //! `GET /ws`: telemetry out, commands in, on one socket.
 //!
-//! Out: `{"type":"hello",…}` once, then `{"type":"status","state":"initializing"}` until
-//! the engine is ready, then `{"type":"telemetry","run_id":…,"tick":…,…}` at 10 Hz for
+//! Out: `{"type":"hello",…}` once (with `"viewer":DIR` from a read-only viewer, which then
+//! sends `{"type":"status","state":"viewer","dir":DIR}` and nothing live), then
+//! `{"type":"status","state":"initializing"}` until the engine is ready, then `{"type":"telemetry","run_id":…,"tick":…,…}` at 10 Hz for
 //! the main run and each live what-if branch (the latest frame; a slow client skips),
 //! `{"type":"runs",…}` whenever the live runs change (and first thing),
 //! `{"type":"command_result",…,"run_id":…}` for each command it sent, and
@@ -111,6 +112,7 @@ async fn client(
         "run_id": state.config.run_id,
         "main": crate::runs::main_run(&state),
         "authorized": authorized,
+        "viewer": state.config.viewer,
     });
 
     macro_rules! send {

@@ -98,6 +98,7 @@ fn an_experiment_names_its_kept_runs_and_a_server_without_a_fan_reader_says_so()
         allowed_hosts: vec![],
         limits: Limits::default(),
         fan: None,
+        viewer: None,
     };
     let state = ServerState::new(config, Bridge::default());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -2,7 +2,7 @@
 //! and steer it.
 //!
 //! This crate is the only place the parts meet (DESIGN.md §1): it parses the command
-//! line, takes the data directory's lock, and wires the runner (scenario, tick loop,
+//! line, takes the data directory's lock (all but `view`, which only reads), and wires the runner (scenario, tick loop,
 //! sinks) to the store and, for `serve`, to the server; then it shuts everything down in
 //! order. It is a library too, so tests can start a [`serve::Service`] in their own
 //! process and talk to it over a real socket.
@@ -20,6 +20,7 @@ pub mod bench;
 pub mod error;
 pub mod experiment;
 pub mod history;
+pub mod listen;
 pub mod lock;
 pub mod outputs;
 pub mod replay;
@@ -27,6 +28,7 @@ pub mod run;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod view;
 pub mod whatif;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,9 @@ pub struct Cli {
 enum Command {
     /// Serve the dashboard and run the economy live (the default).
     Serve(serve::ServeArgs),
+    /// Serve the dashboard read-only over an existing data directory, beside the process
+    /// writing it (a running experiment, say): no economy, no lock, no commands.
+    View(view::ViewArgs),
     /// Run the economy headless for a number of ticks, persisting every tick.
     Run(run::RunArgs),
     /// List the runs in a data directory.
@@ -69,7 +74,7 @@ enum Command {
 impl Cli {
     /// Whether this command line serves (for the default log level).
     pub fn serves(&self) -> bool {
-        matches!(self.command, None | Some(Command::Serve(_)))
+        matches!(self.command, None | Some(Command::Serve(_) | Command::View(_)))
     }
 }
 
@@ -79,6 +84,7 @@ pub fn dispatch(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         None => serve::serve(cli.serve, &signals()?),
         Some(Command::Serve(args)) => serve::serve(args, &signals()?),
+        Some(Command::View(args)) => view::view(args, &signals()?),
         Some(Command::Run(args)) => run::run(args, &signals()?),
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),

@@ -33,11 +33,11 @@ use watchtower_runner::resume::{find_resumable, rebuild};
 use watchtower_runner::sink::Recorder;
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Schedule, Session, Sink, Stop};
-use watchtower_server::connections::Limits;
 use watchtower_server::{ExperimentFan, FanAnswer, ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
+use crate::listen::ListenArgs;
 use crate::lock::DirLock;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
 
@@ -50,15 +50,12 @@ pub struct ServeArgs {
     /// The data directory.
     #[command(flatten)]
     pub data: DataDirArg,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub bind: SocketAddr,
+    /// Where it listens, and the connection limits.
+    #[command(flatten)]
+    pub listen: ListenArgs,
     /// Access token for commands (default: generated and printed with the URL).
     #[arg(long, env = "WATCHTOWER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Also accept browser requests from this origin, e.g. http://lab-host:8000 (repeatable).
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    pub allow_origin: Vec<String>,
     /// Ticks per second, 0.1 or more; 0 runs as fast as possible (default: the registry's
     /// sim.tick_rate, 20).
     #[arg(long, value_name = "HZ")]
@@ -75,18 +72,6 @@ pub struct ServeArgs {
     /// Agents sampled for the embedding map (t-SNE) computed at start; 0 switches it off.
     #[arg(long, value_name = "N", default_value_t = 5_000)]
     pub embedding_sample: usize,
-    /// Also answer requests addressed to this host name or address, e.g. lab-host (repeatable).
-    #[arg(long = "allow-host", value_name = "HOST")]
-    pub allow_host: Vec<String>,
-    /// Most connections open at once, WebSockets included; more are closed at once.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
-    pub max_connections: usize,
-    /// Seconds a client has to send a request's head, from connecting or its last response.
-    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_timeout.as_secs_f64())]
-    pub header_timeout: f64,
-    /// Seconds a connection may go with no byte moving either way before it is closed.
-    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().idle_timeout.as_secs_f64())]
-    pub idle_timeout: f64,
     /// Continue an interrupted run (default: the newest run, if it was interrupted) from
     /// its latest checkpoint, as the same run, to the tick target it was started with
     /// (or --ticks). The economy flags are the run's own and are ignored.
@@ -95,29 +80,6 @@ pub struct ServeArgs {
     /// Checkpoints.
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
-}
-
-impl ServeArgs {
-    /// The connection limits, checked (and the allowed hosts with them).
-    fn limits(&self) -> Result<Limits, AppError> {
-        let seconds = |flag: &str, value: f64| {
-            Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| AppError::Usage(format!("--{flag} {value}: expected a number of seconds above 0")))
-        };
-        for host in &self.allow_host {
-            watchtower_server::check_allowed_host(host).map_err(AppError::Usage)?;
-        }
-        if self.max_connections == 0 {
-            return Err(AppError::Usage("--max-connections must be at least 1".into()));
-        }
-        Ok(Limits {
-            max_connections: self.max_connections,
-            header_timeout: seconds("header-timeout", self.header_timeout)?,
-            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
-        })
-    }
 }
 
 fn generate_token() -> Result<String, AppError> {
@@ -236,12 +198,12 @@ impl Service {
         }
         let registry = scenario.registry()?;
         let checkpoints = args.checkpoints.options()?;
-        let limits = args.limits()?;
-        if !args.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
+        let limits = args.listen.limits()?;
+        if !args.listen.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
             return Err(AppError::Usage(format!(
                 "refusing to listen on {} (reachable from other machines) with a generated token; \
                  set --token or WATCHTOWER_TOKEN, or pass --insecure if you mean it",
-                args.bind
+                args.listen.bind
             )));
         }
         let token = match &args.token {
@@ -251,18 +213,7 @@ impl Service {
             Some(t) => t.trim().to_string(),
             None => generate_token()?,
         };
-        // Every client is a socket: allow as many as the system lets this process have.
-        if let Ok(limit) = rlimit::increase_nofile_limit(u64::MAX) {
-            info!(limit, "open files limit");
-            // The store, the lock and the listener need a few descriptors of their own.
-            if limit < limits.max_connections as u64 + 64 {
-                warn!(
-                    "the open files limit ({limit}) is below --max-connections ({}) plus the server's own files; \
-                     connections may fail before the cap is reached (raise `ulimit -n` or lower --max-connections)",
-                    limits.max_connections
-                );
-            }
-        }
+        crate::listen::raise_open_files(&limits);
 
         // Lock before anything else touches the directory: a second instance fails at once.
         let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
@@ -297,8 +248,8 @@ impl Service {
             .build()
             .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
         let listener = runtime
-            .block_on(TcpListener::bind(args.bind))
-            .map_err(|e| AppError::Startup(format!("cannot listen on {}: {e}", args.bind)))?;
+            .block_on(TcpListener::bind(args.listen.bind))
+            .map_err(|e| AppError::Startup(format!("cannot listen on {}: {e}", args.listen.bind)))?;
         let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
 
         // Only now the database: a start refused above (port taken) leaves it untouched.
@@ -348,20 +299,21 @@ impl Service {
             LiveBranches::new(bridge.clone(), writer.as_ref().map(|w| w.store().handle()), main, checkpoints);
         let config = ServerConfig {
             token: token.clone(),
-            allowed_origins: args.allow_origin.clone(),
+            allowed_origins: args.listen.allow_origin.clone(),
             run_id: writer.as_ref().map(Writer::run_id),
             history,
             fault_injection: cfg!(debug_assertions),
-            allowed_hosts: args.allow_host.clone(),
+            allowed_hosts: args.listen.allow_host.clone(),
             limits,
             fan: Some(Arc::new(Fan)),
+            viewer: None,
         };
         let state = ServerState::new(config, bridge.clone());
         // Analytics start before the server serves, so the map is never asked for too late.
         let tap = watchtower_runner::embedding::start(&bridge, args.embedding_sample)
             .map_err(|e| AppError::Startup(format!("cannot start the analytics thread: {e}")))?;
         let cancel = CancellationToken::new();
-        let server = runtime.spawn(supervise(listener, addr, Arc::clone(&state), cancel.clone()));
+        let server = runtime.spawn(crate::listen::supervise(listener, addr, Arc::clone(&state), cancel.clone()));
 
         // The engine on its own OS thread: genesis (or the resumed state) first, then the
         // live loop.
@@ -512,42 +464,10 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Serves on `first`, and on `addr` again if the server task dies, until `cancel`.
-async fn supervise(first: TcpListener, addr: SocketAddr, state: Arc<ServerState>, cancel: CancellationToken) {
-    let mut listener = Some(first);
-    loop {
-        let l = match listener.take() {
-            Some(l) => l,
-            None => match TcpListener::bind(addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    warn!("cannot listen on {addr} again yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if cancel.is_cancelled() {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        let task = tokio::spawn(watchtower_server::serve(l, Arc::clone(&state), cancel.clone()));
-        let result = task.await;
-        if cancel.is_cancelled() {
-            return;
-        }
-        match result {
-            Ok(Ok(())) => warn!("the server stopped unexpectedly; restarting it"),
-            Ok(Err(e)) => error!("the server failed: {e}; restarting it"),
-            Err(e) => error!("the server task panicked: {e}; restarting it (the engine is unaffected)"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The fan charts the server serves, read with the runner's summary encoding (the server
 /// does not know it).
 #[derive(Debug)]
-struct Fan;
+pub(crate) struct Fan;
 
 impl ExperimentFan for Fan {
     fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String> {

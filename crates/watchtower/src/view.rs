@@ -1,0 +1,143 @@
+//! `watchtower view`: the dashboard and the read APIs over an existing data directory,
+//! read-only, beside whatever process is writing it.
+//!
+//! One process writes a data directory and holds its lock (`lock.rs`); that is why
+//! `serve` cannot show an experiment that `experiment` is running. A viewer takes no
+//! lock and runs no economy: it opens the database with read-only connections (in WAL
+//! mode a reader sees each committed transaction and never blocks the writer), so it can
+//! sit beside a running `experiment`, `run` or `serve` and show their progress as it is
+//! committed. The server is the same one `serve` runs (Host check, connection caps,
+//! readers' gate, flood limits), told it is a viewer: it issues no token and refuses
+//! every command, fork, drop and refresh as "read-only viewer of DIR". A missing
+//! directory or database is an error naming the path, and nothing is created.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use watchtower_bridge::Bridge;
+use watchtower_runner::Stop;
+use watchtower_server::{ServerConfig, ServerState};
+use watchtower_store::History;
+use watchtower_store::connection::APPLICATION_ID;
+
+use crate::error::AppError;
+use crate::listen::{ListenArgs, raise_open_files, supervise};
+use crate::settings::DataDirArg;
+
+/// Arguments of `watchtower view`.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// The data directory to show (it must exist and hold a database).
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Where it listens, and the connection limits.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+}
+
+/// A running viewer: the server, over the store's read side only.
+pub struct Viewer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The data directory it shows.
+    pub dir: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Viewer {
+    /// Checks the directory and its database (creating neither), opens read-only
+    /// connections, binds and serves.
+    pub fn start(args: &ViewArgs) -> Result<Self, AppError> {
+        let limits = args.listen.limits()?;
+        let dir = args.data.data_dir.clone();
+        if !dir.is_dir() {
+            return Err(AppError::Usage(format!(
+                "no data directory at {}: `watchtower view` shows an existing one and creates nothing \
+                 (check --data-dir, or start `watchtower serve`, `run` or `experiment` there first)",
+                dir.display()
+            )));
+        }
+        let db = args.data.database();
+        // `History::open` refuses a missing file before SQLite could create one.
+        let history = History::open(&db, 4)?;
+        let id: i32 = history
+            .connection()?
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(watchtower_store::StoreError::from)?;
+        if id != APPLICATION_ID {
+            // A writer starting at this moment has created the file but not yet its
+            // schema: say so, rather than call it foreign.
+            let tables: i64 = history
+                .connection()?
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+                .map_err(watchtower_store::StoreError::from)?;
+            return Err(AppError::Usage(if id == 0 && tables == 0 {
+                format!("{} is empty: the process writing it may still be creating it; try again", db.display())
+            } else {
+                format!("{} is not a Watchtower database", db.display())
+            }));
+        }
+        raise_open_files(&limits);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("server")
+            .build()
+            .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
+        let bind = args.listen.bind;
+        let listener = runtime
+            .block_on(TcpListener::bind(bind))
+            .map_err(|e| AppError::Startup(format!("cannot listen on {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
+        let config = ServerConfig {
+            // No token: nothing a viewer serves needs one, and `token_ok` passes none.
+            token: String::new(),
+            allowed_origins: args.listen.allow_origin.clone(),
+            run_id: None,
+            history: Some(history),
+            fault_injection: false,
+            allowed_hosts: args.listen.allow_host.clone(),
+            limits,
+            fan: Some(Arc::new(crate::serve::Fan)),
+            viewer: Some(dir.display().to_string()),
+        };
+        // A bridge with no engine behind it: nothing is ever published, and nothing
+        // reaches its queues (the server refuses commands before they do).
+        let state = ServerState::new(config, Bridge::default());
+        let cancel = CancellationToken::new();
+        let server = runtime.spawn(supervise(listener, addr, state, cancel.clone()));
+        Ok(Self { addr, dir, runtime, cancel, server })
+    }
+
+    /// The dashboard's URL (no token: a viewer takes no commands).
+    pub fn url(&self) -> String {
+        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
+        format!("http://{host}:{}/", self.addr.port())
+    }
+
+    /// Closes the sockets and the read connections.
+    pub fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
+        self.runtime.shutdown_timeout(Duration::from_millis(200));
+    }
+}
+
+/// Serves the viewer until SIGINT/SIGTERM.
+pub fn view(args: ViewArgs, stop: &Stop) -> Result<(), AppError> {
+    let viewer = Viewer::start(&args)?;
+    say!("Watchtower viewer is running: {}", viewer.url());
+    say!("Read-only viewer of {} (no lock taken, no commands; a writer may run beside it)", viewer.dir.display());
+    say!("Stop with Ctrl-C.");
+    while !stop.requested() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    viewer.stop();
+    Ok(())
+}
