@@ -7,22 +7,24 @@
 // checks: #experiments lists both; the ensemble draws its fan chart with the numbers of
 // /api/experiments/2/fan; the grid draws its heat map on a canvas (non-blank pixels);
 // hovering a cell shows its mean and each seed's value as /api/experiments/1 has them;
-// a running experiment's progress is followed from the database (the test marks the
-// grid `running` with half its runs done, then finished, in the database itself, as an
-// experiment elsewhere would: while serve holds the lock none can run here); clicking a
-// cell lists its runs, and a run's link opens its recorded charts (`/?run=ID`), equal
-// to its /api/history. No console errors, no request off localhost. Screenshots go to
-// e2e/screenshots/ (experiments.png, the heat map with a cell's tooltip, is committed).
-// Bounded at 60 s.
+// clicking a cell lists its runs, and a run's link opens its recorded charts
+// (`/?run=ID`), equal to its /api/history. Then, serve stopped, a real experiment runs
+// in the background (24 runs, one at a time, for seconds) while `watchtower view` (the
+// read-only viewer, which takes no lock) serves the same directory: the page says it is
+// a viewer of it, follows the running experiment's progress from the database as the
+// writer commits it, part-way and on to "finished", refuses a command, and still shows
+// a recorded run. No console errors, no request off localhost. Every process is stopped
+// by its PID. Screenshots go to e2e/screenshots/ (experiments.png, the heat map with a
+// cell's tooltip, is committed). Bounded at 90 s.
 //
 // Run: node e2e/experiments.test.mjs  (or e2e/run.sh, which builds first)
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  SHOTS, api, check, freePort, harness, launch, log, prepare, run, startServer, stopServer, servers, waiters, watch,
+  SHOTS, api, check, exited, freePort, harness, launch, log, prepare, run, sleep, startBackground, startServer, startViewer,
+  stopServer, servers, waiters, watch,
 } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'watchtower-experiments-'));
@@ -52,17 +54,25 @@ seeds: 3
 fork: {tick: 100, set: {government.income_tax_rate: 0.3}}
 `;
 
-/** Runs SQL on the database with Python's sqlite3 (a second writer, as another process would be). */
-function sql(statements) {
-  const out = spawnSync('python3', ['-c', 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.executescript(sys.argv[2])\nc.commit()',
-    path.join(dataDir, 'watchtower.db'), statements], { encoding: 'utf8', timeout: 15_000 });
-  if (out.status !== 0) throw new Error(`python3 sqlite3 failed: ${out.stderr || out.error}`);
-}
+/** Long enough to watch: 24 runs of a tiny economy, 3,000 ticks each, run one at a time. */
+const SLOW = `name: e2e-watched
+model: mark0
+preset: mark0-2015
+firms: 20
+households: 200
+ticks: 3000
+warmup: 100
+seeds: 2
+axes:
+  firms.hiring_firing_ratio: [0.5, 1.5, 2.5, 3]
+  firms.bankruptcy_threshold: [1, 2, 4]
+`;
 
 async function main() {
   prepare(tmp);
   fs.writeFileSync(path.join(tmp, 'grid.yaml'), GRID);
   fs.writeFileSync(path.join(tmp, 'ensemble.yaml'), ENSEMBLE);
+  fs.writeFileSync(path.join(tmp, 'slow.yaml'), SLOW);
   await run(['experiment', path.join(tmp, 'grid.yaml'), '--data-dir', dataDir, '--keep-ticks', '--jobs', '2']);
   await run(['experiment', path.join(tmp, 'ensemble.yaml'), '--data-dir', dataDir, '--jobs', '2']);
   check(true, 'ran a 2 × 2 × 2-seed grid (--keep-ticks) and a 3-seed ensemble with a fork, 200 ticks each');
@@ -94,16 +104,10 @@ async function main() {
     `and the branch from its fork at tick ${fan.fork_tick}`);
   await page.screenshot({ path: path.join(SHOTS, 'experiments-fan-1280x800.png') });
 
-  // 2. A running experiment's progress, read from the database every second.
-  sql("UPDATE experiments SET status = 'running', done = 4, ended_at = NULL WHERE id = 1;");
+  // 2. The grid.
   await page.click('[data-testid=exp-item-1]');
   await waitText('[data-testid=exp-name]', /^e2e-grid$/, 5_000, 'the grid to open');
-  await waitText('[data-testid=exp-progress-text]', /^4 of 8 runs \(50 %\) · running/, 5_000, 'the running progress');
-  check(true, `a running experiment shows its progress: "${await page.textContent('[data-testid=exp-progress-text]')}"`);
-  const t0 = Date.now();
-  sql("UPDATE experiments SET status = 'finished', done = 8, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 1;");
-  await waitText('[data-testid=exp-progress-text]', /^8 of 8 runs \(100 %\) · finished/, 5_000, 'the progress to follow the database');
-  check(true, `the page followed the database to "8 of 8 runs · finished" in ${Date.now() - t0} ms`);
+  await waitText('[data-testid=exp-progress-text]', /^8 of 8 runs \(100 %\) · finished/, 5_000, 'the grid\'s progress');
 
   // 3. The heat map: a canvas with pixels; a cell's tooltip matches the API.
   await waitFor(() => window.watchtower.experiments.heatmap?.cells?.length === 4, null, 5_000, 'the heat map');
@@ -158,13 +162,46 @@ async function main() {
     `its charts draw its 200 recorded ticks, as /api/history?run=${kept} has them`);
   await page.screenshot({ path: path.join(SHOTS, 'experiments-run-1280x800.png') });
 
+  check(await stopServer(server.proc) === 0, 'the server exits 0 on SIGTERM');
+
+  // 5. A real experiment running beside a read-only viewer of its data directory.
+  const experiment = startBackground(['experiment', path.join(tmp, 'slow.yaml'), '--data-dir', dataDir, '--jobs', '1']);
+  const viewPort = await freePort();
+  const viewer = await startViewer(['--bind', `127.0.0.1:${viewPort}`, '--data-dir', dataDir]);
+  const viewBase = `http://127.0.0.1:${viewPort}/`;
+  // The experiment's row appears once it has planned its runs.
+  for (let i = 0; (await api(viewBase, '/api/experiments/3')).status !== 200; i++) {
+    if (i > 200) throw new Error(`experiment 3 never appeared:\n${experiment.output.join('\n')}`);
+    await sleep(25);
+  }
+  await page.goto(`${viewer.url}#experiments/3`, { timeout: 10_000 });
+  await waitText('[data-testid=conn-status]', /^Viewer$/, 5_000, 'the viewer badge');
+  check((await page.textContent('[data-testid=conn-detail]')) === `read-only viewer of ${dataDir}` && (await page.textContent('[data-testid=run]')) === `viewer of ${dataDir}`,
+    `the page says it is a read-only viewer of ${dataDir}`);
+  await waitText('[data-testid=exp-name]', /^e2e-watched$/, 5_000, 'the running experiment to open');
+  const progress = () => page.textContent('[data-testid=exp-progress-text]');
+  await waitText('[data-testid=exp-progress-text]', /^([1-9]|1\d|2[0-3]) of 24 runs .*· running/, 20_000, 'the experiment part-way');
+  const partWay = await progress();
+  check(true, `the viewer shows the running experiment part-way: "${partWay}"`);
+  await waitFor((before) => document.querySelector('[data-testid=exp-progress-text]').textContent !== before, partWay, 20_000, 'the progress to move');
+  check(true, `and follows it as the writer commits: "${await progress()}"`);
+  await page.screenshot({ path: path.join(SHOTS, 'experiments-viewer-1280x800.png') });
+  await waitText('[data-testid=exp-progress-text]', /^24 of 24 runs \(100 %\) · finished/, 40_000, 'the experiment to finish');
+  check(true, `to its end: "${await progress()}"`);
+  check(await exited(experiment, 10_000) === 0, 'the experiment exits 0 (it held the lock; the viewer took none)');
+  const refused = await api(viewBase, '/api/commands', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":"x","key":"sim.paused","value":true}' });
+  check(refused.status === 403 && /read-only viewer/.test(refused.body.error), `the viewer refuses commands: ${refused.status} "${refused.body.error}"`);
+  await page.goto(`${viewer.url}?run=${kept}`, { timeout: 10_000 });
+  await waitText('[data-testid=recorded-status]', /ticks 0–199 from the store/, 10_000, 'the recorded run through the viewer');
+  check(true, `the viewer shows recorded run #${kept} from the store`);
+
   check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
   check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
-  check(await stopServer(server.proc) === 0, 'the server exits 0 on SIGTERM');
+  check(await stopServer(viewer.proc) === 0, 'the viewer exits 0 on SIGTERM');
   log(`(${servers.size} servers left)`);
 }
 
-await harness('experiments', 60_000, main, {
+await harness('experiments', 90_000, main, {
   page: () => page,
   async cleanup() {
     try {

@@ -1,7 +1,8 @@
 // lib.mjs: what the dashboard's end-to-end tests share: the binary and Chromium, a
-// logger and checks, a free port, `watchtower serve` started and stopped (by its own
-// process, SIGTERM then SIGKILL), a headless Chromium whose every request, console error
-// and failed response is watched, and bounded waits.
+// logger and checks, a free port, `watchtower serve` and `watchtower view` started and
+// stopped (by their own process, SIGTERM then SIGKILL), other commands run to the end or
+// in the background (killed by PID if the test ends first), a headless Chromium whose
+// every request, console error and failed response is watched, and bounded waits.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -70,7 +71,50 @@ export const servers = new Set();
 
 /** Starts `watchtower serve` with `args`; resolves with {proc, url} once it prints its URL. */
 export function startServer(args) {
-  const proc = spawn(BIN, ['serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return start(['serve', ...args], /^Watchtower is running: (http:\/\/\S+)/);
+}
+
+/** Starts `watchtower view` (the read-only viewer) with `args`; resolves with {proc, url}. */
+export function startViewer(args) {
+  return start(['view', ...args], /^Watchtower viewer is running: (http:\/\/\S+)/);
+}
+
+/**
+ * Starts `watchtower ARGS` in the background, tracked in `servers` (so the harness kills it
+ * by its PID whatever happens), with its output kept in `proc.output`.
+ */
+export function startBackground(args) {
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  servers.add(proc);
+  proc.output = [];
+  for (const stream of [proc.stdout, proc.stderr]) {
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      proc.output.push(line);
+      if (proc.output.length > 200) proc.output.shift();
+    });
+  }
+  proc.once('exit', () => servers.delete(proc));
+  return proc;
+}
+
+/** Resolves with the exit code of `proc` once it exits, or rejects after `timeout` ms. */
+export function exited(proc, timeout) {
+  return new Promise((resolve, reject) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      resolve(proc.exitCode ?? proc.signalCode);
+      return;
+    }
+    const timer = setTimeout(() => reject(new Error(`watchtower did not exit within ${timeout / 1000} s:\n${proc.output.join('\n')}`)), timeout);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? signal);
+    });
+  });
+}
+
+/** Spawns `watchtower ARGS` and resolves once its stdout has a line matching `banner`. */
+function start(args, banner) {
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   servers.add(proc);
   proc.output = [];
   const keep = (line) => {
@@ -88,7 +132,7 @@ export function startServer(args) {
     });
     lines.on('line', (line) => {
       keep(line);
-      const match = /^Watchtower is running: (http:\/\/\S+)/.exec(line);
+      const match = banner.exec(line);
       if (match) {
         clearTimeout(timer);
         resolve({ proc, url: match[1] });

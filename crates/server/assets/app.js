@@ -10,7 +10,9 @@
 // run (the server restarted) starts the charts afresh. A changed registry_version means
 // a parameter moved: refetch that run's registry. `runs` messages say which branches
 // are live. `/?run=ID` of a run that is not live shows that recorded run's charts from
-// the store instead; `#experiments` shows the experiments view.
+// the store instead; `#experiments` shows the experiments view. From a read-only viewer
+// (`watchtower view`, hello's `viewer`) nothing is live: the page says whose data it
+// shows and offers the experiments and recorded runs.
 
 import { getJSON, history as fetchHistory } from './api.js';
 import { AuditLog } from './audit.js';
@@ -61,6 +63,8 @@ const viewRun = (() => {
 let mode = viewRun == null ? 'live' : 'pending';
 let recorded = false;
 let authorized = false;
+/** The data directory, when the server is a read-only viewer of one (`watchtower view`). */
+let viewer = null;
 let needsFill = false;
 let chartWindow = 200;
 let backfilled = false;
@@ -129,6 +133,7 @@ const KPIS = [
 // ---- connection -----------------------------------------------------------------------
 
 function readonlyReason(online) {
+  if (viewer) return `Read-only viewer of ${viewer}: no economy runs here, so nothing can be steered. It shows the experiments and recorded runs as their writer commits them.`;
   if (!online) return 'Offline: changes cannot be sent until the dashboard reconnects.';
   if (!token) return 'Read-only: this page was opened without the access token. Open the URL that watchtower serve printed (it ends in ?token=…), or paste the token below.';
   return 'Read-only: the server did not accept this session’s token (it may have restarted with a new one). Paste the token it printed below.';
@@ -144,7 +149,7 @@ function updateAvailability() {
 const connection = new Connection({
   onState(state, detail) {
     const badge = byId('conn-status');
-    setText(badge, { online: 'Online', initializing: 'Initializing', offline: 'Offline' }[state]);
+    setText(badge, { online: 'Online', initializing: 'Initializing', offline: 'Offline', viewer: 'Viewer' }[state]);
     badge.className = `badge conn ${state}`;
     setText(byId('conn-detail'), detail);
     document.body.dataset.connection = state;
@@ -153,6 +158,8 @@ const connection = new Connection({
   },
   onHello(msg) {
     authorized = !!msg.authorized;
+    viewer = msg.viewer ?? null;
+    document.body.dataset.viewer = viewer ? 'yes' : 'no';
     mainRun = msg.main ?? msg.run_id ?? null;
     if (msg.run_id !== runId) {
       if (runId !== undefined && mode !== 'recorded') toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
@@ -166,7 +173,7 @@ const connection = new Connection({
       steer = mainRun;
       controls.setTarget(null, runLabel(mainRun), runs.color(mainRun));
       overlay();
-      if (mode !== 'recorded') embedding.start();
+      if (mode !== 'recorded' && !viewer) embedding.start();
       scheduleRender();
     }
     // Without a store (--no-store) there is no history or audit to fetch.
@@ -179,6 +186,10 @@ const connection = new Connection({
     if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
     audit.refresh();
     updateAvailability();
+    // A viewer has no live run: `/?run=ID` is a recorded run, and the bare page says
+    // what it is and where to look.
+    if (viewer && mode === 'pending') showRecorded(viewRun);
+    else if (viewer && mode === 'live') showViewer();
     // A server without a runs message cannot say the run is live: show it as recorded.
     if (mode === 'pending') setTimeout(() => { if (mode === 'pending') showRecorded(viewRun); }, 3_000);
   },
@@ -292,6 +303,10 @@ function runLabel(id) {
 /** The header's run: "run #1", and "resumed at tick T" for a run continued by `--resume`. */
 function showRunName() {
   if (mode === 'recorded') return;
+  if (viewer) {
+    setText(byId('run'), `viewer of ${viewer}`);
+    return;
+  }
   const resumed = resumedText(runs.info(runId)?.resumedAt);
   setText(byId('run'), !recorded ? 'not recorded' : resumed ? `run #${runId} · ${resumed}` : `run #${runId}`);
 }
@@ -374,6 +389,16 @@ async function fill(into, run, tick, first) {
   }
 }
 
+/** A viewer's page without `/?run=ID`: what it is, and links to what it can show. */
+function showViewer() {
+  const note = byId('recorded-note');
+  note.hidden = false;
+  note.replaceChildren(h('strong', { 'data-testid': 'viewer-note', text: `Read-only viewer of ${viewer}` }),
+    ': no economy runs here and nothing can be steered. See the ',
+    h('a', { href: '#experiments', text: 'experiments' }),
+    ' (a running one is followed as its writer commits), or a recorded run’s charts at /?run=ID.');
+}
+
 /** `/?run=ID` of a run that is not live: its charts from the store, nothing live. */
 async function showRecorded(id) {
   mode = 'recorded';
@@ -388,7 +413,7 @@ async function showRecorded(id) {
   const status = h('span', { 'data-testid': 'recorded-status', text: 'loading its ticks…' });
   const about = h('span', { 'data-testid': 'recorded-about' });
   note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), about, ' · ', status, ' · ',
-    h('a', { href: '/', 'data-testid': 'to-live', text: 'back to the live economy' }));
+    h('a', { href: '/', 'data-testid': 'to-live', text: viewer ? 'back to the viewer' : 'back to the live economy' }));
   describeRun(id).then((known) => {
     if (!known) return;
     if (known.resumed) setText(byId('run'), `recorded run #${id} · ${known.resumed}`);

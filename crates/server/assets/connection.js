@@ -2,7 +2,8 @@
 //
 // States: 'offline' (no socket; reconnecting with exponential backoff), 'initializing'
 // (socket open, the engine has not finished its first tick), 'online' (telemetry
-// flowing). Every message is parsed once and handed to the callbacks; a dropped socket
+// flowing), 'viewer' (socket open to a read-only viewer of a data directory: no engine,
+// no telemetry, ever). Every message is parsed once and handed to the callbacks; a dropped socket
 // schedules a reconnect after 0.5 s, 1 s, 2 s … up to 5 s (with jitter).
 
 const BACKOFF_MIN_MS = 500;
@@ -66,7 +67,10 @@ export class Connection {
         this.handlers.onHello(msg);
         break;
       case 'status':
-        this.setState(msg.state === 'initializing' ? 'initializing' : this.state, 'engine starting');
+        // A read-only viewer (`watchtower view`) has no engine: it says so once, instead
+        // of telemetry, and stays in that state.
+        if (msg.state === 'viewer') this.setState('viewer', `read-only viewer of ${msg.dir}`);
+        else this.setState(msg.state === 'initializing' ? 'initializing' : this.state, 'engine starting');
         break;
       case 'telemetry':
         this.attempt = 0;
