@@ -304,3 +304,48 @@ fn a_failed_write_stops_the_writer_but_keeps_what_came_before_it() {
     let kept: i64 = conn.query_row("SELECT count(*) FROM ticks", [], |r| r.get(0)).unwrap();
     assert_eq!(kept, 10, "the ticks handed over before the failed write were kept");
 }
+
+/// A viewer in another process (`watchtower view`) follows an experiment through its
+/// `done` count: each finished run's summary must be committed within the writer's
+/// interval, not held in a transaction until the experiment ends.
+#[test]
+fn an_experiments_progress_is_committed_within_the_interval_without_a_flush() {
+    use watchtower_store::experiments::{create_experiment, insert_summary};
+    use watchtower_store::{NewExperiment, Store, StoredSummary};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let store = Store::open(&path, WriterOptions::default()).unwrap();
+    let e = NewExperiment {
+        name: "progress".into(),
+        source: "progress.yaml".into(),
+        spec: "name: progress\n".into(),
+        overrides: vec![],
+        layout: serde_json::json!({}),
+        runs: 3,
+        points: 1,
+    };
+    let id = store.call(move |c| create_experiment(c, &e)).unwrap();
+    let history = History::open(&path, 1).unwrap();
+    for run in 0..3u64 {
+        let s = StoredSummary {
+            experiment_id: id,
+            run,
+            point: 0,
+            seed: run + 1,
+            phase: None,
+            error: None,
+            row: serde_json::json!({"run": run}),
+            format: 1,
+            summary: vec![],
+        };
+        store.submit(move |c| insert_summary(c, &s)).unwrap();
+        let start = Instant::now();
+        while history.experiment(id).unwrap().map_or(0, |d| d.row.done) < run + 1 {
+            assert!(start.elapsed() < Duration::from_secs(2), "run {run}'s summary not committed within the interval");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    drop(history);
+    store.close().unwrap();
+}
