@@ -3,8 +3,9 @@
 # (playwright-core, pinned) if needed, builds the debug binary, then drives the dashboard
 # in headless Chromium (/usr/bin/chromium; no browser download): the live page
 # (dashboard.test.mjs), the what-if branches and resume (whatif.test.mjs), and the
-# experiments view (experiments.test.mjs). Each test starts and stops its own
-# `watchtower serve` on loopback with a temporary data directory. Screenshots land in
+# experiments view, with a real experiment followed through `watchtower view`
+# (experiments.test.mjs). Each test starts and stops its own `watchtower serve` (and
+# `view`) on loopback with a temporary data directory, every process by its PID. Screenshots land in
 # e2e/screenshots/ (whatif.png and experiments.png are committed). Every test runs, even
 # after one fails; the script exits non-zero if any failed, naming them.
 set -uo pipefail
