@@ -20,8 +20,8 @@ echo "== python: a fresh virtualenv with the pinned tools (python/requirements-c
 venv="$work/venv/bin"
 "$venv/pip" install --quiet --disable-pip-version-check -r python/requirements-ci.txt
 
-echo "== python: the wheel (maturin, release, abi3) into the virtualenv, with its extras"
-"$venv/maturin" build --release --locked --manifest-path python/Cargo.toml --interpreter "$venv/python" --out "$work/dist"
+echo "== python: the wheel (maturin, abi3; the ci profile: dev without debug info, the engine optimised) into the virtualenv, with its extras"
+"$venv/maturin" build --profile ci --locked --manifest-path python/Cargo.toml --interpreter "$venv/python" --out "$work/dist"
 wheel=$(ls "$work"/dist/watchtower-*.whl)
 case "$wheel" in
   *-cp39-abi3-*) ;;

@@ -185,7 +185,17 @@ ALTER TABLE runs ADD COLUMN experiment_run INTEGER;
 
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3_WHATIF), M::up(V4_EXPERIMENTS)])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+const MIGRATIONS: [&str; 4] = [V1, V2, V3_WHATIF, V4_EXPERIMENTS];
+
+/// The schema version this build writes and reads (`PRAGMA user_version` once migrated).
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version of an open database (0 before any migration).
+pub fn version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
 /// Brings the database to the latest schema and marks it as Watchtower's.

@@ -84,6 +84,22 @@ impl Viewer {
                 format!("{} is not a Watchtower database", db.display())
             }));
         }
+        // A read-only connection cannot migrate: a database another version wrote would
+        // answer the read APIs with errors, so say what it is instead.
+        let version =
+            watchtower_store::schema::version(&*history.connection()?).map_err(watchtower_store::StoreError::from)?;
+        if version != watchtower_store::schema::LATEST {
+            let (age, remedy) = if version < watchtower_store::schema::LATEST {
+                ("an older", "a writer of this version (`watchtower serve`, `run` or `experiment` there) upgrades it")
+            } else {
+                ("a newer", "view it with that version")
+            };
+            return Err(AppError::Usage(format!(
+                "{} was written by {age} Watchtower (schema version {version}; this one reads {}): {remedy}",
+                db.display(),
+                watchtower_store::schema::LATEST
+            )));
+        }
         raise_open_files(&limits);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -212,3 +212,22 @@ fn a_viewer_of_a_missing_directory_or_database_names_it_and_creates_nothing() {
     assert!(text.contains("empty/watchtower.db"), "{text}");
     assert_eq!(std::fs::read_dir(d.join("empty")).unwrap().count(), 0, "view created files in the directory");
 }
+
+#[test]
+fn a_viewer_refuses_a_database_of_another_schema_version_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ran = output(&["run", "--data-dir", "data", "--ticks", "5", "--households", "200", "--firms", "20"], d);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let db = d.join("data/watchtower.db");
+    let latest: i64 =
+        rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    for (version, says) in [(latest - 1, "an older Watchtower"), (latest + 1, "a newer Watchtower")] {
+        rusqlite::Connection::open(&db).unwrap().pragma_update(None, "user_version", version).unwrap();
+        let out = output(&["view", "--data-dir", "data", "--bind", "127.0.0.1:0"], d);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a viewer started on schema version {version}");
+        assert!(text.contains(says) && text.contains(&format!("schema version {version}")), "{text}");
+        assert!(text.contains("data/watchtower.db"), "{text}");
+    }
+}
