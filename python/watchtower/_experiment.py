@@ -53,6 +53,22 @@ def _run_chunk(text: str, source: str, indices: Sequence[int]) -> pa.Table:
     return _watchtower.run_chunk(text, source, list(indices))
 
 
+def _aligned(table: pa.Table) -> pa.Table:
+    """The table in freshly allocated buffers, each aligned to its values' type.
+
+    A table that crossed a process boundary by pickle (Dask's workers, a process pool)
+    may hold its buffers at any byte offset of the message they came in. The Arrow C
+    data interface, through which the table reaches Rust, expects aligned buffers:
+    arrow-rs reads a binary column's offsets as ``i32`` in place, which a debug build
+    refuses and a release build does not check. An Arrow IPC round trip in memory lays
+    every buffer out on an aligned boundary; at one row per run the copy costs nothing.
+    """
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return pa.ipc.open_stream(sink.getvalue()).read_all()
+
+
 def _ray_workers(ray: Any) -> int:
     return max(1, int(ray.available_resources().get("CPU", 0) or ray.cluster_resources().get("CPU", 1)))
 
@@ -120,4 +136,4 @@ def experiment(
         raise TypeError(
             f'executor must be None, "ray" or a concurrent.futures.Executor, not {type(executor).__name__}'
         )
-    return _watchtower._assemble(text, source, parts)
+    return _watchtower._assemble(text, source, [_aligned(p) for p in parts])
