@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  SHOTS, api, check, freePort, harness, launch, log, prepare, servers, sleep, startServer as serve, stopServer, waiters,
+  checkClean, SHOTS, api, check, freePort, harness, launch, log, prepare, servers, sleep, startServer as serve, stopServer, waiters,
 } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'watchtower-e2e-'));
@@ -237,20 +237,12 @@ async function main() {
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-reconnected.png') });
 
   // 10. Nothing went wrong along the way, and nothing left localhost.
-  check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
-  check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+  checkClean(offsite, problems);
   log(`(${excused} connection errors were logged while the server was down, as expected)`);
 }
 
 await harness('dashboard', 90_000, main, {
   page: () => page,
-  async cleanup() {
-    try {
-      await context?.close();
-    } catch {
-      // already gone
-    }
-    await Promise.all([...servers].map(stopServer));
-    fs.rmSync(tmp, { recursive: true, force: true });
-  },
+  context: () => context,
+  tmp,
 });

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  SHOTS, api, check, exited, freePort, harness, launch, log, prepare, run, sleep, startBackground, startServer, startViewer,
+  checkClean, SHOTS, api, check, exited, freePort, harness, launch, log, prepare, run, sleep, startBackground, startServer, startViewer,
   stopServer, servers, waiters, watch,
 } from './lib.mjs';
 
@@ -195,21 +195,13 @@ async function main() {
   await waitText('[data-testid=recorded-status]', /ticks 0–199 from the store/, 10_000, 'the recorded run through the viewer');
   check(true, `the viewer shows recorded run #${kept} from the store`);
 
-  check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
-  check(problems.length === 0, `no console errors or failed requests${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+  checkClean(offsite, problems);
   check(await stopServer(viewer.proc) === 0, 'the viewer exits 0 on SIGTERM');
   log(`(${servers.size} servers left)`);
 }
 
 await harness('experiments', 90_000, main, {
   page: () => page,
-  async cleanup() {
-    try {
-      await context?.close();
-    } catch {
-      // already gone
-    }
-    await Promise.all([...servers].map(stopServer));
-    fs.rmSync(tmp, { recursive: true, force: true });
-  },
+  context: () => context,
+  tmp,
 });

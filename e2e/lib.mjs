@@ -201,7 +201,12 @@ export function watch(page, allow = () => false) {
   page.on('pageerror', (e) => problems.push(`page error: ${e.stack ?? e.message}`));
   page.on('request', (r) => { if (!onLocalhost(r.url())) offsite.push(r.url()); });
   page.on('websocket', (ws) => { if (!onLocalhost(ws.url())) offsite.push(ws.url()); });
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  // ERR_ABORTED is the page cancelling its own request (a poll in flight when the test
+  // navigates away): never the server's failure, which shows as a status or a network error.
+  page.on('requestfailed', (r) => {
+    const error = r.failure()?.errorText;
+    if (error !== 'net::ERR_ABORTED') problems.push(`request failed: ${r.url()} (${error})`);
+  });
   page.on('response', (r) => {
     if (r.status() < 400) return;
     if (allow(r.url(), r.status())) allowed++;
@@ -221,9 +226,20 @@ export function waiters(page) {
 
 /**
  * Runs `main` with a watchdog of `limit` ms; on failure saves a screenshot of `page()`
- * as `failure-NAME.png` and prints the servers' last lines. `cleanup` always runs.
+ * as `failure-NAME.png` and prints the servers' last lines. Whatever happens, the
+ * browser `context()` is closed, every server still running is stopped by its PID and
+ * the scratch directory `tmp` is removed.
  */
-export async function harness(name, limit, main, { page, cleanup }) {
+export async function harness(name, limit, main, { page, context, tmp }) {
+  const cleanup = async () => {
+    try {
+      await context()?.close();
+    } catch {
+      // already gone
+    }
+    await Promise.all([...servers].map(stopServer));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
   const watchdog = setTimeout(() => {
     console.error(`FAIL: ${name} took longer than ${limit / 1000} s`);
     for (const proc of servers) proc.kill('SIGKILL');
@@ -250,6 +266,12 @@ export async function harness(name, limit, main, { page, cleanup }) {
     clearTimeout(watchdog);
     process.exit(1);
   }
+}
+
+/** The page's last checks: no request left localhost, no console error or failed request. */
+export function checkClean(offsite, problems, when = '') {
+  check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
+  check(problems.length === 0, `no console errors or failed requests${when}${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
 }
 
 /** Makes `dir` (and e2e/screenshots/) exist. */

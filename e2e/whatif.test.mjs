@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  SHOTS, api, check, freePort, harness, launch, log, prepare, sleep, startServer, stopServer, servers, waiters, watch,
+  checkClean, SHOTS, api, check, freePort, harness, launch, log, prepare, sleep, startServer, stopServer, servers, waiters, watch,
 } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'watchtower-whatif-'));
@@ -175,21 +175,13 @@ async function main() {
   check(watched.problems.length === 0, `no errors on the recorded page${watched.problems.length ? `:\n  ${watched.problems.join('\n  ')}` : ''}`);
   await other.close();
 
-  check(offsite.length === 0, `every request stayed on localhost${offsite.length ? `: ${offsite.join(', ')}` : ''}`);
-  check(problems.length === 0, `no console errors or failed requests after the resume${problems.length ? `:\n  ${problems.join('\n  ')}` : ''}`);
+  checkClean(offsite, problems, ' after the resume');
   check(await stopServer(resumed.proc) === 0, 'the resumed server exits 0 on SIGTERM');
   log(`(${servers.size} servers left)`);
 }
 
 await harness('whatif', 90_000, main, {
   page: () => page,
-  async cleanup() {
-    try {
-      await context?.close();
-    } catch {
-      // already gone
-    }
-    await Promise.all([...servers].map(stopServer));
-    fs.rmSync(tmp, { recursive: true, force: true });
-  },
+  context: () => context,
+  tmp,
 });

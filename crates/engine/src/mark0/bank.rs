@@ -8,7 +8,7 @@
 //! budget in phase 6. After this step the bank's balance is zero again (unless losses
 //! exceeded every deposit, in which case it keeps the hole, in plain sight).
 
-use super::chunks::{HOUSEHOLDS, each, ledger, starts};
+use super::chunks::{self, HOUSEHOLDS, ledger, starts};
 use super::{Mark0, accounts, cents};
 use crate::apportion::{self, IntSplit};
 use crate::ledger::exact_sums;
@@ -110,29 +110,16 @@ impl Mark0 {
             Ok::<_, ModelError>(())
         })?;
         let chunk_starts = starts(&sums, firm_cash);
-        let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
-        ledger.fan(accounts::BANK, layout.household_range(), HOUSEHOLDS, |fans| {
-            let mut parts: Vec<_> = fans
-                .iter_mut()
-                .zip(households.income.chunks_mut(HOUSEHOLDS))
-                .zip(households.taxable.chunks_mut(HOUSEHOLDS))
-                .zip(&chunk_starts)
-                .map(|(((fan, income), taxable), &start)| (fan, income, taxable, start as i64, Ok(())))
-                .collect();
-            each(workers, &mut parts, |(fan, income, taxable, start, result)| {
-                let (mut cumulative, mut given) = (*start, split.target(*start));
-                *result = (0..fan.len()).try_for_each(|j| {
-                    cumulative += fan.balances()[j].max(0);
-                    let target = split.target(cumulative);
-                    let share = target - given;
-                    given = target;
-                    income[j] += share;
-                    taxable[j] += share;
-                    fan.pay(j, share)
-                });
-            });
-            parts.into_iter().try_for_each(|p| p.4)
-        })?;
+        chunks::pay_by_deposits(
+            ctx.ledger,
+            ctx.workers,
+            accounts::BANK,
+            layout.household_range(),
+            &split,
+            &chunk_starts,
+            &mut households.income,
+            &mut households.taxable,
+        )?;
         Ok(())
     }
 }

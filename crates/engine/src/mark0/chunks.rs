@@ -10,7 +10,10 @@
 //! and so every number, are those of the sequential split, bit for bit, for any number
 //! of threads.
 
-use crate::ledger::LedgerError;
+use std::ops::Range;
+
+use crate::apportion::IntSplit;
+use crate::ledger::{AccountId, Ledger, LedgerError};
 use crate::model::ModelError;
 use crate::rng::CHUNK;
 use crate::workers::{Task, Workers};
@@ -62,6 +65,44 @@ pub(super) fn both<A: Send, B: Send>(
     let mut task_b = || done_b = b.take().map(|f| f());
     workers.run(&mut [&mut task_a, &mut task_b]);
     (done_a.expect("every task runs"), done_b.expect("every task runs"))
+}
+
+/// Pays the households an amount that `split` shares by their positive balances
+/// (deposit interest, dividends) from `payer`, chunk by chunk on the workers, each chunk
+/// from its running sum in `chunk_starts`: every share is income, and taxable.
+#[allow(clippy::too_many_arguments)] // the ledger, the split and the households' two columns
+pub(super) fn pay_by_deposits(
+    ledger: &mut Ledger,
+    workers: &dyn Workers,
+    payer: AccountId,
+    households: Range<u32>,
+    split: &IntSplit,
+    chunk_starts: &[i128],
+    income: &mut [i64],
+    taxable: &mut [i64],
+) -> Result<(), LedgerError> {
+    ledger.fan(payer, households, HOUSEHOLDS, |fans| {
+        let mut parts: Vec<_> = fans
+            .iter_mut()
+            .zip(income.chunks_mut(HOUSEHOLDS))
+            .zip(taxable.chunks_mut(HOUSEHOLDS))
+            .zip(chunk_starts)
+            .map(|(((fan, income), taxable), &start)| (fan, income, taxable, start as i64, Ok(())))
+            .collect();
+        each(workers, &mut parts, |(fan, income, taxable, start, result)| {
+            let (mut cumulative, mut given) = (*start, split.target(*start));
+            *result = (0..fan.len()).try_for_each(|j| {
+                cumulative += fan.balances()[j].max(0);
+                let target = split.target(cumulative);
+                let share = target - given;
+                given = target;
+                income[j] += share;
+                taxable[j] += share;
+                fan.pay(j, share)
+            });
+        });
+        parts.into_iter().try_for_each(|p| p.4)
+    })
 }
 
 /// The running sums at the start of each chunk of `chunk` weights, given each chunk's

@@ -388,29 +388,16 @@ impl Mark0 {
         let unpaid = match IntSplit::new(dividends, deposits) {
             Some(split) => {
                 let chunk_starts = starts(&sums, 0);
-                let (ledger, workers) = (&mut *ctx.ledger, ctx.workers);
-                ledger.fan(accounts::DIVIDENDS, layout.household_range(), HOUSEHOLDS, |fans| {
-                    let mut parts: Vec<_> = fans
-                        .iter_mut()
-                        .zip(income.chunks_mut(HOUSEHOLDS))
-                        .zip(taxable.chunks_mut(HOUSEHOLDS))
-                        .zip(&chunk_starts)
-                        .map(|(((fan, income), taxable), &start)| (fan, income, taxable, start as i64, Ok(())))
-                        .collect();
-                    each(workers, &mut parts, |(fan, income, taxable, start, result)| {
-                        let (mut cumulative, mut given) = (*start, split.target(*start));
-                        *result = (0..fan.len()).try_for_each(|j| {
-                            cumulative += fan.balances()[j].max(0);
-                            let target = split.target(cumulative);
-                            let d = target - given;
-                            given = target;
-                            income[j] += d;
-                            taxable[j] += d;
-                            fan.pay(j, d)
-                        });
-                    });
-                    parts.into_iter().try_for_each(|p| p.4)
-                })?;
+                chunks::pay_by_deposits(
+                    ctx.ledger,
+                    ctx.workers,
+                    accounts::DIVIDENDS,
+                    layout.household_range(),
+                    &split,
+                    &chunk_starts,
+                    income,
+                    taxable,
+                )?;
                 0
             }
             None if dividends != 0 && deposits != 0 => {
