@@ -52,10 +52,12 @@ fn kill_and_resume(kills: usize, ticks: u64, size: &[&str], seed: u64) {
     for kill in 0..kills {
         let args: &[&str] = if kill == 0 { &first } else { &resume };
         let mut running = Running::spawn(args, dir.path());
-        // A random moment: once the run has stored past a random tick ahead of where it is.
-        let from = last_stored(&db).max(0) as u64;
-        let left = ticks.saturating_sub(from);
-        let at = from + draws.next(left / 20 + 1, left * 3 / 4 + 2);
+        // A random moment: once the run has stored past a random tick of the kill's own
+        // share of the run's first half. Every kill then leaves at least half the run to
+        // go, so it lands on a running process however fast the engine gets.
+        let share = (ticks / 2 / kills as u64).max(1);
+        let from = (last_stored(&db).max(0) as u64 + 1).max(kill as u64 * share);
+        let at = from + draws.next(0, share);
         let deadline = Instant::now() + Duration::from_secs(120);
         while last_stored(&db) < at as i64 && last_stored(&db) < ticks as i64 - 1 {
             assert!(Instant::now() < deadline, "kill {kill}: tick {at} not reached within 120 s");
@@ -63,6 +65,9 @@ fn kill_and_resume(kills: usize, ticks: u64, size: &[&str], seed: u64) {
                 panic!("kill {kill}: the run exited before it was killed: {status:?}");
             }
             std::thread::sleep(Duration::from_millis(draws.next(1, 15)));
+        }
+        if let Some(status) = running.child.try_wait().unwrap() {
+            panic!("kill {kill}: the run exited before it was killed: {status:?}");
         }
         running.signal("KILL");
         running.wait(Duration::from_secs(10));
