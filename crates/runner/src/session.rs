@@ -199,7 +199,7 @@ impl Session {
     /// Has every tick capture at least `capture`, whatever the sinks need: for a caller
     /// that reads the telemetry outside a sink (through [`Simulation::telemetry`], say).
     pub fn require(&mut self, capture: Capture) {
-        self.required = capture;
+        self.required = self.required.union(capture);
     }
 
     /// The what-if branches running in lockstep with the simulation.

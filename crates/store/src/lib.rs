@@ -98,7 +98,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn open(path: &std::path::Path, source: rusqlite::Error) -> Self {
+    /// A database at `path` that could not be opened or read: the error names the file.
+    pub fn open(path: &std::path::Path, source: rusqlite::Error) -> Self {
         StoreError::Open { path: path.to_path_buf(), source }
     }
 }

@@ -38,6 +38,45 @@ pub struct ViewArgs {
     /// Where it listens, and the connection limits.
     #[command(flatten)]
     pub listen: ListenArgs,
+    /// Listen on an address other machines can reach (the data is readable by anyone there).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Checks, on one read-only connection and before any pool is built (a pool would retry
+/// a foreign file for its whole timeout), that `db` is a Watchtower database this
+/// version reads: a read-only connection cannot migrate one another version wrote.
+fn check_database(db: &std::path::Path) -> Result<(), AppError> {
+    let conn = watchtower_store::connection::open_reader(db)?;
+    let read = |sql: &str| -> Result<i64, AppError> {
+        conn.query_row(sql, [], |r| r.get(0)).map_err(|e| watchtower_store::StoreError::open(db, e).into())
+    };
+    let id = read("PRAGMA application_id")?;
+    let version = read("PRAGMA user_version")?;
+    let ours = read("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'runs'")?;
+    if id != i64::from(APPLICATION_ID) {
+        // A writer creating the database marks it ours after its last migration: until
+        // then it is empty, or holds our tables without the mark.
+        let tables = read("SELECT count(*) FROM sqlite_schema")?;
+        return Err(AppError::Usage(if id == 0 && (tables == 0 || ours == 1) {
+            format!("{} is being created by the process writing it; try again", db.display())
+        } else {
+            format!("{} is not a Watchtower database", db.display())
+        }));
+    }
+    let latest = watchtower_store::schema::LATEST;
+    if version != latest {
+        let (age, remedy) = if version < latest {
+            ("an older", "a writer of this version (`watchtower serve`, `run` or `experiment` there) upgrades it")
+        } else {
+            ("a newer", "view it with that version")
+        };
+        return Err(AppError::Usage(format!(
+            "{} was written by {age} Watchtower (schema version {version}; this one reads {latest}): {remedy}",
+            db.display()
+        )));
+    }
+    Ok(())
 }
 
 /// A running viewer: the server, over the store's read side only.
@@ -56,6 +95,13 @@ impl Viewer {
     /// connections, binds and serves.
     pub fn start(args: &ViewArgs) -> Result<Self, AppError> {
         let limits = args.listen.limits()?;
+        if !args.listen.bind.ip().is_loopback() && !args.insecure {
+            return Err(AppError::Usage(format!(
+                "refusing to show the runs and the audit log (peer addresses included) on {}, \
+                 reachable from other machines; pass --insecure if you mean it",
+                args.listen.bind
+            )));
+        }
         let dir = args.data.data_dir.clone();
         if !dir.is_dir() {
             return Err(AppError::Usage(format!(
@@ -65,41 +111,14 @@ impl Viewer {
             )));
         }
         let db = args.data.database();
-        // `History::open` refuses a missing file before SQLite could create one.
-        let history = History::open(&db, 4)?;
-        let id: i32 = history
-            .connection()?
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(watchtower_store::StoreError::from)?;
-        if id != APPLICATION_ID {
-            // A writer starting at this moment has created the file but not yet its
-            // schema: say so, rather than call it foreign.
-            let tables: i64 = history
-                .connection()?
-                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-                .map_err(watchtower_store::StoreError::from)?;
-            return Err(AppError::Usage(if id == 0 && tables == 0 {
-                format!("{} is empty: the process writing it may still be creating it; try again", db.display())
-            } else {
-                format!("{} is not a Watchtower database", db.display())
-            }));
-        }
-        // A read-only connection cannot migrate: a database another version wrote would
-        // answer the read APIs with errors, so say what it is instead.
-        let version =
-            watchtower_store::schema::version(&*history.connection()?).map_err(watchtower_store::StoreError::from)?;
-        if version != watchtower_store::schema::LATEST {
-            let (age, remedy) = if version < watchtower_store::schema::LATEST {
-                ("an older", "a writer of this version (`watchtower serve`, `run` or `experiment` there) upgrades it")
-            } else {
-                ("a newer", "view it with that version")
-            };
+        if !db.is_file() {
             return Err(AppError::Usage(format!(
-                "{} was written by {age} Watchtower (schema version {version}; this one reads {}): {remedy}",
-                db.display(),
-                watchtower_store::schema::LATEST
+                "no database at {}: `watchtower view` shows an existing one and creates nothing",
+                db.display()
             )));
         }
+        check_database(&db)?;
+        let history = History::open(&db, 4)?;
         raise_open_files(&limits);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -87,7 +87,7 @@ fn a_viewer_follows_a_running_experiment_to_its_end() {
     let view = loop {
         match View::try_start(d, "data") {
             Ok(view) => break view,
-            Err(e) if e.contains("may still be creating it") && Instant::now() < deadline => {
+            Err(e) if e.contains("is being created") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Err(e) => panic!("{e}"),
@@ -230,4 +230,30 @@ fn a_viewer_refuses_a_database_of_another_schema_version_naming_both() {
         assert!(text.contains(says) && text.contains(&format!("schema version {version}")), "{text}");
         assert!(text.contains("data/watchtower.db"), "{text}");
     }
+}
+
+#[test]
+fn a_viewer_of_a_file_that_is_not_a_database_says_so_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("data")).unwrap();
+    std::fs::write(d.join("data/watchtower.db"), b"not a database, just some bytes".repeat(200)).unwrap();
+    let started = Instant::now();
+    let out = output(&["view", "--data-dir", "data", "--bind", "127.0.0.1:0"], d);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("data/watchtower.db"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "it took {:?} to refuse", started.elapsed());
+}
+
+#[test]
+fn a_viewer_on_an_address_other_machines_reach_needs_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ran = output(&["run", "--data-dir", "data", "--ticks", "3", "--households", "200", "--firms", "20"], d);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let out = output(&["view", "--data-dir", "data", "--bind", "0.0.0.0:0"], d);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a viewer listened on 0.0.0.0 without --insecure");
+    assert!(text.contains("--insecure") && text.contains("0.0.0.0"), "{text}");
 }
