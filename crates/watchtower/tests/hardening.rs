@@ -190,19 +190,9 @@ async fn heavy_readers_leave_memory_telemetry_and_health_alone() {
     };
 
     // Watch telemetry for four seconds while they read.
-    let (mut last, mut largest_gap, mut frames) = (Instant::now(), Duration::ZERO, 0);
     let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(4) {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) if text.contains("\"telemetry\"") => {
-                largest_gap = largest_gap.max(last.elapsed());
-                last = Instant::now();
-                frames += 1;
-            }
-            Ok(Some(Ok(_))) => {}
-            other => panic!("telemetry stopped: {other:?}"),
-        }
-    }
+    let (largest_gap, frames) =
+        telemetry_gaps(&mut ws, Duration::from_secs(5), || watched.elapsed() < Duration::from_secs(4)).await;
     let peak = peak_rss_mib(pid);
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
@@ -280,18 +270,8 @@ async fn six_readers_of_a_hundred_thousand_ticks() {
             })
         })
         .collect();
-    let (mut last, mut largest_gap, mut frames) = (Instant::now(), Duration::ZERO, 0);
-    while readers.iter().any(|r| !r.is_finished()) {
-        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) if text.contains("\"telemetry\"") => {
-                largest_gap = largest_gap.max(last.elapsed());
-                last = Instant::now();
-                frames += 1;
-            }
-            Ok(Some(Ok(_))) => {}
-            other => panic!("telemetry stopped: {other:?}"),
-        }
-    }
+    let (largest_gap, frames) =
+        telemetry_gaps(&mut ws, Duration::from_secs(30), || readers.iter().any(|r| !r.is_finished())).await;
     let peak = peak_rss_mib(pid);
     for reader in readers {
         let (status, bytes, whole, took) = reader.join().unwrap();
@@ -308,6 +288,27 @@ async fn six_readers_of_a_hundred_thousand_ticks() {
 // ---------------------------------------------------------------------------------------
 // 6. Idle and half-open connections are closed.
 // ---------------------------------------------------------------------------------------
+
+/// Reads `ws` while `go()` says so and returns the largest gap between two telemetry
+/// frames and how many came; a silence longer than `limit`, or a closed socket, fails.
+async fn telemetry_gaps<S>(ws: &mut S, limit: Duration, mut go: impl FnMut() -> bool) -> (Duration, usize)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let (mut last, mut largest_gap, mut frames) = (Instant::now(), Duration::ZERO, 0);
+    while go() {
+        match tokio::time::timeout(limit, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.contains("\"telemetry\"") => {
+                largest_gap = largest_gap.max(last.elapsed());
+                last = Instant::now();
+                frames += 1;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("telemetry stopped: {other:?}"),
+        }
+    }
+    (largest_gap, frames)
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
