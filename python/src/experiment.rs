@@ -19,7 +19,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 use watchtower_runner::Stop;
-use watchtower_runner::experiment::{
+use watchtower_experiment::{
     ExperimentError, ExperimentSpec, ExperimentTable, NoRecording, Plan, RunSummary, execute, run_one,
 };
 

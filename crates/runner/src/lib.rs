@@ -20,15 +20,13 @@
 //!   side by side.
 //! - [`checkpoints`]: the engine's state stored while a run is recorded; [`resume`]: a
 //!   recorded run rebuilt at a tick from its latest checkpoint.
-//! - [`experiment`]: grids of runs × seeds, summarised as they go.
 //!
 //! The binary parses arguments and wires these together; the Python module and the
-//! experiment runner use the same pieces.
+//! experiment crate (`watchtower-experiment`) use the same pieces.
 
 pub mod branches;
 pub mod checkpoints;
 pub mod embedding;
-pub mod experiment;
 pub mod live;
 pub mod live_branches;
 pub mod paired;

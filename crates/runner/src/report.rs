@@ -27,6 +27,14 @@ pub enum EconomicPhase {
 }
 
 impl EconomicPhase {
+    /// Every phase, in the order reports list them: FU, RU, EC, FE.
+    pub const ALL: [EconomicPhase; 4] = [
+        EconomicPhase::FullUnemployment,
+        EconomicPhase::ResidualUnemployment,
+        EconomicPhase::EndogenousCrises,
+        EconomicPhase::FullEmployment,
+    ];
+
     /// The phase of a run from the mean and standard deviation of its unemployment over
     /// the window after warm-up, as the authors' wrapper classifies it (docs/MODEL.md):
     /// mean u < 0.1 is FE, mean u > 0.9 is FU, otherwise sd u > 0.1 is EC and the rest RU.

@@ -19,7 +19,7 @@ pub enum AppError {
     EnginePanicked(String),
     /// An experiment failed (its spec, a run, its table).
     #[error(transparent)]
-    Experiment(#[from] watchtower_runner::experiment::ExperimentError),
+    Experiment(#[from] watchtower_experiment::ExperimentError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] watchtower_store::StoreError),

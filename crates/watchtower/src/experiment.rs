@@ -1,21 +1,20 @@
 //! `watchtower experiment`, `experiment merge`, `experiments` and
 //! `export --experiment`: argument parsing and wiring; the engine of it is
-//! `watchtower_runner::experiment`.
+//! `watchtower_experiment`.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Subcommand, ValueEnum};
-use watchtower_runner::Stop;
-use watchtower_runner::experiment::store::{self as stored, KeepTicks};
-use watchtower_runner::experiment::{
-    ExperimentSpec, ExperimentTable, NoRecording, Plan, Recording, Shard, TableFormat, execute, merge_shards, plot,
+use watchtower_experiment::store as stored;
+use watchtower_experiment::{
+    ExperimentSpec, ExperimentTable, Finished, NoRecording, Plan, Shard, Start, Stored, TableFormat, execute,
+    merge_shards, plot,
 };
+use watchtower_runner::Stop;
 use watchtower_runner::progress::RunsProgress;
-use watchtower_store::{History, RunStatus, Store, WriterOptions};
+use watchtower_store::{History, RunStatus};
 
 use crate::error::AppError;
 use crate::lock::DirLock;
@@ -163,15 +162,7 @@ fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), AppError> {
 }
 
 fn plot_column(table: &ExperimentTable, chosen: &Option<String>) -> Result<String, AppError> {
-    let spec = table.spec();
-    let column = chosen.clone().unwrap_or_else(|| format!("{}_mean", spec.indicators[0]));
-    if !plot::plottable(spec).contains(&column) {
-        return Err(AppError::Usage(format!(
-            "--plot-summary {column}: not a column of this experiment; choose one of {}",
-            plot::plottable(spec).join(", ")
-        )));
-    }
-    Ok(column)
+    Ok(plot::column(table.spec(), chosen.as_deref())?)
 }
 
 /// Runs `watchtower experiment` (or `experiment merge`).
@@ -191,37 +182,22 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         return run_shard(&args, shard, jobs, stop);
     }
     // The spec (or the stored one), checked whole before anything else.
-    let fresh = match (&args.spec, args.resume) {
-        (Some(path), None) => Some(read_spec(path, &args.set)?),
-        _ => None,
-    };
-    if let Some(spec) = &fresh {
-        let table = ExperimentTable::new(Plan::new(spec.clone()));
-        if args.plot.is_some() {
-            plot_column(&table, &args.plot_summary)?;
-        }
-    }
-    let _lock = DirLock::acquire(&args.data.data_dir)?;
-    let store = Arc::new(Store::open(&args.data.database(), WriterOptions::default())?);
-    let history = History::open(&args.data.database(), 2)?;
-    let (id, plan, done): (i64, Plan, BTreeSet<u64>) = match fresh {
-        Some(spec) => {
-            let plan = Plan::new(spec);
-            (stored::create(&store, &plan)?, plan, BTreeSet::new())
-        }
-        None => {
-            let id = args.resume.expect("clap: spec or resume");
-            let loaded = stored::load(&history, id)?
-                .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", args.data.database().display())))?;
+    let start = match (&args.spec, args.resume) {
+        (Some(path), None) => {
+            let spec = read_spec(path, &args.set)?;
             if args.plot.is_some() {
-                plot_column(&loaded.table, &args.plot_summary)?;
+                plot::column(&spec, args.plot_summary.as_deref())?;
             }
-            store.call(move |c| watchtower_store::experiments::resume_experiment(c, id))?;
-            let done = loaded.table.summaries().map(|s| s.run).collect();
-            (id, loaded.table.plan().clone(), done)
+            Start::New(Box::new(spec))
         }
+        _ => Start::Resume(args.resume.expect("clap: spec or resume")),
     };
-    let missing: Vec<u64> = (0..plan.len()).filter(|r| !done.contains(r)).collect();
+    let _lock = DirLock::acquire(&args.data.data_dir)?;
+    let stored = Stored::open(&args.data.database(), start)?;
+    if args.plot.is_some() {
+        plot_column(stored.table(), &args.plot_summary)?;
+    }
+    let (id, plan) = (stored.id(), stored.plan().clone());
     let spec = plan.spec();
     say!(
         "experiment {id} `{}`: {} runs ({} grid points × {} seeds), {} to run on {jobs} thread{}; {}",
@@ -229,50 +205,25 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         plan.len(),
         plan.points(),
         spec.seeds.len(),
-        missing.len(),
+        plan.len() - stored.done(),
         if jobs == 1 { "" } else { "s" },
         args.data.database().display()
     );
-
-    let rows = ExperimentTable::new(plan.clone());
-    let mut progress = RunsProgress::new(plan.len(), done.len() as u64);
-    let keep = KeepTicks::new(Arc::clone(&store), id);
-    let recording: &dyn Recording = if args.keep_ticks { &keep } else { &NoRecording };
-    let started = Instant::now();
-    let result = execute(&plan, &missing, jobs, stop, recording, |summary| {
-        stored::submit(&store, id, &rows, &summary)?;
-        progress.inc();
-        Ok(())
-    });
+    let mut progress = RunsProgress::new(plan.len(), stored.done());
+    let finished = stored.run(jobs, args.keep_ticks, stop, || progress.inc());
     progress.finish();
-    let elapsed = started.elapsed();
-    let (status, error) = match &result {
-        Err(e) => (RunStatus::Failed, Some(e.to_string())),
-        Ok(x) if x.stopped => (RunStatus::Interrupted, None),
-        Ok(_) => (RunStatus::Finished, None),
-    };
-    stored::finish(&store, id, status, error)?;
-    store.flush()?;
-    let executed = result?;
-
-    let table = stored::load(&history, id)?.expect("just written").table;
-    let rate = executed.finished as f64 / elapsed.as_secs_f64().max(1e-9);
+    let Finished { status, table, ran, elapsed, .. } = finished?;
+    let rate = ran as f64 / elapsed.as_secs_f64().max(1e-9);
     say!(
         "experiment {id} {}: {} of {} runs stored; this process ran {} in {:.1} s ({rate:.2} runs/s, {jobs} job{})",
         status.as_str(),
         table.len(),
         plan.len(),
-        executed.finished,
+        ran,
         elapsed.as_secs_f64(),
         if jobs == 1 { "" } else { "s" }
     );
     report(&table);
-    drop(history);
-    drop(keep);
-    match Arc::try_unwrap(store) {
-        Ok(store) => store.close()?,
-        Err(_) => unreachable!("the pool's threads have ended"),
-    }
     if status == RunStatus::Interrupted {
         say!("interrupted: finished runs are kept; continue with `watchtower experiment --resume {id}`");
     }
@@ -291,7 +242,7 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
 fn read_spec(path: &Path, set: &[String]) -> Result<ExperimentSpec, AppError> {
     let text = std::fs::read_to_string(path).map_err(|e| AppError::io(path, e))?;
     Ok(ExperimentSpec::parse_with(&text, &path.display().to_string(), set)
-        .map_err(watchtower_runner::experiment::ExperimentError::from)?)
+        .map_err(watchtower_experiment::ExperimentError::from)?)
 }
 
 fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> Result<(), AppError> {
@@ -379,42 +330,8 @@ fn merge(args: MergeArgs) -> Result<(), AppError> {
 /// The closing summary: phases, and for small grids each point's means (and a fork's
 /// effects) with their 95% intervals.
 fn report(table: &ExperimentTable) {
-    let spec = table.spec();
-    let points = table.points();
-    let mut counts = [0usize; 4];
-    for s in table.summaries() {
-        if let Some(p) = s.baseline.phase {
-            counts[["FU", "RU", "EC", "FE"].iter().position(|c| *c == p.code()).expect("code")] += 1;
-        }
-    }
-    let failed = table.summaries().filter(|s| s.error.is_some()).count();
-    if counts.iter().sum::<usize>() > 0 {
-        say!("  phases of the runs: FU {}, RU {}, EC {}, FE {}", counts[0], counts[1], counts[2], counts[3]);
-    }
-    if failed > 0 {
-        say!("  {failed} run(s) stopped with an engine error (column `error`)");
-    }
-    if points.len() > 12 || points.is_empty() {
-        return;
-    }
-    let interval = |i: &watchtower_runner::experiment::Interval| {
-        if i.lo.is_finite() { format!("{:.6} [{:.6}, {:.6}]", i.mean, i.lo, i.hi) } else { format!("{:.6}", i.mean) }
-    };
-    for p in &points {
-        let at: Vec<String> = spec
-            .axes
-            .iter()
-            .zip(&p.values)
-            .map(|(a, v)| format!("{}={}", a.key, watchtower_runner::experiment::spec::show(v)))
-            .collect();
-        let phase = p.phase.map_or("", |p| p.code());
-        say!("  point {}{}{}: {} runs {phase}", p.point, if at.is_empty() { "" } else { " " }, at.join(" "), p.runs);
-        for (ind, m) in spec.indicators.iter().zip(&p.means) {
-            say!("    {ind:<22} mean {}", interval(m));
-        }
-        for (ind, m) in spec.indicators.iter().zip(&p.effects) {
-            say!("    {ind:<22} effect (branch − baseline) {}", interval(m));
-        }
+    for line in watchtower_experiment::report::lines(table) {
+        say!("{line}");
     }
 }
 
@@ -477,7 +394,7 @@ pub fn export(
         None => {
             let mut stdout = std::io::stdout();
             match loaded.table.write(&mut stdout, format) {
-                Err(watchtower_runner::experiment::ExperimentError::Other(m)) if m.contains("Broken pipe") => Ok(()),
+                Err(watchtower_experiment::ExperimentError::Other(m)) if m.contains("Broken pipe") => Ok(()),
                 other => {
                     let _ = stdout.flush();
                     Ok(other?)

@@ -471,7 +471,7 @@ pub(crate) struct Fan;
 
 impl ExperimentFan for Fan {
     fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String> {
-        use watchtower_runner::experiment::fan;
+        use watchtower_experiment::fan;
         Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
             fan::FanAnswer::Fan(value) => FanAnswer::Fan(value),
             fan::FanAnswer::NoExperiment => FanAnswer::NoExperiment,

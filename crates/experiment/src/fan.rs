@@ -7,9 +7,9 @@
 use serde_json::{Value, json};
 use watchtower_store::History;
 
-use super::execute::ExperimentError;
-use super::summary::TRACE_POINTS;
-use super::table::{ExperimentTable, Interval};
+use crate::execute::ExperimentError;
+use crate::summary::TRACE_POINTS;
+use crate::table::{ExperimentTable, Interval};
 
 /// One arm of the fan: the baseline (or the runs, without a fork) or the branch.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +97,7 @@ pub enum FanAnswer {
 
 /// Experiment `id`'s fan of indicator `name`, read from the store.
 pub fn read(history: &History, id: i64, name: &str) -> Result<FanAnswer, ExperimentError> {
-    let Some(loaded) = super::store::load(history, id)? else { return Ok(FanAnswer::NoExperiment) };
+    let Some(loaded) = crate::store::load(history, id)? else { return Ok(FanAnswer::NoExperiment) };
     Ok(match fan_json(&loaded.table, name) {
         Ok(fan) => FanAnswer::Fan(fan),
         Err(message) => FanAnswer::NotSummarised(message),

@@ -16,20 +16,27 @@
 //!                                       └──> fan: the fan chart's numbers (the dashboard's)
 //! ```
 //!
+//! Stored in a data directory ([`lifecycle`]): created or resumed → the missing runs
+//! executed → each summary submitted to the one writer thread as its run finishes →
+//! the experiment marked → the writer flushed → the table loaded back; [`report`] says
+//! what came out, in words.
+//!
 //! The CLI (`watchtower experiment`) and the Python module share these pieces; the CLI
-//! adds the store (summaries written through the one writer thread as each run
-//! finishes), the progress bar, signals and shards.
+//! adds argument parsing, the directory lock, the progress bar, signals and printing.
 
 pub mod execute;
 pub mod fan;
+pub mod lifecycle;
 pub mod plan;
 pub mod plot;
+pub mod report;
 pub mod spec;
 pub mod store;
 pub mod summary;
 pub mod table;
 
 pub use execute::{ExperimentError, NoRecording, Recording, RunEnd, RunRecorder, execute, run_one};
+pub use lifecycle::{Finished, Start, Stored};
 pub use plan::{Plan, PlannedRun, Shard};
 pub use spec::{ExperimentSpec, SpecError};
 pub use summary::{ArmSummary, RunSummary, Stats, SummarySink};

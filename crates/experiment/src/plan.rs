@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use watchtower_engine::RawValue;
 
-use crate::scenario::Scenario;
+use watchtower_runner::scenario::Scenario;
 
-use super::spec::ExperimentSpec;
+use crate::spec::ExperimentSpec;
 
 /// One planned run.
 #[derive(Debug, Clone)]

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use watchtower_engine::Capture;
 use watchtower_protocol::{IndicatorValue, Indicators};
 
-use crate::report::EconomicPhase;
-use crate::session::Cycle;
-use crate::sink::{Flow, Sink, SinkError};
+use watchtower_runner::report::EconomicPhase;
+use watchtower_runner::session::Cycle;
+use watchtower_runner::sink::{Flow, Sink, SinkError};
 
 /// Longest window whose quantiles are exact; longer windows use P².
 pub const EXACT_QUANTILE_WINDOW: u64 = 100_000;

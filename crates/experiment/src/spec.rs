@@ -26,9 +26,9 @@ use watchtower_engine::config::{self, Origin, Override};
 use watchtower_engine::{ModelKind, RawValue, Registry};
 use watchtower_protocol::Indicators;
 
-use crate::scenario::{DEFAULT_PRESET, Scenario};
-use crate::schedule::{Schedule, Scheduled};
-use crate::yaml::{Doc, YamlError, raw_value};
+use watchtower_runner::scenario::{DEFAULT_PRESET, Scenario};
+use watchtower_runner::schedule::{Schedule, Scheduled};
+use watchtower_runner::yaml::{Doc, YamlError, raw_value};
 
 /// The indicators summarised when the spec names none: unemployment, inflation, real
 /// output, the wealth Gini and government debt.
@@ -701,8 +701,8 @@ fn round12(x: f64) -> f64 {
 }
 
 /// A scenario error, placed: settings errors carry their own file and line.
-fn scenario_error(e: crate::ScenarioError, at: &Origin) -> SpecError {
-    use crate::ScenarioError as S;
+fn scenario_error(e: watchtower_runner::ScenarioError, at: &Origin) -> SpecError {
+    use watchtower_runner::ScenarioError as S;
     match e {
         S::Yaml(y) => y,
         S::Config(config::ConfigError::Invalid { origin, source }) => err(origin, source.to_string()),

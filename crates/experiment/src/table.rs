@@ -24,12 +24,12 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use watchtower_engine::RawValue;
 
-use crate::report::EconomicPhase;
+use watchtower_runner::report::EconomicPhase;
 
-use super::execute::ExperimentError;
-use super::plan::{Plan, Shard};
-use super::spec::ExperimentSpec;
-use super::summary::{RunSummary, Stats};
+use crate::execute::ExperimentError;
+use crate::plan::{Plan, Shard};
+use crate::spec::ExperimentSpec;
+use crate::summary::{RunSummary, Stats};
 
 /// An output format of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

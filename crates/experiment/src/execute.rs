@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use watchtower_engine::ModelKind;
 
-use crate::session::{Ended, Headless, RunError, Session, Stop};
-use crate::sink::{Sink, SinkError};
+use watchtower_runner::session::{Ended, Headless, RunError, Session, Stop};
+use watchtower_runner::sink::{Sink, SinkError};
 
-use super::plan::{Plan, PlannedRun};
-use super::summary::{RunSummary, SummarySink};
+use crate::plan::{Plan, PlannedRun};
+use crate::summary::{RunSummary, SummarySink};
 
 /// Why an experiment stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
     /// The spec was refused.
     #[error(transparent)]
-    Spec(#[from] super::spec::SpecError),
+    Spec(#[from] crate::spec::SpecError),
     /// A sink failed (recording a run's ticks, say).
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -268,7 +268,7 @@ pub fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::{ExperimentSpec, ExperimentTable, TableFormat};
+    use crate::{ExperimentSpec, ExperimentTable, TableFormat};
 
     const BASE: &str = "name: f\nfirms: 10\nhouseholds: 100\nticks: 60\nwarmup: 20\nseeds: [3, 4]\n";
 

@@ -9,14 +9,14 @@ use watchtower_store::experiments::{
 };
 use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store};
 
-use crate::session::Cycle;
-use crate::sink::{Flow, Recorder, Sink, SinkError};
+use watchtower_runner::session::Cycle;
+use watchtower_runner::sink::{Flow, Recorder, Sink, SinkError};
 
-use super::execute::{ExperimentError, Recording, RunEnd, RunRecorder};
-use super::plan::{Plan, PlannedRun};
-use super::spec::ExperimentSpec;
-use super::summary::{RunSummary, SUMMARY_FORMAT};
-use super::table::{ExperimentTable, raw_json};
+use crate::execute::{ExperimentError, Recording, RunEnd, RunRecorder};
+use crate::plan::{Plan, PlannedRun};
+use crate::spec::ExperimentSpec;
+use crate::summary::{RunSummary, SUMMARY_FORMAT};
+use crate::table::{ExperimentTable, raw_json};
 
 /// What readers that do not parse the spec need: axes (key and values), indicators,
 /// columns, seeds, ticks, warm-up, fork.

@@ -17,15 +17,15 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor;
 
-use crate::report::EconomicPhase;
+use watchtower_runner::report::EconomicPhase;
 
-use super::execute::ExperimentError;
-use super::spec::{ExperimentSpec, show};
-use super::summary::{RunSummary, Stats};
-use super::table::{ExperimentTable, Interval};
+use crate::execute::ExperimentError;
+use crate::spec::{ExperimentSpec, show};
+use crate::summary::{RunSummary, Stats};
+use crate::table::{ExperimentTable, Interval};
 
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -88,6 +88,21 @@ pub fn plottable(spec: &ExperimentSpec) -> Vec<String> {
         }
     }
     out
+}
+
+/// The column to draw: `chosen`, or the first indicator's mean; refused (naming the
+/// choices) if the experiment has no such column. Checked before an experiment starts,
+/// so a mistyped `--plot-summary` costs no runs.
+pub fn column(spec: &ExperimentSpec, chosen: Option<&str>) -> Result<String, ExperimentError> {
+    let column = chosen.map_or_else(|| format!("{}_mean", spec.indicators[0]), str::to_owned);
+    let choices = plottable(spec);
+    if !choices.contains(&column) {
+        return Err(ExperimentError::Other(format!(
+            "--plot-summary {column}: not a column of this experiment; choose one of {}",
+            choices.join(", ")
+        )));
+    }
+    Ok(column)
 }
 
 /// Draws `table`'s picture of `column` into `path` (PNG).
@@ -324,7 +339,7 @@ fn fan(
     };
     let mut series = Vec::new();
     for (name, branch, color) in &arms {
-        let arm = super::fan::arm(table, ind, *branch);
+        let arm = crate::fan::arm(table, ind, *branch);
         series.push((*name, *color, arm.points, arm.runs));
     }
     let (y0, y1) = bounds(series.iter().flat_map(|(_, _, p, _)| p.iter().flat_map(|(_, i)| [i.mean, i.lo, i.hi])));
