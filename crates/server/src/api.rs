@@ -1,8 +1,9 @@
-//! The HTTP API: health, readiness, commands, the registry, the latest snapshot, the
-//! audit log, runs and metrics (history has its own module, `history.rs`). Audit and runs
-//! come from the store's read-only pool through the readers' gate (`readers.rs`), on
-//! blocking threads, so a slow query never holds up the async workers. Health, readiness
-//! and metrics never touch the store: they answer while every reader is busy.
+//! The HTTP API's small endpoints: health, readiness, metrics, commands, the audit log,
+//! the embedding map and the fault hook (runs, history and experiments have modules of
+//! their own). The audit comes from the store's read-only pool through the readers' gate
+//! (`readers.rs`), on blocking threads, so a slow query never holds up the async
+//! workers. Health, readiness and metrics never touch the store: they answer while every
+//! reader is busy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,23 +15,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 use watchtower_protocol::{EmbeddingStatus, ErrorCode, GodResponse};
-use watchtower_store::History;
 
 use crate::access::{bearer, origin_ok, token_ok};
-use crate::broadcast::Tagged;
 use crate::commands::{Sender, enqueue};
-use crate::query::{run_id, whole};
-use crate::readers::QUEUE_WAIT;
-use crate::state::{FanAnswer, ServerState};
+use crate::query::{BadParam, run_id, whole};
+use crate::respond::{Tagged, not_live, problem, read_json};
+use crate::state::AppState;
 use crate::wire::parse_targeted_body;
-
-type AppState = State<(Arc<ServerState>, CancellationToken)>;
-
-pub(crate) fn problem(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
 
 /// 200 while the process lives and its engine has not failed: a failed engine is not a
 /// live economy, whatever the server can still answer.
@@ -58,41 +50,6 @@ pub async fn readyz(State((state, _)): AppState) -> Response {
         Some(p) => Json(json!({"ready": true, "tick": p.telemetry.tick})).into_response(),
         None => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "state": "initializing"}))).into_response()
-        }
-    }
-}
-
-/// 404 from a viewer for what only a live run has (its registry, snapshot, embedding map):
-/// a viewer has none, and "initializing" would promise one.
-fn not_live(state: &ServerState) -> Option<Response> {
-    state.config.viewer.as_ref().map(|dir| {
-        problem(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no live run: this is a read-only viewer of {dir} (recorded runs are under /api/runs and /api/history)"
-            ),
-        )
-    })
-}
-
-pub async fn registry(State((state, _)): AppState) -> Response {
-    if let Some(response) = not_live(&state) {
-        return response;
-    }
-    match state.bridge.registry.load() {
-        Some(r) => Json(&*r).into_response(),
-        None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
-    }
-}
-
-pub async fn snapshot(State((state, _)): AppState) -> Response {
-    if let Some(response) = not_live(&state) {
-        return response;
-    }
-    match state.bridge.telemetry.load() {
-        Some(p) => Json(&*p.telemetry).into_response(),
-        None => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"}))).into_response()
         }
     }
 }
@@ -127,27 +84,6 @@ fn status_of(response: &GodResponse) -> StatusCode {
         Some(ErrorCode::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         Some(ErrorCode::UnknownRun) => StatusCode::NOT_FOUND,
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-    }
-}
-
-/// 404 for the store's endpoints when the server runs without one (`--no-store`).
-pub fn no_store() -> Response {
-    problem(StatusCode::NOT_FOUND, "history is not available: this server runs without a store")
-}
-
-/// Runs `query` on the store through the readers' gate (`readers.rs`) and answers its
-/// value as JSON: 503 with `Retry-After` when every reader stays busy, never a pool
-/// timeout.
-pub(crate) async fn read_json<T: serde::Serialize + Send + 'static>(
-    state: &ServerState,
-    query: impl FnOnce(&History) -> Result<T, watchtower_store::StoreError> + Send + 'static,
-) -> Response {
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    match readers.read(QUEUE_WAIT, query).await {
-        Ok(value) => Json(value).into_response(),
-        Err(e) => e.into_response(),
     }
 }
 
@@ -189,126 +125,20 @@ pub async fn audit(State((state, _)): AppState, Query(q): Query<AuditQuery>) -> 
 }
 
 /// `run=` of the audit: none, one run id, or up to [`AUDIT_RUNS`] separated by commas.
-fn audit_runs(text: Option<&str>) -> Result<Vec<i64>, crate::query::BadParam> {
+fn audit_runs(text: Option<&str>) -> Result<Vec<i64>, BadParam> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(Vec::new()) };
     let mut runs = Vec::new();
     for part in text.split(',') {
-        let run = run_id(Some(part))?.ok_or_else(|| {
-            crate::query::BadParam(format!("`run` = {text} does not fit: expected run ids separated by commas"))
-        })?;
+        let run = run_id(Some(part))?
+            .ok_or_else(|| BadParam(format!("`run` = {text} does not fit: expected run ids separated by commas")))?;
         if !runs.contains(&run) {
             runs.push(run);
         }
     }
     if runs.len() > AUDIT_RUNS {
-        return Err(crate::query::BadParam(format!("`run` names {} runs: at most {AUDIT_RUNS}", runs.len())));
+        return Err(BadParam(format!("`run` names {} runs: at most {AUDIT_RUNS}", runs.len())));
     }
     Ok(runs)
-}
-
-/// `GET /api/experiments`: every experiment, newest first, with its progress.
-pub async fn experiments(State((state, _)): AppState) -> Response {
-    read_json(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
-}
-
-/// The experiment query's parameters, as text so each is checked by name.
-#[derive(Deserialize)]
-pub struct ExperimentQuery {
-    from: Option<String>,
-    limit: Option<String>,
-}
-
-/// Most run rows one experiment request returns (page on with `from`).
-const EXPERIMENT_ROWS_LIMIT: u64 = 10_000;
-
-/// `GET /api/experiments/{id}?from=&limit=`: the spec, the progress and the summary
-/// table (one row per finished run, by run index, from run `from`, at most `limit`),
-/// with the table's columns, and `kept`: the runs whose ticks were recorded
-/// (`--keep-ticks`), `{"run": INDEX, "run_id": ID}`, over the same run indices.
-pub async fn experiment(
-    State((state, _)): AppState,
-    axum::extract::Path(id): axum::extract::Path<i64>,
-    Query(q): Query<ExperimentQuery>,
-) -> Response {
-    let (from, limit) =
-        match (whole("from", q.from.as_deref(), 0, u64::MAX), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
-            (Ok(from), Ok(limit)) => {
-                (from.unwrap_or(0), limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT) as usize)
-            }
-            (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
-        };
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    let found = readers
-        .read(QUEUE_WAIT, move |h| {
-            let Some(detail) = h.experiment(id)? else { return Ok(None) };
-            let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
-            let kept: Vec<serde_json::Value> = h
-                .kept_runs(id, from, limit)?
-                .into_iter()
-                .map(|(run, run_id)| json!({"run": run, "run_id": run_id}))
-                .collect();
-            Ok(Some((detail, rows, kept)))
-        })
-        .await;
-    match found {
-        Ok(Some((detail, rows, kept))) => {
-            let progress = json!({
-                "done": detail.row.done,
-                "runs": detail.row.runs,
-                "share": if detail.row.runs == 0 { 0.0 } else { detail.row.done as f64 / detail.row.runs as f64 },
-                "status": detail.row.status,
-            });
-            let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
-            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows, "kept": kept}))
-                .into_response()
-        }
-        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The fan query's parameter.
-#[derive(Deserialize)]
-pub struct FanQuery {
-    indicator: Option<String>,
-}
-
-/// `GET /api/experiments/{id}/fan?indicator=`: an ensemble's indicator over ticks, the
-/// mean across seeds and its 95% interval per block of ticks, for the baseline and, with a
-/// fork, the branch (default indicator: the experiment's first).
-pub async fn experiment_fan(
-    State((state, _)): AppState,
-    axum::extract::Path(id): axum::extract::Path<i64>,
-    Query(q): Query<FanQuery>,
-) -> Response {
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    let Some(fan) = state.config.fan.clone() else {
-        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
-    };
-    let indicator = q.indicator.filter(|i| !i.trim().is_empty());
-    let answer = readers
-        .read(QUEUE_WAIT, move |h| {
-            let indicator = match indicator {
-                Some(indicator) => indicator,
-                None => match h.experiment(id)? {
-                    Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
-                    None => return Ok(Ok(FanAnswer::NoExperiment)),
-                },
-            };
-            Ok(fan.fan(h, id, &indicator))
-        })
-        .await;
-    match answer {
-        Ok(Ok(FanAnswer::Fan(fan))) => Json(fan).into_response(),
-        Ok(Ok(FanAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
-        Ok(Ok(FanAnswer::NotSummarised(message))) => problem(StatusCode::BAD_REQUEST, message),
-        Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
-        Err(e) => e.into_response(),
-    }
 }
 
 pub async fn metrics(State((state, _)): AppState) -> Response {

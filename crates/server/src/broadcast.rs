@@ -13,19 +13,11 @@ use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::live::{main_run, runs_message};
 use crate::state::{Frame, ServerState};
 
 /// The broadcast period (10 frames a second).
 pub const INTERVAL: Duration = Duration::from_millis(100);
-
-/// A message with its `type` tag ahead of the payload's own fields.
-#[derive(Serialize)]
-pub struct Tagged<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(flatten)]
-    pub payload: &'a T,
-}
 
 /// `{"type":"telemetry","run_id":…,"published_at_ms":…,<the telemetry's fields>}`.
 #[derive(Serialize)]
@@ -74,7 +66,7 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
         last_runs = runs_version;
         m.ticks.set(telemetry.tick as i64 + 1);
         m.money_drift.set(telemetry.indicators.money_drift);
-        let run_id = crate::runs::main_run(&state);
+        let run_id = main_run(&state);
         let frame = TelemetryFrame { kind: "telemetry", run_id, published_at_ms: published.at_ms, telemetry };
         let text = serde_json::to_string(&frame).expect("telemetry serialises");
         let mut branches = Vec::new();
@@ -91,7 +83,7 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
                 branches.push((run.run_id, text.into()));
             }
         }
-        let runs = live.as_ref().map(|l| (l.version, crate::runs::runs_message(l).into()));
+        let runs = live.as_ref().map(|l| (l.version, runs_message(l).into()));
         let branches: Arc<[(i64, axum::extract::ws::Utf8Bytes)]> = branches.into();
         state.frames.send_modify(|frame| {
             *frame = Frame { seq: frame.seq + 1, text: text.into(), run_id, branches, runs };

@@ -16,6 +16,7 @@ use watchtower_bridge::{AuditFull, Envelope, Refused, Reply, now_ms};
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
 use crate::flood::Verdict;
+use crate::live::{is_live, main_run};
 use crate::state::ServerState;
 
 /// How long a sender waits for the engine before giving up on an answer.
@@ -63,7 +64,7 @@ pub fn enqueue(
     authorized: bool,
     from: &Sender,
 ) -> Answer {
-    let run_id = run.or_else(|| crate::runs::main_run(state));
+    let run_id = run.or_else(|| main_run(state));
     let answer = enqueue_for(state, command, run, authorized, from);
     Box::pin(async move { Answered { response: answer.await, run_id } })
 }
@@ -90,10 +91,10 @@ fn enqueue_for(
             "unauthorised: commands need the access token printed when Watchtower started (the ?token=… of the dashboard URL)",
         );
         state.metrics.commands_rejected.inc();
-        match state.flood.admit(from) {
+        match state.flood.admit(from.transport, from.peer) {
             Verdict::Record => {
                 let entry = AuditEntry { command, received_at_ms, source: from.source(), response: response.clone() };
-                audit_or_count(state, entry);
+                state.audit_or_count(entry);
             }
             Verdict::Count => {
                 state.metrics.refusals_suppressed.inc();
@@ -101,7 +102,7 @@ fn enqueue_for(
         }
         return Box::pin(std::future::ready(response));
     }
-    if let Some(run) = run.filter(|&r| !crate::runs::is_live(state, r)) {
+    if let Some(run) = run.filter(|&r| !is_live(state, r)) {
         let response = GodResponse::rejected(
             &command,
             None,
@@ -182,7 +183,7 @@ fn enqueue_for(
 
 /// Puts `entry` in the audit log, waiting (a little at a time, up to [`AUDIT_WAIT`]) for
 /// room: the engine side drains the log at least every 50 ms.
-pub async fn record(state: &ServerState, mut entry: AuditEntry) {
+async fn record(state: &ServerState, mut entry: AuditEntry) {
     let deadline = tokio::time::Instant::now() + AUDIT_WAIT;
     loop {
         match state.bridge.audit.push(entry) {
@@ -197,13 +198,5 @@ pub async fn record(state: &ServerState, mut entry: AuditEntry) {
                 return;
             }
         }
-    }
-}
-
-/// Puts `entry` in the audit log if there is room, else counts it (a stranger's refusal
-/// never holds anything up).
-pub fn audit_or_count(state: &ServerState, entry: AuditEntry) {
-    if state.bridge.audit.push(entry).is_err() {
-        state.metrics.unaudited.inc();
     }
 }

@@ -10,13 +10,11 @@
 //! either, refusals are counted under one row, so many addresses cost no more than a few.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
-
-use crate::commands::Sender;
 
 /// The window over which refusals are counted.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -78,8 +76,9 @@ fn source(ip: IpAddr) -> IpAddr {
 }
 
 impl FloodGuard {
-    /// Decides for one refusal from `from`.
-    pub fn admit(&self, from: &Sender) -> Verdict {
+    /// Decides for one refusal from `peer`, which sent it over `transport` (`websocket` or
+    /// `http`, named in the window's summary row).
+    pub fn admit(&self, transport: &'static str, peer: SocketAddr) -> Verdict {
         let mut guard = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let w = &mut *guard;
         let now = Instant::now();
@@ -87,8 +86,8 @@ impl FloodGuard {
             w.all_opened = Some(now);
             w.all_recorded = 0;
         }
-        let ip = source(from.peer.ip());
-        let new_window = || Window { opened: now, transport: from.transport, recorded: 0, counted: 0 };
+        let ip = source(peer.ip());
+        let new_window = || Window { opened: now, transport, recorded: 0, counted: 0 };
         if let Some(window) = w.by_source.get_mut(&Some(ip)) {
             // A source already in its window: its first rows are full, the rest counted
             // under its own summary (at most ALL_FULL_ROWS / FULL_ROWS sources get there).
@@ -161,15 +160,15 @@ mod tests {
     #[test]
     fn a_flood_is_recorded_in_a_few_rows() {
         let guard = FloodGuard::default();
-        let from = Sender { transport: "websocket", peer: "127.0.0.1:5000".parse().unwrap() };
-        let verdicts: Vec<Verdict> = (0..1_000).map(|_| guard.admit(&from)).collect();
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let verdicts: Vec<Verdict> = (0..1_000).map(|_| guard.admit("websocket", from)).collect();
         assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Record).count(), FULL_ROWS as usize);
         assert!(guard.close_windows(false).is_empty(), "the window is still open");
         let rows = guard.close_windows(true);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].command.value["refused"], 990);
         assert_eq!(rows[0].source, "websocket 127.0.0.1");
-        assert_eq!(guard.admit(&from), Verdict::Record, "a new window records again");
+        assert_eq!(guard.admit("websocket", from), Verdict::Record, "a new window records again");
     }
 
     #[test]
@@ -177,8 +176,8 @@ mod tests {
         let guard = FloodGuard::default();
         let mut recorded = 0;
         for i in 0..2_000u32 {
-            let peer = std::net::SocketAddr::from((std::net::Ipv4Addr::from(0x7f00_0000 + i), 5000));
-            if guard.admit(&Sender { transport: "http", peer }) == Verdict::Record {
+            let peer = SocketAddr::from((std::net::Ipv4Addr::from(0x7f00_0000 + i), 5000));
+            if guard.admit("http", peer) == Verdict::Record {
                 recorded += 1;
             }
         }
@@ -188,8 +187,8 @@ mod tests {
         assert_eq!(rows[0].command.value["refused"], 2_000 - ALL_FULL_ROWS as u64);
         assert_eq!(rows[0].source, "many addresses");
         // One IPv6 host's /64 is one source.
-        let a: std::net::SocketAddr = "[2001:db8::1]:1".parse().unwrap();
-        let b: std::net::SocketAddr = "[2001:db8::ffff:2]:1".parse().unwrap();
+        let a: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        let b: SocketAddr = "[2001:db8::ffff:2]:1".parse().unwrap();
         assert_eq!(source(a.ip()), source(b.ip()));
     }
 }

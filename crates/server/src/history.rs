@@ -21,7 +21,6 @@
 //! rather than a short answer that looks whole.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -36,7 +35,8 @@ use watchtower_store::{History, StoreError};
 
 use crate::query::{BadParam, MAX_SQL, run_id, whole};
 use crate::readers::{QUEUE_WAIT, Readers};
-use crate::state::ServerState;
+use crate::respond::no_store;
+use crate::state::AppState;
 
 /// Rows read, serialised and sent at a time (about 1 KB each as JSON).
 pub const PAGE: usize = 500;
@@ -228,16 +228,13 @@ fn cut(why: &str) -> std::io::Error {
 }
 
 /// `GET /api/history`.
-pub async fn history(
-    State((state, cancel)): State<(Arc<ServerState>, CancellationToken)>,
-    Query(raw): Query<RawQuery>,
-) -> Response {
+pub async fn history(State((state, cancel)): AppState, Query(raw): Query<RawQuery>) -> Response {
     let wanted = match Wanted::parse(&raw) {
         Ok(wanted) => wanted,
         Err(bad) => return bad.into_response(),
     };
     let Some(readers) = state.readers.clone() else {
-        return crate::api::no_store();
+        return no_store();
     };
     let default_run = state.config.run_id;
     let (cursor, head) = match readers.read(QUEUE_WAIT, move |h| first_page(h, wanted, default_run)).await {

@@ -28,14 +28,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
-use watchtower_bridge::{Callback, LiveRun, LiveRuns, Refusal, RefusalCode, Request};
+use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request};
 
 use crate::access::{bearer, origin_ok, token_ok};
-use crate::api::{problem, read_json};
-use crate::state::ServerState;
-
-type AppState = State<(Arc<ServerState>, CancellationToken)>;
+use crate::live::{describe, is_live, main_run};
+use crate::respond::{not_live, problem, read_json};
+use crate::state::{AppState, ServerState};
 
 /// How long a fork or a drop waits for the engine's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,43 +43,6 @@ const MAX_CHANGES: usize = 64;
 
 /// Longest branch name, in characters.
 const MAX_NAME: usize = 128;
-
-/// The main run's id: the recorded run's, or the live one's (without a store).
-pub(crate) fn main_run(state: &ServerState) -> Option<i64> {
-    state.config.run_id.or_else(|| state.bridge.runs.load().and_then(|l| l.main().map(|r| r.run_id)))
-}
-
-/// Whether run `id` advances in this process now.
-pub(crate) fn is_live(state: &ServerState, id: i64) -> bool {
-    match state.bridge.runs.load() {
-        Some(live) => live.get(id).is_some(),
-        None => state.config.run_id == Some(id),
-    }
-}
-
-fn describe(run: &LiveRun) -> Value {
-    json!({
-        "run_id": run.run_id,
-        "main": run.main,
-        "parent": run.parent,
-        "fork_tick": run.fork_tick,
-        "name": run.name,
-        "changes": run.changes,
-        "resumed_at": run.resumed_at,
-        "tick": run.telemetry.load().map(|p| p.telemetry.tick),
-    })
-}
-
-/// `{"type":"runs","version":V,"main":A,"runs":[…]}`: the live runs, main first.
-pub(crate) fn runs_message(live: &LiveRuns) -> String {
-    json!({
-        "type": "runs",
-        "version": live.version,
-        "main": live.main().map(|r| r.run_id),
-        "runs": live.runs.iter().map(|r| describe(r)).collect::<Vec<_>>(),
-    })
-    .to_string()
-}
 
 /// Checks the origin and the token of a request that changes the runs.
 fn guard(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
@@ -245,42 +206,45 @@ pub struct RunQuery {
     run: Option<i64>,
 }
 
-fn live_run(state: &ServerState, run: i64) -> Result<Arc<LiveRun>, Response> {
-    state
-        .bridge
-        .runs
-        .load()
-        .and_then(|l| l.get(run).cloned())
-        .ok_or_else(|| problem(StatusCode::NOT_FOUND, format!("run {run} is not live here")))
+/// The run `run` names: `None` for the main run (whose slots are the bridge's own), else
+/// the live branch; 404 from a viewer, which has no live run, and for a run not live here.
+fn which(state: &ServerState, run: Option<i64>) -> Result<Option<Arc<LiveRun>>, Response> {
+    match run.filter(|&r| Some(r) != main_run(state)) {
+        None => not_live(state).map_or(Ok(None), Err),
+        Some(run) => state
+            .bridge
+            .runs
+            .load()
+            .and_then(|l| l.get(run).cloned())
+            .map(Some)
+            .ok_or_else(|| problem(StatusCode::NOT_FOUND, format!("run {run} is not live here"))),
+    }
 }
 
 /// `GET /api/snapshot?run=`.
-pub async fn snapshot(app: AppState, Query(q): Query<RunQuery>) -> Response {
-    let state = &app.0.0;
-    match q.run.filter(|&r| Some(r) != main_run(state)) {
-        None => crate::api::snapshot(app).await,
-        Some(run) => match live_run(state, run) {
-            Ok(live) => match live.telemetry.load() {
-                Some(p) => Json(&*p.telemetry).into_response(),
-                None => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"})))
-                    .into_response(),
-            },
-            Err(response) => response,
-        },
+pub async fn snapshot(State((state, _)): AppState, Query(q): Query<RunQuery>) -> Response {
+    let telemetry = match which(&state, q.run) {
+        Ok(None) => state.bridge.telemetry.load(),
+        Ok(Some(live)) => live.telemetry.load(),
+        Err(response) => return response,
+    };
+    match telemetry {
+        Some(p) => Json(&*p.telemetry).into_response(),
+        None => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"}))).into_response()
+        }
     }
 }
 
 /// `GET /api/registry?run=`.
-pub async fn registry(app: AppState, Query(q): Query<RunQuery>) -> Response {
-    let state = &app.0.0;
-    match q.run.filter(|&r| Some(r) != main_run(state)) {
-        None => crate::api::registry(app).await,
-        Some(run) => match live_run(state, run) {
-            Ok(live) => match live.registry.load() {
-                Some(r) => Json(&*r).into_response(),
-                None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
-            },
-            Err(response) => response,
-        },
+pub async fn registry(State((state, _)): AppState, Query(q): Query<RunQuery>) -> Response {
+    let registry = match which(&state, q.run) {
+        Ok(None) => state.bridge.registry.load(),
+        Ok(Some(live)) => live.registry.load(),
+        Err(response) => return response,
+    };
+    match registry {
+        Some(r) => Json(&*r).into_response(),
+        None => problem(StatusCode::SERVICE_UNAVAILABLE, "initializing"),
     }
 }

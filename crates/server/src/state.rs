@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 pub use watchtower_bridge::{Bridge, Published};
+use watchtower_protocol::AuditEntry;
 use watchtower_store::History;
 
 use crate::metrics::Metrics;
@@ -75,6 +78,10 @@ pub struct Frame {
     pub runs: Option<(u64, Utf8Bytes)>,
 }
 
+/// What every handler extracts: the shared state, and the token that closes its
+/// WebSockets when this serving instance stops.
+pub(crate) type AppState = State<(Arc<ServerState>, CancellationToken)>;
+
 /// Shared by every handler.
 pub struct ServerState {
     pub(crate) config: ServerConfig,
@@ -122,7 +129,15 @@ impl ServerState {
     /// tasks are gone), so its summary row is not lost.
     pub fn close_floods(&self) {
         for row in self.flood.close_windows(true) {
-            crate::commands::audit_or_count(self, row);
+            self.audit_or_count(row);
+        }
+    }
+
+    /// Puts `entry` in the audit log if there is room, else counts it (a stranger's refusal
+    /// never holds anything up).
+    pub(crate) fn audit_or_count(&self, entry: AuditEntry) {
+        if self.bridge.audit.push(entry).is_err() {
+            self.metrics.unaudited.inc();
         }
     }
 

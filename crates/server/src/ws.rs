@@ -27,9 +27,10 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{origin_ok, token_ok};
-use crate::broadcast::Tagged;
 use crate::commands::{Answer, Sender, enqueue};
-use crate::state::ServerState;
+use crate::live::main_run;
+use crate::respond::Tagged;
+use crate::state::{AppState, ServerState};
 use crate::wire::parse_targeted_message;
 
 /// Largest message a client may send.
@@ -50,7 +51,7 @@ pub struct WsQuery {
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
-    State((state, cancel)): State<(Arc<ServerState>, CancellationToken)>,
+    State((state, cancel)): AppState,
     Query(query): Query<WsQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -110,7 +111,7 @@ async fn client(
     let hello = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "run_id": state.config.run_id,
-        "main": crate::runs::main_run(&state),
+        "main": main_run(&state),
         "authorized": authorized,
         "viewer": state.config.viewer,
     });

@@ -1,17 +1,13 @@
 //! Where and how a server listens, shared by `serve` and `view` so both get the same
 //! hardening from the same code: the address and the hosts and origins it answers to,
-//! the connection limits, the open-files limit raised to fit them, and the supervision
-//! that rebinds when the server task dies.
+//! the connection limits, and the open-files limit raised to fit them. The supervision
+//! that rebinds when the server task dies is the server's own (`watchtower_server::run`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
-use watchtower_server::ServerState;
+use tracing::{info, warn};
 use watchtower_server::connections::Limits;
 
 use crate::error::AppError;
@@ -75,37 +71,5 @@ pub fn raise_open_files(limits: &Limits) {
                 limits.max_connections
             );
         }
-    }
-}
-
-/// Serves on `first`, and on `addr` again if the server task dies, until `cancel`.
-pub async fn supervise(first: TcpListener, addr: SocketAddr, state: Arc<ServerState>, cancel: CancellationToken) {
-    let mut listener = Some(first);
-    loop {
-        let l = match listener.take() {
-            Some(l) => l,
-            None => match TcpListener::bind(addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    warn!("cannot listen on {addr} again yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if cancel.is_cancelled() {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        let task = tokio::spawn(watchtower_server::serve(l, Arc::clone(&state), cancel.clone()));
-        let result = task.await;
-        if cancel.is_cancelled() {
-            return;
-        }
-        match result {
-            Ok(Ok(())) => warn!("the server stopped unexpectedly; restarting it"),
-            Ok(Err(e)) => error!("the server failed: {e}; restarting it"),
-            Err(e) => error!("the server task panicked: {e}; restarting it (the engine is unaffected)"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -313,7 +313,7 @@ impl Service {
         let tap = watchtower_runner::embedding::start(&bridge, args.embedding_sample)
             .map_err(|e| AppError::Startup(format!("cannot start the analytics thread: {e}")))?;
         let cancel = CancellationToken::new();
-        let server = runtime.spawn(crate::listen::supervise(listener, addr, Arc::clone(&state), cancel.clone()));
+        let server = runtime.spawn(watchtower_server::run(listener, addr, Arc::clone(&state), cancel.clone()));
 
         // The engine on its own OS thread: genesis (or the resumed state) first, then the
         // live loop.

@@ -26,7 +26,7 @@ use watchtower_store::History;
 use watchtower_store::connection::APPLICATION_ID;
 
 use crate::error::AppError;
-use crate::listen::{ListenArgs, raise_open_files, supervise};
+use crate::listen::{ListenArgs, raise_open_files};
 use crate::settings::DataDirArg;
 
 /// Arguments of `watchtower view`.
@@ -146,7 +146,7 @@ impl Viewer {
         // reaches its queues (the server refuses commands before they do).
         let state = ServerState::new(config, Bridge::default());
         let cancel = CancellationToken::new();
-        let server = runtime.spawn(supervise(listener, addr, state, cancel.clone()));
+        let server = runtime.spawn(watchtower_server::run(listener, addr, state, cancel.clone()));
         Ok(Self { addr, dir, runtime, cancel, server })
     }
 

@@ -1,0 +1,120 @@
+//! `GET /api/experiments`, `/api/experiments/{id}` and `/api/experiments/{id}/fan`: the
+//! experiments recorded in the store, one experiment's spec, progress and summary table,
+//! and an ensemble's fan chart. Every read goes through the readers' gate
+//! (`readers.rs`) on a blocking thread; the fan comes through the [`ExperimentFan`]
+//! seam, since the server cannot decode the runner's summaries itself.
+//!
+//! [`ExperimentFan`]: crate::ExperimentFan
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::query::whole;
+use crate::readers::QUEUE_WAIT;
+use crate::respond::{no_store, problem, read_json};
+use crate::state::{AppState, FanAnswer};
+
+/// `GET /api/experiments`: every experiment, newest first, with its progress.
+pub async fn experiments(State((state, _)): AppState) -> Response {
+    read_json(&state, |h| Ok(json!({"experiments": h.experiments()?}))).await
+}
+
+/// The experiment query's parameters, as text so each is checked by name.
+#[derive(Deserialize)]
+pub struct ExperimentQuery {
+    from: Option<String>,
+    limit: Option<String>,
+}
+
+/// Most run rows one experiment request returns (page on with `from`).
+const EXPERIMENT_ROWS_LIMIT: u64 = 10_000;
+
+/// `GET /api/experiments/{id}?from=&limit=`: the spec, the progress and the summary
+/// table (one row per finished run, by run index, from run `from`, at most `limit`),
+/// with the table's columns, and `kept`: the runs whose ticks were recorded
+/// (`--keep-ticks`), `{"run": INDEX, "run_id": ID}`, over the same run indices.
+pub async fn experiment(
+    State((state, _)): AppState,
+    Path(id): Path<i64>,
+    Query(q): Query<ExperimentQuery>,
+) -> Response {
+    let (from, limit) =
+        match (whole("from", q.from.as_deref(), 0, u64::MAX), whole("limit", q.limit.as_deref(), 1, u64::MAX)) {
+            (Ok(from), Ok(limit)) => {
+                (from.unwrap_or(0), limit.unwrap_or(EXPERIMENT_ROWS_LIMIT).min(EXPERIMENT_ROWS_LIMIT) as usize)
+            }
+            (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+        };
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let found = readers
+        .read(QUEUE_WAIT, move |h| {
+            let Some(detail) = h.experiment(id)? else { return Ok(None) };
+            let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
+            let kept: Vec<serde_json::Value> = h
+                .kept_runs(id, from, limit)?
+                .into_iter()
+                .map(|(run, run_id)| json!({"run": run, "run_id": run_id}))
+                .collect();
+            Ok(Some((detail, rows, kept)))
+        })
+        .await;
+    match found {
+        Ok(Some((detail, rows, kept))) => {
+            let progress = json!({
+                "done": detail.row.done,
+                "runs": detail.row.runs,
+                "share": if detail.row.runs == 0 { 0.0 } else { detail.row.done as f64 / detail.row.runs as f64 },
+                "status": detail.row.status,
+            });
+            let columns = detail.row.layout.get("columns").cloned().unwrap_or_default();
+            Json(json!({"experiment": detail, "progress": progress, "columns": columns, "rows": rows, "kept": kept}))
+                .into_response()
+        }
+        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The fan query's parameter.
+#[derive(Deserialize)]
+pub struct FanQuery {
+    indicator: Option<String>,
+}
+
+/// `GET /api/experiments/{id}/fan?indicator=`: an ensemble's indicator over ticks, the
+/// mean across seeds and its 95% interval per block of ticks, for the baseline and, with a
+/// fork, the branch (default indicator: the experiment's first).
+pub async fn experiment_fan(State((state, _)): AppState, Path(id): Path<i64>, Query(q): Query<FanQuery>) -> Response {
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(fan) = state.config.fan.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
+    };
+    let indicator = q.indicator.filter(|i| !i.trim().is_empty());
+    let answer = readers
+        .read(QUEUE_WAIT, move |h| {
+            let indicator = match indicator {
+                Some(indicator) => indicator,
+                None => match h.experiment(id)? {
+                    Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
+                    None => return Ok(Ok(FanAnswer::NoExperiment)),
+                },
+            };
+            Ok(fan.fan(h, id, &indicator))
+        })
+        .await;
+    match answer {
+        Ok(Ok(FanAnswer::Fan(fan))) => Json(fan).into_response(),
+        Ok(Ok(FanAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Ok(Ok(FanAnswer::NotSummarised(message))) => problem(StatusCode::BAD_REQUEST, message),
+        Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
+        Err(e) => e.into_response(),
+    }
+}
