@@ -29,6 +29,9 @@ pub enum AppError {
     /// A recorded run cannot be resumed or forked.
     #[error(transparent)]
     Resume(Box<watchtower_runner::resume::ResumeError>),
+    /// A benchmark stopped before its report.
+    #[error(transparent)]
+    Bench(Box<watchtower_bench::BenchError>),
     /// Another process holds the data directory.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
@@ -55,6 +58,12 @@ pub enum AppError {
 impl From<watchtower_runner::resume::ResumeError> for AppError {
     fn from(e: watchtower_runner::resume::ResumeError) -> Self {
         AppError::Resume(Box::new(e))
+    }
+}
+
+impl From<watchtower_bench::BenchError> for AppError {
+    fn from(e: watchtower_bench::BenchError) -> Self {
+        AppError::Bench(Box::new(e))
     }
 }
 

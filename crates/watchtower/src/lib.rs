@@ -2,10 +2,12 @@
 //! and steer it.
 //!
 //! This crate is the only place the parts meet (DESIGN.md §1): it parses the command
-//! line, takes the data directory's lock (all but `view`, which only reads), and wires the runner (scenario, tick loop,
-//! sinks) to the store and, for `serve`, to the server; then it shuts everything down in
-//! order. It is a library too, so tests can start a [`serve::Service`] in their own
-//! process and talk to it over a real socket.
+//! line, takes the data directory's lock (all but `view`, which only reads), and wires
+//! the runner (scenario, tick loop, sinks) to the store and, for `serve`, to the server;
+//! then it shuts everything down in order. The benchmarks are a crate of their own
+//! (`crates/bench`, `watchtower-bench`): `bench` hands them a way to start a
+//! [`serve::Service`] and prints their report. It is a library too, so tests can start a
+//! [`serve::Service`] in their own process and talk to it over a real socket.
 
 /// Prints a status line on stdout. A closed stdout (the reader went away) must not turn a
 /// clean shutdown into a panic, so write errors are ignored.
@@ -68,7 +70,7 @@ enum Command {
     /// tick comes out identical.
     Replay(replay::ReplayArgs),
     /// Measure performance (docs/PERFORMANCE.md).
-    Bench(bench::BenchArgs),
+    Bench(watchtower_bench::BenchArgs),
 }
 
 impl Cli {

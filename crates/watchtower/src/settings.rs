@@ -2,29 +2,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use watchtower_engine::ModelKind;
 use watchtower_runner::Scenario;
 
 use crate::error::AppError;
 
-/// The model to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelArg {
-    /// Mark-0 with a government (docs/MODEL.md).
-    Mark0,
-    /// The Boltzmann wealth benchmark.
-    Boltzmann,
-}
-
-impl From<ModelArg> for ModelKind {
-    fn from(m: ModelArg) -> Self {
-        match m {
-            ModelArg::Mark0 => ModelKind::Mark0,
-            ModelArg::Boltzmann => ModelKind::Boltzmann,
-        }
-    }
-}
+/// The model to run: spelled once, in the benchmarks' crate, which sits below this one
+/// and measures the same models.
+pub use watchtower_bench::ModelArg;
 
 /// What economy to build: shared by `run` and `serve`.
 #[derive(Debug, Clone, Args)]

@@ -4,9 +4,9 @@ use clap::{Args, ValueEnum as _};
 use serde_json::json;
 use watchtower_engine::ModelKind;
 
-use super::{CaptureArg, Economy, Report, advance, machine, median, process_cpu_seconds, resident_bytes};
-use crate::error::AppError;
-use crate::settings::ModelArg;
+use crate::ModelArg;
+use crate::error::BenchError;
+use crate::{CaptureArg, Economy, Report, advance, machine, median, process_cpu_seconds, resident_bytes};
 
 /// Arguments of `watchtower bench engine`.
 #[derive(Debug, Clone, Args)]
@@ -34,7 +34,7 @@ pub struct EngineArgs {
     pub single: bool,
 }
 
-pub fn run(args: &EngineArgs) -> Result<Report, AppError> {
+pub fn run(args: &EngineArgs) -> Result<Report, BenchError> {
     let models = if args.model.is_empty() { vec![ModelArg::Mark0, ModelArg::Boltzmann] } else { args.model.clone() };
     let capture = match args.economy.capture {
         CaptureArg::Full => "telemetry included",
@@ -109,8 +109,8 @@ fn summarise(rounds: &[serde_json::Value]) -> serde_json::Value {
 /// Measures one size in a fresh process (this binary with `--single`), so its memory is
 /// its own: in one process, the allocator hands a later economy the pages an earlier
 /// one freed and the resident size no longer says what each needs.
-fn in_child(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Result<serde_json::Value, AppError> {
-    let exe = std::env::current_exe().map_err(|e| AppError::io("the running executable", e))?;
+fn in_child(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Result<serde_json::Value, BenchError> {
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("the running executable", e))?;
     let mut command = std::process::Command::new(&exe);
     command
         .args(["bench", "engine", "--single", "--json", "--model", ModelKind::from(model).name()])
@@ -129,14 +129,14 @@ fn in_child(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Res
     if let Some(capture) = e.capture.to_possible_value() {
         command.args(["--capture", capture.get_name()]);
     }
-    let out = command.stderr(std::process::Stdio::inherit()).output().map_err(|e| AppError::io(&exe, e))?;
+    let out = command.stderr(std::process::Stdio::inherit()).output().map_err(|e| BenchError::io(&exe, e))?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| AppError::Startup(format!("the benchmark of {n} agents failed: {e}")))?;
+        .map_err(|e| BenchError::Harness(format!("the benchmark of {n} agents failed: {e}")))?;
     Ok(report["results"][0].clone())
 }
 
 /// Runs `n` agents of `model` for `seconds` after a warm-up of 50 ticks.
-fn measure(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Result<serde_json::Value, AppError> {
+fn measure(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Result<serde_json::Value, BenchError> {
     let kind = ModelKind::from(model);
     let before = resident_bytes();
     let mut session = args.economy.session(kind, n, threads)?;
@@ -163,7 +163,7 @@ fn measure(args: &EngineArgs, model: ModelArg, n: usize, threads: usize) -> Resu
 /// Ticks per second of wall-clock time and of this process's CPU time (all its
 /// threads), over at least `seconds` and 3 ticks. With one thread, the CPU-time rate is
 /// what the engine does when it has a core to itself, however loaded the machine is.
-fn rates(session: &mut watchtower_runner::Session, seconds: f64) -> Result<(f64, f64), AppError> {
+fn rates(session: &mut watchtower_runner::Session, seconds: f64) -> Result<(f64, f64), BenchError> {
     let (started, cpu) = (std::time::Instant::now(), process_cpu_seconds());
     let mut ticks = 0u64;
     while ticks < 3 || started.elapsed().as_secs_f64() < seconds {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use watchtower_bridge::now_ms;
 
-use clap::{Args, Parser};
+use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -16,9 +16,9 @@ use watchtower_engine::ModelKind;
 use watchtower_runner::Stop;
 use watchtower_runner::workers::{Pool, THREADS_VAR};
 
-use super::{Report, advance, loss, machine, median, session, thread_cpu, ticks_per_second};
-use crate::error::AppError;
-use crate::serve::{ServeArgs, Service};
+use crate::error::BenchError;
+use crate::served::{self, Serve, Served, tick_of};
+use crate::{Report, advance, loss, machine, median, session, thread_cpu, ticks_per_second};
 
 /// Arguments of `watchtower bench observer`.
 #[derive(Debug, Clone, Args)]
@@ -54,16 +54,10 @@ pub struct FanoutArgs {
     pub seconds: f64,
 }
 
-#[derive(Parser)]
-struct Wrapper {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
-fn service(households: usize, tick_rate: &str) -> Result<(Service, Stop), AppError> {
+/// The economy served with `households` households at `tick_rate`, no store, no map.
+fn service(serve: &Serve, households: usize, tick_rate: &str) -> Result<(Box<dyn Served>, Stop), BenchError> {
     let (h, f) = (households.to_string(), (households / 10).to_string());
-    let argv = [
-        "serve",
+    let args = [
         "--bind",
         "127.0.0.1:0",
         "--no-store",
@@ -76,18 +70,17 @@ fn service(households: usize, tick_rate: &str) -> Result<(Service, Stop), AppErr
         "--firms",
         &f,
     ];
-    let args = Wrapper::try_parse_from(argv).map_err(|e| AppError::Usage(e.to_string()))?.serve;
     let stop = Stop::default();
-    Ok((Service::start(&args, stop.clone())?, stop))
+    Ok((served::start(serve, &args, stop.clone())?, stop))
 }
 
-fn clients_runtime() -> Result<tokio::runtime::Runtime, AppError> {
+fn clients_runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("bench-client")
         .enable_all()
         .build()
-        .map_err(|e| AppError::Startup(format!("cannot start the clients' runtime: {e}")))
+        .map_err(|e| BenchError::Harness(format!("cannot start the clients' runtime: {e}")))
 }
 
 /// What the watching clients saw.
@@ -156,12 +149,8 @@ async fn commander(url: String, rate: u64, until: Instant, answered: Arc<AtomicU
     let _ = reader.await;
 }
 
-fn tick_of(service: &Service) -> u64 {
-    service.bridge.telemetry.load().map_or(0, |p| p.telemetry.tick)
-}
-
 /// Engine alone, as fast as it goes, for `seconds`.
-fn alone(households: usize, seconds: f64) -> Result<f64, AppError> {
+fn alone(households: usize, seconds: f64) -> Result<f64, BenchError> {
     // As wide as the served engine's pool (`serve` lends it `Pool::machine()`).
     let mut sim = session(ModelKind::Mark0, households, Pool::machine_width())?;
     advance(&mut sim, 50)?;
@@ -169,10 +158,10 @@ fn alone(households: usize, seconds: f64) -> Result<f64, AppError> {
 }
 
 /// Served, watched by clients and commanded, for `seconds`: the engine's ticks/s.
-fn observed(args: &ObserverArgs) -> Result<(f64, u64, u64), AppError> {
-    let (service, _shutdown) = service(args.households, "0")?;
+fn observed(args: &ObserverArgs, serve: &Serve) -> Result<(f64, u64, u64), BenchError> {
+    let (service, _shutdown) = service(serve, args.households, "0")?;
     let runtime = clients_runtime()?;
-    let url = format!("ws://{}/ws?token={}", service.addr, service.token);
+    let url = format!("ws://{}/ws?token={}", service.addr(), service.token());
     let warm_up = Duration::from_secs(1);
     let until = Instant::now() + warm_up + Duration::from_secs_f64(args.seconds);
     let watch = Arc::new(Watch::default());
@@ -180,20 +169,20 @@ fn observed(args: &ObserverArgs) -> Result<(f64, u64, u64), AppError> {
     runtime.spawn(watchers(url.clone(), args.clients, until, Arc::clone(&watch)));
     runtime.spawn(commander(url, args.commands_per_second, until, Arc::clone(&answered)));
     std::thread::sleep(warm_up);
-    let (t0, started) = (tick_of(&service), Instant::now());
+    let (t0, started) = (tick_of(service.as_ref()), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
-    let rate = (tick_of(&service) - t0) as f64 / started.elapsed().as_secs_f64();
+    let rate = (tick_of(service.as_ref()) - t0) as f64 / started.elapsed().as_secs_f64();
     runtime.shutdown_timeout(Duration::from_secs(2));
-    service.stop()?;
+    served::stop(service)?;
     Ok((rate, watch.connected.load(Ordering::Relaxed), answered.load(Ordering::Relaxed)))
 }
 
-pub fn run_observer(args: &ObserverArgs) -> Result<Report, AppError> {
+pub fn run_observer(args: &ObserverArgs, serve: &Serve) -> Result<Report, BenchError> {
     let (mut bare, mut watched, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     let mut connected = 0;
     for _ in 0..args.rounds {
         bare.push(alone(args.households, args.seconds)?);
-        let (rate, clients, answered) = observed(args)?;
+        let (rate, clients, answered) = observed(args, serve)?;
         watched.push(rate);
         connected = clients;
         answers.push(answered as f64 / (args.seconds + 1.0)); // commands flow from the warm-up on
@@ -226,10 +215,10 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * q).round() as usize] }
 }
 
-pub fn run_fanout(args: &FanoutArgs) -> Result<Report, AppError> {
-    let (service, _shutdown) = service(args.households, "20")?;
+pub fn run_fanout(args: &FanoutArgs, serve: &Serve) -> Result<Report, BenchError> {
+    let (service, _shutdown) = service(serve, args.households, "20")?;
     let runtime = clients_runtime()?;
-    let url = format!("ws://{}/ws", service.addr);
+    let url = format!("ws://{}/ws", service.addr());
     let connect_time = Duration::from_secs(5);
     let until = Instant::now() + connect_time + Duration::from_secs_f64(args.seconds);
     let watch = Arc::new(Watch::default());
@@ -248,7 +237,7 @@ pub fn run_fanout(args: &FanoutArgs) -> Result<Report, AppError> {
         cpu(thread_cpu("bench-client"), clients0),
     );
     runtime.shutdown_timeout(Duration::from_secs(2));
-    service.stop()?;
+    served::stop(service)?;
 
     let connected = watch.connected.load(Ordering::Relaxed);
     let mut ages = std::mem::take(&mut *watch.ages_ms.lock().expect("no panics hold it"));

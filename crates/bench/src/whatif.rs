@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser};
+use clap::Args;
 use serde_json::json;
 use watchtower_bridge::{Callback, Request};
 use watchtower_engine::checkpoint::FORMAT;
@@ -14,9 +14,9 @@ use watchtower_runner::sink::Recorder;
 use watchtower_runner::{Headless, Sink, Stop};
 use watchtower_store::{History, RunInfo, RunStatus, StoreError, Writer, WriterOptions, checkpoints};
 
-use super::{Report, advance, loss, machine, median, session};
-use crate::error::AppError;
-use crate::serve::{ServeArgs, Service};
+use crate::error::BenchError;
+use crate::served::{self, Serve, Served, tick_of};
+use crate::{Report, advance, loss, machine, median, session};
 
 /// Arguments of `watchtower bench checkpoint`.
 #[derive(Debug, Clone, Args)]
@@ -75,10 +75,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Size and times of one economy's checkpoints.
-fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, AppError> {
+fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, BenchError> {
     let mut s = session(ModelKind::Mark0, households, 1)?;
     advance(&mut s, if households > 100_000 { 20 } else { 50 })?;
-    let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("temporary directory", e))?;
     let path = dir.path().join("bench.db");
     let writer = Writer::start(&path, &info(households), WriterOptions::default())?;
     let run = writer.run_id();
@@ -90,7 +90,7 @@ fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, 
         let copy = sim.fork();
         fork.push(ms(started.elapsed()));
         let started = Instant::now();
-        let raw = copy.checkpoint().map_err(|e| AppError::Startup(e.to_string()))?;
+        let raw = copy.checkpoint().map_err(|e| BenchError::Harness(e.to_string()))?;
         encode.push(ms(started.elapsed()));
         drop(copy);
         let tick = sim.tick() + k as u64;
@@ -102,7 +102,7 @@ fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, 
         let history = History::open(&path, 1)?;
         let started = Instant::now();
         let (_, bytes) = history.load_checkpoint::<StoreError>(run, tick, |_| Ok(()))?.expect("just written");
-        let restored = Simulation::restore(&bytes).map_err(|e| AppError::Startup(e.to_string()))?;
+        let restored = Simulation::restore(&bytes).map_err(|e| BenchError::Harness(e.to_string()))?;
         restore.push(ms(started.elapsed()));
         assert_eq!(restored.tick(), sim.tick());
     }
@@ -120,8 +120,8 @@ fn measure_size(households: usize, repeats: usize) -> Result<serde_json::Value, 
 }
 
 /// Ticks per second of one recorded round, until the last tick is committed.
-fn round(args: &CheckpointArgs, checkpointed: bool) -> Result<(f64, u64, f64), AppError> {
-    let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
+fn round(args: &CheckpointArgs, checkpointed: bool) -> Result<(f64, u64, f64), BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("temporary directory", e))?;
     let writer = Writer::start(&dir.path().join("bench.db"), &info(args.households), WriterOptions::default())?;
     let mut recorder = Recorder::new(writer.sender());
     let options = CheckpointOptions { every_ticks: args.every, every: Duration::from_secs(60) };
@@ -144,7 +144,7 @@ fn round(args: &CheckpointArgs, checkpointed: bool) -> Result<(f64, u64, f64), A
     Ok((rate, if checkpointed { checkpointer.taken } else { 0 }, share))
 }
 
-pub fn run_checkpoint(args: &CheckpointArgs) -> Result<Report, AppError> {
+pub fn run_checkpoint(args: &CheckpointArgs) -> Result<Report, BenchError> {
     let mut text = format!("Checkpoints (zstd level {}); {}\n", checkpoints::LEVEL, machine());
     text += &format!(
         "{:>10} {:>12} {:>12} {:>9} {:>10} {:>11} {:>10} {:>11}\n",
@@ -196,94 +196,83 @@ pub fn run_checkpoint(args: &CheckpointArgs) -> Result<Report, AppError> {
     Ok(Report { text, json })
 }
 
-#[derive(Parser)]
-struct Wrapper {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
-fn tick_of(service: &Service) -> u64 {
-    service.bridge.telemetry.load().map_or(0, |p| p.telemetry.tick)
-}
-
 /// Asks the engine for a fork of the main run (through the bridge, as the server does).
-fn fork(service: &Service, main: i64) -> Result<i64, AppError> {
+fn fork(service: &dyn Served, main: i64) -> Result<i64, BenchError> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let reply = Callback::new(move |answer| {
         let _ = tx.send(answer);
     });
     let request = Request::Fork { parent: main, set: Vec::new(), name: None, source: "bench".into(), reply };
-    service.bridge.requests.try_send(request).map_err(|_| AppError::Startup("the request queue is full".into()))?;
+    service.bridge().requests.try_send(request).map_err(|_| BenchError::Harness("the request queue is full".into()))?;
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(Ok(forked)) => Ok(forked.run_id),
-        Ok(Err(refusal)) => Err(AppError::Startup(refusal.message)),
-        Err(_) => Err(AppError::Startup("no answer to a fork within 60 s".into())),
+        Ok(Err(refusal)) => Err(BenchError::Harness(refusal.message)),
+        Err(_) => Err(BenchError::Harness("no answer to a fork within 60 s".into())),
     }
 }
 
-fn drop_branch(service: &Service, run: i64) -> Result<(), AppError> {
+fn drop_branch(service: &dyn Served, run: i64) -> Result<(), BenchError> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let reply = Callback::new(move |answer| {
         let _ = tx.send(answer);
     });
     service
-        .bridge
+        .bridge()
         .requests
         .try_send(Request::Drop { run, reply })
-        .map_err(|_| AppError::Startup("the request queue is full".into()))?;
+        .map_err(|_| BenchError::Harness("the request queue is full".into()))?;
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(refusal)) => Err(AppError::Startup(refusal.message)),
-        Err(_) => Err(AppError::Startup("no answer to a drop within 60 s".into())),
+        Ok(Err(refusal)) => Err(BenchError::Harness(refusal.message)),
+        Err(_) => Err(BenchError::Harness("no answer to a drop within 60 s".into())),
     }
 }
 
-fn rate_for(service: &Service, seconds: f64) -> f64 {
+fn rate_for(service: &dyn Served, seconds: f64) -> f64 {
     std::thread::sleep(Duration::from_millis(500)); // settle after a fork or a drop
     let (t0, started) = (tick_of(service), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(seconds));
     (tick_of(service) - t0) as f64 / started.elapsed().as_secs_f64()
 }
 
-pub fn run_branches(args: &BranchesArgs) -> Result<Report, AppError> {
-    let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
+pub fn run_branches(args: &BranchesArgs, serve: &Serve) -> Result<Report, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("temporary directory", e))?;
     let (h, f) = (args.households.to_string(), (args.households / 10).max(1).to_string());
     let data = dir.path().join("data").display().to_string();
-    let mut argv = vec!["serve", "--bind", "127.0.0.1:0", "--embedding-sample", "0", "--tick-rate", "0"];
+    let mut argv = vec!["--bind", "127.0.0.1:0", "--embedding-sample", "0", "--tick-rate", "0"];
     argv.extend(["--households", &h, "--firms", &f, "--data-dir", &data]);
     if args.no_store {
         argv.push("--no-store");
     }
-    let serve = Wrapper::try_parse_from(argv).map_err(|e| AppError::Usage(e.to_string()))?.serve;
     let stop = Stop::default();
-    let service = Service::start(&serve, stop.clone())?;
+    let service = served::start(serve, &argv, stop.clone())?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while service.bridge.telemetry.load().is_none() {
+    while service.bridge().telemetry.load().is_none() {
         if Instant::now() > deadline {
-            return Err(AppError::Startup("the engine was not ready within 120 s".into()));
+            return Err(BenchError::Harness("the engine was not ready within 120 s".into()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let main = service.run_id().unwrap_or(1);
     let (mut zero, mut one, mut four) = (Vec::new(), Vec::new(), Vec::new());
-    let measured = (|| -> Result<(), AppError> {
+    let measured = (|| -> Result<(), BenchError> {
         for _ in 0..args.rounds {
-            zero.push(rate_for(&service, args.seconds));
-            let first = fork(&service, main)?;
-            one.push(rate_for(&service, args.seconds));
+            zero.push(rate_for(service.as_ref(), args.seconds));
+            let first = fork(service.as_ref(), main)?;
+            one.push(rate_for(service.as_ref(), args.seconds));
             let mut rest = Vec::new();
             for _ in 0..3 {
-                rest.push(fork(&service, main)?);
+                rest.push(fork(service.as_ref(), main)?);
             }
-            four.push(rate_for(&service, args.seconds));
+            four.push(rate_for(service.as_ref(), args.seconds));
             for run in std::iter::once(first).chain(rest) {
-                drop_branch(&service, run)?;
+                drop_branch(service.as_ref(), run)?;
             }
         }
         Ok(())
     })();
     stop.request();
-    service.stop()?;
+    served::stop(service)?;
     measured?;
     let (z, o, f) = (median(&zero), median(&one), median(&four));
     let store = if args.no_store { "no store" } else { "every run recorded" };

@@ -9,8 +9,8 @@ use serde_json::json;
 use watchtower_analytics::{Options, embed};
 use watchtower_engine::ModelKind;
 
-use super::{Report, advance, loss, machine, median, session, ticks_per_second};
-use crate::error::AppError;
+use crate::error::BenchError;
+use crate::{Report, advance, loss, machine, median, session, ticks_per_second};
 
 /// Arguments of `watchtower bench embedding`.
 #[derive(Debug, Clone, Args)]
@@ -29,7 +29,7 @@ pub struct EmbeddingArgs {
     pub rounds: usize,
 }
 
-pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
+pub fn run(args: &EmbeddingArgs) -> Result<Report, BenchError> {
     let mut sim = session(ModelKind::Mark0, args.households, 1)?;
     advance(&mut sim, 200)?;
     let options = Options::default();
@@ -38,7 +38,7 @@ pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
     for &n in &args.sizes {
         let table = sim.simulation().agent_features(n);
         let started = Instant::now();
-        let map = embed(&table, &options, &mut |_| {}).map_err(|e| AppError::Startup(e.to_string()))?;
+        let map = embed(&table, &options, &mut |_| {}).map_err(|e| BenchError::Harness(e.to_string()))?;
         let took = started.elapsed();
         text += &format!("  {:>6} agents: {:>7.2} s\n", map.points.len(), took.as_secs_f64());
         times.push(json!({"agents": map.points.len(), "seconds": took.as_secs_f64()}));
@@ -60,7 +60,7 @@ pub fn run(args: &EmbeddingArgs) -> Result<Report, AppError> {
                         let _ = embed(&table, &options, &mut |_| {});
                     }
                 })
-                .map_err(|e| AppError::Startup(e.to_string()))?
+                .map_err(|e| BenchError::Harness(e.to_string()))?
         };
         std::thread::sleep(Duration::from_millis(200)); // the computation under way
         busy.push(ticks_per_second(&mut sim, args.seconds)?);

@@ -11,8 +11,8 @@ use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, Sink};
 use watchtower_store::{RunInfo, RunStatus, Writer, WriterOptions};
 
-use super::{Report, loss, machine, median, session};
-use crate::error::AppError;
+use crate::error::BenchError;
+use crate::{Report, loss, machine, median, session};
 
 /// Arguments of `watchtower bench persistence`.
 #[derive(Debug, Clone, Args)]
@@ -32,8 +32,8 @@ pub struct PersistenceArgs {
 }
 
 /// Ticks per second of one round; with a store, until the last tick is committed.
-fn round(args: &PersistenceArgs, store: bool) -> Result<f64, AppError> {
-    let dir = tempfile::tempdir().map_err(|e| AppError::io("temporary directory", e))?;
+fn round(args: &PersistenceArgs, store: bool) -> Result<f64, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("temporary directory", e))?;
     let writer = if store {
         let info = RunInfo {
             model: "mark0".into(),
@@ -64,7 +64,7 @@ fn round(args: &PersistenceArgs, store: bool) -> Result<f64, AppError> {
     Ok(args.ticks as f64 / started.elapsed().as_secs_f64())
 }
 
-pub fn run(args: &PersistenceArgs) -> Result<Report, AppError> {
+pub fn run(args: &PersistenceArgs) -> Result<Report, BenchError> {
     let (mut alone, mut stored) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
         alone.push(round(args, false)?);

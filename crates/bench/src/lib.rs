@@ -4,13 +4,24 @@
 //! Comparisons (store or not, observed or not, computing a map or not) run side by side
 //! in one process, alternating rounds of each arm and reporting medians, so a machine
 //! that speeds up or slows down during the run affects both arms alike.
+//!
+//! The harnesses are a library of their own so the binary's code stays wiring: the
+//! binary parses [`BenchArgs`] as its `bench` subcommand, calls [`run`] with a way to
+//! start its live service ([`Serve`]), and prints the [`Report`]. `bench engine` measures
+//! each size in a child process of the running executable (`bench engine --single`), so
+//! it expects to be called from that subcommand.
 
 mod embedding;
 mod engine;
+mod error;
 mod observer;
 mod persistence;
 mod profile;
+mod served;
 mod whatif;
+
+pub use error::BenchError;
+pub use served::{Serve, ServeError, Served};
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +29,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use watchtower_engine::{Capture, ModelKind};
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, Scenario, Session};
-
-use crate::error::AppError;
 
 /// Arguments of `watchtower bench`.
 #[derive(Debug, Clone, Args)]
@@ -53,30 +62,56 @@ pub enum Bench {
     Branches(whatif::BranchesArgs),
 }
 
-/// Runs a benchmark and prints its results.
-pub fn bench(args: BenchArgs) -> Result<(), AppError> {
-    let report = match args.which {
-        Bench::Engine(a) => engine::run(&a)?,
-        Bench::Profile(a) => profile::run(&a)?,
-        Bench::Persistence(a) => persistence::run(&a)?,
-        Bench::Observer(a) => observer::run_observer(&a)?,
-        Bench::Fanout(a) => observer::run_fanout(&a)?,
-        Bench::Embedding(a) => embedding::run(&a)?,
-        Bench::Checkpoint(a) => whatif::run_checkpoint(&a)?,
-        Bench::Branches(a) => whatif::run_branches(&a)?,
-    };
-    if args.json {
-        say!("{}", serde_json::to_string_pretty(&report.json).expect("serialises"));
-    } else {
-        say!("{}", report.text);
+/// Runs a benchmark; `serve` starts the live service the observer, fan-out and branches
+/// benchmarks measure.
+pub fn run(which: &Bench, serve: &Serve) -> Result<Report, BenchError> {
+    match which {
+        Bench::Engine(a) => engine::run(a),
+        Bench::Profile(a) => profile::run(a),
+        Bench::Persistence(a) => persistence::run(a),
+        Bench::Observer(a) => observer::run_observer(a, serve),
+        Bench::Fanout(a) => observer::run_fanout(a, serve),
+        Bench::Embedding(a) => embedding::run(a),
+        Bench::Checkpoint(a) => whatif::run_checkpoint(a),
+        Bench::Branches(a) => whatif::run_branches(a, serve),
     }
-    Ok(())
 }
 
 /// A benchmark's results, for people and for scripts.
 pub struct Report {
     text: String,
     json: serde_json::Value,
+}
+
+impl Report {
+    /// The results as the table a person reads.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The results as JSON, every round's figures included.
+    pub fn json(&self) -> &serde_json::Value {
+        &self.json
+    }
+}
+
+/// The model to measure (`--model`); the binary's `run` and `serve` spell it the same
+/// way, so it is defined once, here, below them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// Mark-0 with a government (docs/MODEL.md).
+    Mark0,
+    /// The Boltzmann wealth benchmark.
+    Boltzmann,
+}
+
+impl From<ModelArg> for ModelKind {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Mark0 => ModelKind::Mark0,
+            ModelArg::Boltzmann => ModelKind::Boltzmann,
+        }
+    }
 }
 
 /// The economy a benchmark measures, beyond its size.
@@ -129,7 +164,7 @@ impl From<CaptureArg> for Capture {
 impl Economy {
     /// `households` households (or `agents` Boltzmann agents), with `threads` lent to the
     /// engine, built and run by the runner like any other run.
-    fn session(&self, model: ModelKind, agents: usize, threads: usize) -> Result<Session, AppError> {
+    fn session(&self, model: ModelKind, agents: usize, threads: usize) -> Result<Session, BenchError> {
         let mut scenario = Scenario {
             model,
             households: agents,
@@ -146,8 +181,9 @@ impl Economy {
         }
         let mut simulation = scenario.build()?;
         if threads > 1 {
-            simulation
-                .set_workers(Pool::new(threads).map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?);
+            simulation.set_workers(
+                Pool::new(threads).map_err(|e| BenchError::Harness(format!("cannot start threads: {e}")))?,
+            );
         }
         let mut session = Session::new(simulation, scenario.schedule.clone());
         // A benchmark reads nothing itself: it captures what it is told to, as a run
@@ -160,19 +196,19 @@ impl Economy {
 /// The economy the benchmarks measure: `households` households and one firm per ten
 /// (the default economy's shape), or `agents` Boltzmann agents, from the registry's
 /// defaults (no preset), with `threads` lent to the engine and everything captured.
-fn session(model: ModelKind, agents: usize, threads: usize) -> Result<Session, AppError> {
+fn session(model: ModelKind, agents: usize, threads: usize) -> Result<Session, BenchError> {
     Economy::default().session(model, agents, threads)
 }
 
 /// Runs `ticks` more ticks.
-fn advance(session: &mut Session, ticks: u64) -> Result<(), AppError> {
+fn advance(session: &mut Session, ticks: u64) -> Result<(), BenchError> {
     let target = session.simulation().tick() + ticks;
     session.run(Some(target), &mut Headless::default(), &mut [])?;
     Ok(())
 }
 
 /// Ticks per second over at least `seconds` (and at least 3 ticks), one tick at a time.
-fn ticks_per_second(session: &mut Session, seconds: f64) -> Result<f64, AppError> {
+fn ticks_per_second(session: &mut Session, seconds: f64) -> Result<f64, BenchError> {
     let started = Instant::now();
     let mut ticks = 0u64;
     while ticks < 3 || started.elapsed().as_secs_f64() < seconds {

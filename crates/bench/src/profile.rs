@@ -14,9 +14,9 @@ use clap::Args;
 use serde_json::json;
 use watchtower_engine::{Mark, ModelKind, Phase};
 
-use super::{Economy, Report, advance, machine, median};
-use crate::error::AppError;
-use crate::settings::ModelArg;
+use crate::ModelArg;
+use crate::error::BenchError;
+use crate::{Economy, Report, advance, machine, median};
 
 /// Arguments of `watchtower bench profile`.
 #[derive(Debug, Clone, Args)]
@@ -97,7 +97,7 @@ impl Timings {
     }
 }
 
-pub fn run(args: &ProfileArgs) -> Result<Report, AppError> {
+pub fn run(args: &ProfileArgs) -> Result<Report, BenchError> {
     let kind = ModelKind::from(args.model);
     let mut session = args.economy.session(kind, args.households, args.threads)?;
     advance(&mut session, args.warm_up)?;
