@@ -12,6 +12,7 @@
 //!                            v
 //!        ExperimentTable (sorted by run) ──> CSV | JSON lines | Parquet | Arrow RecordBatch
 //!                                       └──> points(): mean and 95% CI per grid point
+//!                                       └──> cells: a column over one or two axes (the heat map's)
 //!                                       └──> plot(): heat map | line | fan chart (PNG)
 //!                                       └──> fan: the fan chart's numbers (the dashboard's)
 //! ```
@@ -20,6 +21,7 @@
 //! adds the store (summaries written through the one writer thread as each run
 //! finishes), the progress bar, signals and shards.
 
+pub mod cells;
 pub mod execute;
 pub mod fan;
 pub mod plan;
