@@ -22,8 +22,8 @@ use crate::access::{bearer, origin_ok, token_ok};
 use crate::broadcast::Tagged;
 use crate::commands::{Sender, enqueue};
 use crate::query::{run_id, whole};
-use crate::readers::QUEUE_WAIT;
-use crate::state::{FanAnswer, ServerState};
+use crate::readers::{QUEUE_WAIT, ReadError};
+use crate::state::{CellsQuery, ExperimentAnswer, ServerState};
 use crate::wire::parse_targeted_body;
 
 type AppState = State<(Arc<ServerState>, CancellationToken)>;
@@ -286,7 +286,7 @@ pub async fn experiment_fan(
     let Some(readers) = &state.readers else {
         return no_store();
     };
-    let Some(fan) = state.config.fan.clone() else {
+    let Some(reader) = state.config.experiments.clone() else {
         return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
     };
     let indicator = q.indicator.filter(|i| !i.trim().is_empty());
@@ -296,16 +296,53 @@ pub async fn experiment_fan(
                 Some(indicator) => indicator,
                 None => match h.experiment(id)? {
                     Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
-                    None => return Ok(Ok(FanAnswer::NoExperiment)),
+                    None => return Ok(Ok(ExperimentAnswer::NoExperiment)),
                 },
             };
-            Ok(fan.fan(h, id, &indicator))
+            Ok(reader.fan(h, id, &indicator))
         })
         .await;
+    experiment_answer(id, answer)
+}
+
+/// The heat map's query parameters, as text so each is checked by name.
+#[derive(Deserialize)]
+pub struct CellsParams {
+    column: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// `GET /api/experiments/{id}/cells?column=&x=&y=`: a grid's summary column over axes
+/// `x` and `y` (indices in the spec; default the first two, one row with one axis), each
+/// cell the mean over its runs and the 95% interval's half-width, computed by the runner
+/// (the page draws them and computes none).
+pub async fn experiment_cells(
+    State((state, _)): AppState,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<CellsParams>,
+) -> Response {
+    let axis = |name, text: Option<&str>| whole(name, text, 0, u16::MAX.into()).map(|a| a.map(|a| a as usize));
+    let query = match (axis("x", q.x.as_deref()), axis("y", q.y.as_deref())) {
+        (Ok(x), Ok(y)) => CellsQuery { column: q.column.filter(|c| !c.trim().is_empty()), x, y },
+        (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+    };
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(reader) = state.config.experiments.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' heat maps");
+    };
+    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.cells(h, id, &query))).await;
+    experiment_answer(id, answer)
+}
+
+/// An experiment reader's answer as a response.
+fn experiment_answer(id: i64, answer: Result<Result<ExperimentAnswer, String>, ReadError>) -> Response {
     match answer {
-        Ok(Ok(FanAnswer::Fan(fan))) => Json(fan).into_response(),
-        Ok(Ok(FanAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
-        Ok(Ok(FanAnswer::NotSummarised(message))) => problem(StatusCode::BAD_REQUEST, message),
+        Ok(Ok(ExperimentAnswer::Found(value))) => Json(value).into_response(),
+        Ok(Ok(ExperimentAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Ok(Ok(ExperimentAnswer::Refused(message))) => problem(StatusCode::BAD_REQUEST, message),
         Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
         Err(e) => e.into_response(),
     }

@@ -12,7 +12,7 @@
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`, `experiments`,
-//! `experiments/{id}`, `experiments/{id}/fan`,
+//! `experiments/{id}`, `experiments/{id}/fan`, `experiments/{id}/cells`,
 //! `admin/embedding-map` (and `/refresh`, POST), and the what-if branches:
 //! `runs/{id}/fork` (POST), `runs/{id}` (DELETE) and `runs/{id}/drop` (POST).
 
@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use host::check_allowed as check_allowed_host;
-pub use state::{Bridge, ExperimentFan, FanAnswer, Published, ServerConfig, ServerState};
+pub use state::{Bridge, CellsQuery, ExperimentAnswer, ExperimentReader, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;
 
 /// The routes, sharing `state`; WebSockets close when `cancel` fires.
@@ -67,6 +67,7 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/experiments", get(api::experiments))
         .route("/api/experiments/{id}", get(api::experiment))
         .route("/api/experiments/{id}/fan", get(api::experiment_fan))
+        .route("/api/experiments/{id}/cells", get(api::experiment_cells))
         .route("/api/admin/embedding-map", get(api::embedding))
         .route("/api/admin/embedding-map/refresh", post(api::refresh_embedding))
         .route("/api/debug/crash", post(api::crash))
