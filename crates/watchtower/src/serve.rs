@@ -33,7 +33,7 @@ use watchtower_runner::resume::{find_resumable, rebuild};
 use watchtower_runner::sink::Recorder;
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Schedule, Session, Sink, Stop};
-use watchtower_server::{ExperimentFan, FanAnswer, ServerConfig, ServerState};
+use watchtower_server::{CellsQuery, ExperimentAnswer, ExperimentReader, ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
@@ -305,7 +305,7 @@ impl Service {
             fault_injection: cfg!(debug_assertions),
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            fan: Some(Arc::new(Fan)),
+            experiments: Some(Arc::new(Experiments)),
             viewer: None,
         };
         let state = ServerState::new(config, bridge.clone());
@@ -464,18 +464,27 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The fan charts the server serves, read with the runner's summary encoding (the server
-/// does not know it).
+/// The experiments' statistics the server serves (fan charts, heat-map cells), read and
+/// computed by the runner (the server does not know its summary encoding).
 #[derive(Debug)]
-pub(crate) struct Fan;
+pub(crate) struct Experiments;
 
-impl ExperimentFan for Fan {
-    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String> {
+impl ExperimentReader for Experiments {
+    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::fan;
         Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
-            fan::FanAnswer::Fan(value) => FanAnswer::Fan(value),
-            fan::FanAnswer::NoExperiment => FanAnswer::NoExperiment,
-            fan::FanAnswer::NotSummarised(message) => FanAnswer::NotSummarised(message),
+            fan::FanAnswer::Fan(value) => ExperimentAnswer::Found(value),
+            fan::FanAnswer::NoExperiment => ExperimentAnswer::NoExperiment,
+            fan::FanAnswer::NotSummarised(message) => ExperimentAnswer::Refused(message),
+        })
+    }
+
+    fn cells(&self, history: &History, id: i64, q: &CellsQuery) -> Result<ExperimentAnswer, String> {
+        use watchtower_experiment::cells;
+        Ok(match cells::read(history, id, q.column.as_deref(), q.x, q.y).map_err(|e| e.to_string())? {
+            Some(Ok(value)) => ExperimentAnswer::Found(value),
+            Some(Err(message)) => ExperimentAnswer::Refused(message),
+            None => ExperimentAnswer::NoExperiment,
         })
     }
 }

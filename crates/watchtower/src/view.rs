@@ -139,7 +139,7 @@ impl Viewer {
             fault_injection: false,
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            fan: Some(Arc::new(crate::serve::Fan)),
+            experiments: Some(Arc::new(crate::serve::Experiments)),
             viewer: Some(dir.display().to_string()),
         };
         // A bridge with no engine behind it: nothing is ever published, and nothing
