@@ -159,6 +159,22 @@ pub enum Ended {
     BySink,
 }
 
+/// How a run ended, as its sinks see it in [`Sink::finish`].
+pub struct Finish<'a> {
+    /// The simulation where the run ended.
+    pub simulation: &'a Simulation,
+    /// How it ended, or why it failed.
+    pub ended: Result<Ended, &'a RunError>,
+}
+
+impl Finish<'_> {
+    /// Whether it stopped before its end without an error (a stop request, a sink), so a
+    /// stored run would be left interrupted.
+    pub fn stopped_early(&self) -> bool {
+        matches!(self.ended, Ok(Ended::Stopped | Ended::BySink))
+    }
+}
+
 /// Why a run stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -274,8 +290,29 @@ impl Session {
     }
 
     /// Runs cycles until the simulation has run `until` ticks (if given), the driver
-    /// says stop, or a sink does. An engine or sink error ends the run at once.
+    /// says stop, or a sink does. An engine or sink error ends the run at once. Then,
+    /// however it ended, every sink is [finished](Sink::finish).
     pub fn run(
+        &mut self,
+        until: Option<u64>,
+        driver: &mut dyn Driver,
+        sinks: &mut [&mut dyn Sink],
+    ) -> Result<Ended, RunError> {
+        let ended = self.cycles(until, driver, sinks);
+        let end = Finish { simulation: &self.simulation, ended: ended.as_ref().copied() };
+        let mut finished = Ok(());
+        for sink in sinks.iter_mut() {
+            if let Err(e) = sink.finish(&end) {
+                finished = finished.and(Err(e));
+            }
+        }
+        let ended = ended?;
+        finished?;
+        Ok(ended)
+    }
+
+    /// The cycles of [`Session::run`].
+    fn cycles(
         &mut self,
         until: Option<u64>,
         driver: &mut dyn Driver,

@@ -3,7 +3,8 @@
 //! - [`connection`]: the one function that configures every connection (DESIGN.md §5).
 //! - [`schema`]: versioned migrations: `runs`, `ticks`, `agent_stats`, `commands`.
 //! - [`writer`]: the single writer thread that owns the only write connection.
-//! - [`history`]: the read-only pool for history queries.
+//! - [`history`]: the read-only pool for history queries; [`probe`](mod@probe): a read-only look at a
+//!   file before a pool opens it (ours? this schema version?).
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //! - [`experiments`]: experiments and their runs' summaries.
@@ -16,6 +17,7 @@ pub mod connection;
 pub mod experiments;
 pub mod export;
 pub mod history;
+pub mod probe;
 pub mod schema;
 pub mod writer;
 
@@ -25,6 +27,7 @@ pub use checkpoints::CheckpointInfo;
 pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
+pub use probe::{ProbeError, probe};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
     WriterReport,

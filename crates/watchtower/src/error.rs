@@ -67,6 +67,17 @@ impl From<watchtower_bench::BenchError> for AppError {
     }
 }
 
+impl From<watchtower_runner::live_engine::EngineFailure> for AppError {
+    fn from(e: watchtower_runner::live_engine::EngineFailure) -> Self {
+        use watchtower_runner::live_engine::EngineFailure;
+        match e {
+            EngineFailure::Genesis(e) => AppError::Engine(e),
+            EngineFailure::Run(e) => AppError::Run(e),
+            EngineFailure::Panicked(message) => AppError::EnginePanicked(message),
+        }
+    }
+}
+
 impl AppError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -9,11 +9,11 @@ use std::time::Instant;
 use clap::Args;
 use watchtower_runner::checkpoints::Checkpointer;
 use watchtower_runner::progress::Progress;
-use watchtower_runner::resume::{find_resumable, rebuild};
+use watchtower_runner::resume::{Resumable, Resumed};
 use watchtower_runner::sink::{Recorder, TickFile};
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
-use watchtower_store::{Format, History, RunStatus, TickWriter, Writer, WriterOptions};
+use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
 
 use crate::error::AppError;
 use crate::lock::DirLock;
@@ -116,30 +116,25 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         return Err(AppError::Usage("--resume continues a stored run: it cannot be --no-store".into()));
     }
     let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let (model, target, writer, mut simulation, schedule, first) = match (args.resume, fresh) {
+    let checkpoints = args.checkpoints.options()?;
+    let (model, target, writer, mut simulation, schedule, checkpointer) = match (args.resume, fresh) {
         (Some(explicit), _) => {
-            let db = args.data.database();
-            if !db.exists() {
-                return Err(AppError::Usage(format!("nothing to resume: there is no database at {}", db.display())));
-            }
-            let history = History::open(&db, 1)?;
-            let row = find_resumable(&history, explicit)?;
-            let target = args.ticks.or(row.tick_target).ok_or_else(|| {
-                AppError::Usage(format!("run {} has no tick target (it was served): say --ticks N", row.id))
+            let resumable = Resumable::find(&args.data.database(), explicit)?;
+            let target = args.ticks.or(resumable.run.tick_target).ok_or_else(|| {
+                AppError::Usage(format!("run {} has no tick target (it was served): say --ticks N", resumable.run.id))
             })?;
-            let rebuilt = rebuild(&history, row.id, None, stop)?;
-            drop(history);
+            let rebuilt = resumable.rebuild(stop)?;
             eprintln!(
                 "Resuming run {} at tick {} ({}; {} stored ticks re-run and found identical)",
-                row.id,
+                rebuilt.run.id,
                 rebuilt.tick,
                 rebuilt
                     .checkpoint
                     .map_or("no checkpoint: re-run from genesis".into(), |c| format!("checkpoint at tick {c}")),
                 rebuilt.verified
             );
-            let writer = Writer::resume(&db, row.id, rebuilt.tick, WriterOptions::default())?;
-            (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, rebuilt.tick)
+            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&args.data.database(), checkpoints)?;
+            (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, checkpointer)
         }
         (None, fresh) => {
             let ticks = args.ticks.expect("clap requires --ticks without --resume");
@@ -162,17 +157,20 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                     return Err(e.into());
                 }
             };
-            (scenario.model, ticks, writer, simulation, scenario.schedule.clone(), 0)
+            let checkpointer = match (&writer, checkpoints) {
+                (Some(w), Some(options)) => Some(Checkpointer::new(w.store().handle(), w.run_id(), options, 0)),
+                _ => None,
+            };
+            (scenario.model, ticks, writer, simulation, scenario.schedule.clone(), checkpointer)
         }
     };
     simulation.set_workers(Pool::machine().map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?);
 
+    let first = simulation.tick();
     let mut recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
-    let checkpoints = args.checkpoints.options()?;
-    let mut checkpointer = match (&writer, checkpoints) {
-        (Some(w), Some(options)) => Some(Checkpointer::new(w.store().handle(), w.run_id(), options, first)),
-        _ => None,
-    };
+    // Stopped early by a signal, the run is left interrupted: its last checkpoint is
+    // taken where it stopped, so a resume starts right there, with nothing to re-run.
+    let mut checkpointer = checkpointer.map(Checkpointer::closing);
     let mut progress = Progress::new(target);
     let mut report = RunReport::new(model);
     let mut sinks: Vec<&mut dyn Sink> = vec![&mut progress, &mut report];
@@ -188,12 +186,11 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     }
     let mut session = Session::new(simulation, schedule);
     let started = Instant::now();
+    // Every sink is finished when it returns: the bar cleared, the files flushed.
     let result = session.run(Some(target), &mut Headless::until_stopped(stop.clone()), &mut sinks);
-    drop(sinks);
     let elapsed = started.elapsed();
     let reached = session.simulation().tick();
     let ran = reached - first;
-    progress.finish(reached);
 
     let (status, error) = match &result {
         Err(RunError::Engine(e)) => (RunStatus::Failed, Some(e.to_string())),
@@ -202,20 +199,10 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         Ok(_) if reached < target => (RunStatus::Interrupted, None),
         Ok(_) => (RunStatus::Finished, None),
     };
-    if let (RunStatus::Interrupted, Some(c)) = (status, checkpointer.as_mut()) {
-        // Stopped early by a signal: a resume starts right here, with nothing to re-run.
-        if let Err(e) = c.take(session.simulation()) {
-            tracing::warn!("the closing checkpoint could not be written: {e}");
-        }
-    }
-    drop(recorder);
     let stored = match writer {
         Some(w) => Some(w.finish(status, error)?),
         None => None,
     };
-    if let Some(out) = out {
-        out.finish()?;
-    }
     drop(lock);
 
     if args.json {
