@@ -6,14 +6,12 @@
 //! statistics.
 
 use serde_json::{Value, json};
-use watchtower_store::History;
 
 use watchtower_runner::report::EconomicPhase;
 
-use crate::execute::ExperimentError;
 use crate::spec::ExperimentSpec;
 use crate::summary::{RunSummary, Stats};
-use crate::table::{ExperimentTable, Interval};
+use crate::table::{ExperimentTable, Interval, majority};
 
 /// Where a summary column's numbers come from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,22 +52,20 @@ pub(crate) fn value(src: Source, s: &RunSummary) -> f64 {
     }
 }
 
-/// The four Mark-0 phases, in the order that breaks a tie.
-pub(crate) const PHASES: [EconomicPhase; 4] = [
-    EconomicPhase::FullUnemployment,
-    EconomicPhase::ResidualUnemployment,
-    EconomicPhase::EndogenousCrises,
-    EconomicPhase::FullEmployment,
-];
-
-/// The most frequent phase among `phases` (ties: FU, RU, EC, FE, in that order).
-pub(crate) fn majority(phases: impl IntoIterator<Item = EconomicPhase>) -> Option<EconomicPhase> {
-    let mut counts = [0usize; 4];
-    for p in phases {
-        counts[PHASES.iter().position(|q| *q == p).expect("four phases")] += 1;
+/// The columns `--plot-summary` accepts for this spec.
+pub fn plottable(spec: &ExperimentSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    for ind in &spec.indicators {
+        for stat in Stats::NAMES {
+            out.push(format!("{ind}_{stat}"));
+        }
     }
-    let best = counts.iter().copied().max().unwrap_or(0);
-    (best > 0).then(|| PHASES[counts.iter().position(|&c| c == best).expect("max")])
+    if spec.fork.is_some() {
+        for ind in &spec.indicators {
+            out.push(format!("effect_{ind}"));
+        }
+    }
+    out
 }
 
 /// One cell: the runs whose grid point has value `x` on the first axis asked for and `y`
@@ -140,7 +136,7 @@ pub fn cells_json(
         None => format!("{}_mean", spec.indicators.first().ok_or("this experiment summarises no indicator")?),
     };
     let src = source(spec, &column).ok_or_else(|| {
-        let known = crate::plot::plottable(spec).join(", ");
+        let known = plottable(spec).join(", ");
         format!("`column` = {column} is not a summary column of this experiment; choose one of {known}")
     })?;
     let axis = |name: &str, i: usize| {
@@ -190,17 +186,4 @@ pub fn cells_json(
         })
         .collect();
     Ok(json!({"column": column, "x": x, "y": y, "cells": cells}))
-}
-
-/// Experiment `id`'s cells, read from the store: `None` when there is no such
-/// experiment, the reason when the question has no answer.
-pub fn read(
-    history: &History,
-    id: i64,
-    column: Option<&str>,
-    x: Option<usize>,
-    y: Option<usize>,
-) -> Result<Option<Result<Value, String>>, ExperimentError> {
-    let Some(loaded) = crate::store::load(history, id)? else { return Ok(None) };
-    Ok(Some(cells_json(&loaded.table, column, x, y)))
 }

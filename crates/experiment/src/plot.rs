@@ -19,10 +19,10 @@ use plotters::style::text_anchor;
 
 use watchtower_runner::report::EconomicPhase;
 
+pub use crate::cells::plottable;
 use crate::cells::{Source, cells, source};
 use crate::execute::ExperimentError;
 use crate::spec::{ExperimentSpec, show};
-use crate::summary::Stats;
 use crate::table::ExperimentTable;
 
 const FONT: &str = "sans-serif";
@@ -35,22 +35,6 @@ fn register_font() {
             panic!("the bundled font is not a valid TrueType font");
         }
     });
-}
-
-/// The columns `--plot-summary` accepts for this spec.
-pub fn plottable(spec: &ExperimentSpec) -> Vec<String> {
-    let mut out = Vec::new();
-    for ind in &spec.indicators {
-        for stat in Stats::NAMES {
-            out.push(format!("{ind}_{stat}"));
-        }
-    }
-    if spec.fork.is_some() {
-        for ind in &spec.indicators {
-            out.push(format!("effect_{ind}"));
-        }
-    }
-    out
 }
 
 /// The column to draw: `chosen`, or the first indicator's mean; refused (naming the

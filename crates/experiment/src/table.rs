@@ -422,7 +422,7 @@ impl ExperimentTable {
             .into_iter()
             .map(|(point, runs)| {
                 let ok: Vec<&&RunSummary> = runs.iter().filter(|s| s.error.is_none()).collect();
-                let phase = crate::cells::majority(ok.iter().filter_map(|s| s.baseline.phase));
+                let phase = majority(ok.iter().filter_map(|s| s.baseline.phase));
                 let means = (0..spec.indicators.len())
                     .map(|i| Interval::of(ok.iter().map(|s| s.baseline.stats[i].mean)))
                     .collect();
@@ -592,6 +592,16 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
     let shards = first.map_or(1, |f| f.3);
     let missing_shards = (0..shards).filter(|i| !seen.contains(i)).collect();
     Ok(Merged { table, shards, missing_shards })
+}
+
+/// The most frequent phase among `phases` (ties: FU, RU, EC, FE, in that order).
+pub(crate) fn majority(phases: impl IntoIterator<Item = EconomicPhase>) -> Option<EconomicPhase> {
+    let mut counts = [0usize; 4];
+    for p in phases {
+        counts[EconomicPhase::ALL.iter().position(|q| *q == p).expect("four phases")] += 1;
+    }
+    let best = counts.iter().copied().max().unwrap_or(0);
+    (best > 0).then(|| EconomicPhase::ALL[counts.iter().position(|&c| c == best).expect("max")])
 }
 
 #[cfg(test)]

@@ -325,14 +325,14 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
 }
 
 /// The experiments' statistics the server serves (fan charts, heat-map cells), read and
-/// computed by the runner (the server does not know its summary encoding).
+/// computed by the experiment crate (the server does not know its summary encoding).
 #[derive(Debug)]
 pub(crate) struct Experiments;
 
 impl ExperimentReader for Experiments {
     fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String> {
-        use watchtower_experiment::fan;
-        Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
+        use watchtower_experiment::{fan, store};
+        Ok(match store::fan(history, id, indicator).map_err(|e| e.to_string())? {
             fan::FanAnswer::Fan(value) => ExperimentAnswer::Found(value),
             fan::FanAnswer::NoExperiment => ExperimentAnswer::NoExperiment,
             fan::FanAnswer::NotSummarised(message) => ExperimentAnswer::Refused(message),
@@ -340,8 +340,8 @@ impl ExperimentReader for Experiments {
     }
 
     fn cells(&self, history: &History, id: i64, q: &CellsQuery) -> Result<ExperimentAnswer, String> {
-        use watchtower_experiment::cells;
-        Ok(match cells::read(history, id, q.column.as_deref(), q.x, q.y).map_err(|e| e.to_string())? {
+        use watchtower_experiment::store;
+        Ok(match store::cells(history, id, q.column.as_deref(), q.x, q.y).map_err(|e| e.to_string())? {
             Some(Ok(value)) => ExperimentAnswer::Found(value),
             Some(Err(message)) => ExperimentAnswer::Refused(message),
             None => ExperimentAnswer::NoExperiment,
