@@ -10,9 +10,10 @@
 //!
 //! - [`scenario`]: everything that determines a run, from flags, files or a stored run.
 //! - [`schedule`]: commands applied at given ticks.
-//! - [`session`]: the tick loop and its drivers; [`sink`]: what it hands ticks to.
-//! - [`live`]: the live driver and publisher; [`live_engine`]: `serve`'s engine thread
-//!   (genesis or a resumed run, the live loop, failures said to the bridge);
+//! - [`session`]: the tick loop and its drivers; [`sink`]: what it hands ticks to;
+//!   [`cycle`]: the words both share (a cycle, a pending command, how a run ended).
+//! - [`live`]: the live driver; [`publisher`]: its sink, into the bridge;
+//!   [`live_engine`]: `serve`'s engine thread (genesis or a resumed run, the live loop, failures said to the bridge);
 //!   [`embedding`]: the background map.
 //! - [`replay`]: a recorded run, rebuilt and compared.
 //! - [`report`]: a run's closing report and Mark-0's economic phases.
@@ -29,12 +30,14 @@
 
 pub mod branches;
 pub mod checkpoints;
+pub mod cycle;
 pub mod embedding;
 pub mod live;
 pub mod live_branches;
 pub mod live_engine;
 pub mod paired;
 pub mod progress;
+pub mod publisher;
 pub mod replay;
 pub mod report;
 pub mod resume;

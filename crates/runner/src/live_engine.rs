@@ -23,8 +23,9 @@ use watchtower_store::{RunStatus, RunWriter, StoreError};
 
 use crate::checkpoints::{CheckpointOptions, Checkpointer};
 use crate::embedding::FeatureTap;
-use crate::live::{Live, Publisher, TICK_RATE};
+use crate::live::{Live, TICK_RATE};
 use crate::live_branches::LiveBranches;
+use crate::publisher::Publisher;
 use crate::resume::Rebuilt;
 use crate::schedule::Schedule;
 use crate::session::{RunError, Session, Stop};

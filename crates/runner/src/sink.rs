@@ -18,27 +18,8 @@ use watchtower_engine::Capture;
 use watchtower_protocol::{AuditEntry, TickRecord};
 use watchtower_store::{RecordSender, StoreError, TickWriter};
 
-use crate::session::{Cycle, Finish};
-
-/// Whether the loop goes on after a sink has seen a cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on.
-    Continue,
-    /// Stop after this cycle: the sink has what it wanted (a replay found a difference).
-    Stop,
-}
-
-/// A sink failed; the loop stops and the run ends with this error.
-#[derive(Debug, thiserror::Error)]
-#[error("{sink}: {source}")]
-pub struct SinkError {
-    /// Which sink.
-    pub sink: &'static str,
-    /// Why.
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
-}
+use crate::cycle::{Cycle, Finish};
+pub use crate::cycle::{Flow, SinkError};
 
 impl SinkError {
     /// A failure of `sink`.
