@@ -1,6 +1,7 @@
 //! `watchtower run`: the economy headless, as fast as it goes, every tick persisted and
 //! its state checkpointed; `--resume` continues an interrupted run where it stopped,
-//! `--fork-of` runs a what-if from a recorded run (see [`crate::whatif`]).
+//! `--fork-of` runs a what-if from a recorded run instead ([`crate::whatif`], which
+//! `dispatch` calls for it).
 
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -88,12 +89,9 @@ pub(crate) fn out_format(args: &RunArgs, path: &std::path::Path) -> Result<Forma
         .ok_or_else(|| AppError::Usage(format!("--out {}: say --format csv or jsonl", path.display())))
 }
 
-/// Runs the economy for `--ticks` ticks (or until SIGINT/SIGTERM); or resumes a run, or
-/// runs a what-if from one.
+/// Runs the economy for `--ticks` ticks (or until SIGINT/SIGTERM), or resumes a run
+/// (`--fork-of` is [`crate::whatif::fork_of`]'s, which `dispatch` calls instead).
 pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
-    if args.fork_of.is_some() {
-        return crate::whatif::fork_of(&args, stop);
-    }
     // Settings are checked before anything is created.
     let fresh = match args.resume {
         None => {
