@@ -8,15 +8,17 @@
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //! - [`experiments`]: experiments and their runs' summaries.
+//! - [`lock`]: the data directory's lock (`simulation.lock`), one writer per directory.
 //!
-//! The store knows the protocol crate and nothing else of ours. The data directory's
-//! lock is the app's: the caller of [`Writer::start`] must hold it.
+//! The store knows the protocol crate and nothing else of ours. The caller of
+//! [`Writer::start`] must hold the data directory's [`DirLock`].
 
 pub mod checkpoints;
 pub mod connection;
 pub mod experiments;
 pub mod export;
 pub mod history;
+pub mod lock;
 pub mod probe;
 pub mod schema;
 pub mod writer;
@@ -27,6 +29,7 @@ pub use checkpoints::CheckpointInfo;
 pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
+pub use lock::{DirLock, LOCK_FILE, LockError};
 pub use probe::{ProbeError, probe};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,

@@ -34,7 +34,7 @@ pub enum AppError {
     Bench(Box<watchtower_bench::BenchError>),
     /// Another process holds the data directory.
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] watchtower_store::LockError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use watchtower_store::DATABASE_FILE;
 
 use crate::error::AppError;
-use crate::lock::LOCK_FILE;
+use watchtower_store::LOCK_FILE;
 
 /// The files of a data directory, by name.
 fn protected_names() -> [String; 5] {

@@ -17,8 +17,8 @@ use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
 use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
 
 use crate::error::AppError;
-use crate::lock::DirLock;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
+use watchtower_store::DirLock;
 
 /// Arguments of `watchtower run`.
 #[derive(Debug, Clone, Args)]

@@ -34,8 +34,8 @@ use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
 use crate::listen::ListenArgs;
-use crate::lock::DirLock;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
+use watchtower_store::DirLock;
 
 /// Arguments of `watchtower serve`.
 #[derive(Debug, Clone, Args)]
