@@ -115,6 +115,11 @@ pub fn plot(table: &ExperimentTable, column: &str, path: &Path) -> Result<(), Ex
             plottable(spec).join(", ")
         ))
     })?;
+    if spec.design != crate::design::Design::Grid {
+        return Err(ExperimentError::Other(
+            "a Sobol design's picture is its indices: `watchtower sensitivity EXPERIMENT --plot FILE.png`".into(),
+        ));
+    }
     let err = |e: String| ExperimentError::File { path: path.display().to_string(), message: e };
     let root = BitMapBackend::new(path, (1000, 780)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
