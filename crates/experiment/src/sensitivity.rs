@@ -356,11 +356,11 @@ pub fn to_text(results: &[ColumnIndices]) -> String {
         let _ = writeln!(s, "  {:<width$}  {:>17}  {:>17}", "parameter", "S1 (first order)", "ST (total order)");
         for i in r.by_total_order() {
             let ix = &r.indices.first[i];
-            let _ = writeln!(
-                s,
+            let line = format!(
                 "  {:<width$}  {:>7.3} ± {:<7.3}  {:>7.3} ± {:<7.3}",
                 r.parameters[i], ix.S1, ix.S1_conf, ix.ST, ix.ST_conf
             );
+            let _ = writeln!(s, "{}", line.trim_end());
         }
         for p in &r.indices.second {
             let _ = writeln!(s, "  S2 {} × {}: {:.3} ± {:.3}", r.parameters[p.a], r.parameters[p.b], p.s2, p.conf);

@@ -368,13 +368,8 @@ pub fn experiments(args: ExperimentsArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `watchtower export --experiment ID|latest`: the tidy table.
-pub fn export(
-    data: &DataDirArg,
-    experiment: &str,
-    format: Option<TableFormatArg>,
-    out: Option<&Path>,
-) -> Result<(), AppError> {
+/// The stored experiment `experiment` names: an id, or `latest`.
+pub fn load(data: &DataDirArg, experiment: &str) -> Result<stored::Loaded, AppError> {
     let history = History::open(&data.database(), 1)?;
     let id = match experiment {
         "latest" => history
@@ -384,8 +379,18 @@ pub fn export(
             .parse()
             .map_err(|_| AppError::Usage(format!("--experiment {id}: expected an experiment id or `latest`")))?,
     };
-    let loaded = stored::load(&history, id)?
-        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))?;
+    stored::load(&history, id)?
+        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))
+}
+
+/// `watchtower export --experiment ID|latest`: the tidy table.
+pub fn export(
+    data: &DataDirArg,
+    experiment: &str,
+    format: Option<TableFormatArg>,
+    out: Option<&Path>,
+) -> Result<(), AppError> {
+    let loaded = load(data, experiment)?;
     let format =
         format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
     match out {
