@@ -76,6 +76,9 @@ pub struct Indices {
     pub first: Vec<Index>,
     /// Every pair, when the design serves second order.
     pub second: Vec<Pair>,
+    /// Whether the output is the same at every point (every index is then 0, as SALib
+    /// has it).
+    pub constant: bool,
 }
 
 /// Analyses `y`, the outputs of a Sobol design over `d` parameters in the design's
@@ -95,6 +98,7 @@ pub fn analyze(y: &[f64], d: usize, second_order: bool) -> Result<Indices, Strin
     let len = y.len() as f64;
     let mean = y.iter().sum::<f64>() / len;
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len).sqrt();
+    let constant = !(sd > 0.0);
     let y: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
     let column = |k: usize| -> Vec<f64> { (0..n).map(|j| y[j * step + k]).collect() };
     let a = column(0);
@@ -124,16 +128,19 @@ pub fn analyze(y: &[f64], d: usize, second_order: bool) -> Result<Indices, Strin
         for i in 0..d {
             for k in i + 1..d {
                 let s2 = |r: &[usize]| {
-                    let v = r.iter().map(|&j| ba[i][j] * ab[k][j] - a[j] * b[j]).sum::<f64>()
-                        / r.len() as f64
-                        / variance(&a, &b, r);
+                    let v = ratio(
+                        r.iter().map(|&j| ba[i][j] * ab[k][j] - a[j] * b[j]).sum::<f64>() / r.len() as f64,
+                        &a,
+                        &b,
+                        r,
+                    );
                     v - first_order(&a, &ab[i], &b, r) - first_order(&a, &ab[k], &b, r)
                 };
                 second.push(Pair { a: i, b: k, s2: s2(&all), conf: conf(&s2) });
             }
         }
     }
-    Ok(Indices { first, second })
+    Ok(Indices { first, second, constant })
 }
 
 /// `np.var(np.r_[A[r], B[r]])`: the population variance of A and B together.
@@ -143,12 +150,20 @@ fn variance(a: &[f64], b: &[f64], r: &[usize]) -> f64 {
     r.iter().map(|&j| (a[j] - mean).powi(2) + (b[j] - mean).powi(2)).sum::<f64>() / n
 }
 
+/// `numerator / var([A, B])`, or 0 where A and B do not vary (their variance within
+/// machine epsilon, or not a number), as SALib has it. (SALib also checks their range;
+/// a variance above epsilon implies a range above it.)
+fn ratio(numerator: f64, a: &[f64], b: &[f64], r: &[usize]) -> f64 {
+    let var = variance(a, b, r);
+    if var > f64::EPSILON { numerator / var } else { 0.0 }
+}
+
 fn first_order(a: &[f64], ab: &[f64], b: &[f64], r: &[usize]) -> f64 {
-    r.iter().map(|&j| b[j] * (ab[j] - a[j])).sum::<f64>() / r.len() as f64 / variance(a, b, r)
+    ratio(r.iter().map(|&j| b[j] * (ab[j] - a[j])).sum::<f64>() / r.len() as f64, a, b, r)
 }
 
 fn total_order(a: &[f64], ab: &[f64], b: &[f64], r: &[usize]) -> f64 {
-    0.5 * (r.iter().map(|&j| (a[j] - ab[j]).powi(2)).sum::<f64>() / r.len() as f64) / variance(a, b, r)
+    ratio(0.5 * (r.iter().map(|&j| (a[j] - ab[j]).powi(2)).sum::<f64>() / r.len() as f64), a, b, r)
 }
 
 fn sd_ddof1(xs: &[f64]) -> f64 {
@@ -211,7 +226,7 @@ fn json_number(x: f64) -> serde_json::Value {
 /// parameters that matter are wider than their indices (more samples needed).
 pub fn notes(parameters: &[String], ix: &Indices, samples: usize) -> Vec<String> {
     let mut notes = Vec::new();
-    if ix.first.iter().any(|i| !i.S1.is_finite()) {
+    if ix.constant {
         notes.push("the output does not vary across the design: there is nothing to apportion".to_string());
         return notes;
     }
@@ -437,13 +452,14 @@ mod tests {
     fn notes_say_when_interactions_dominate_or_samples_are_few() {
         let p = vec!["x".to_string(), "y".to_string()];
         let i = |s1: f64, st: f64, conf: f64| Index { S1: s1, S1_conf: conf, ST: st, ST_conf: conf };
-        let ix = Indices { first: vec![i(0.1, 0.9, 0.02), i(0.1, 0.9, 0.02)], second: vec![] };
+        let ix = Indices { first: vec![i(0.1, 0.9, 0.02), i(0.1, 0.9, 0.02)], second: vec![], constant: false };
         assert!(notes(&p, &ix, 64)[0].contains("interactions"));
-        let ix = Indices { first: vec![i(0.5, 0.5, 0.6), i(0.45, 0.5, 0.02)], second: vec![] };
+        let ix = Indices { first: vec![i(0.5, 0.5, 0.6), i(0.45, 0.5, 0.02)], second: vec![], constant: false };
         let n = notes(&p, &ix, 64);
         assert_eq!(n.len(), 1);
         assert!(n[0].contains("intervals of x are wider") && n[0].contains("64 → 256"), "{n:?}");
         let flat = analyze(&[1.0; 8], 2, false).unwrap();
         assert!(notes(&p, &flat, 2)[0].contains("does not vary"));
+        assert_eq!(flat.first[0].S1, 0.0, "SALib's 0 for a constant output");
     }
 }
