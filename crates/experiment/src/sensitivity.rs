@@ -98,7 +98,7 @@ pub fn analyze(y: &[f64], d: usize, second_order: bool) -> Result<Indices, Strin
     let len = y.len() as f64;
     let mean = y.iter().sum::<f64>() / len;
     let sd = (y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / len).sqrt();
-    let constant = !(sd > 0.0);
+    let constant = sd.is_nan() || sd <= 0.0;
     let y: Vec<f64> = y.iter().map(|v| (v - mean) / sd).collect();
     let column = |k: usize| -> Vec<f64> { (0..n).map(|j| y[j * step + k]).collect() };
     let a = column(0);
