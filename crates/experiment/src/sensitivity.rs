@@ -224,7 +224,7 @@ fn json_number(x: f64) -> serde_json::Value {
 /// Plain-language notes on a column's indices: when the first-order indices fall far
 /// short of 1 (interactions carry much of the variance) or the intervals of the
 /// parameters that matter are wider than their indices (more samples needed).
-pub fn notes(parameters: &[String], ix: &Indices, samples: usize) -> Vec<String> {
+pub fn notes(parameters: &[String], ix: &Indices, samples: usize, seeds: usize) -> Vec<String> {
     let mut notes = Vec::new();
     if ix.constant {
         notes.push("the output does not vary across the design: there is nothing to apportion".to_string());
@@ -235,6 +235,12 @@ pub fn notes(parameters: &[String], ix: &Indices, samples: usize) -> Vec<String>
         notes.push(format!(
             "the first-order indices add up to {sum:.2}, far from 1: interactions between parameters carry much of the variance (the total-order indices include them)"
         ));
+        if seeds <= 1 {
+            notes.push(
+                "each point ran one seed: a run's own randomness shows up as interactions; more seeds per point average it out"
+                    .to_string(),
+            );
+        }
     } else if sum > 1.3 {
         notes.push(format!(
             "the first-order indices add up to {sum:.2}, above 1: the estimates are noisy; more samples needed"
@@ -349,7 +355,7 @@ pub fn of_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<ColumnInd
         let seeds = by_point.values().map(|e| e.1).max().unwrap_or(0);
         let y: Vec<f64> = by_point.values().map(|(sum, k)| sum / *k as f64).collect();
         let indices = analyze(&y, parameters.len(), design.second_order).map_err(|e| bad(format!("{column}: {e}")))?;
-        let notes = notes(&parameters, &indices, design.samples);
+        let notes = notes(&parameters, &indices, design.samples, seeds);
         out.push(ColumnIndices { column, parameters: parameters.clone(), indices, seeds, notes });
     }
     Ok(out)
@@ -453,13 +459,14 @@ mod tests {
         let p = vec!["x".to_string(), "y".to_string()];
         let i = |s1: f64, st: f64, conf: f64| Index { S1: s1, S1_conf: conf, ST: st, ST_conf: conf };
         let ix = Indices { first: vec![i(0.1, 0.9, 0.02), i(0.1, 0.9, 0.02)], second: vec![], constant: false };
-        assert!(notes(&p, &ix, 64)[0].contains("interactions"));
+        assert!(notes(&p, &ix, 64, 2)[0].contains("interactions"));
+        assert!(notes(&p, &ix, 64, 1)[1].contains("one seed"));
         let ix = Indices { first: vec![i(0.5, 0.5, 0.6), i(0.45, 0.5, 0.02)], second: vec![], constant: false };
-        let n = notes(&p, &ix, 64);
+        let n = notes(&p, &ix, 64, 1);
         assert_eq!(n.len(), 1);
         assert!(n[0].contains("intervals of x are wider") && n[0].contains("64 → 256"), "{n:?}");
         let flat = analyze(&[1.0; 8], 2, false).unwrap();
-        assert!(notes(&p, &flat, 2)[0].contains("does not vary"));
+        assert!(notes(&p, &flat, 2, 1)[0].contains("does not vary"));
         assert_eq!(flat.first[0].S1, 0.0, "SALib's 0 for a constant output");
     }
 }
