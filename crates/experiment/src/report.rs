@@ -34,6 +34,10 @@ pub fn lines(table: &ExperimentTable) -> Vec<String> {
     if failed > 0 {
         out.push(format!("  {failed} run(s) stopped with an engine error (column `error`)"));
     }
+    if spec.design != crate::design::Design::Grid {
+        out.push("  which parameter matters: `watchtower sensitivity ID` gives the Sobol indices".to_string());
+        return out;
+    }
     let points = table.points();
     if points.len() > POINTS_LISTED || points.is_empty() {
         return out;

@@ -200,10 +200,11 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
     let (id, plan) = (stored.id(), stored.plan().clone());
     let spec = plan.spec();
     say!(
-        "experiment {id} `{}`: {} runs ({} grid points × {} seeds), {} to run on {jobs} thread{}; {}",
+        "experiment {id} `{}`: {} runs ({} {} × {} seeds), {} to run on {jobs} thread{}; {}",
         spec.name,
         plan.len(),
         plan.points(),
+        if spec.design == watchtower_experiment::Design::Grid { "grid points" } else { "points of a Sobol design" },
         spec.seeds.len(),
         plan.len() - stored.done(),
         if jobs == 1 { "" } else { "s" },

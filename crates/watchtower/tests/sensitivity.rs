@@ -44,10 +44,12 @@ fn a_sobol_design_runs_everywhere_and_gives_its_indices() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("sobol.yaml"), SPEC).unwrap();
-    ok(&output(
+    let said = ok(&output(
         &["experiment", "sobol.yaml", "--data-dir", "a", "--jobs", "2", "--out", "a.csv", "--plot", "a.png"],
         d,
     ));
+    assert!(said.contains("64 runs (32 points of a Sobol design × 2 seeds)"), "{said}");
+    assert!(said.contains("`watchtower sensitivity ID` gives the Sobol indices"), "{said}");
     assert_eq!(&bytes(&d.join("a.png"))[..4], b"\x89PNG", "a Sobol design's picture is its indices");
     for i in 0..2 {
         let (shard, out) = (format!("{i}/2"), format!("shard-{i}.parquet"));
