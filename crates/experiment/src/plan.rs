@@ -13,7 +13,6 @@ use watchtower_engine::RawValue;
 
 use watchtower_runner::scenario::Scenario;
 
-use crate::design::Design;
 use crate::spec::ExperimentSpec;
 
 /// One planned run.
@@ -65,8 +64,8 @@ impl Plan {
 
     /// The values of point `point` on each axis.
     pub fn point_values(&self, point: u64) -> Vec<RawValue> {
-        if let Design::Sobol(sobol) = self.spec.design {
-            return sobol.values(point, &self.spec.ranges()).into_iter().map(RawValue::Float).collect();
+        if let Some(values) = self.spec.design.values(point, &self.spec.ranges()) {
+            return values.into_iter().map(RawValue::Float).collect();
         }
         let mut rest = point as usize;
         let mut values = vec![RawValue::Int(0); self.spec.axes.len()];

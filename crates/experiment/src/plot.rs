@@ -494,12 +494,25 @@ fn sensitivity_panel(
 ) -> Result<(), String> {
     let order = r.by_total_order();
     let p = order.len();
-    let ix = &r.indices.first;
-    let ends = ix.iter().flat_map(|i| [i.S1 - i.S1_conf, i.S1 + i.S1_conf, i.ST - i.ST_conf, i.ST + i.ST_conf]);
-    let (lo, hi) = ends.filter(|x| x.is_finite()).fold((0.0f64, 1.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    use crate::sensitivity::Measures;
+    // Each parameter's two bars (value, half-width): S1 and ST, or Morris's σ and μ*.
+    let bars: Vec<[(f64, f64); 2]> = match &r.measures {
+        Measures::Sobol(ix) => ix.first.iter().map(|i| [(i.S1, i.S1_conf), (i.ST, i.ST_conf)]).collect(),
+        Measures::Morris(e) => e.iter().map(|e| [(e.sigma, f64::NAN), (e.mu_star, e.mu_star_conf)]).collect(),
+    };
+    let (what, legend) = match &r.measures {
+        Measures::Sobol(_) => {
+            ("Sobol indices", "index, with its 95% bootstrap interval: first order (light), total order (dark)")
+        }
+        Measures::Morris(_) => ("Morris screening", "mu* (dark, with its 95% bootstrap interval) and sigma (light)"),
+    };
+    let ends = bars.iter().flat_map(|b| b.iter().flat_map(|(v, c)| [*v, v - c, v + c]));
+    let floor = if matches!(r.measures, Measures::Sobol(_)) { 1.0f64 } else { 0.0 };
+    let (lo, hi) = ends.filter(|x| x.is_finite()).fold((0.0f64, floor), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let hi = if hi > lo { hi } else { lo + 1.0 };
     let seeds = if r.seeds > 1 { format!(", each point's mean over {} seeds", r.seeds) } else { String::new() };
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{name}: Sobol indices of {}{seeds}", r.column), font(20))
+        .caption(format!("{name}: {what} of {}{seeds}", r.column), font(20))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(330)
@@ -510,7 +523,7 @@ fn sensitivity_panel(
         .disable_y_mesh()
         .y_labels(0)
         .y_label_formatter(&|_| String::new())
-        .x_desc("index, with its 95% bootstrap interval: first order (light), total order (dark)")
+        .x_desc(legend)
         .label_style(font(13))
         .axis_desc_style(font(15))
         .draw()
@@ -518,8 +531,8 @@ fn sensitivity_panel(
     let (light, dark) = (RGBColor(140, 180, 230), RGBColor(30, 80, 160));
     for (rank, &i) in order.iter().enumerate() {
         let y = (p - 1 - rank) as f64;
-        let bars = [(ix[i].S1, ix[i].S1_conf, y + 0.2, light), (ix[i].ST, ix[i].ST_conf, y - 0.2, dark)];
-        for (v, conf, at, color) in bars {
+        let [(v1, c1), (v2, c2)] = bars[i];
+        for (v, conf, at, color) in [(v1, c1, y + 0.2, light), (v2, c2, y - 0.2, dark)] {
             if !v.is_finite() {
                 continue;
             }

@@ -35,7 +35,12 @@ pub fn lines(table: &ExperimentTable) -> Vec<String> {
         out.push(format!("  {failed} run(s) stopped with an engine error (column `error`)"));
     }
     if spec.design != crate::design::Design::Grid {
-        out.push("  which parameter matters: `watchtower sensitivity ID` gives the Sobol indices".to_string());
+        let what = if matches!(spec.design, crate::design::Design::Morris(_)) {
+            "the Morris measures"
+        } else {
+            "the Sobol indices"
+        };
+        out.push(format!("  which parameter matters: `watchtower sensitivity ID` gives {what}"));
         return out;
     }
     let points = table.points();

@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::design::{Design, Sobol};
+use crate::design::{Design, Morris, Sobol};
 use crate::execute::ExperimentError;
 use crate::spec::ExperimentSpec;
 
@@ -172,6 +172,72 @@ fn sd_ddof1(xs: &[f64]) -> f64 {
     (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
 }
 
+/// One parameter's Morris measures (elementary effects), as SALib's `morris.analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Effect {
+    /// μ, the mean elementary effect.
+    pub mu: f64,
+    /// μ*, the mean absolute elementary effect: how much the parameter matters.
+    pub mu_star: f64,
+    /// σ, their sd (ddof 1): how much the effect depends on the others (interactions or
+    /// non-linearity).
+    pub sigma: f64,
+    /// Half-width of μ*'s 95% bootstrap interval.
+    pub mu_star_conf: f64,
+}
+
+/// The elementary effects of `y`, the outputs of a Morris design over `d` parameters in
+/// its order, and their measures, as SALib's `morris.analyze` computes them: for each
+/// trajectory and parameter, (y where it is higher − y where it is lower) / Δ.
+pub fn morris(y: &[f64], design: &Morris, d: usize) -> Result<Vec<Effect>, String> {
+    if d == 0 || y.len() != design.points(d) {
+        return Err(format!(
+            "{} outputs are not a Morris design of {} trajectories over {d} parameters",
+            y.len(),
+            design.trajectories
+        ));
+    }
+    let r = design.trajectories;
+    let delta = design.delta();
+    let mut ee = vec![vec![0.0; r]; d];
+    for t in 0..r {
+        let tr = design.trajectory(t as u64, d);
+        let rows = &y[t * (d + 1)..(t + 1) * (d + 1)];
+        for (j, e) in ee.iter_mut().enumerate() {
+            let k = tr.step[j];
+            let diff = rows[k] - rows[k - 1];
+            e[t] = if tr.up[j] { diff } else { -diff } / delta;
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED);
+    Ok(ee
+        .iter()
+        .map(|e| {
+            let n = e.len() as f64;
+            let mu = e.iter().sum::<f64>() / n;
+            let mu_star = e.iter().map(|x| x.abs()).sum::<f64>() / n;
+            let resampled: Vec<f64> = (0..RESAMPLES)
+                .map(|_| {
+                    (0..e.len())
+                        .map(|_| e[((u128::from(rng.next_u64()) * e.len() as u128) >> 64) as usize].abs())
+                        .sum::<f64>()
+                        / n
+                })
+                .collect();
+            Effect { mu, mu_star, sigma: sd_ddof1(e), mu_star_conf: Z95 * sd_ddof1(&resampled) }
+        })
+        .collect())
+}
+
+/// What the analysis of one column found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measures {
+    /// A Sobol design's indices.
+    Sobol(Indices),
+    /// A Morris design's measures, one per parameter.
+    Morris(Vec<Effect>),
+}
+
 /// The indices of one summary column of an experiment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnIndices {
@@ -179,8 +245,8 @@ pub struct ColumnIndices {
     pub column: String,
     /// The parameters (the axes' keys), in the design's order.
     pub parameters: Vec<String>,
-    /// The indices.
-    pub indices: Indices,
+    /// The indices (or Morris's measures).
+    pub measures: Measures,
     /// Seeds averaged into each point's output.
     pub seeds: usize,
     /// What a reader should know, in plain words (interactions, too few samples).
@@ -188,22 +254,39 @@ pub struct ColumnIndices {
 }
 
 impl ColumnIndices {
-    /// The parameters' positions, the largest total order first.
+    /// The parameters' positions, the largest total order (Morris: μ*) first.
     pub fn by_total_order(&self) -> Vec<usize> {
+        let key = |i: usize| match &self.measures {
+            Measures::Sobol(ix) => ix.first[i].ST,
+            Measures::Morris(e) => e[i].mu_star,
+        };
         let mut order: Vec<usize> = (0..self.parameters.len()).collect();
-        order.sort_by(|&x, &y| self.indices.first[y].ST.total_cmp(&self.indices.first[x].ST));
+        order.sort_by(|&x, &y| key(y).total_cmp(&key(x)));
         order
     }
 
     /// `{parameter: {S1, S1_conf, ST, ST_conf}}` (and `S2`, `S2_conf` maps to the other
-    /// parameters, with second order).
+    /// parameters, with second order); Morris: `{parameter: {mu, mu_star, sigma,
+    /// mu_star_conf}}`.
     pub fn to_json(&self) -> serde_json::Value {
+        let indices = match &self.measures {
+            Measures::Sobol(ix) => ix,
+            Measures::Morris(e) => {
+                return self
+                    .parameters
+                    .iter()
+                    .zip(e)
+                    .map(|(p, e)| (p.clone(), serde_json::to_value(e).expect("numbers serialise")))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+        };
         let mut out = serde_json::Map::new();
-        for (i, (p, ix)) in self.parameters.iter().zip(&self.indices.first).enumerate() {
+        for (i, (p, ix)) in self.parameters.iter().zip(&indices.first).enumerate() {
             let mut v = serde_json::to_value(ix).expect("numbers serialise");
-            if !self.indices.second.is_empty() {
+            if !indices.second.is_empty() {
                 let (mut s2, mut conf) = (serde_json::Map::new(), serde_json::Map::new());
-                for pair in self.indices.second.iter().filter(|q| q.a == i || q.b == i) {
+                for pair in indices.second.iter().filter(|q| q.a == i || q.b == i) {
                     let other = &self.parameters[if pair.a == i { pair.b } else { pair.a }];
                     s2.insert(other.clone(), json_number(pair.s2));
                     conf.insert(other.clone(), json_number(pair.conf));
@@ -273,7 +356,7 @@ pub fn default_columns(spec: &ExperimentSpec) -> Vec<String> {
 pub fn design_metadata(spec: &ExperimentSpec) -> Option<String> {
     match spec.design {
         Design::Grid => None,
-        Design::Sobol(_) => {
+        Design::Sobol(_) | Design::Morris(_) => {
             let mut v = spec.design.layout();
             v["parameters"] = spec.axes.iter().map(|a| a.key.clone()).collect::<Vec<_>>().into();
             Some(v.to_string())
@@ -289,9 +372,15 @@ pub fn of_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<ColumnInd
     let bad = |m: String| ExperimentError::Other(m);
     let schema = batch.schema();
     let meta = schema.metadata().get(META_DESIGN).ok_or_else(|| {
-        bad("this experiment is not a Sobol design: give it `design: {sobol: {samples: N, seed: S}}` and axes as ranges {from: A, to: B}".into())
+        bad("this experiment is not a Sobol design (nor a Morris one): give it `design: {sobol: {samples: N, seed: S}}` and axes as ranges {from: A, to: B}".into())
     })?;
     let meta: serde_json::Value = serde_json::from_str(meta).map_err(|e| bad(format!("{META_DESIGN}: {e}")))?;
+    let m = &meta["morris"];
+    let morris_design = m.is_object().then(|| Morris {
+        trajectories: m["trajectories"].as_u64().unwrap_or(0) as usize,
+        levels: m["levels"].as_u64().unwrap_or(4) as usize,
+        seed: m["seed"].as_u64().unwrap_or(0),
+    });
     let sobol = &meta["sobol"];
     let design = Sobol {
         samples: sobol["samples"].as_u64().unwrap_or(0) as usize,
@@ -302,7 +391,7 @@ pub fn of_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<ColumnInd
         .as_array()
         .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    let points = design.points(parameters.len());
+    let points = morris_design.map_or_else(|| design.points(parameters.len()), |m| m.points(parameters.len()));
     let columns: Vec<String> = if columns.is_empty() {
         schema
             .fields()
@@ -354,9 +443,19 @@ pub fn of_batch(batch: &RecordBatch, columns: &[String]) -> Result<Vec<ColumnInd
         }
         let seeds = by_point.values().map(|e| e.1).max().unwrap_or(0);
         let y: Vec<f64> = by_point.values().map(|(sum, k)| sum / *k as f64).collect();
-        let indices = analyze(&y, parameters.len(), design.second_order).map_err(|e| bad(format!("{column}: {e}")))?;
-        let notes = notes(&parameters, &indices, design.samples, seeds);
-        out.push(ColumnIndices { column, parameters: parameters.clone(), indices, seeds, notes });
+        let (measures, notes) = match &morris_design {
+            Some(m) => {
+                let e = morris(&y, m, parameters.len()).map_err(|e| bad(format!("{column}: {e}")))?;
+                (Measures::Morris(e), Vec::new())
+            }
+            None => {
+                let indices =
+                    analyze(&y, parameters.len(), design.second_order).map_err(|e| bad(format!("{column}: {e}")))?;
+                let notes = notes(&parameters, &indices, design.samples, seeds);
+                (Measures::Sobol(indices), notes)
+            }
+        };
+        out.push(ColumnIndices { column, parameters: parameters.clone(), measures, seeds, notes });
     }
     Ok(out)
 }
@@ -374,19 +473,37 @@ pub fn to_text(results: &[ColumnIndices]) -> String {
         };
         let _ = writeln!(s, "{}{seeds}", r.column);
         let width = r.parameters.iter().map(String::len).max().unwrap_or(9).max(9);
+        let indices = match &r.measures {
+            Measures::Sobol(ix) => ix,
+            Measures::Morris(e) => {
+                let _ = writeln!(s, "  {:<width$}  {:>21}  {:>10}  {:>10}", "parameter", "mu* (Morris)", "mu", "sigma");
+                for i in r.by_total_order() {
+                    let line = format!(
+                        "  {:<width$}  {:>10.4} ± {:<8.4}  {:>10.4}  {:>10.4}",
+                        r.parameters[i], e[i].mu_star, e[i].mu_star_conf, e[i].mu, e[i].sigma
+                    );
+                    let _ = writeln!(s, "{}", line.trim_end());
+                }
+                let _ = writeln!(
+                    s,
+                    "  mu*: mean |elementary effect| (how much it matters); sigma: their sd (interactions, non-linearity); ± is a 95% bootstrap interval\n"
+                );
+                continue;
+            }
+        };
         let _ = writeln!(s, "  {:<width$}  {:>17}  {:>17}", "parameter", "S1 (first order)", "ST (total order)");
         for i in r.by_total_order() {
-            let ix = &r.indices.first[i];
+            let ix = &indices.first[i];
             let line = format!(
                 "  {:<width$}  {:>7.3} ± {:<7.3}  {:>7.3} ± {:<7.3}",
                 r.parameters[i], ix.S1, ix.S1_conf, ix.ST, ix.ST_conf
             );
             let _ = writeln!(s, "{}", line.trim_end());
         }
-        for p in &r.indices.second {
+        for p in &indices.second {
             let _ = writeln!(s, "  S2 {} × {}: {:.3} ± {:.3}", r.parameters[p.a], r.parameters[p.b], p.s2, p.conf);
         }
-        let sum: f64 = r.indices.first.iter().map(|i| i.S1).sum();
+        let sum: f64 = indices.first.iter().map(|i| i.S1).sum();
         let _ = writeln!(s, "  sum of S1: {sum:.3}; ± is a 95% bootstrap interval ({RESAMPLES} resamples)");
         for n in &r.notes {
             let _ = writeln!(s, "  note: {n}");
@@ -452,6 +569,26 @@ mod tests {
         assert!((ix.first[0].S1 - s1).abs() < 1e-12);
         assert!((ix.first[0].ST - st).abs() < 1e-12);
         assert!(analyze(&y[..5], 1, false).unwrap_err().contains("not a Sobol design"));
+    }
+
+    #[test]
+    fn morris_measures_elementary_effects() {
+        // y = 3 x0 + 0 x1 + x2² over the unit cube: x0's effect is 3 everywhere, x1 has
+        // none, x2's depends on where it is.
+        let m = Morris { trajectories: 50, levels: 4, seed: 5 };
+        let y: Vec<f64> = (0..m.points(3) as u64)
+            .map(|p| {
+                let x = m.unit(p, 3);
+                3.0 * x[0] + x[2] * x[2]
+            })
+            .collect();
+        let e = morris(&y, &m, 3).unwrap();
+        assert!((e[0].mu_star - 3.0).abs() < 1e-12 && (e[0].mu - 3.0).abs() < 1e-12 && e[0].sigma.abs() < 1e-12);
+        assert_eq!((e[1].mu_star, e[1].sigma), (0.0, 0.0));
+        // x2 moves by 2/3 between 0 and 2/3 or between 1/3 and 1: effects 2/3 and 4/3.
+        assert!(e[2].mu_star > 0.6 && e[2].mu_star < 1.4 && e[2].sigma > 0.1, "{:?}", e[2]);
+        assert!(e[2].mu_star_conf > 0.0);
+        assert!(morris(&y[1..], &m, 3).is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use watchtower_runner::scenario::{DEFAULT_PRESET, Scenario};
 use watchtower_runner::schedule::{Schedule, Scheduled};
 use watchtower_runner::yaml::{Doc, YamlError, raw_value};
 
-use crate::design::{Design, Sobol};
+use crate::design::{Design, Morris, Sobol};
 
 /// The indicators summarised when the spec names none: unemployment, inflation, real
 /// output, the wealth Gini and government debt.
@@ -186,10 +186,7 @@ impl ExperimentSpec {
     /// The number of points: for a grid, the product of the axes' lengths (1 without
     /// axes); for a Sobol design, N·(D+2) or N·(2D+2).
     pub fn points(&self) -> usize {
-        match self.design {
-            Design::Grid => self.axes.iter().map(|a| a.values.len()).product(),
-            Design::Sobol(s) => s.points(self.axes.len()),
-        }
+        self.design.points(self.axes.len()).unwrap_or_else(|| self.axes.iter().map(|a| a.values.len()).product())
     }
 
     /// The axes' ranges (for a design; a grid axis without one reads as 0..0).
@@ -554,7 +551,7 @@ impl<'d> Builder<'d> {
     /// `design: {sobol: {samples: N, seed: S, second_order: false}}`.
     fn design(&self, node: &Node) -> Result<Design, SpecError> {
         let doc = self.doc;
-        let shape = "`design` must be {sobol: {samples: N, seed: S}} (optionally `second_order: true`)";
+        let shape = "`design` must be {sobol: {samples: N, seed: S}} (optionally `second_order: true`) or {morris: {trajectories: R, levels: P, seed: S}}";
         let map = node.as_mapping().ok_or_else(|| doc.error(node, shape))?;
         let mut design = None;
         for (k, v) in map.iter() {
@@ -585,11 +582,45 @@ impl<'d> Builder<'d> {
                     let samples = samples.ok_or_else(|| doc.error(v, "`design.sobol` needs `samples`"))?;
                     design = Some(Design::Sobol(Sobol { samples: samples as usize, seed, second_order }));
                 }
+                "morris" => {
+                    let inner = v.as_mapping().ok_or_else(|| doc.error(v, shape))?;
+                    let (mut trajectories, mut levels, mut seed) = (None, 4, 0);
+                    for (k, v) in inner.iter() {
+                        match k.as_str() {
+                            "trajectories" => {
+                                trajectories = Some(self.count(
+                                    "design.morris.trajectories",
+                                    v,
+                                    2,
+                                    Morris::MAX_TRAJECTORIES as u64,
+                                )?)
+                            }
+                            "levels" => {
+                                levels = self.count("design.morris.levels", v, 2, 1000)? as usize;
+                                if levels % 2 == 1 {
+                                    return Err(doc.error(v, "`design.morris.levels` must be even (SALib's advice: 4)"));
+                                }
+                            }
+                            "seed" => seed = self.count("design.morris.seed", v, 0, i64::MAX as u64)?,
+                            other => {
+                                return Err(doc.error(
+                                    &Node::Scalar(k.clone()),
+                                    format!(
+                                        "unknown key `{other}` in `design.morris` (it takes trajectories, levels and seed)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    let trajectories =
+                        trajectories.ok_or_else(|| doc.error(v, "`design.morris` needs `trajectories`"))?;
+                    design = Some(Design::Morris(Morris { trajectories: trajectories as usize, levels, seed }));
+                }
                 other => {
                     return Err(doc.error(
                         &Node::Scalar(k.clone()),
                         format!(
-                            "unknown design `{other}`: a design is `sobol` (without `design`, the axes make a grid)"
+                            "unknown design `{other}`: a design is `sobol` or `morris` (without `design`, the axes make a grid)"
                         ),
                     ));
                 }
@@ -752,12 +783,16 @@ impl<'d> Builder<'d> {
         };
         let _ = model_at;
         match (&spec.design, &self.design) {
-            (Design::Sobol(sobol), Some((_, design_at))) => {
+            (design @ (Design::Sobol(_) | Design::Morris(_)), Some((_, design_at))) => {
                 let d = spec.axes.len();
+                let name = design.name();
                 if d == 0 {
-                    return Err(err(design_at.clone(), "a Sobol design needs `axes`, each a range {from: A, to: B}"));
+                    return Err(err(
+                        design_at.clone(),
+                        format!("a {name} design needs `axes`, each a range {{from: A, to: B}}"),
+                    ));
                 }
-                if d > Sobol::MAX_PARAMETERS {
+                if matches!(design, Design::Sobol(_)) && d > Sobol::MAX_PARAMETERS {
                     return Err(err(
                         design_at.clone(),
                         format!("a Sobol design takes at most {} axes", Sobol::MAX_PARAMETERS),
@@ -767,12 +802,12 @@ impl<'d> Builder<'d> {
                     return Err(err(
                         axis.origin.clone(),
                         format!(
-                            "axis `{}`: a Sobol design takes each axis as a range {{from: A, to: B}} (no values, no `steps`): the design picks the values",
+                            "axis `{}`: a {name} design takes each axis as a range {{from: A, to: B}} (no values, no `steps`): the design picks the values",
                             axis.key
                         ),
                     ));
                 }
-                let runs = sobol.points(d).checked_mul(spec.seeds.len()).filter(|&r| r <= MAX_RUNS);
+                let runs = spec.points().checked_mul(spec.seeds.len()).filter(|&r| r <= MAX_RUNS);
                 if runs.is_none() {
                     return Err(err(
                         design_at.clone(),
@@ -866,7 +901,7 @@ pub fn registry_of(spec: &ExperimentSpec) -> Result<Registry, SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::design::Sobol;
+    use crate::design::{Morris, Sobol};
 
     const SPEC: &str = "name: t\nmodel: mark0\npreset: mark0-2015\nfirms: 10\nhouseholds: 100\nticks: 50\nwarmup: 10\nseeds: 2\nset: {bank.policy_rate: 0.0}\naxes:\n  firms.hiring_firing_ratio: [0.5, 1, 2]\n  firms.bankruptcy_threshold: {from: 0.5, to: 5, steps: 10}\nschedule:\n  - {tick: 20, set: {government.income_tax_rate: 0.3}}\n";
 
@@ -959,6 +994,21 @@ mod tests {
         assert!(e.starts_with("x.yaml, line 3: `design.sobol` needs `samples`"), "{e}");
         let e = error("name: t\nticks: 5\ndesign:\n  sobol: {samples: 8, seeds: 2}\n");
         assert!(e.starts_with("x.yaml, line 4: unknown key `seeds` in `design.sobol`"), "{e}");
+        let m = ExperimentSpec::parse(
+            "name: m\nticks: 5\ndesign: {morris: {trajectories: 10, seed: 3}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 4}\n  firms.price_adjustment: {from: 0.02, to: 0.3}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(m.design, Design::Morris(Morris { trajectories: 10, levels: 4, seed: 3 }));
+        assert_eq!(m.points(), 30);
+        let e = error("name: t\nticks: 5\ndesign: {morris: {trajectories: 8, levels: 3}}\n");
+        assert!(e.starts_with("x.yaml, line 3: `design.morris.levels` must be even"), "{e}");
+        let e =
+            error("name: t\nticks: 5\ndesign: {morris: {trajectories: 8}}\naxes:\n  firms.price_adjustment: [0.1]\n");
+        assert!(
+            e.starts_with("x.yaml, line 5: axis `firms.price_adjustment`: a Morris design takes each axis as a range"),
+            "{e}"
+        );
         let e = error("name: t\nticks: 5\ndesign:\n  latin: {samples: 8}\n");
         assert!(e.starts_with("x.yaml, line 4: unknown design `latin`"), "{e}");
         let e = error("name: t\nticks: 5\ndesign: {sobol: {samples: 0}}\n");

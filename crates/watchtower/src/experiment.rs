@@ -204,7 +204,11 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         spec.name,
         plan.len(),
         plan.points(),
-        if spec.design == watchtower_experiment::Design::Grid { "grid points" } else { "points of a Sobol design" },
+        match spec.design {
+            watchtower_experiment::Design::Grid => "grid points",
+            watchtower_experiment::Design::Sobol(_) => "points of a Sobol design",
+            watchtower_experiment::Design::Morris(_) => "points of a Morris design",
+        },
         spec.seeds.len(),
         plan.len() - stored.done(),
         if jobs == 1 { "" } else { "s" },

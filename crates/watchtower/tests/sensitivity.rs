@@ -113,3 +113,23 @@ fn a_sobol_design_runs_everywhere_and_gives_its_indices() {
     let e = refused(&output(&["sensitivity", "9", "--data-dir", "a"], d));
     assert!(e.contains("no experiment 9"), "{e}");
 }
+
+#[test]
+fn a_morris_design_screens_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = "name: tiny-morris\nfirms: 10\nhouseholds: 100\nticks: 60\nwarmup: 20\nindicators: [unemployment_rate]\ndesign: {morris: {trajectories: 6, levels: 4, seed: 3}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 3}\n  firms.price_adjustment: {from: 0.02, to: 0.2}\n";
+    std::fs::write(d.join("morris.yaml"), spec).unwrap();
+    let said = ok(&output(&["experiment", "morris.yaml", "--data-dir", "a", "--jobs", "2", "--out", "m.csv"], d));
+    assert!(said.contains("18 runs (18 points of a Morris design × 1 seeds)"), "{said}");
+    let csv = String::from_utf8(bytes(&d.join("m.csv"))).unwrap();
+    assert!(csv.starts_with("run,point,seed,firms.hiring_firing_ratio,firms.price_adjustment,phase,"));
+    let json = ok(&output(&["sensitivity", "--data-dir", "a", "--json", "--plot", "m.png"], d));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["mu", "mu_star", "sigma", "mu_star_conf"] {
+        assert!(v["unemployment_rate_mean"]["firms.price_adjustment"][key].is_number(), "{key} in {json}");
+    }
+    assert_eq!(&bytes(&d.join("m.png"))[..4], b"\x89PNG");
+    let text = ok(&output(&["sensitivity", "--data-dir", "a"], d));
+    assert!(text.contains("mu* (Morris)") && text.contains("firms.hiring_firing_ratio"), "{text}");
+}
