@@ -175,7 +175,8 @@ pub fn _assemble<'py>(py: Python<'py>, text: &str, source: &str, chunks: Vec<PyT
 }
 
 /// The Sobol indices of an experiment's table (a Sobol design's, every run present):
-/// one row per summary column and parameter, with `S1`, `S1_conf`, `ST`, `ST_conf`;
+/// one row per summary column and parameter, with `S1`, `S1_conf`, `ST`, `ST_conf`
+/// (a Morris design's: `mu`, `mu_star`, `sigma`, `mu_star_conf`);
 /// `columns` empty means every `<indicator>_mean`. `design` is the design's JSON
 /// (`{"sobol": {...}, "parameters": [...]}`) for a table that lost its schema metadata.
 #[pyfunction]
@@ -197,13 +198,21 @@ pub fn _sensitivity<'py>(
         .and_then(|b| b.with_schema(schema.clone()))
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let results = py.detach(|| of_batch(&batch, &columns)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    use watchtower_experiment::sensitivity::Measures;
+    let morris = results.iter().any(|r| matches!(r.measures, Measures::Morris(_)));
+    let labels: [&str; 4] =
+        if morris { ["mu", "mu_star", "sigma", "mu_star_conf"] } else { ["S1", "S1_conf", "ST", "ST_conf"] };
     let mut names = (Vec::new(), Vec::new());
     let mut values: [Vec<f64>; 4] = Default::default();
     for r in &results {
-        for (p, ix) in r.parameters.iter().zip(&r.indices.first) {
+        let rows: Vec<[f64; 4]> = match &r.measures {
+            Measures::Sobol(ix) => ix.first.iter().map(|i| [i.S1, i.S1_conf, i.ST, i.ST_conf]).collect(),
+            Measures::Morris(e) => e.iter().map(|e| [e.mu, e.mu_star, e.sigma, e.mu_star_conf]).collect(),
+        };
+        for (p, row) in r.parameters.iter().zip(rows) {
             names.0.push(r.column.clone());
             names.1.push(p.clone());
-            for (v, x) in values.iter_mut().zip([ix.S1, ix.S1_conf, ix.ST, ix.ST_conf]) {
+            for (v, x) in values.iter_mut().zip(row) {
                 v.push(x);
             }
         }
@@ -215,7 +224,7 @@ pub fn _sensitivity<'py>(
         vec![Field::new("indicator", DataType::Utf8, false), Field::new("parameter", DataType::Utf8, false)];
     let mut arrays: Vec<ArrayRef> =
         vec![Arc::new(arrow_array::StringArray::from(names.0)), Arc::new(arrow_array::StringArray::from(names.1))];
-    for (name, v) in ["S1", "S1_conf", "ST", "ST_conf"].into_iter().zip(values) {
+    for (name, v) in labels.into_iter().zip(values) {
         fields.push(Field::new(name, DataType::Float64, false));
         arrays.push(Arc::new(arrow_array::Float64Array::from(v)));
     }

@@ -99,3 +99,36 @@ def test_a_sobol_spec_runs_through_watchtower_experiment(exported):
     d, table, _ = exported
     local = watchtower.experiment(d / "sobol.yaml")
     assert local.equals(table)
+
+
+MORRIS = """\
+name: python-morris
+firms: 20
+households: 200
+ticks: 80
+warmup: 30
+indicators: [unemployment_rate, inflation]
+design: {morris: {trajectories: 10, levels: 4, seed: 3}}
+axes:
+  firms.price_adjustment: {from: 0.02, to: 0.3}
+  firms.hiring_firing_ratio: {from: 1, to: 4}
+  households.propensity_to_consume_income: {from: 0.6, to: 0.95}
+"""
+
+
+def test_morris_measures_are_salibs(tmp_path):
+    from SALib.analyze import morris
+
+    spec = tmp_path / "morris.yaml"
+    spec.write_text(MORRIS)
+    table = watchtower.experiment(spec)
+    assert table.num_rows == 10 * 4
+    ours = watchtower.sensitivity(table, ["unemployment_rate_mean"])
+    x = np.column_stack([table[p].to_numpy() for p in PARAMETERS])
+    y = table["unemployment_rate_mean"].to_numpy()
+    problem = {"num_vars": 3, "names": PARAMETERS, "bounds": [[0.02, 0.3], [1, 4], [0.6, 0.95]]}
+    expected = morris.analyze(problem, x, y, num_levels=4, seed=1)
+    for i, p in enumerate(PARAMETERS):
+        assert ours.column("parameter")[i].as_py() == p
+        for key in ("mu", "mu_star", "sigma"):
+            assert abs(ours.column(key)[i].as_py() - expected[key][i]) < 1e-9, (p, key)
