@@ -152,7 +152,8 @@ def sensitivity(
 
     Returns one row per summary column and parameter: ``indicator``, ``parameter``,
     ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (``_conf``: the half-width of a 95% bootstrap
-    interval, 100 resamples, seeded). ``indicators`` are summary columns, default every
+    interval, 100 resamples, seeded); for a Morris design (``design: {morris: ...}``),
+    ``mu``, ``mu_star``, ``sigma``, ``mu_star_conf`` as SALib's ``morris.analyze``. ``indicators`` are summary columns, default every
     ``<indicator>_mean``. With several seeds per point, a point's output is its mean over
     its seeds (the schema's metadata says how many, with the plain-language ``notes``).
 
