@@ -200,10 +200,15 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
     let (id, plan) = (stored.id(), stored.plan().clone());
     let spec = plan.spec();
     say!(
-        "experiment {id} `{}`: {} runs ({} grid points × {} seeds), {} to run on {jobs} thread{}; {}",
+        "experiment {id} `{}`: {} runs ({} {} × {} seeds), {} to run on {jobs} thread{}; {}",
         spec.name,
         plan.len(),
         plan.points(),
+        match spec.design {
+            watchtower_experiment::Design::Grid => "grid points",
+            watchtower_experiment::Design::Sobol(_) => "points of a Sobol design",
+            watchtower_experiment::Design::Morris(_) => "points of a Morris design",
+        },
         spec.seeds.len(),
         plan.len() - stored.done(),
         if jobs == 1 { "" } else { "s" },
@@ -368,13 +373,8 @@ pub fn experiments(args: ExperimentsArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `watchtower export --experiment ID|latest`: the tidy table.
-pub fn export(
-    data: &DataDirArg,
-    experiment: &str,
-    format: Option<TableFormatArg>,
-    out: Option<&Path>,
-) -> Result<(), AppError> {
+/// The stored experiment `experiment` names: an id, or `latest`.
+pub fn load(data: &DataDirArg, experiment: &str) -> Result<stored::Loaded, AppError> {
     let history = History::open(&data.database(), 1)?;
     let id = match experiment {
         "latest" => history
@@ -384,8 +384,18 @@ pub fn export(
             .parse()
             .map_err(|_| AppError::Usage(format!("--experiment {id}: expected an experiment id or `latest`")))?,
     };
-    let loaded = stored::load(&history, id)?
-        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))?;
+    stored::load(&history, id)?
+        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))
+}
+
+/// `watchtower export --experiment ID|latest`: the tidy table.
+pub fn export(
+    data: &DataDirArg,
+    experiment: &str,
+    format: Option<TableFormatArg>,
+    out: Option<&Path>,
+) -> Result<(), AppError> {
+    let loaded = load(data, experiment)?;
     let format =
         format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
     match out {
