@@ -7,7 +7,7 @@ use std::sync::Arc;
 use watchtower_store::experiments::{
     NewExperiment, StoredSummary, create_experiment, finish_experiment, insert_summary, link_run,
 };
-use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store};
+use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store, SummaryRow};
 
 use watchtower_runner::session::Cycle;
 use watchtower_runner::sink::{Flow, Recorder, Sink, SinkError};
@@ -103,20 +103,27 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
     let Some(detail) = history.experiment(id)? else { return Ok(None) };
     let spec = ExperimentSpec::parse_with(&detail.spec, &detail.row.source, &detail.overrides)?;
     let mut table = ExperimentTable::new(Plan::new(spec));
+    let planned = table.plan().len();
     for row in history.run_summaries(id, 0, usize::MAX)? {
-        if row.format != SUMMARY_FORMAT {
-            return Err(ExperimentError::Other(format!(
-                "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
-                row.run, row.format
-            )));
-        }
-        let summary = RunSummary::decode(&row.summary).map_err(ExperimentError::Other)?;
-        if summary.run >= table.plan().len() {
-            return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
-        }
-        table.insert(summary);
+        table.insert(decode(id, &row, planned)?);
     }
     Ok(Some(Loaded { detail, table }))
+}
+
+/// Experiment `id`'s stored summary `row`, decoded and checked against its plan of
+/// `planned` runs.
+pub fn decode(id: i64, row: &SummaryRow, planned: u64) -> Result<RunSummary, ExperimentError> {
+    if row.format != SUMMARY_FORMAT {
+        return Err(ExperimentError::Other(format!(
+            "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
+            row.run, row.format
+        )));
+    }
+    let summary = RunSummary::decode(&row.summary).map_err(ExperimentError::Other)?;
+    if summary.run >= planned {
+        return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
+    }
+    Ok(summary)
 }
 
 /// `--keep-ticks`: every run's ticks (its baseline, with a fork) recorded as an

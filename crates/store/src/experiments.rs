@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::history::History;
+use crate::history::{History, LISTED_TEXT};
 
 /// An experiment as it is recorded when it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,7 +194,17 @@ pub struct SummaryRow {
     pub summary: Vec<u8>,
 }
 
-const COLUMNS: &str = "id, name, source, runs, points, done, status, started_at, ended_at, error, layout";
+/// The columns [`experiment_row`] reads; free text is cut to [`LISTED_TEXT`] characters,
+/// so a 50 MB name in a database never reaches a listing whole.
+fn columns() -> String {
+    let cut = |column: &str| format!("substr({column}, 1, {LISTED_TEXT})");
+    format!(
+        "id, {}, {}, runs, points, done, status, started_at, ended_at, {}, layout",
+        cut("name"),
+        cut("source"),
+        cut("error")
+    )
+}
 
 fn experiment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExperimentRow> {
     Ok(ExperimentRow {
@@ -216,7 +226,7 @@ impl History {
     /// Every experiment, newest first.
     pub fn experiments(&self) -> Result<Vec<ExperimentRow>, StoreError> {
         let conn = self.connection()?;
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM experiments ORDER BY id DESC"))?;
+        let mut stmt = conn.prepare(&format!("SELECT {} FROM experiments ORDER BY id DESC", columns()))?;
         let rows = stmt.query_map([], experiment_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -225,7 +235,7 @@ impl History {
     pub fn experiment(&self, id: i64) -> Result<Option<ExperimentDetail>, StoreError> {
         let conn = self.connection()?;
         let found = conn
-            .query_row(&format!("SELECT {COLUMNS}, spec, overrides FROM experiments WHERE id = ?1"), [id], |r| {
+            .query_row(&format!("SELECT {}, spec, overrides FROM experiments WHERE id = ?1", columns()), [id], |r| {
                 Ok(ExperimentDetail {
                     row: experiment_row(r)?,
                     spec: r.get(11)?,
