@@ -47,7 +47,9 @@ pub struct ViewArgs {
 /// a foreign file for its whole timeout), that `db` is a Watchtower database this
 /// version reads: a read-only connection cannot migrate one another version wrote.
 fn check_database(db: &std::path::Path) -> Result<(), AppError> {
-    let conn = watchtower_store::connection::open_reader(db)?;
+    // Not `open_reader`: its settings would switch a foreign file's journal to WAL, a
+    // write, refused before the checks below can say what the file is.
+    let conn = watchtower_store::connection::open_probe(db)?;
     let read = |sql: &str| -> Result<i64, AppError> {
         conn.query_row(sql, [], |r| r.get(0)).map_err(|e| watchtower_store::StoreError::open(db, e).into())
     };
