@@ -13,7 +13,8 @@ server's peak resident memory (VmHWM) for each endpoint:
 
     python3 bench/hardening/readers.py [BINARY] [RUNS] [SECONDS]
 
-(default target/debug/watchtower, 100,000 runs, 10 s). Only the standard library.
+(default target/debug/watchtower, 100,000 runs, 10 s; READERS_CLIENTS=N for another
+number of clients, READERS_ONLY=fan or runs for one endpoint). Only the standard library.
 """
 import json
 import os
@@ -29,7 +30,7 @@ import urllib.request
 binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/debug/watchtower")
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
-CLIENTS = 6
+CLIENTS = int(os.environ.get("READERS_CLIENTS", "6"))
 
 work = tempfile.mkdtemp(prefix="readers-")
 data = os.path.join(work, "data")
@@ -91,19 +92,24 @@ def measure(path, follow):
         start = kb("VmRSS:")
         deadline = time.time() + seconds
         answers, errors, sizes = [0] * CLIENTS, [0] * CLIENTS, [0] * CLIENTS
+        kinds, slowest = {}, [0.0]
 
         def client(i):
             query = ""
             while time.time() < deadline:
+                began = time.time()
                 try:
                     with urllib.request.urlopen(url + path + query, timeout=60) as r:
                         body = r.read()
+                    slowest[0] = max(slowest[0], time.time() - began)
                     answers[i] += 1
                     sizes[i] = max(sizes[i], len(body))
                     nxt = json.loads(body).get("next") if follow else None
                     query = f"?after={nxt}" if nxt is not None else ""
-                except Exception:
+                except Exception as e:
                     errors[i] += 1
+                    kind = str(getattr(e, "code", type(e).__name__))
+                    kinds[kind] = kinds.get(kind, 0) + 1
                     time.sleep(0.05)
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
@@ -112,7 +118,8 @@ def measure(path, follow):
         for t in threads:
             t.join()
         peak = kb("VmHWM:")
-        print(f"{path}: {CLIENTS} clients for {seconds:.0f} s: {sum(answers)} answers, {sum(errors)} errors, "
+        print(f"{path}: {CLIENTS} clients for {seconds:.0f} s: {sum(answers)} answers (slowest {slowest[0]:.1f} s), "
+              f"{sum(errors)} errors {kinds}, "
               f"largest answer {max(sizes) / 1e6:.2f} MB; server RSS at start {start / 1024:.0f} MiB, "
               f"peak {peak / 1024:.0f} MiB (+{(peak - start) / 1024:.0f} MiB)")
     finally:
@@ -120,6 +127,9 @@ def measure(path, follow):
         server.wait()
 
 
-measure("/api/runs", follow=True)
-measure("/api/experiments/1/fan", follow=False)
+only = os.environ.get("READERS_ONLY")
+if only in (None, "runs"):
+    measure("/api/runs", follow=True)
+if only in (None, "fan"):
+    measure("/api/experiments/1/fan", follow=False)
 shutil.rmtree(work)

@@ -581,6 +581,14 @@ pub fn spec_digest(parts: &[&str]) -> String {
     digest(parts.iter().map(|p| p.as_bytes()))
 }
 
+/// Runs `read`, a step of the Parquet reader over a file that may be damaged: some
+/// damaged files make the reader panic, and that panic becomes the file's error, so
+/// the merge still names the file (the panic's own message still goes to stderr).
+fn unpanicked<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err("is damaged: the Parquet reader could not read it".into()))
+}
+
 /// What `experiment merge` found in a set of shard files.
 #[derive(Debug)]
 pub struct Merged {
@@ -604,8 +612,10 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
         let shown = path.display().to_string();
         let bad = |m: String| ExperimentError::File { path: shown.clone(), message: m };
         let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(format!("not a Parquet file: {e}")))?;
+        let builder = unpanicked(|| {
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format!("not a Parquet file: {e}"))
+        })
+        .map_err(bad)?;
         let kv: BTreeMap<String, String> = builder
             .metadata()
             .file_metadata()
@@ -651,15 +661,18 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
             return Err(bad(format!("shard {shard} is given twice")));
         }
         let t = table.as_mut().expect("set above");
-        let reader = builder.build().map_err(|e| bad(e.to_string()))?;
-        let mut encoded: Vec<Vec<u8>> = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let col = summary_column(&batch).ok_or_else(|| bad(format!("has no `{SUMMARY_COLUMN}` column")))?;
-            for i in 0..col.len() {
-                encoded.push(col.value(i).to_vec());
+        let encoded = unpanicked(|| {
+            let mut encoded: Vec<Vec<u8>> = Vec::new();
+            for batch in builder.build().map_err(|e| e.to_string())? {
+                let batch = batch.map_err(|e| e.to_string())?;
+                let col = summary_column(&batch).ok_or_else(|| format!("has no `{SUMMARY_COLUMN}` column"))?;
+                for i in 0..col.len() {
+                    encoded.push(col.value(i).to_vec());
+                }
             }
-        }
+            Ok(encoded)
+        })
+        .map_err(bad)?;
         if rows_digest(encoded.iter().map(Vec::as_slice)) != rows_expected {
             return Err(damaged("rows"));
         }
