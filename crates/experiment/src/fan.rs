@@ -191,14 +191,53 @@ pub fn read(history: &History, id: i64, name: &str) -> Result<FanAnswer, Experim
     let each = |visit: &mut dyn FnMut(&RunSummary)| -> Result<(), ExperimentError> {
         let mut from = 0;
         loop {
-            let rows = history.run_summaries(id, from, FAN_PAGE)?;
-            let Some(last) = rows.last() else { return Ok(()) };
-            from = last.run + 1;
-            for row in rows {
-                visit(&crate::store::decode(id, &row, planned)?);
+            let rows = history.encoded_summaries(id, from, FAN_PAGE)?;
+            let Some(&(last, _, _)) = rows.last() else { return Ok(()) };
+            from = last + 1;
+            for (run, format, bytes) in rows {
+                visit(&crate::store::decode(id, run, format, &bytes, planned)?);
             }
         }
     };
     let arms = arms(&spec, indicator, branches(&spec), each)?;
     Ok(FanAnswer::Fan(json_of(&spec, name, &arms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::ArmSummary;
+
+    /// Runs with traces of uneven lengths, NaNs and a failed run: the sums gathered run
+    /// by run give `Interval::of`'s numbers over each block, bit for bit.
+    #[test]
+    fn sums_run_by_run_are_interval_of_bit_for_bit() {
+        let spec = ExperimentSpec::parse("name: t\nticks: 5\nseeds: 4\n", "t.yaml").unwrap();
+        let traces = [vec![0.1, 0.25, f64::NAN, 1e9], vec![0.3, -0.0, 7.5], vec![-2.0, 0.125, 3.0, 1e-9, 4.0], vec![]];
+        let summaries: Vec<RunSummary> = traces
+            .iter()
+            .enumerate()
+            .map(|(run, trace)| RunSummary {
+                run: run as u64,
+                point: 0,
+                seed: run as u64 + 1,
+                ticks: 5,
+                baseline: ArmSummary { phase: None, stats: vec![], traces: vec![trace.clone()] },
+                branch: None,
+                error: (run == 3).then(|| "failed".to_string()),
+            })
+            .collect();
+        let each = |visit: &mut dyn FnMut(&RunSummary)| -> Result<(), ()> {
+            summaries.iter().for_each(visit);
+            Ok(())
+        };
+        let arm = arms(&spec, 0, &[false], each).unwrap().remove(0);
+        assert_eq!(arm.runs, 3);
+        assert_eq!(arm.points.len(), 5);
+        for (j, (_, got)) in arm.points.iter().enumerate() {
+            let want = Interval::of(traces[..3].iter().filter_map(|t| t.get(j).copied()));
+            let bits = |i: &Interval| [i.mean.to_bits(), i.lo.to_bits(), i.hi.to_bits(), i.n as u64];
+            assert_eq!(bits(got), bits(&want), "block {j}");
+        }
+    }
 }

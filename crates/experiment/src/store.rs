@@ -7,7 +7,7 @@ use std::sync::Arc;
 use watchtower_store::experiments::{
     NewExperiment, StoredSummary, create_experiment, finish_experiment, insert_summary, link_run,
 };
-use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store, SummaryRow};
+use watchtower_store::{ExperimentDetail, History, RunStatus, RunWriter, Store};
 
 use watchtower_runner::session::Cycle;
 use watchtower_runner::sink::{Flow, Recorder, Sink, SinkError};
@@ -105,21 +105,20 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
     let mut table = ExperimentTable::new(Plan::new(spec));
     let planned = table.plan().len();
     for row in history.run_summaries(id, 0, usize::MAX)? {
-        table.insert(decode(id, &row, planned)?);
+        table.insert(decode(id, row.run, row.format, &row.summary, planned)?);
     }
     Ok(Some(Loaded { detail, table }))
 }
 
-/// Experiment `id`'s stored summary `row`, decoded and checked against its plan of
-/// `planned` runs.
-pub fn decode(id: i64, row: &SummaryRow, planned: u64) -> Result<RunSummary, ExperimentError> {
-    if row.format != SUMMARY_FORMAT {
+/// Experiment `id`'s stored summary of run `run` (`bytes`, in encoding `format`),
+/// decoded and checked against its plan of `planned` runs.
+pub fn decode(id: i64, run: u64, format: i64, bytes: &[u8], planned: u64) -> Result<RunSummary, ExperimentError> {
+    if format != SUMMARY_FORMAT {
         return Err(ExperimentError::Other(format!(
-            "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
-            row.run, row.format
+            "experiment {id}, run {run}: its summary was written by another version of Watchtower (format {format})"
         )));
     }
-    let summary = RunSummary::decode(&row.summary).map_err(ExperimentError::Other)?;
+    let summary = RunSummary::decode(bytes).map_err(ExperimentError::Other)?;
     if summary.run >= planned {
         return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
     }

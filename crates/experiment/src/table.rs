@@ -109,9 +109,10 @@ impl Interval {
     pub fn of(xs: impl IntoIterator<Item = f64>) -> Self {
         let xs: Vec<f64> = xs.into_iter().filter(|x| !x.is_nan()).collect();
         let n = xs.len();
-        let sum = xs.iter().sum::<f64>();
+        // Folds from 0.0, as `fan.rs` adds its sums run by run, so both give the same bits.
+        let sum = xs.iter().fold(0.0, |a, x| a + x);
         let mean = sum / n as f64;
-        Self::from_sums(n, sum, xs.iter().map(|x| (x - mean).powi(2)).sum())
+        Self::from_sums(n, sum, xs.iter().fold(0.0, |a, x| a + (x - mean).powi(2)))
     }
 
     /// The interval of `n` values (NaNs already left out) from their `sum` and the sum of

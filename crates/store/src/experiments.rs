@@ -275,6 +275,21 @@ impl History {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The experiment's encoded summaries alone, `(run, format, summary)` by run index,
+    /// from run `from` (at most `limit`): what a reader that decodes them needs, without
+    /// the JSON row beside each (the fan reads every run's this way, a page at a time).
+    pub fn encoded_summaries(&self, id: i64, from: u64, limit: usize) -> Result<Vec<(u64, i64, Vec<u8>)>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT run, format, summary FROM run_summaries WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
+        )?;
+        let from = from.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The recorded runs (`--keep-ticks`) of experiment `id`, from run index `from` (at
     /// most `limit`): `(run index, run id)` by run index. A run index recorded twice (an
     /// interrupted run, then its resume's) gives the newer run.
@@ -335,6 +350,8 @@ mod tests {
         assert_eq!(d.overrides, ["ticks=5"]);
         let rows = h.run_summaries(id, 0, 100).unwrap();
         assert_eq!(h.run_summaries(id, 1, 100).unwrap().len(), 1);
+        assert_eq!(h.encoded_summaries(id, 1, 100).unwrap(), [(1, 1, vec![1, 7])]);
+        assert_eq!(h.encoded_summaries(id, 0, 1).unwrap(), [(0, 1, vec![0, 7])]);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(rows[1].summary, [1, 7]);
         assert!(h.kept_runs(id, 0, 100).unwrap().is_empty());
