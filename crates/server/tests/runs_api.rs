@@ -84,7 +84,7 @@ fn runs_come_in_bounded_pages_that_say_where_the_next_begins() {
         fault_injection: false,
         allowed_hosts: vec![],
         limits: Limits::default(),
-        fan: None,
+        experiments: None,
         viewer: None,
     };
     let state = ServerState::new(config, Bridge::default());
