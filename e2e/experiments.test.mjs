@@ -14,9 +14,15 @@
 // read-only viewer, which takes no lock) serves the same directory: the page says it is
 // a viewer of it, follows the running experiment's progress from the database as the
 // writer commits it, part-way and on to "finished", refuses a command, and still shows
-// a recorded run. No console errors, no request off localhost. Every process is stopped
+// a recorded run. Last, a tiny Sobol design (N = 8 over two parameters, 32 short runs)
+// runs in the background under the same viewer: while it runs the page shows the
+// design's progress and that the indices come when it is complete; once finished, per
+// indicator, S1 and ST bars with their whiskers, parameters sorted by total order, and a
+// table, with the numbers /api/experiments/4/sensitivity serves (those of
+// `watchtower sensitivity --json`), and the notes. No console errors, no request off
+// localhost. Every process is stopped
 // by its PID. Screenshots go to e2e/screenshots/ (experiments.png, the heat map with a
-// cell's tooltip, is committed). Bounded at 90 s.
+// cell's tooltip, is committed). Bounded at 150 s.
 //
 // Run: node e2e/experiments.test.mjs  (or e2e/run.sh, which builds first)
 
@@ -69,8 +75,24 @@ axes:
   firms.bankruptcy_threshold: [1, 2, 4]
 `;
 
+/** A tiny Sobol design: 8 base samples × (2 + 2) points, one seed, a small economy. */
+const SOBOL = `name: e2e-sobol
+model: mark0
+firms: 20
+households: 200
+ticks: 800
+warmup: 100
+seeds: 1
+indicators: [unemployment_rate, inflation]
+design: {sobol: {samples: 8, seed: 7}}
+axes:
+  firms.hiring_firing_ratio: {from: 1, to: 3}
+  firms.price_adjustment: {from: 0.02, to: 0.2}
+`;
+
 async function main() {
   prepare(tmp);
+  fs.writeFileSync(path.join(tmp, 'sobol.yaml'), SOBOL);
   fs.writeFileSync(path.join(tmp, 'grid.yaml'), GRID);
   fs.writeFileSync(path.join(tmp, 'ensemble.yaml'), ENSEMBLE);
   fs.writeFileSync(path.join(tmp, 'slow.yaml'), SLOW);
@@ -201,12 +223,54 @@ async function main() {
   await waitText('[data-testid=recorded-status]', /ticks 0–199 from the store/, 10_000, 'the recorded run through the viewer');
   check(true, `the viewer shows recorded run #${kept} from the store`);
 
+  // 6. A Sobol design, followed through the viewer: its progress, then its indices.
+  const sobol = startBackground(['experiment', path.join(tmp, 'sobol.yaml'), '--data-dir', dataDir, '--jobs', '1']);
+  for (let i = 0; (await api(viewBase, '/api/experiments/4')).status !== 200; i++) {
+    if (i > 400) throw new Error(`experiment 4 never appeared:\n${sobol.output.join('\n')}`);
+    await sleep(25);
+  }
+  await page.goto(`${viewer.url}#experiments/4`, { timeout: 10_000 });
+  await waitText('[data-testid=exp-name]', /^e2e-sobol$/, 5_000, 'the Sobol design to open');
+  check(await page.locator('[data-testid=exp-heat-card]').count() === 0 && await page.locator('[data-testid=exp-sensitivity-card]').count() === 1,
+    'a designed experiment shows a sensitivity card, no heat map');
+  await waitText('[data-testid=sens-waiting]', /the indices come when the design is complete/, 10_000, 'the design\'s progress');
+  check(true, `while it runs: "${await page.textContent('[data-testid=sens-waiting]')}"`);
+  await waitText('[data-testid=exp-progress-text]', /^32 of 32 runs \(100 %\) · finished/, 60_000, 'the Sobol design to finish');
+  check(await exited(sobol, 10_000) === 0, 'the Sobol experiment exits 0');
+  await waitFor(() => document.querySelectorAll('[data-testid=sens-chart]').length === 2, null, 10_000, 'the indices\' charts');
+  const sens = (await api(viewBase, '/api/experiments/4/sensitivity')).body;
+  check(sens.complete === true && JSON.stringify(sens.columns) === '["unemployment_rate_mean","inflation_mean"]', `/api/experiments/4/sensitivity serves the indices of ${sens.columns.join(' and ')}`);
+  const shown = await page.evaluate(() => [...document.querySelectorAll('[data-testid=sens-column]')].map((c) => ({
+    column: c.dataset.column,
+    bars: [...c.querySelectorAll('[data-testid=sens-bar]')].map((b) => ({ p: b.dataset.parameter, index: b.dataset.index, value: Number(b.dataset.value), conf: Number(b.dataset.conf), width: Number(b.getAttribute('width')) })),
+    whiskers: c.querySelectorAll('[data-testid=sens-whisker]').length,
+    axis: c.querySelector('[data-testid=sens-axis]').textContent,
+    rows: [...c.querySelectorAll('[data-testid=sens-table] tbody tr')].map((r) => ({ p: r.dataset.parameter, s1: r.querySelector('[data-testid=sens-s1]').textContent, st: r.querySelector('[data-testid=sens-st]').textContent })),
+    notes: [...c.querySelectorAll('[data-testid=sens-notes] li')].map((n) => n.textContent),
+  })));
+  check(JSON.stringify(shown.map((c) => c.column)) === JSON.stringify(sens.columns), `one chart per indicator: ${shown.map((c) => c.column).join(', ')}`);
+  for (const c of shown) {
+    const ix = sens.indices[c.column];
+    const order = sens.order[c.column];
+    const st = (p) => ix[p].ST;
+    check(order.length === 2 && st(order[0]) >= st(order[1]), `${c.column}: the served order is by total order (${order.map((p) => `${p} ST ${st(p).toFixed(3)}`).join(', ')})`);
+    const expected = order.flatMap((p) => ['S1', 'ST'].map((k) => ({ p, index: k, value: ix[p][k], conf: ix[p][`${k}_conf`] })));
+    check(JSON.stringify(c.bars.map(({ p, index, value, conf }) => ({ p, index, value, conf }))) === JSON.stringify(expected) && c.bars.every((b) => b.width > 0 || b.value === 0),
+      `${c.column}: S1 and ST bars side by side, largest total order on top, with the served values ${expected.map((e) => `${e.index} ${e.value.toFixed(3)} ± ${e.conf.toFixed(3)}`).join(', ')}`);
+    check(c.whiskers === 4 && c.axis === "share of the output's variance", `${c.column}: 4 whiskers (95% intervals), axis "${c.axis}"`);
+    const rows = order.map((p) => ({ p, s1: `${ix[p].S1.toFixed(3)} ± ${ix[p].S1_conf.toFixed(3)}`, st: `${ix[p].ST.toFixed(3)} ± ${ix[p].ST_conf.toFixed(3)}` }));
+    check(JSON.stringify(c.rows) === JSON.stringify(rows), `${c.column}: the table lists ${rows.map((r) => `${r.p} S1 ${r.s1}, ST ${r.st}`).join('; ')}`);
+    check(c.notes.length === sens.notes[c.column].length && c.notes.every((n, i) => n.toLowerCase().startsWith(sens.notes[c.column][i].toLowerCase())),
+      `${c.column}: the notes in plain words (${c.notes.length}): ${c.notes.join(' ') || 'none'}`);
+  }
+  await page.screenshot({ path: path.join(SHOTS, 'experiments-sensitivity-1280x800.png'), fullPage: true });
+
   checkClean(offsite, problems);
   check(await stopServer(viewer.proc) === 0, 'the viewer exits 0 on SIGTERM');
   log(`(${servers.size} servers left)`);
 }
 
-await harness('experiments', 90_000, main, {
+await harness('experiments', 150_000, main, {
   page: () => page,
   context: () => context,
   tmp,

@@ -27,7 +27,7 @@ pub fn layout(plan: &Plan) -> serde_json::Value {
         "model": spec.model.name(),
         "ticks": spec.ticks,
         "warmup": spec.warmup,
-        "seeds": spec.seeds,
+        "seeds": spec.seeds.len(),
         "axes": spec.axes.iter().map(|a| serde_json::json!({
             "key": a.key,
             "values": a.values.iter().map(raw_json).collect::<Vec<_>>(),
@@ -184,4 +184,91 @@ pub fn cells(
 ) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
     let Some(loaded) = load(history, id)? else { return Ok(None) };
     Ok(Some(crate::cells::cells_json(&loaded.table, column, x, y)))
+}
+
+/// Experiment `id`'s sensitivity indices of `indicator` (`None`: every `<indicator>_mean`
+/// of the spec's indicators), read from the store: `{"design", "layout", "parameters",
+/// "columns", "progress": {"done", "runs", "share", "status"}, "complete", "indices",
+/// "order", "notes", "sum_s1", "seeds", "waiting"}`. `indices` is what `watchtower sensitivity --json` prints
+/// (`{column: {parameter: {S1, S1_conf, ST, ST_conf}}}`, Morris's measures for a Morris
+/// design) and `order` each column's parameters by total order (Morris: μ*); both are
+/// `null` until every run of the design is stored, since indices over part of a design
+/// are not the design's (`waiting` then says so). `None` when there is no such
+/// experiment, the reason when the question has no answer (a grid, an unknown column, a
+/// failed run).
+pub fn sensitivity(
+    history: &History,
+    id: i64,
+    indicator: Option<&str>,
+) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
+    use crate::design::Design;
+    use crate::sensitivity::{ColumnIndices, Measures, default_columns, of_batch};
+    let Some(loaded) = load(history, id)? else { return Ok(None) };
+    let (table, row) = (&loaded.table, &loaded.detail.row);
+    let spec = table.spec();
+    let design = match spec.design {
+        Design::Grid => {
+            return Ok(Some(Err(format!(
+                "experiment {id} is a grid, not a Sobol or Morris design: it has no sensitivity indices"
+            ))));
+        }
+        Design::Sobol(_) => "sobol",
+        Design::Morris(_) => "morris",
+    };
+    let columns = match indicator {
+        Some(c) if !table.columns().iter().any(|k| k == c) => {
+            return Ok(Some(Err(format!(
+                "indicator {c}: not a summary column of experiment {id}; choose one of {}",
+                default_columns(spec).join(", ")
+            ))));
+        }
+        Some(c) => vec![c.to_string()],
+        None => default_columns(spec),
+    };
+    let (runs, done) = (table.plan().len(), table.len() as u64);
+    let progress = serde_json::json!({
+        "done": done,
+        "runs": runs,
+        "share": if runs == 0 { 0.0 } else { done as f64 / runs as f64 },
+        "status": row.status,
+    });
+    let parameters: Vec<&str> = spec.axes.iter().map(|a| a.key.as_str()).collect();
+    let mut answer = serde_json::json!({
+        "design": design,
+        "layout": spec.design.layout(),
+        "parameters": parameters,
+        "columns": columns,
+        "progress": progress,
+        "complete": done == runs,
+        "indices": null,
+        "order": null,
+        "notes": null,
+        "sum_s1": null,
+        "seeds": spec.seeds.len(),
+        "waiting": null,
+    });
+    if done < runs {
+        answer["waiting"] = format!(
+            "{done} of the design's {runs} runs are done: the indices come when the design is complete (indices over part of a design are not the design's)"
+        )
+        .into();
+        return Ok(Some(Ok(answer)));
+    }
+    let results: Vec<ColumnIndices> = match of_batch(&table.to_record_batch(), &columns) {
+        Ok(results) => results,
+        Err(e) => return Ok(Some(Err(e.to_string()))),
+    };
+    let by_column = |f: &dyn Fn(&ColumnIndices) -> serde_json::Value| -> serde_json::Value {
+        results.iter().map(|r| (r.column.clone(), f(r))).collect::<serde_json::Map<_, _>>().into()
+    };
+    answer["indices"] = crate::sensitivity::to_json(&results);
+    answer["order"] =
+        by_column(&|r| r.by_total_order().into_iter().map(|i| r.parameters[i].clone()).collect::<Vec<_>>().into());
+    answer["notes"] = by_column(&|r| r.notes.clone().into());
+    answer["seeds"] = results.first().map_or(spec.seeds.len(), |r| r.seeds).into();
+    answer["sum_s1"] = by_column(&|r| match &r.measures {
+        Measures::Sobol(ix) => ix.first.iter().map(|i| i.S1).sum::<f64>().into(),
+        Measures::Morris(_) => serde_json::Value::Null,
+    });
+    Ok(Some(Ok(answer)))
 }

@@ -6,8 +6,11 @@
 // second (backing off to 10 s while nothing changes or the server does not answer) and
 // its table is read again as runs finish. A grid is drawn as a heat map of a summary
 // column (heatmap.js) with each cell's numbers from GET /api/experiments/{id}/cells; an
-// ensemble (no axes) as a fan chart (fan.js) from GET /api/experiments/{id}/fan. A grid point's runs
-// are listed with a link to each one's charts (`/?run=ID`) when its ticks were kept.
+// ensemble (no axes) as a fan chart (fan.js) from GET /api/experiments/{id}/fan; a Sobol or
+// Morris design (layout.design), whose points form no grid, as its sensitivity indices
+// (sensitivity.js) from GET /api/experiments/{id}/sensitivity, the design's progress
+// while it runs. A grid point's runs are listed with a link to each one's charts
+// (`/?run=ID`) when its ticks were kept.
 
 import { getJSON } from './api.js';
 import { h, setText } from './dom.js';
@@ -15,6 +18,7 @@ import { count, percent } from './format.js';
 import { labelOf } from './controls.js';
 import { FanChart } from './fan.js';
 import { HeatMap, pointIndices, short } from './heatmap.js';
+import { Sensitivity, designText } from './sensitivity.js';
 
 const POLL_MS = 1_000;
 const POLL_MAX_MS = 10_000;
@@ -55,6 +59,7 @@ export class Experiments {
     this.generation = 0;
     this.heatmap = null;
     this.fanChart = null;
+    this.sensitivity = null;
     this.picked = null;
     this.lastTable = 0;
     this.heatAsked = 0;
@@ -207,6 +212,7 @@ export class Experiments {
     this.fanChart?.destroy();
     this.heatmap = null;
     this.fanChart = null;
+    this.sensitivity = null;
     this.els = {};
     const head = h('div', { class: 'exp-head' },
       h('div', {}, h('h2', { 'data-testid': 'exp-name', text: e.name }),
@@ -224,7 +230,14 @@ export class Experiments {
     const parts = [head, h('div', { class: 'exp-progress' }, this.els.bar, this.els.progress), spec];
     if (e.error) parts.push(h('p', { class: 'exp-error', text: e.error }));
 
-    if (axes.length) {
+    if (layout.design) {
+      const plot = h('div', { class: 'sens-plots', 'data-testid': 'exp-sensitivity' });
+      parts.push(h('section', { class: 'card exp-card', 'data-testid': 'exp-sensitivity-card' },
+        h('div', { class: 'card-head' }, h('div', {}, h('h3', { text: 'Sensitivity' }),
+          h('p', { class: 'card-sub', text: designText(layout.design, axes.length) }))),
+        plot));
+      this.sensitivity = new Sensitivity(plot);
+    } else if (axes.length) {
       const summaries = this.exp.columns.filter((c) => !NOT_SUMMARY.has(c) && !axes.some((a) => a.key === c));
       const first = `${(layout.indicators ?? [])[0]}_mean`;
       this.els.column = h('select', { 'data-testid': 'heat-column', 'aria-label': 'Summary column' },
@@ -255,7 +268,7 @@ export class Experiments {
       this.fanChart = new FanChart(plot);
     }
     this.els.runs = h('div', { class: 'exp-runs', 'data-testid': 'exp-runs' });
-    this.els.runsTitle = h('h3', { text: axes.length ? 'Grid point' : 'Runs' });
+    this.els.runsTitle = h('h3', { text: axes.length && !layout.design ? 'Grid point' : 'Runs' });
     this.els.runsSub = h('p', { class: 'card-sub' });
     parts.push(h('section', { class: 'card exp-card' }, h('div', { class: 'card-head' }, h('div', {}, this.els.runsTitle, this.els.runsSub)), this.els.runs));
     this.detailEl.replaceChildren(...parts);
@@ -267,6 +280,7 @@ export class Experiments {
     this.showProgress();
     if (this.heatmap) this.drawHeat();
     if (this.fanChart) this.loadFan();
+    if (this.sensitivity) this.loadSensitivity();
     this.showRuns();
   }
 
@@ -315,6 +329,19 @@ export class Experiments {
     }
   }
 
+  /** Reads the indices (or the design's progress) and draws them. */
+  async loadSensitivity() {
+    const generation = this.generation;
+    try {
+      const { status, body } = await getJSON(`/api/experiments/${this.id}/sensitivity`, { timeout: 20_000 });
+      if (generation !== this.generation || !this.sensitivity) return;
+      if (status === 200 && body) this.sensitivity.set(body);
+      else if (status === 400) this.sensitivity.refuse(body?.error ?? 'No sensitivity indices for this experiment.');
+    } catch {
+      // the next update tries again
+    }
+  }
+
   pick(cell) {
     this.picked = cell;
     this.showRuns();
@@ -324,7 +351,7 @@ export class Experiments {
   showRuns() {
     const axes = this.layout.axes ?? [];
     let runs;
-    if (!axes.length) {
+    if (!axes.length || this.layout.design) {
       runs = this.exp.rows;
       setText(this.els.runsSub, `${count(runs.length)} finished; a run's charts open when its ticks were kept (--keep-ticks)`);
     } else if (this.picked) {
@@ -336,13 +363,14 @@ export class Experiments {
       return;
     }
     const column = this.els.column?.value ?? `${(this.layout.indicators ?? [])[0]}_mean`;
-    const extra = axes.filter((a, k) => !this.heatmap || (k !== Number(this.els.xAxis.value) && k !== Number(this.els.yAxis.value)));
+    const designed = Boolean(this.layout.design);
+    const extra = designed ? [] : axes.filter((a, k) => !this.heatmap || (k !== Number(this.els.xAxis.value) && k !== Number(this.els.yAxis.value)));
     const seeds = Array.isArray(this.layout.seeds) ? this.layout.seeds.length : 1;
     const head = h('tr', {}, h('th', { text: 'Run' }), h('th', { text: 'Seed' }), ...extra.map((a) => h('th', { title: a.key, text: labelOf(a.key) })),
       h('th', { text: 'Phase' }), h('th', { text: column }), h('th', { text: 'Charts' }));
     const body = runs.slice(0, 500).map((r) => {
       const kept = this.exp.kept.get(r.run);
-      const idx = pointIndices(Math.floor(r.run / seeds), axes);
+      const idx = designed ? [] : pointIndices(Math.floor(r.run / seeds), axes);
       return h('tr', { 'data-testid': `exp-run-${r.run}` },
         h('td', { text: String(r.run) }), h('td', { text: String(r.seed) }),
         ...extra.map((a) => h('td', { text: short(Number(a.values[idx[axes.indexOf(a)]])) })),

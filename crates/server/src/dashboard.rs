@@ -26,6 +26,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("format.js", "text/javascript; charset=utf-8", include_bytes!("../assets/format.js")),
     ("heatmap.js", "text/javascript; charset=utf-8", include_bytes!("../assets/heatmap.js")),
     ("recorded.js", "text/javascript; charset=utf-8", include_bytes!("../assets/recorded.js")),
+    ("sensitivity.js", "text/javascript; charset=utf-8", include_bytes!("../assets/sensitivity.js")),
     ("session.js", "text/javascript; charset=utf-8", include_bytes!("../assets/session.js")),
     ("state.js", "text/javascript; charset=utf-8", include_bytes!("../assets/state.js")),
     ("store.js", "text/javascript; charset=utf-8", include_bytes!("../assets/store.js")),

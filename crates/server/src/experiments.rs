@@ -1,9 +1,11 @@
-//! `GET /api/experiments`, `/api/experiments/{id}`, `/api/experiments/{id}/fan` and
-//! `/api/experiments/{id}/cells`: the experiments recorded in the store, one
-//! experiment's spec, progress and summary table, an ensemble's fan chart and a grid's
-//! heat-map cells. Every read goes through the readers' gate (`readers.rs`) on a
-//! blocking thread; the fan and the cells come through the [`ExperimentReader`] seam,
-//! since the server cannot decode the experiment crate's summaries itself.
+//! `GET /api/experiments`, `/api/experiments/{id}`, `/api/experiments/{id}/fan`,
+//! `/api/experiments/{id}/cells` and `/api/experiments/{id}/sensitivity`: the
+//! experiments recorded in the store, one experiment's spec, progress and summary table,
+//! an ensemble's fan chart, a grid's heat-map cells and a designed experiment's
+//! sensitivity indices. Every read goes through the readers' gate (`readers.rs`) on a
+//! blocking thread; the fan, the cells and the indices come through the
+//! [`ExperimentReader`] seam, since the server cannot decode the experiment crate's
+//! summaries itself.
 //!
 //! [`ExperimentReader`]: crate::ExperimentReader
 
@@ -143,6 +145,32 @@ pub async fn experiment_cells(
         return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' heat maps");
     };
     let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.cells(h, id, &query))).await;
+    experiment_answer(id, answer)
+}
+
+/// The sensitivity query's parameter.
+#[derive(Deserialize)]
+pub struct SensitivityQuery {
+    indicator: Option<String>,
+}
+
+/// `GET /api/experiments/{id}/sensitivity?indicator=`: a Sobol or Morris experiment's
+/// indices of a summary column (default: every `<indicator>_mean`) with their 95%
+/// intervals, the notes and the design's progress, computed by the experiment crate from
+/// the runs stored so far (the indices once the design is complete). 400 for a grid.
+pub async fn experiment_sensitivity(
+    State((state, _)): AppState,
+    Path(id): Path<i64>,
+    Query(q): Query<SensitivityQuery>,
+) -> Response {
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(reader) = state.config.experiments.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' sensitivity indices");
+    };
+    let indicator = q.indicator.filter(|i| !i.trim().is_empty());
+    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.sensitivity(h, id, indicator.as_deref()))).await;
     experiment_answer(id, answer)
 }
 

@@ -59,6 +59,14 @@ pub trait ExperimentReader: Send + Sync + std::fmt::Debug {
     /// `{"column", "x", "y", "cells": [{"x", "y", "mean", "half", "n", "phase",
     /// "summaries"}]}`, `half` the 95% interval's half-width.
     fn cells(&self, history: &History, id: i64, query: &CellsQuery) -> Result<ExperimentAnswer, String>;
+
+    /// A designed (Sobol or Morris) experiment's sensitivity indices of summary column
+    /// `indicator` (`None`: every `<indicator>_mean`), read through `history`: the
+    /// indices `watchtower sensitivity --json` prints, each column's parameters by total
+    /// order, the notes, and the design's progress (`{"design", "parameters",
+    /// "progress", "complete", "indices", "order", "notes", "waiting", …}`; the indices
+    /// `null` until every run of the design is stored). A grid is `Refused`.
+    fn sensitivity(&self, history: &History, id: i64, indicator: Option<&str>) -> Result<ExperimentAnswer, String>;
 }
 
 /// The heat map asked for: a summary column over one or two of the grid's axes (each

@@ -326,4 +326,13 @@ impl ExperimentReader for Experiments {
             None => ExperimentAnswer::NoExperiment,
         })
     }
+
+    fn sensitivity(&self, history: &History, id: i64, indicator: Option<&str>) -> Result<ExperimentAnswer, String> {
+        use watchtower_experiment::store;
+        Ok(match store::sensitivity(history, id, indicator).map_err(|e| e.to_string())? {
+            Some(Ok(value)) => ExperimentAnswer::Found(value),
+            Some(Err(message)) => ExperimentAnswer::Refused(message),
+            None => ExperimentAnswer::NoExperiment,
+        })
+    }
 }
