@@ -1,9 +1,8 @@
 //! The registry: every tunable parameter, its type, unit, range, default and description
 //! (DESIGN.md §4, the seeds' GlobalRegistry).
 //!
-//! The schema and defaults come from the engine crate's `economy_params.yaml` (the copy at
-//! the repository root is checked to be identical),
-//! compiled into the binary so it runs from anywhere. [`Registry::apply`] is the one
+//! The schema and defaults come from the engine crate's `economy_params.yaml` (the file at
+//! the repository root is a symbolic link to it), compiled into the binary so it runs from anywhere. [`Registry::apply`] is the one
 //! gate through which values change while the economy runs: it validates the type,
 //! finiteness and range and either applies the value and returns the old and new value,
 //! or returns an error that names the key and changes nothing.
