@@ -7,6 +7,7 @@
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //! - [`experiments`]: experiments and their runs' summaries.
+//! - [`files`]: the data directory's file names, and how to recognise a store's file anywhere.
 //!
 //! The store knows the protocol crate and nothing else of ours. The data directory's
 //! lock is the app's: the caller of [`Writer::start`] must hold it.
@@ -15,6 +16,7 @@ pub mod checkpoints;
 pub mod connection;
 pub mod experiments;
 pub mod export;
+pub mod files;
 pub mod history;
 pub mod schema;
 pub mod writer;
@@ -30,8 +32,7 @@ pub use writer::{
     WriterReport,
 };
 
-/// The database file inside a data directory.
-pub const DATABASE_FILE: &str = "watchtower.db";
+pub use files::{DATABASE_FILE, LOCK_FILE};
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ use watchtower_runner::{Headless, RunError, Session, Sink, Stop};
 use watchtower_store::{Format, History};
 
 use crate::error::AppError;
+use crate::outputs::Output;
 use crate::run::{RunArgs, out_format};
 
 /// The indicators the closing summary shows.
@@ -72,6 +73,9 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
         .map(|arg| config::parse_set(arg))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AppError::Usage(e.to_string()))?;
+    if let Some(path) = &args.out {
+        crate::outputs::check(path, &args.data.data_dir, args.force)?;
+    }
     let db = args.data.database();
     if !db.exists() {
         return Err(AppError::Usage(format!("no database at {}", db.display())));
@@ -92,14 +96,17 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     baseline.set_workers(pool.clone());
     let copy = baseline.fork();
 
-    let (format, out): (Format, Box<dyn Write>) = match &args.out {
+    let (format, out, output): (Format, Box<dyn Write>, Option<Output>) = match &args.out {
         Some(path) => {
             let format = out_format(args, path)?;
-            (format, Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)))
+            let output = Output::create(path, &args.data.data_dir, args.force)?;
+            (format, Box::new(BufWriter::new(output.file()?)), Some(output))
         }
-        None => {
-            (args.format.map(Format::from).unwrap_or(Format::Csv), Box::new(BufWriter::new(std::io::stdout().lock())))
-        }
+        None => (
+            args.format.map(Format::from).unwrap_or(Format::Csv),
+            Box::new(BufWriter::new(std::io::stdout().lock())),
+            None,
+        ),
     };
     let (mut table, tap) = paired(out, format);
     let mut session = Session::new(baseline, rebuilt.schedule.clone());
@@ -123,6 +130,9 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let written = table.finish().map_err(|e| AppError::io(args.out.clone().unwrap_or_else(|| "stdout".into()), e))?;
     drop(written);
     session.branches_mut().close_all(watchtower_store::RunStatus::Finished);
+    if let (Ok(_), Some(output)) = (&result, output) {
+        output.commit()?;
+    }
     match result {
         Ok(_) => {}
         Err(RunError::Sink(e)) => return Err(AppError::Run(RunError::Sink(e))),
