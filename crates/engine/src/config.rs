@@ -233,6 +233,18 @@ mod tests {
     }
 
     #[test]
+    fn every_style_of_file_keeps_its_lines() {
+        let text = "# policy\n{government: {income_tax_rat: 0.3}}\n";
+        let mut r = Registry::builtin(ModelKind::Mark0);
+        let msg = apply_overrides(&mut r, &parse_overlay(text, "f.yaml").unwrap()).unwrap_err().to_string();
+        assert!(msg.starts_with("f.yaml, line 2: unknown key `government.income_tax_rat`"), "{msg}");
+        let text = "government:\n  income_tax_rate: 0.3\n  income_tax_rate: 0.2\n";
+        let msg = parse_overlay(text, "d.yaml").unwrap_err().to_string();
+        assert!(msg.starts_with("d.yaml, line 2: `income_tax_rate` is given twice (again on line 3)"), "{msg}");
+        assert!(parse_overlay("# nothing yet\n", "e.yaml").unwrap().is_empty());
+    }
+
+    #[test]
     fn set_overrides_parse_and_name_bad_input() {
         let o = parse_set("government.income_tax_rate=0.3").unwrap();
         assert_eq!(o.value, RawValue::Float(0.3));
