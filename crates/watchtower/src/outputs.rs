@@ -77,10 +77,11 @@ impl Output {
     /// the target's extension (a PNG encoder picks its format by it).
     pub fn create(path: &Path, data_dir: &Path, force: bool) -> Result<Self, AppError> {
         check(path, data_dir, force)?;
-        let target = resolve(path, 0);
-        let dir = target.parent().unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let suffix = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        // Beside `path` as given: the rename replaces that name (a link included), and
+        // must not cross file systems.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let suffix = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(&suffix)
