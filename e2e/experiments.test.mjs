@@ -6,7 +6,8 @@
 // 3-seed ensemble with a fork. Then starts `watchtower serve` on that directory and
 // checks: #experiments lists both; the ensemble draws its fan chart with the numbers of
 // /api/experiments/2/fan; the grid draws its heat map on a canvas (non-blank pixels);
-// hovering a cell shows its mean and each seed's value as /api/experiments/1 has them;
+// hovering a cell shows its mean and each seed's value as /api/experiments/1 has them,
+// and its 95% interval as /api/experiments/1/cells serves it;
 // clicking a cell lists its runs, and a run's link opens its recorded charts
 // (`/?run=ID`), equal to its /api/history. Then, serve stopped, a real experiment runs
 // in the background (24 runs, one at a time, for seconds) while `watchtower view` (the
@@ -134,6 +135,7 @@ async function main() {
     return {
       text: t.textContent,
       value: Number(t.querySelector('[data-testid=heat-tooltip-value]').dataset.value),
+      half: Number(t.querySelector('[data-testid=heat-tooltip-value]').dataset.half),
       seeds: [...t.querySelectorAll('[data-testid=heat-tooltip-seed]')].map((e) => ({ run: Number(e.dataset.run), seed: Number(e.dataset.seed), value: Number(e.dataset.value) })),
     };
   });
@@ -142,6 +144,10 @@ async function main() {
   const mean = rows.reduce((a, r) => a + r.unemployment_rate_mean, 0) / rows.length;
   check(rows.length === 2 && rows.every((r) => r['firms.hiring_firing_ratio'] === 2.5 && r['firms.bankruptcy_threshold'] === 1), 'the API has runs 4 and 5 at R = 2.5, Θ = 1');
   check(tip.value === mean, `the tooltip's unemployment_rate_mean ${tip.value} is the mean of the API's ${rows.map((r) => r.unemployment_rate_mean).join(' and ')}`);
+  const cells = (await api(base, '/api/experiments/1/cells?column=unemployment_rate_mean&x=0&y=1')).body;
+  const served = cells.cells.find((c) => c.x === 1 && c.y === 0);
+  check(served.n === 2 && served.mean === tip.value && served.half > 0 && tip.half === served.half && tip.text.includes(' (95% CI) over 2 runs'),
+    `its mean ± 95% half-width is the server's (/api/experiments/1/cells): ${served.mean} ± ${served.half} over ${served.n} runs`);
   check(JSON.stringify(tip.seeds) === JSON.stringify(rows.map((r) => ({ run: r.run, seed: r.seed, value: r.unemployment_rate_mean }))),
     `it lists each seed's value: ${tip.seeds.map((s) => `seed ${s.seed} (run ${s.run}) ${s.value}`).join(', ')}`);
   check(/Hiring firing ratio = 2\.5/.test(tip.text) && /phase: /.test(tip.text) && /sd /.test(tip.text), `it names the cell, its phase and its summaries: "${tip.text.slice(0, 140)}…"`);

@@ -296,7 +296,8 @@ impl Economy {
     #[pyo3(signature = (path, run = None), text_signature = "(path, run='latest')")]
     fn from_run(py: Python<'_>, path: std::path::PathBuf, run: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let latest = pyo3::types::PyString::new(py, "latest").into_any();
-        crate::recorded::from_run(py, path, run.unwrap_or(&latest))
+        let scenario = crate::recorded::scenario(py, path, run.unwrap_or(&latest))?;
+        Self::from_scenario(py, scenario)
     }
 
     /// Runs `n` ticks (default 1), releasing the GIL while the engine runs. Ctrl-C stops

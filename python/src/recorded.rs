@@ -10,12 +10,12 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
+use watchtower_runner::Scenario;
 use watchtower_runner::replay::{ReplayError, recorded};
 use watchtower_store::{AuditRow, DATABASE_FILE, History, RunRow, StoreError};
 
 use crate::columns::{Columns, tick_schema, to_pyarrow};
 use crate::convert;
-use crate::economy::Economy;
 
 /// The database: `path` itself, or `watchtower.db` inside it if it is a directory.
 fn database(path: &Path) -> PathBuf {
@@ -93,16 +93,17 @@ pub fn _read_run<'py>(
     Ok((info, ticks, commands))
 }
 
-/// Rebuilds a recorded run as an economy at genesis: its seed, size, every parameter at
-/// start, and its commands as a schedule at the ticks that applied them.
-pub fn from_run(py: Python<'_>, path: PathBuf, run: &Bound<'_, PyAny>) -> PyResult<Economy> {
+/// A recorded run's scenario at genesis: its seed, size, every parameter at start, and
+/// its commands as a schedule at the ticks that applied them (`Economy.from_run` builds
+/// it).
+pub fn scenario(py: Python<'_>, path: PathBuf, run: &Bound<'_, PyAny>) -> PyResult<Scenario> {
     let (history, db, id) = open(&path, run)?;
     let rebuilt = py.detach(|| recorded(&history, id)).map_err(|e| match e {
         ReplayError::Store(e) => store_error(e),
         ReplayError::NoSuchRun(id) => PyValueError::new_err(format!("no run {id} in {}", db.display())),
         other => PyValueError::new_err(other.to_string()),
     })?;
-    Economy::from_scenario(py, rebuilt.scenario)
+    Ok(rebuilt.scenario)
 }
 
 fn run_info<'py>(py: Python<'py>, r: &RunRow) -> PyResult<Bound<'py, PyDict>> {

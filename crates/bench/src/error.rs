@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::served::ServeError;
+/// The live service's own error (the binary's), kept whole so it prints as it would
+/// from `watchtower serve`.
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a benchmark stopped before its report.
 #[derive(Debug, thiserror::Error)]

@@ -9,10 +9,7 @@ use watchtower_bridge::Bridge;
 use watchtower_runner::Stop;
 
 use crate::error::BenchError;
-
-/// The live service's own error (the binary's), kept whole so it prints as it would
-/// from `watchtower serve`.
-pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::ServeError;
 
 /// Starts a live service: `args` are `serve`'s options as they are typed after
 /// `watchtower serve` (`--no-store`, `--households 10000`, …); `stop` stops it.

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use watchtower_protocol::{GodCommand, ParamValue};
 
 use crate::ledger::Ledger;
+use crate::model::RunSpec;
 use crate::registry::{RawValue, Registry};
 use crate::rng::Streams;
-use crate::simulation::RunSpec;
 
 /// The format this build writes and the only one it reads.
 pub const FORMAT: u32 = 1;

@@ -99,3 +99,24 @@ pub trait Model: Send {
     /// `limit` rows, chosen deterministically.
     fn agent_features(&self, ledger: &Ledger, limit: usize) -> watchtower_protocol::FeatureTable;
 }
+
+/// The structural choices of a run: fixed once the economy exists.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunSpec {
+    /// Which model.
+    pub model: ModelKind,
+    /// The seed of every random stream.
+    pub seed: u64,
+    /// Mark-0: households.
+    pub households: usize,
+    /// Mark-0: firms.
+    pub firms: usize,
+    /// Boltzmann: agents.
+    pub agents: usize,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self { model: ModelKind::Mark0, seed: 1, households: 10_000, firms: 1_000, agents: 10_000 }
+    }
+}

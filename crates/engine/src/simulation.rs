@@ -18,6 +18,7 @@ use crate::capture::{Capture, Mark, Probe};
 use crate::checkpoint::{CheckpointError, State};
 use crate::ledger::Ledger;
 use crate::mark0::Mark0;
+pub use crate::model::RunSpec;
 use crate::model::{CaptureContext, Context, Model, ModelError};
 use crate::phase::Phase;
 use crate::registry::{ModelKind, RawValue, Registry};
@@ -34,27 +35,6 @@ const THREADS_FROM: usize = 4 * crate::rng::CHUNK;
 pub const STEP: &str = "sim.step";
 /// The control that holds the engine between ticks.
 pub const PAUSED: &str = "sim.paused";
-
-/// The structural choices of a run: fixed once the economy exists.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RunSpec {
-    /// Which model.
-    pub model: ModelKind,
-    /// The seed of every random stream.
-    pub seed: u64,
-    /// Mark-0: households.
-    pub households: usize,
-    /// Mark-0: firms.
-    pub firms: usize,
-    /// Boltzmann: agents.
-    pub agents: usize,
-}
-
-impl Default for RunSpec {
-    fn default() -> Self {
-        Self { model: ModelKind::Mark0, seed: 1, households: 10_000, firms: 1_000, agents: 10_000 }
-    }
-}
 
 /// Why the simulation stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

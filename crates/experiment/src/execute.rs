@@ -96,7 +96,7 @@ pub fn run_one(
         point: planned.point,
         seed: planned.seed,
         ticks,
-        baseline: summary.finish(true),
+        baseline: summary.into_summary(true),
         branch: None,
         error: Some(error),
     };
@@ -151,7 +151,7 @@ pub fn run_one(
     }
     let branch = match branch {
         None => None,
-        Some((Ok(Ended::Target), s, _)) => Some(s.finish(false)),
+        Some((Ok(Ended::Target), s, _)) => Some(s.into_summary(false)),
         Some((Ok(_), _, _)) => return Ok(None),
         Some((Err(RunError::Sink(e)), _, _)) => return Err(e.into()),
         Some((Err(RunError::Engine(e)), s, t)) => {
@@ -161,8 +161,8 @@ pub fn run_one(
                 point: planned.point,
                 seed: planned.seed,
                 ticks: t,
-                baseline: summary.finish(false),
-                branch: Some(s.finish(true)),
+                baseline: summary.into_summary(false),
+                branch: Some(s.into_summary(true)),
                 error: Some(format!("branch: {e}")),
             }));
         }
@@ -172,7 +172,7 @@ pub fn run_one(
         point: planned.point,
         seed: planned.seed,
         ticks,
-        baseline: summary.finish(false),
+        baseline: summary.into_summary(false),
         branch,
         error: None,
     }))

@@ -5,9 +5,7 @@
 //! the dashboard to draw, so the picture and the page show the same numbers.
 
 use serde_json::{Value, json};
-use watchtower_store::History;
 
-use crate::execute::ExperimentError;
 use crate::summary::TRACE_POINTS;
 use crate::table::{ExperimentTable, Interval};
 
@@ -93,13 +91,4 @@ pub enum FanAnswer {
     NoExperiment,
     /// The indicator is not one of the experiment's.
     NotSummarised(String),
-}
-
-/// Experiment `id`'s fan of indicator `name`, read from the store.
-pub fn read(history: &History, id: i64, name: &str) -> Result<FanAnswer, ExperimentError> {
-    let Some(loaded) = crate::store::load(history, id)? else { return Ok(FanAnswer::NoExperiment) };
-    Ok(match fan_json(&loaded.table, name) {
-        Ok(fan) => FanAnswer::Fan(fan),
-        Err(message) => FanAnswer::NotSummarised(message),
-    })
 }

@@ -12,6 +12,7 @@
 //!                            v
 //!        ExperimentTable (sorted by run) ──> CSV | JSON lines | Parquet | Arrow RecordBatch
 //!                                       └──> points(): mean and 95% CI per grid point
+//!                                       └──> cells: a column over one or two axes (the heat map's)
 //!                                       └──> plot(): heat map | line | fan chart (PNG)
 //!                                       └──> fan: the fan chart's numbers (the dashboard's)
 //! ```
@@ -24,6 +25,7 @@
 //! The CLI (`watchtower experiment`) and the Python module share these pieces; the CLI
 //! adds argument parsing, the directory lock, the progress bar, signals and printing.
 
+pub mod cells;
 pub mod execute;
 pub mod fan;
 pub mod lifecycle;

@@ -19,10 +19,11 @@ use plotters::style::text_anchor;
 
 use watchtower_runner::report::EconomicPhase;
 
+pub use crate::cells::plottable;
+use crate::cells::{Source, cells, source};
 use crate::execute::ExperimentError;
 use crate::spec::{ExperimentSpec, show};
-use crate::summary::{RunSummary, Stats};
-use crate::table::{ExperimentTable, Interval};
+use crate::table::ExperimentTable;
 
 const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -34,60 +35,6 @@ fn register_font() {
             panic!("the bundled font is not a valid TrueType font");
         }
     });
-}
-
-/// Where a summary column's numbers come from.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Source {
-    Baseline(usize, usize),
-    Branch(usize, usize),
-    Effect(usize),
-}
-
-/// Resolves a column name (`unemployment_rate_mean`, `branch_inflation_p95`,
-/// `effect_gini_wealth`) against the spec.
-fn source(spec: &ExperimentSpec, column: &str) -> Option<Source> {
-    if let Some(ind) = column.strip_prefix("effect_") {
-        return spec.fork.as_ref().and(spec.indicators.iter().position(|i| i == ind)).map(Source::Effect);
-    }
-    let (branch, rest) = match column.strip_prefix("branch_") {
-        Some(rest) if spec.fork.is_some() => (true, rest),
-        _ => (false, column),
-    };
-    for (i, ind) in spec.indicators.iter().enumerate() {
-        if let Some(stat) = rest.strip_prefix(ind.as_str()).and_then(|r| r.strip_prefix('_')) {
-            let s = Stats::NAMES.iter().position(|n| *n == stat)?;
-            return Some(if branch { Source::Branch(i, s) } else { Source::Baseline(i, s) });
-        }
-    }
-    None
-}
-
-fn value(src: Source, s: &RunSummary) -> f64 {
-    if s.error.is_some() {
-        return f64::NAN;
-    }
-    match src {
-        Source::Baseline(i, k) => s.baseline.stats[i].values()[k],
-        Source::Branch(i, k) => s.branch.as_ref().map_or(f64::NAN, |b| b.stats[i].values()[k]),
-        Source::Effect(i) => s.effect(i),
-    }
-}
-
-/// The columns `--plot-summary` accepts for this spec.
-pub fn plottable(spec: &ExperimentSpec) -> Vec<String> {
-    let mut out = Vec::new();
-    for ind in &spec.indicators {
-        for stat in Stats::NAMES {
-            out.push(format!("{ind}_{stat}"));
-        }
-    }
-    if spec.fork.is_some() {
-        for ind in &spec.indicators {
-            out.push(format!("effect_{ind}"));
-        }
-    }
-    out
 }
 
 /// The column to draw: `chosen`, or the first indicator's mean; refused (naming the
@@ -143,29 +90,11 @@ fn heat(
     src: Source,
 ) -> Result<(), String> {
     let spec = table.spec();
-    let plan = table.plan();
     let (xa, ya) = (&spec.axes[0], &spec.axes[1]);
     let (nx, ny) = (xa.values.len(), ya.values.len());
-    let mut sums = vec![Vec::new(); nx * ny];
-    let mut phases = vec![[0usize; 4]; nx * ny];
-    for s in table.summaries() {
-        let idx = plan.point_indices(s.point);
-        let cell = idx[0] * ny + idx[1];
-        sums[cell].push(value(src, s));
-        if s.error.is_none()
-            && let Some(p) = s.baseline.phase
-        {
-            phases[cell][phase_index(p)] += 1;
-        }
-    }
-    let cells: Vec<f64> = sums.iter().map(|xs| Interval::of(xs.iter().copied()).mean).collect();
-    let phase: Vec<Option<EconomicPhase>> = phases
-        .iter()
-        .map(|c| {
-            let best = *c.iter().max().expect("4");
-            (best > 0).then(|| PHASES[c.iter().position(|&n| n == best).expect("max")])
-        })
-        .collect();
+    let grid = cells(table, src, 0, Some(1));
+    let cells: Vec<f64> = grid.iter().map(|c| c.value.mean).collect();
+    let phase: Vec<Option<EconomicPhase>> = grid.iter().map(|c| c.phase).collect();
     let finite: Vec<f64> = cells.iter().copied().filter(|x| x.is_finite()).collect();
     let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let (lo, hi) = if lo.is_finite() { if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) } } else { (0.0, 1.0) };
@@ -267,18 +196,9 @@ fn line(
 ) -> Result<(), String> {
     let spec = table.spec();
     let axis = &spec.axes[0];
-    let mut by_point: Vec<Vec<f64>> = vec![Vec::new(); axis.values.len()];
-    let mut phases = vec![[0usize; 4]; axis.values.len()];
-    for s in table.summaries() {
-        by_point[s.point as usize].push(value(src, s));
-        if s.error.is_none()
-            && let Some(p) = s.baseline.phase
-        {
-            phases[s.point as usize][phase_index(p)] += 1;
-        }
-    }
+    let grid = cells(table, src, 0, None);
     let xs: Vec<f64> = axis.values.iter().map(as_f64).collect();
-    let iv: Vec<Interval> = by_point.iter().map(|v| Interval::of(v.iter().copied())).collect();
+    let iv: Vec<_> = grid.iter().map(|c| c.value).collect();
     let (x0, x1) = bounds(xs.iter().copied());
     let (y0, y1) = bounds(iv.iter().flat_map(|i| [i.mean, i.lo, i.hi]));
     let mut chart = ChartBuilder::on(root)
@@ -310,13 +230,12 @@ fn line(
         xs.iter().zip(&iv).filter(|(_, i)| i.mean.is_finite()).map(|(x, i)| (*x, i.mean)).collect();
     chart.draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2))).map_err(de)?;
     chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, BLUE.filled()))).map_err(de)?;
-    let labels = xs.iter().zip(&iv).zip(&phases).filter_map(|((x, i), c)| {
-        let best = *c.iter().max()?;
-        (best > 0 && i.mean.is_finite()).then(|| {
-            let p = PHASES[c.iter().position(|&n| n == best)?];
+    let labels = xs.iter().zip(&grid).filter_map(|(x, c)| {
+        let (p, i) = (c.phase?, c.value);
+        i.mean.is_finite().then(|| {
             let style = font(12).pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Bottom));
-            Some(EmptyElement::at((*x, i.mean)) + Text::new(p.code(), (0, -8), style))
-        })?
+            EmptyElement::at((*x, i.mean)) + Text::new(p.code(), (0, -8), style)
+        })
     });
     chart.draw_series(labels).map_err(de)?;
     Ok(())
@@ -394,17 +313,6 @@ fn fan(
         .draw()
         .map_err(de)?;
     Ok(())
-}
-
-const PHASES: [EconomicPhase; 4] = [
-    EconomicPhase::FullUnemployment,
-    EconomicPhase::ResidualUnemployment,
-    EconomicPhase::EndogenousCrises,
-    EconomicPhase::FullEmployment,
-];
-
-fn phase_index(p: EconomicPhase) -> usize {
-    PHASES.iter().position(|q| *q == p).expect("four phases")
 }
 
 fn as_f64(v: &watchtower_engine::RawValue) -> f64 {

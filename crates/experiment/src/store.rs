@@ -165,3 +165,25 @@ impl RunRecorder for StoreRecorder {
         Ok(())
     }
 }
+
+/// Experiment `id`'s fan of indicator `name`, read from the store.
+pub fn fan(history: &History, id: i64, name: &str) -> Result<crate::fan::FanAnswer, ExperimentError> {
+    let Some(loaded) = load(history, id)? else { return Ok(crate::fan::FanAnswer::NoExperiment) };
+    Ok(match crate::fan::fan_json(&loaded.table, name) {
+        Ok(fan) => crate::fan::FanAnswer::Fan(fan),
+        Err(message) => crate::fan::FanAnswer::NotSummarised(message),
+    })
+}
+
+/// Experiment `id`'s cells, read from the store: `None` when there is no such
+/// experiment, the reason when the question has no answer.
+pub fn cells(
+    history: &History,
+    id: i64,
+    column: Option<&str>,
+    x: Option<usize>,
+    y: Option<usize>,
+) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
+    let Some(loaded) = load(history, id)? else { return Ok(None) };
+    Ok(Some(crate::cells::cells_json(&loaded.table, column, x, y)))
+}

@@ -373,7 +373,7 @@ impl SummarySink {
     }
 
     /// The arm's summary. `failed`: the run stopped with an error, so nothing is summarised.
-    pub fn finish(self, failed: bool) -> ArmSummary {
+    pub fn into_summary(self, failed: bool) -> ArmSummary {
         let phase = (self.mark0 && !failed && self.unemployment.n > 0)
             .then(|| EconomicPhase::classify(self.unemployment.mean, self.unemployment.sd()));
         let mut stats = Vec::with_capacity(self.trackers.len());
@@ -448,7 +448,7 @@ mod tests {
             let i = Indicators { unemployment_rate: tick as f64 / 100.0, gdp: tick * 10, ..Indicators::default() };
             s.observe(tick as u64, &i);
         }
-        let a = s.finish(false);
+        let a = s.into_summary(false);
         assert_eq!(a.stats[0].min, 0.04);
         assert_eq!(a.stats[0].max, 0.09);
         assert!((a.stats[1].mean - 65.0).abs() < 1e-12);
@@ -459,9 +459,9 @@ mod tests {
         for tick in 0..1_000 {
             s.observe(tick, &Indicators::default());
         }
-        assert_eq!(s.finish(false).traces[0].len(), TRACE_POINTS as usize);
+        assert_eq!(s.into_summary(false).traces[0].len(), TRACE_POINTS as usize);
         let mut s = SummarySink::new(&names, 1_000, 0, false, false);
         s.observe(0, &Indicators::default());
-        assert!(s.finish(false).traces[0].is_empty());
+        assert!(s.into_summary(false).traces[0].is_empty());
     }
 }

@@ -116,21 +116,13 @@ impl Interval {
     }
 }
 
-/// The two-sided 95% critical value of Student's t with `df` degrees of freedom.
+/// The two-sided 95% critical value of Student's t with `df` degrees of freedom (NaN for
+/// none), its 0.975 quantile.
 pub fn t95(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::NAN,
-        1..=30 => TABLE[df - 1],
-        _ => {
-            // Cornish–Fisher expansion around the normal quantile.
-            let z: f64 = 1.959_963_984_540_054;
-            let d = df as f64;
-            z + (z.powi(3) + z) / (4.0 * d) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
-        }
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    match StudentsT::new(0.0, 1.0, df as f64) {
+        Ok(t) if df > 0 => t.inverse_cdf(0.975),
+        _ => f64::NAN,
     }
 }
 
@@ -430,16 +422,7 @@ impl ExperimentTable {
             .into_iter()
             .map(|(point, runs)| {
                 let ok: Vec<&&RunSummary> = runs.iter().filter(|s| s.error.is_none()).collect();
-                let order = [
-                    EconomicPhase::FullUnemployment,
-                    EconomicPhase::ResidualUnemployment,
-                    EconomicPhase::EndogenousCrises,
-                    EconomicPhase::FullEmployment,
-                ];
-                let counts: Vec<usize> =
-                    order.iter().map(|p| ok.iter().filter(|s| s.baseline.phase == Some(*p)).count()).collect();
-                let best = counts.iter().copied().max().unwrap_or(0);
-                let phase = (best > 0).then(|| order[counts.iter().position(|&c| c == best).expect("max")]);
+                let phase = majority(ok.iter().filter_map(|s| s.baseline.phase));
                 let means = (0..spec.indicators.len())
                     .map(|i| Interval::of(ok.iter().map(|s| s.baseline.stats[i].mean)))
                     .collect();
@@ -609,4 +592,40 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
     let shards = first.map_or(1, |f| f.3);
     let missing_shards = (0..shards).filter(|i| !seen.contains(i)).collect();
     Ok(Merged { table, shards, missing_shards })
+}
+
+/// The most frequent phase among `phases` (ties: FU, RU, EC, FE, in that order).
+pub(crate) fn majority(phases: impl IntoIterator<Item = EconomicPhase>) -> Option<EconomicPhase> {
+    let mut counts = [0usize; 4];
+    for p in phases {
+        counts[EconomicPhase::ALL.iter().position(|q| *q == p).expect("four phases")] += 1;
+    }
+    let best = counts.iter().copied().max().unwrap_or(0);
+    (best > 0).then(|| EconomicPhase::ALL[counts.iter().position(|&c| c == best).expect("max")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_t_quantile_is_students_and_the_interval_uses_it() {
+        // Two-sided 95% critical values of Student's t, qt(0.975, df), to 12 digits (mpmath).
+        for (df, t) in [
+            (1, 12.706_204_736_174_7),
+            (2, 4.302_652_729_749_46),
+            (10, 2.228_138_851_986_27),
+            (30, 2.042_272_456_301_24),
+            (1000, 1.962_339_080_826_41),
+        ] {
+            assert!((t95(df) - t).abs() < 1e-9, "df {df}: {} against {t}", t95(df));
+        }
+        assert!(t95(0).is_nan());
+        let i = Interval::of([1.0, 2.0, 3.0, f64::NAN]);
+        assert_eq!((i.mean, i.n), (2.0, 3));
+        assert!(
+            (i.hi - i.mean - t95(2) / 3f64.sqrt()).abs() < 1e-12 && (i.mean - i.lo - (i.hi - i.mean)).abs() < 1e-12
+        );
+        assert!(Interval::of([5.0]).lo.is_nan() && Interval::of([]).mean.is_nan());
+    }
 }

@@ -24,8 +24,8 @@ use watchtower_engine::{EngineError, RawValue, Registry, Simulation, TickOutcome
 use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 use watchtower_store::RunStatus;
 
+use crate::cycle::{Cycle, Pending, SCHEDULE_SOURCE};
 use crate::schedule::Schedule;
-use crate::session::{Cycle, Pending, SCHEDULE_SOURCE};
 use crate::sink::{Flow, Sink};
 
 /// How many branches may be live at once.
@@ -106,7 +106,7 @@ impl Branch {
     /// Queues `commands` for the branch's next phase 0 (a fork's changes), ahead of
     /// that tick's scheduled and live commands; `source` names them in the audit log.
     pub fn with_changes(mut self, commands: Vec<GodCommand>, source: &str) -> Self {
-        let received_at_ms = crate::session::now_ms();
+        let received_at_ms = crate::cycle::now_ms();
         self.pending.extend(commands.into_iter().map(|command| Pending {
             command,
             received_at_ms,

@@ -15,7 +15,7 @@ use watchtower_engine::Simulation;
 use watchtower_engine::checkpoint::FORMAT;
 use watchtower_store::{StoreError, StoreHandle, checkpoints};
 
-use crate::session::Cycle;
+use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
 
 /// When checkpoints are taken.
@@ -41,6 +41,8 @@ pub struct Checkpointer {
     options: CheckpointOptions,
     last_tick: u64,
     last_at: Instant,
+    /// Whether a run stopped early takes a checkpoint where it stopped.
+    closing: bool,
     /// Checkpoints handed to the writer so far.
     pub taken: u64,
     /// Time the engine's thread spent taking them (the copy and the hand-over).
@@ -51,7 +53,24 @@ impl Checkpointer {
     /// Checkpoints of run `run_id`, written through `store`, counting from `tick` (the
     /// simulation's tick when the run starts or resumes).
     pub fn new(store: StoreHandle, run_id: i64, options: CheckpointOptions, tick: u64) -> Self {
-        Self { store, run_id, options, last_tick: tick, last_at: Instant::now(), taken: 0, spent: Duration::ZERO }
+        Self {
+            store,
+            run_id,
+            options,
+            last_tick: tick,
+            last_at: Instant::now(),
+            closing: false,
+            taken: 0,
+            spent: Duration::ZERO,
+        }
+    }
+
+    /// Also takes a checkpoint where a run stopped early (by a signal): the run is left
+    /// interrupted, and a resume starts right there, with nothing to re-run. (A served
+    /// run that is stopped has finished, and takes none.)
+    pub fn closing(mut self) -> Self {
+        self.closing = true;
+        self
     }
 
     /// Takes a checkpoint of `simulation` now (at a fork, at a clean stop).
@@ -86,5 +105,15 @@ impl Sink for Checkpointer {
             self.take(cycle.simulation).map_err(|e| SinkError::new("checkpoints", e))?;
         }
         Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, end: &Finish<'_>) -> Result<(), SinkError> {
+        if self.closing
+            && end.stopped_early()
+            && let Err(e) = self.take(end.simulation)
+        {
+            warn!("the closing checkpoint could not be written: {e}");
+        }
+        Ok(())
     }
 }

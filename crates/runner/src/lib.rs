@@ -10,8 +10,11 @@
 //!
 //! - [`scenario`]: everything that determines a run, from flags, files or a stored run.
 //! - [`schedule`]: commands applied at given ticks.
-//! - [`session`]: the tick loop and its drivers; [`sink`]: what it hands ticks to.
-//! - [`live`]: the live driver and publisher; [`embedding`]: the background map.
+//! - [`session`]: the tick loop and its drivers; [`sink`]: what it hands ticks to;
+//!   [`cycle`]: the words both share (a cycle, a pending command, how a run ended).
+//! - [`live`]: the live driver; [`publisher`]: its sink, into the bridge;
+//!   [`live_engine`]: `serve`'s engine thread (genesis or a resumed run, the live loop, failures said to the bridge);
+//!   [`embedding`]: the background map.
 //! - [`replay`]: a recorded run, rebuilt and compared.
 //! - [`report`]: a run's closing report and Mark-0's economic phases.
 //! - [`workers`]: threads lent to the engine.
@@ -19,18 +22,22 @@
 //!   forks and drops asked for through the bridge; [`paired`]: a baseline and a branch
 //!   side by side.
 //! - [`checkpoints`]: the engine's state stored while a run is recorded; [`resume`]: a
-//!   recorded run rebuilt at a tick from its latest checkpoint.
+//!   recorded run rebuilt at a tick from its latest checkpoint, and `--resume` (found,
+//!   rebuilt, its writer resumed).
 //!
 //! The binary parses arguments and wires these together; the Python module and the
 //! experiment crate (`watchtower-experiment`) use the same pieces.
 
 pub mod branches;
 pub mod checkpoints;
+pub mod cycle;
 pub mod embedding;
 pub mod live;
 pub mod live_branches;
+pub mod live_engine;
 pub mod paired;
 pub mod progress;
+pub mod publisher;
 pub mod replay;
 pub mod report;
 pub mod resume;
@@ -43,5 +50,5 @@ pub mod workers;
 pub use report::{EconomicPhase, RunReport};
 pub use scenario::{Scenario, ScenarioError};
 pub use schedule::{Schedule, Scheduled};
-pub use session::{Cycle, Driver, Ended, Headless, Next, Pending, RunError, Session, Stop};
+pub use session::{Cycle, Driver, Ended, Finish, Headless, Next, Pending, RunError, Session, Stop};
 pub use sink::{Flow, Sink, SinkError};

@@ -7,22 +7,21 @@
 //! rate. While paused it idles, applying commands as they come; `sim.step` runs ticks
 //! while paused, and a pause (or a step of 0) cancels the steps still to run.
 //!
-//! [`Publisher`] is the sink that makes each settled tick and registry visible to the
-//! server. Forks and drops of what-if branches asked for through the bridge are carried
-//! out between cycles by [`LiveBranches`](crate::live_branches::LiveBranches).
+//! Its sink, [`Publisher`](crate::publisher::Publisher), makes each settled tick and
+//! registry visible to the server. Forks and drops of what-if branches asked for through
+//! the bridge are carried out between cycles by
+//! [`LiveBranches`](crate::live_branches::LiveBranches).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use watchtower_bridge::{Bridge, Envelope, Latest, Published, Refusal, RefusalCode, Request};
+use watchtower_bridge::{Bridge, Envelope, Refusal, RefusalCode, Request};
 use watchtower_engine::Simulation;
 use watchtower_engine::simulation::{PAUSED, STEP};
-use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse, ParamValue, RegistrySnapshot};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse, ParamValue};
 
 use crate::branches::Group;
 use crate::live_branches::LiveBranches;
-use crate::session::{Cycle, Driver, Next, Pending, Stop, now_ms};
-use crate::sink::{Flow, Sink, SinkError};
+use crate::session::{Cycle, Driver, Next, Pending, Stop};
 
 /// The longest a live engine goes without looking at the stop flag and the door's
 /// refusals.
@@ -180,40 +179,5 @@ impl Driver for Live {
                 _ => {}
             }
         }
-    }
-}
-
-/// Publishes every settled tick, and the registry whenever it changed, to the bridge
-/// (the main run's slots, or a branch's).
-pub struct Publisher {
-    telemetry: Arc<Latest<Published>>,
-    registry: Arc<Latest<RegistrySnapshot>>,
-    registry_version: Option<u64>,
-}
-
-impl Publisher {
-    /// A publisher into `bridge`'s main slots.
-    pub fn new(bridge: Bridge) -> Self {
-        Self::into_slots(bridge.telemetry, bridge.registry)
-    }
-
-    /// A publisher into the given slots (a branch's).
-    pub fn into_slots(telemetry: Arc<Latest<Published>>, registry: Arc<Latest<RegistrySnapshot>>) -> Self {
-        Self { telemetry, registry, registry_version: None }
-    }
-}
-
-impl Sink for Publisher {
-    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
-        if let Some(outcome) = cycle.outcome {
-            let published = Published { telemetry: Arc::clone(&outcome.telemetry), at_ms: now_ms() };
-            self.telemetry.publish(Arc::new(published));
-        }
-        let registry = cycle.simulation.registry();
-        if self.registry_version != Some(registry.version()) {
-            self.registry.publish(Arc::new(registry.snapshot()));
-            self.registry_version = Some(registry.version());
-        }
-        Ok(Flow::Continue)
     }
 }

@@ -16,7 +16,7 @@ use watchtower_store::{Lineage, RunPlan, RunStatus, StoreHandle};
 
 use crate::branches::{Closing, Fork, Group, GroupError, Opened};
 use crate::checkpoints::{CheckpointOptions, Checkpointer};
-use crate::live::Publisher;
+use crate::publisher::Publisher;
 use crate::scenario::run_info;
 use crate::sink::{Recorder, Sink};
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use watchtower_protocol::{IndicatorValue, Indicators, Telemetry};
 use watchtower_store::Format;
 
-use crate::session::Cycle;
+use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
 
 type Shared = Arc<Mutex<VecDeque<Arc<Telemetry>>>>;
@@ -143,12 +143,6 @@ impl<W: Write> PairedTable<W> {
             .collect();
         PairedSummary { ticks: self.ticks, means }
     }
-
-    /// Flushes and returns the output.
-    pub fn finish(mut self) -> std::io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
-    }
 }
 
 impl<W: Write> Sink for PairedTable<W> {
@@ -168,5 +162,10 @@ impl<W: Write> Sink for PairedTable<W> {
         self.write_row(base.tick, &base.indicators, &branch.indicators)
             .map_err(|e| SinkError::new("paired table", e))?;
         Ok(Flow::Continue)
+    }
+
+    /// Flushes the table.
+    fn finish(&mut self, _end: &Finish<'_>) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| SinkError::new("paired table", e))
     }
 }

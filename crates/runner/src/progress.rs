@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::session::Cycle;
+use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
 
 /// How often progress is reported when stderr is not a terminal.
@@ -32,14 +32,6 @@ impl Progress {
             bar
         });
         Self { bar, total, last_line: Instant::now(), last_tick: 0 }
-    }
-
-    /// Clears the bar, or says how many ticks ran.
-    pub fn finish(&self, ran: u64) {
-        match &self.bar {
-            Some(bar) => bar.finish_and_clear(),
-            None => eprintln!("ran {ran} ticks"),
-        }
     }
 }
 
@@ -68,6 +60,15 @@ impl Sink for Progress {
             None => {}
         }
         Ok(Flow::Continue)
+    }
+
+    /// Clears the bar, or says the tick reached.
+    fn finish(&mut self, end: &Finish<'_>) -> Result<(), SinkError> {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => eprintln!("ran {} ticks", end.simulation.tick()),
+        }
+        Ok(())
     }
 }
 

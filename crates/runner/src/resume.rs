@@ -12,15 +12,27 @@
 //! 4. What is left to apply from then on: the run's planned schedule past what it had
 //!    reached (and, for a fork, the commands recorded from the fork tick on).
 //!
-//! Nothing in the database is written here: the caller resumes the run in the store
-//! (the rows from the tick on are the resumed run's own) or records nothing at all.
+//! [`rebuild`] writes nothing in the database. `--resume` (of `run` and `serve` alike)
+//! goes through [`Resumable`], in three steps, each a point where the caller may still
+//! refuse with the database untouched (`run`: the run has no tick target; `serve`: the
+//! port is taken):
+//!
+//! ```text
+//! Resumable::find(db, explicit)   a database there, and the interrupted run
+//!   .rebuild(stop)                its state where its stored ticks end, proven
+//!   .resume(db, checkpoints)      its writer resumed there (the rows from that tick on
+//!                                 are the resumed run's own), and its checkpointer
+//! ```
+
+use std::path::Path;
 
 use watchtower_engine::checkpoint::FORMAT;
 use watchtower_engine::config::Origin;
 use watchtower_engine::{CheckpointError, RawValue, Simulation};
 use watchtower_store::checkpoints::AppliedCommand;
-use watchtower_store::{History, RunRow, StoreError};
+use watchtower_store::{History, RunRow, StoreError, Writer, WriterOptions};
 
+use crate::checkpoints::{CheckpointOptions, Checkpointer};
 use crate::replay::{Compare, ReplayError, recorded};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::schedule::{Schedule, Scheduled};
@@ -130,6 +142,53 @@ pub fn find_resumable(history: &History, explicit: Option<i64>) -> Result<RunRow
             run.id,
             if explicit.is_none() { " (name an interrupted run with --resume ID)" } else { "" }
         ))),
+    }
+}
+
+/// The run `--resume` means, found in a database and not yet rebuilt.
+pub struct Resumable {
+    history: History,
+    /// The run's row.
+    pub run: RunRow,
+}
+
+impl Resumable {
+    /// The run `explicit` (or the newest, see [`find_resumable`]) in the database at
+    /// `db`, which must exist. The caller holds the data directory's lock.
+    pub fn find(db: &Path, explicit: Option<i64>) -> Result<Self, ResumeError> {
+        if !db.exists() {
+            return Err(ResumeError::Refused(format!("nothing to resume: there is no database at {}", db.display())));
+        }
+        let history = History::open(db, 1)?;
+        let run = find_resumable(&history, explicit)?;
+        Ok(Self { history, run })
+    }
+
+    /// Rebuilds it where its stored ticks end (see [`rebuild`]); `stop` interrupts.
+    pub fn rebuild(self, stop: &Stop) -> Result<Rebuilt, ResumeError> {
+        rebuild(&self.history, self.run.id, None, stop)
+    }
+}
+
+/// A run continued in the store as the same run.
+pub struct Resumed {
+    /// The run, rebuilt where it continues.
+    pub rebuilt: Rebuilt,
+    /// Its writer, resumed at [`Rebuilt::tick`].
+    pub writer: Writer,
+    /// Its checkpoints from there on, if they are taken.
+    pub checkpointer: Option<Checkpointer>,
+}
+
+impl Rebuilt {
+    /// Continues the run in the database at `db` from [`Rebuilt::tick`]: the store
+    /// marks it running again and notes the tick it resumed at; checkpoints are taken
+    /// with `checkpoints`, counting from there.
+    pub fn resume(self, db: &Path, checkpoints: Option<CheckpointOptions>) -> Result<Resumed, ResumeError> {
+        let writer = Writer::resume(db, self.run.id, self.tick, WriterOptions::default())?;
+        let checkpointer =
+            checkpoints.map(|options| Checkpointer::new(writer.store().handle(), writer.run_id(), options, self.tick));
+        Ok(Resumed { rebuilt: self, writer, checkpointer })
     }
 }
 

@@ -27,36 +27,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use watchtower_bridge::Reply;
-pub use watchtower_bridge::now_ms;
-use watchtower_engine::{Capture, EngineError, Simulation, TickOutcome};
-use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
+use watchtower_engine::{Capture, Simulation};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse};
 
 use crate::branches::{Branches, Group};
+use crate::cycle::Flow;
+pub use crate::cycle::{Cycle, ENGINE_SOURCE, Ended, Finish, Pending, RunError, SCHEDULE_SOURCE, now_ms};
 use crate::schedule::Schedule;
-use crate::sink::{Flow, Sink, SinkError};
-
-/// The source recorded for scheduled commands.
-pub const SCHEDULE_SOURCE: &str = "schedule";
-
-/// The source recorded for commands the engine applied that no driver collected (a
-/// hook's, or one waiting in a restored checkpoint).
-pub const ENGINE_SOURCE: &str = "engine";
-
-/// A command waiting for the next phase 0, with whoever waits for its answer.
-#[derive(Debug)]
-pub struct Pending {
-    /// The command.
-    pub command: GodCommand,
-    /// When it was received, ms since the epoch.
-    pub received_at_ms: u64,
-    /// Who sent it, for the audit log.
-    pub source: String,
-    /// Where its answer goes.
-    pub reply: Option<Reply>,
-    /// The run it is for (a what-if branch's id); `None`: the main run.
-    pub run: Option<i64>,
-}
+use crate::sink::Sink;
 
 /// What the next cycle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,16 +45,6 @@ pub enum Next {
     Idle,
     /// End the run.
     Stop,
-}
-
-/// One settled cycle, as sinks and the driver see it.
-pub struct Cycle<'a> {
-    /// The tick that ran; `None` for an idle cycle.
-    pub outcome: Option<&'a TickOutcome>,
-    /// Every command answered in this cycle, and any refused at the door since the last.
-    pub audit: &'a [AuditEntry],
-    /// The simulation after the cycle (read-only).
-    pub simulation: &'a Simulation,
 }
 
 /// What decides, between cycles, what happens next.
@@ -146,28 +114,6 @@ impl Driver for Headless {
     fn next(&mut self, _simulation: &Simulation) -> Next {
         if self.stop.as_ref().is_some_and(Stop::requested) { Next::Stop } else { Next::Tick }
     }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    /// It reached its tick target.
-    Target,
-    /// The driver stopped it (a signal, a shutdown).
-    Stopped,
-    /// A sink stopped it (it had what it wanted).
-    BySink,
-}
-
-/// Why a run stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The engine failed; the books can no longer be trusted.
-    #[error("the engine stopped: {0}")]
-    Engine(#[from] EngineError),
-    /// A sink failed (the store's writer stopped, an output file could not be written).
-    #[error(transparent)]
-    Sink(#[from] SinkError),
 }
 
 /// A simulation and its schedule, driven by the one tick loop.
@@ -274,8 +220,29 @@ impl Session {
     }
 
     /// Runs cycles until the simulation has run `until` ticks (if given), the driver
-    /// says stop, or a sink does. An engine or sink error ends the run at once.
+    /// says stop, or a sink does. An engine or sink error ends the run at once. Then,
+    /// however it ended, every sink is [finished](Sink::finish).
     pub fn run(
+        &mut self,
+        until: Option<u64>,
+        driver: &mut dyn Driver,
+        sinks: &mut [&mut dyn Sink],
+    ) -> Result<Ended, RunError> {
+        let ended = self.cycles(until, driver, sinks);
+        let end = Finish { simulation: &self.simulation, ended: ended.as_ref().copied() };
+        let mut finished = Ok(());
+        for sink in sinks.iter_mut() {
+            if let Err(e) = sink.finish(&end) {
+                finished = finished.and(Err(e));
+            }
+        }
+        let ended = ended?;
+        finished?;
+        Ok(ended)
+    }
+
+    /// The cycles of [`Session::run`].
+    fn cycles(
         &mut self,
         until: Option<u64>,
         driver: &mut dyn Driver,

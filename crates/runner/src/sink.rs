@@ -5,6 +5,12 @@
 //! bar, a CSV/JSONL file, a run report, a replay's comparison and an experiment's
 //! streaming summary are all sinks. A sink must not hold the loop up: a slow consumer
 //! drops or batches, as the telemetry slot and the store's bounded channel do.
+//!
+//! At the end of every [`Session::run`](crate::Session::run), however it ended, each sink
+//! is told so through [`Sink::finish`] (as grep-searcher's `Sink::finish`): a file
+//! flushes, a progress bar clears, the checkpointer of a run stopped early takes the
+//! checkpoint a resume starts from. What a caller reads after the run (a report, a
+//! summary) it reads from the sink itself once `run` returns.
 
 use std::io::Write;
 
@@ -12,27 +18,8 @@ use watchtower_engine::Capture;
 use watchtower_protocol::{AuditEntry, TickRecord};
 use watchtower_store::{RecordSender, StoreError, TickWriter};
 
-use crate::session::Cycle;
-
-/// Whether the loop goes on after a sink has seen a cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on.
-    Continue,
-    /// Stop after this cycle: the sink has what it wanted (a replay found a difference).
-    Stop,
-}
-
-/// A sink failed; the loop stops and the run ends with this error.
-#[derive(Debug, thiserror::Error)]
-#[error("{sink}: {source}")]
-pub struct SinkError {
-    /// Which sink.
-    pub sink: &'static str,
-    /// Why.
-    #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
-}
+use crate::cycle::{Cycle, Finish};
+pub use crate::cycle::{Flow, SinkError};
 
 impl SinkError {
     /// A failure of `sink`.
@@ -54,6 +41,14 @@ pub trait Sink {
     fn needs(&self) -> Capture {
         Capture::FULL
     }
+
+    /// At the end of every [`Session::run`](crate::Session::run), whatever ended it (the
+    /// target, a stop, a sink, an error), after the last cycle: flush, close, report.
+    /// Every sink is finished even if one fails; the run's own error comes first, then
+    /// the first sink's that failed here. By default nothing.
+    fn finish(&mut self, _end: &Finish<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Every tick's indicators into a CSV or JSON-lines file (`run --out`).
@@ -66,11 +61,6 @@ impl<W: Write> TickFile<W> {
     pub fn new(writer: TickWriter<W>) -> Self {
         Self { writer }
     }
-
-    /// Flushes and returns the writer's output.
-    pub fn finish(self) -> Result<W, StoreError> {
-        self.writer.finish()
-    }
 }
 
 impl<W: Write> Sink for TickFile<W> {
@@ -80,6 +70,11 @@ impl<W: Write> Sink for TickFile<W> {
             self.writer.write(t.tick, t.indicators.values()).map_err(|e| SinkError::new("tick file", e))?;
         }
         Ok(Flow::Continue)
+    }
+
+    /// Flushes the file.
+    fn finish(&mut self, _end: &Finish<'_>) -> Result<(), SinkError> {
+        self.writer.flush().map_err(|e| SinkError::new("tick file", e))
     }
 }
 

@@ -13,10 +13,13 @@
 // the store instead; `#experiments` shows the experiments view. From a read-only viewer
 // (`watchtower view`, hello's `viewer`) nothing is live: the page says whose data it
 // shows and offers the experiments and recorded runs.
+//
+// The page's state lives in one object, `state` (state.js), changed only by its named
+// updates; this file reacts to messages by calling them and redrawing what they touch.
 
 import { getJSON, history as fetchHistory } from './api.js';
 import { AuditLog } from './audit.js';
-import { RunBar, RunSet, resumedText } from './branches.js';
+import { RunBar, resumedText } from './branches.js';
 import { Charts, CHART_FIELDS } from './charts.js';
 import { Connection } from './connection.js';
 import { Controls } from './controls.js';
@@ -26,8 +29,13 @@ import { EmbeddingMap } from './embedding.js';
 import { Experiments } from './experiments.js';
 import { count, money, number, percent } from './format.js';
 import { describeRun, loadRecorded } from './recorded.js';
-import { commandIds, keepToken, takeToken } from './session.js';
-import { CAP, SeriesStore } from './store.js';
+import { commandIds, keepToken } from './session.js';
+import {
+  addBranch, backfillFailed, clearBranches, dropRefused, frameArrived, framesStopped, queueRender, registryLoadEnded,
+  registryLoaded, removeBranch, renderRan, setDiff, setHello, setMode, setRecorded, setSteer, setToken,
+  setWindow as setChartWindow, startBackfill, startDrop, startRegistryLoad, startRun, state, takeFill,
+} from './state.js';
+import { CAP } from './store.js';
 import { WhatIf } from './whatif.js';
 
 const INITIAL_HISTORY = 2_000;
@@ -36,41 +44,8 @@ const BACKFILL_PAGE = 5_000;
 const AUDIT_POLL_MS = 15_000;
 const MODELS = { mark0: 'Mark-0 economy', boltzmann: 'Boltzmann wealth model' };
 
-let token = takeToken();
 const { prefix: idPrefix, isOwn } = commandIds();
-
-// ---- state ----------------------------------------------------------------------------
-
-const store = new SeriesStore(CHART_FIELDS);
-let runId;
-/** The live main run (the baseline); other run ids are its what-if branches. */
-let mainRun = null;
-const runs = new RunSet();
-/** Live branches' data: run id -> {store, needsFill}. */
-const branchData = new Map();
-/** The run the controls steer and the header figures show (the main run by default). */
-let steer = null;
-let diff = false;
-const registryVersions = new Map(); // run -> registry_version loaded
-const registryLoading = new Set();
-const dropping = new Set();
-/** `/?run=ID`: the run to show; one that is not live is shown as recorded. */
-const viewRun = (() => {
-  const v = Number(new URL(location.href).searchParams.get('run'));
-  return Number.isInteger(v) && v > 0 ? v : null;
-})();
-/** 'live', 'pending' (waiting for the runs message to tell whether `viewRun` is live) or 'recorded'. */
-let mode = viewRun == null ? 'live' : 'pending';
-let recorded = false;
-let authorized = false;
-/** The data directory, when the server is a read-only viewer of one (`watchtower view`). */
-let viewer = null;
-let needsFill = false;
-let chartWindow = 200;
-let backfilled = false;
-let renderQueued = false;
-const tpsSamples = [];
-let lastFrameAt = 0;
+const { store, runs } = state;
 
 // ---- page parts -----------------------------------------------------------------------
 
@@ -85,7 +60,7 @@ const distributions = new Distributions(byId('distributions'));
 const embedding = new EmbeddingMap({
   plot: byId('embedding-plot'), status: byId('embedding-status'), legend: byId('embedding-legend'),
   refresh: byId('embedding-refresh'), color: byId('embedding-color'),
-}, () => token, toast);
+}, toast);
 const audit = new AuditLog(byId('audit'), isOwn,
   (run) => ({ label: runs.label(run), color: runs.color(run) }));
 const controls = new Controls({
@@ -93,7 +68,7 @@ const controls = new Controls({
   steer: byId('steer'), pause: byId('btn-pause'), step: byId('btn-step'), speed: byId('speed'), simStatus: byId('sim-status'),
 }, {
   send: (m) => connection.send(m),
-  onSent: (c) => audit.sent({ ...c, run_id: c.run ?? mainRun }),
+  onSent: (c) => audit.sent({ ...c, run_id: c.run ?? state.mainRun }),
   onDraft: () => whatIf?.update(),
   idPrefix,
 });
@@ -102,8 +77,6 @@ const whatIf = new WhatIf({
   name: byId('whatif-name'), go: byId('whatif-go'), cancel: byId('whatif-cancel'), message: byId('whatif-message'),
 }, {
   controls,
-  token: () => token,
-  parent: () => ({ id: steer ?? mainRun, label: runs.label(steer ?? mainRun) }),
   onForked(answer) {
     const label = answer.name || runs.label(answer.run_id);
     toast(`What if… branch #${answer.run_id} (${label}) runs from tick ${count(answer.tick)} beside run #${answer.parent}.`);
@@ -113,7 +86,7 @@ const runBar = new RunBar({ list: byId('run-list'), diff: byId('diff-toggle'), h
   onSelect: (id) => steerRun(id),
   onDrop: (id) => dropBranch(id),
   onDiff(on) {
-    diff = on;
+    setDiff(on);
     overlay();
   },
 });
@@ -133,93 +106,84 @@ const KPIS = [
 // ---- connection -----------------------------------------------------------------------
 
 function readonlyReason(online) {
-  if (viewer) return `Read-only viewer of ${viewer}: no economy runs here, so nothing can be steered. It shows the experiments and recorded runs as their writer commits them.`;
+  if (state.viewer) return `Read-only viewer of ${state.viewer}: no economy runs here, so nothing can be steered. It shows the experiments and recorded runs as their writer commits them.`;
   if (!online) return 'Offline: changes cannot be sent until the dashboard reconnects.';
-  if (!token) return 'Read-only: this page was opened without the access token. Open the URL that watchtower serve printed (it ends in ?token=…), or paste the token below.';
+  if (!state.token) return 'Read-only: this page was opened without the access token. Open the URL that watchtower serve printed (it ends in ?token=…), or paste the token below.';
   return 'Read-only: the server did not accept this session’s token (it may have restarted with a new one). Paste the token it printed below.';
 }
 
 function updateAvailability() {
   const online = connection.state === 'online' || connection.state === 'initializing';
-  controls.setAvailability({ authorized, online, reason: readonlyReason(online) });
-  whatIf.setAvailable(authorized && online && mode === 'live');
+  controls.setAvailability({ authorized: state.authorized, online, reason: readonlyReason(online) });
+  whatIf.setAvailable(state.authorized && online && state.mode === 'live');
   renderRuns();
 }
 
 const connection = new Connection({
-  onState(state, detail) {
+  onState(now, detail) {
     const badge = byId('conn-status');
-    setText(badge, { online: 'Online', initializing: 'Initializing', offline: 'Offline', viewer: 'Viewer' }[state]);
-    badge.className = `badge conn ${state}`;
+    setText(badge, { online: 'Online', initializing: 'Initializing', offline: 'Offline', viewer: 'Viewer' }[now]);
+    badge.className = `badge conn ${now}`;
     setText(byId('conn-detail'), detail);
-    document.body.dataset.connection = state;
-    if (state === 'offline') controls.connectionLost();
+    document.body.dataset.connection = now;
+    if (now === 'offline') controls.connectionLost();
     updateAvailability();
   },
   onHello(msg) {
-    authorized = !!msg.authorized;
-    viewer = msg.viewer ?? null;
-    document.body.dataset.viewer = viewer ? 'yes' : 'no';
-    mainRun = msg.main ?? msg.run_id ?? null;
-    if (msg.run_id !== runId) {
-      if (runId !== undefined && mode !== 'recorded') toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
-      runId = msg.run_id;
-      if (mode !== 'recorded') store.clear();
-      backfilled = false;
+    const before = state.runId;
+    setHello({ authorized: !!msg.authorized, viewer: msg.viewer ?? null, main: msg.main ?? msg.run_id ?? null });
+    document.body.dataset.viewer = state.viewer ? 'yes' : 'no';
+    if (msg.run_id !== before) {
+      if (before !== undefined && state.mode !== 'recorded') toast(`The server started a new run (#${msg.run_id}); the charts start afresh.`);
+      startRun(msg.run_id);
       audit.clear();
       controls.reset();
-      runs.reset(mainRun);
-      branchData.clear();
-      steer = mainRun;
-      controls.setTarget(null, runLabel(mainRun), runs.color(mainRun));
+      controls.setTarget(null, runLabel(state.mainRun), runs.color(state.mainRun));
       overlay();
-      if (mode !== 'recorded' && !viewer) embedding.start();
+      if (state.mode !== 'recorded' && !state.viewer) embedding.start();
       scheduleRender();
     }
     // Without a store (--no-store) there is no history or audit to fetch.
-    recorded = runId != null;
-    audit.enabled = recorded;
+    setRecorded(state.runId != null);
+    audit.enabled = state.recorded;
     showRunName();
-    needsFill = recorded && mode !== 'recorded';
-    for (const b of branchData.values()) b.needsFill = recorded;
-    registryVersions.clear();
-    if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
+    if (state.mode !== 'recorded') audit.setRuns(runs.auditRuns());
     audit.refresh();
     updateAvailability();
     // A viewer has no live run: `/?run=ID` is a recorded run, and the bare page says
     // what it is and where to look.
-    if (viewer && mode === 'pending') showRecorded(viewRun);
-    else if (viewer && mode === 'live') showViewer();
+    if (state.viewer && state.mode === 'pending') showRecorded(state.viewRun);
+    else if (state.viewer && state.mode === 'live') showViewer();
     // A server without a runs message cannot say the run is live: show it as recorded.
-    if (mode === 'pending') setTimeout(() => { if (mode === 'pending') showRecorded(viewRun); }, 3_000);
+    if (state.mode === 'pending') setTimeout(() => { if (state.mode === 'pending') showRecorded(state.viewRun); }, 3_000);
   },
   onRuns(msg) {
     const { added, removed } = runs.update(msg);
-    if (mode === 'pending') {
+    if (state.mode === 'pending') {
+      const { viewRun } = state;
       if (viewRun === runs.main || runs.live.has(viewRun)) {
-        mode = 'live';
+        setMode('live');
         if (viewRun !== runs.main) steerRun(viewRun);
       } else {
         showRecorded(viewRun);
       }
     }
     for (const id of removed) {
-      branchData.delete(id);
-      dropping.delete(id);
-      if (steer === id) {
+      removeBranch(id);
+      if (state.steer === id) {
         toast(`Branch #${id} is no longer live; the controls steer the baseline again.`);
-        steerRun(mainRun);
+        steerRun(state.mainRun);
       }
     }
-    for (const id of added) branchData.set(id, { store: new SeriesStore(CHART_FIELDS), needsFill: recorded });
-    if (mode !== 'recorded') audit.setRuns(runs.auditRuns());
+    for (const id of added) addBranch(id);
+    if (state.mode !== 'recorded') audit.setRuns(runs.auditRuns());
     showRunName();
     overlay();
     renderRuns();
   },
   onTelemetry(msg) {
-    if (mode !== 'live') return; // a recorded run's page draws the store's ticks only
-    if (msg.run_id == null || mainRun == null || msg.run_id === mainRun) frame(msg);
+    if (state.mode !== 'live') return; // a recorded run's page draws the store's ticks only
+    if (msg.run_id == null || state.mainRun == null || msg.run_id === state.mainRun) frame(msg);
     else branchFrame(msg);
   },
   onResult(msg) {
@@ -229,32 +193,17 @@ const connection = new Connection({
   onError(msg) {
     toast(`Server: ${msg.message}`, 'error');
   },
-}, () => token);
+});
 
 // ---- telemetry ------------------------------------------------------------------------
-
-/** Ticks per second over the last ~2 s of frames (wall time in this browser). */
-function measureTps(tick) {
-  const now = performance.now();
-  lastFrameAt = now;
-  if (tpsSamples.length && tick < tpsSamples[tpsSamples.length - 1].tick) tpsSamples.length = 0;
-  tpsSamples.push({ t: now, tick });
-  while (tpsSamples.length > 2 && now - tpsSamples[1].t > 2_000) tpsSamples.shift();
-  const first = tpsSamples[0];
-  const dt = (now - first.t) / 1000;
-  return dt > 0.25 ? (tick - first.tick) / dt : null;
-}
 
 function frame(msg) {
   const ind = msg.indicators ?? {};
   // Ticks never go back within a run: an earlier tick means a new engine (e.g. a
   // restarted server without a store, where run ids do not tell).
-  if (store.lastTick != null && msg.tick < store.lastTick && !needsFill) store.clear();
-  if (needsFill) {
-    needsFill = false;
-    fill(store, null, msg.tick, 0);
-  }
-  const tps = measureTps(msg.tick);
+  if (store.lastTick != null && msg.tick < store.lastTick && !state.needsFill) store.clear();
+  if (takeFill(null)) fill(store, null, msg.tick, 0);
+  const tps = frameArrived(msg.tick);
   const row = { tps };
   for (const f of CHART_FIELDS) if (f in ind) row[f] = ind[f];
   store.push(msg.tick, row);
@@ -262,26 +211,23 @@ function frame(msg) {
   setText(byId('tick'), count(msg.tick));
   if (tps != null) setText(byId('tps'), `${number(tps)} ticks/s`);
   setText(byId('model'), MODELS[msg.model] ?? msg.model);
-  if (steer == null || steer === mainRun) figures(msg);
-  if (msg.registry_version !== registryVersions.get(mainRun ?? 'main')) loadRegistry(mainRun, msg.registry_version);
+  if (state.steer == null || state.steer === state.mainRun) figures(msg);
+  if (msg.registry_version !== state.registryVersions.get(state.mainRun ?? 'main')) loadRegistry(state.mainRun, msg.registry_version);
   scheduleRender();
 }
 
 /** A what-if branch's frame: its own store, and the header figures when it is steered. */
 function branchFrame(msg) {
-  const b = branchData.get(msg.run_id);
+  const b = state.branches.get(msg.run_id);
   if (!b) return;
-  if (b.needsFill) {
-    b.needsFill = false;
-    fill(b.store, msg.run_id, msg.tick, runs.info(msg.run_id)?.forkTick ?? 0);
-  }
+  if (takeFill(msg.run_id)) fill(b.store, msg.run_id, msg.tick, runs.info(msg.run_id)?.forkTick ?? 0);
   const ind = msg.indicators ?? {};
   const row = {};
   for (const f of CHART_FIELDS) if (f in ind) row[f] = ind[f];
   b.store.push(msg.tick, row);
-  if (steer === msg.run_id) {
+  if (state.steer === msg.run_id) {
     figures(msg);
-    if (msg.registry_version !== registryVersions.get(msg.run_id)) loadRegistry(msg.run_id, msg.registry_version);
+    if (msg.registry_version !== state.registryVersions.get(msg.run_id)) loadRegistry(msg.run_id, msg.registry_version);
   }
   scheduleRender();
 }
@@ -302,57 +248,56 @@ function runLabel(id) {
 
 /** The header's run: "run #1", and "resumed at tick T" for a run continued by `--resume`. */
 function showRunName() {
-  if (mode === 'recorded') return;
-  if (viewer) {
-    setText(byId('run'), `viewer of ${viewer}`);
+  if (state.mode === 'recorded') return;
+  if (state.viewer) {
+    setText(byId('run'), `viewer of ${state.viewer}`);
     return;
   }
+  const { runId } = state;
   const resumed = resumedText(runs.info(runId)?.resumedAt);
-  setText(byId('run'), !recorded ? 'not recorded' : resumed ? `run #${runId} · ${resumed}` : `run #${runId}`);
+  setText(byId('run'), !state.recorded ? 'not recorded' : resumed ? `run #${runId} · ${resumed}` : `run #${runId}`);
 }
 
 function renderRuns() {
-  runBar.render(runs, steer, authorized && connection.state !== 'offline', dropping);
+  runBar.render(runs, state.steer, state.authorized && connection.state !== 'offline', state.dropping);
 }
 
 /** Overlays the live branches on every chart (or their difference from the baseline). */
 function overlay() {
-  const list = runs.branches().filter((r) => branchData.has(r.id))
-    .map((r) => ({ id: r.id, label: r.label, color: r.color, store: branchData.get(r.id).store }));
-  if (!list.length && diff) {
-    diff = false;
+  const list = runs.branches().filter((r) => state.branches.has(r.id))
+    .map((r) => ({ id: r.id, label: r.label, color: r.color, store: state.branches.get(r.id).store }));
+  if (!list.length && state.diff) {
+    setDiff(false);
     byId('diff-toggle').checked = false;
   }
-  charts.setBranches(list, diff);
+  charts.setBranches(list, state.diff);
   scheduleRender();
 }
 
 /** The controls (and the header figures) now steer run `id`. */
 function steerRun(id) {
   if (id == null) return;
-  steer = id;
-  controls.setTarget(id === mainRun ? null : id, runLabel(id), runs.color(id));
+  setSteer(id);
+  controls.setTarget(id === state.mainRun ? null : id, runLabel(id), runs.color(id));
   whatIf.update();
-  registryVersions.delete(id);
   loadRegistry(id);
   renderRuns();
 }
 
 /** Drops branch `id` (DELETE /api/runs/{id}); its rows stay in the database. */
 async function dropBranch(id) {
-  if (dropping.has(id)) return;
-  dropping.add(id);
+  if (!startDrop(id)) return;
   renderRuns();
   let answer;
   try {
-    answer = await getJSON(`/api/runs/${id}`, { method: 'DELETE', token, timeout: 35_000 });
+    answer = await getJSON(`/api/runs/${id}`, { method: 'DELETE', token: state.token, timeout: 35_000 });
   } catch {
     answer = { status: 0, body: null };
   }
   if (answer.status === 200) {
     toast(`Branch #${id} dropped at tick ${count(answer.body?.tick)}; its ticks stay in the database.`);
   } else {
-    dropping.delete(id);
+    dropRefused(id);
     toast(`Branch #${id} was not dropped: ${answer.body?.error ?? `the server answered ${answer.status}`}`, 'error');
   }
   renderRuns();
@@ -374,14 +319,14 @@ function drift(cents) {
  * load or after reconnecting) from history, from `first` on at the earliest.
  */
 async function fill(into, run, tick, first) {
-  const session = runId;
+  const session = state.runId;
   const last = into.lastTick;
   const from = Math.max(first, last == null || last >= tick ? tick - INITIAL_HISTORY + 1 : Math.max(last + 1, tick - GAP_HISTORY + 1));
   if (from > tick - 1) return;
   try {
     const answer = await fetchHistory(from, tick - 1, run);
-    const wanted = run ?? runId;
-    if (session !== runId || (answer.run != null && answer.run !== wanted)) return;
+    const wanted = run ?? state.runId;
+    if (session !== state.runId || (answer.run != null && answer.run !== wanted)) return;
     into.merge(answer.ticks);
     scheduleRender();
   } catch {
@@ -393,7 +338,7 @@ async function fill(into, run, tick, first) {
 function showViewer() {
   const note = byId('recorded-note');
   note.hidden = false;
-  note.replaceChildren(h('strong', { 'data-testid': 'viewer-note', text: `Read-only viewer of ${viewer}` }),
+  note.replaceChildren(h('strong', { 'data-testid': 'viewer-note', text: `Read-only viewer of ${state.viewer}` }),
     ': no economy runs here and nothing can be steered. See the ',
     h('a', { href: '#experiments', text: 'experiments' }),
     ' (a running one is followed as its writer commits), or a recorded run’s charts at /?run=ID.');
@@ -401,10 +346,10 @@ function showViewer() {
 
 /** `/?run=ID` of a run that is not live: its charts from the store, nothing live. */
 async function showRecorded(id) {
-  mode = 'recorded';
+  setMode('recorded');
   document.body.dataset.mode = 'recorded';
   store.clear();
-  branchData.clear();
+  clearBranches();
   overlay();
   setText(byId('run'), `recorded run #${id}`);
   setText(byId('charts-sub'), 'Recorded ticks of this run, from the store · hover a chart to read every chart at that tick · money in currency units');
@@ -413,7 +358,7 @@ async function showRecorded(id) {
   const status = h('span', { 'data-testid': 'recorded-status', text: 'loading its ticks…' });
   const about = h('span', { 'data-testid': 'recorded-about' });
   note.replaceChildren(h('strong', { text: `Recorded run #${id}` }), about, ' · ', status, ' · ',
-    h('a', { href: '/', 'data-testid': 'to-live', text: viewer ? 'back to the viewer' : 'back to the live economy' }));
+    h('a', { href: '/', 'data-testid': 'to-live', text: state.viewer ? 'back to the viewer' : 'back to the live economy' }));
   describeRun(id).then((known) => {
     if (!known) return;
     if (known.resumed) setText(byId('run'), `recorded run #${id} · ${known.resumed}`);
@@ -445,11 +390,10 @@ async function showRecorded(id) {
 
 /** "All": loads older ticks, page by page, until the store holds the run or CAP ticks. */
 async function backfill() {
-  if (backfilled || !recorded || mode !== 'live') return;
-  backfilled = true;
-  const run = runId;
+  if (!startBackfill()) return;
+  const run = state.runId;
   const status = byId('window-status');
-  while (run === runId && store.length < CAP && store.firstTick > 0) {
+  while (run === state.runId && store.length < CAP && store.firstTick > 0) {
     const to = store.firstTick - 1;
     const from = Math.max(0, to - Math.min(BACKFILL_PAGE, CAP - store.length) + 1);
     setText(status, `loading ticks ${count(from)}–${count(to)}…`);
@@ -457,10 +401,10 @@ async function backfill() {
     try {
       answer = await fetchHistory(from, to);
     } catch {
-      backfilled = false;
+      backfillFailed();
       break;
     }
-    if (run !== runId || !answer.ticks.length) break;
+    if (run !== state.runId || !answer.ticks.length) break;
     store.merge(answer.ticks);
     scheduleRender();
   }
@@ -470,28 +414,27 @@ async function backfill() {
 /** Under "All": where the held ticks start, when that is not the run's beginning. */
 function showHeld() {
   const first = store.firstTick;
-  const text = !Number.isFinite(chartWindow) && first > 0 ? `from tick ${count(first)} (the page keeps ${count(CAP)} ticks)` : '';
+  const text = !Number.isFinite(state.chartWindow) && first > 0 ? `from tick ${count(first)} (the page keeps ${count(CAP)} ticks)` : '';
   setText(byId('window-status'), text);
 }
 
 /** Loads run `run`'s registry (null or the main run: /api/registry). */
 async function loadRegistry(run, version) {
   const key = run ?? 'main';
-  if (registryLoading.has(key)) return;
-  registryLoading.add(key);
+  if (!startRegistryLoad(key)) return;
   try {
-    const main = run == null || run === mainRun;
+    const main = run == null || run === state.mainRun;
     const { status, body } = await getJSON(main ? '/api/registry' : `/api/registry?run=${run}`);
     if (status === 200 && body?.params) {
-      registryVersions.set(key, version != null && body.version === version ? version : body.version);
+      registryLoaded(key, version != null && body.version === version ? version : body.version);
       if (main) controls.setSimRegistry(body);
-      if ((steer ?? mainRun) === run || (main && steer == null)) controls.setRegistry(body);
+      if ((state.steer ?? state.mainRun) === run || (main && state.steer == null)) controls.setRegistry(body);
       audit.refreshSoon();
     }
   } catch {
     // retried with the next frame
   } finally {
-    registryLoading.delete(key);
+    registryLoadEnded(key);
   }
 }
 
@@ -499,22 +442,19 @@ async function loadRegistry(run, version) {
 
 /** Redraws on the next animation frame (none while the tab is hidden); a long "all"
  * window is redrawn at most twice a second. */
-let lastRender = 0;
 function scheduleRender() {
-  if (renderQueued) return;
-  renderQueued = true;
-  const heavy = !Number.isFinite(chartWindow) && store.length > 5_000;
-  const wait = heavy ? Math.max(0, 500 - (performance.now() - lastRender)) : 0;
+  if (!queueRender()) return;
+  const heavy = !Number.isFinite(state.chartWindow) && store.length > 5_000;
+  const wait = heavy ? Math.max(0, 500 - (performance.now() - state.lastRender)) : 0;
   setTimeout(() => requestAnimationFrame(() => {
-    renderQueued = false;
-    if (document.body.dataset.view === 'experiments') return; // drawn again on the way back
-    lastRender = performance.now();
-    charts.render(chartWindow);
+    const drawn = document.body.dataset.view !== 'experiments'; // drawn again on the way back
+    renderRan(drawn);
+    if (drawn) charts.render(state.chartWindow);
   }), wait);
 }
 
 function setWindow(value) {
-  chartWindow = value === 'all' ? Infinity : Number(value);
+  setChartWindow(value);
   for (const b of document.querySelectorAll('[data-window]')) b.setAttribute('aria-pressed', String(b.dataset.window === value));
   if (value === 'all') backfill();
   showHeld();
@@ -525,9 +465,9 @@ for (const b of document.querySelectorAll('[data-window]')) b.addEventListener('
 
 // A paused or stalled engine sends no frames: show 0 ticks/s rather than a stale rate.
 setInterval(() => {
-  if (connection.state === 'online' && performance.now() - lastFrameAt > 1_500) {
+  if (connection.state === 'online' && performance.now() - state.lastFrameAt > 1_500) {
     setText(byId('tps'), document.body.classList.contains('sim-paused') ? 'paused' : '0 ticks/s');
-    tpsSamples.length = 0;
+    framesStopped();
   }
 }, 1_000);
 setInterval(() => { if (connection.state === 'online') audit.refresh(); }, AUDIT_POLL_MS);
@@ -537,7 +477,7 @@ byId('token-form').addEventListener('submit', (event) => {
   const input = byId('token-input');
   const value = keepToken(input.value);
   if (!value) return;
-  token = value;
+  setToken(value);
   input.value = '';
   connection.connect();
 });
@@ -561,7 +501,7 @@ function route() {
 window.addEventListener('hashchange', route);
 
 // For the browser console (and the end-to-end test): the data this page holds.
-window.watchtower = Object.freeze({ store, connection, charts, runs, branches: branchData, experiments, steered: () => steer });
+window.watchtower = Object.freeze({ state, store, connection, charts, runs, branches: state.branches, experiments, steered: () => state.steer });
 
 setWindow('200');
 route();

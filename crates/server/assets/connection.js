@@ -6,17 +6,19 @@
 // no telemetry, ever). Every message is parsed once and handed to the callbacks; a dropped socket
 // schedules a reconnect after 0.5 s, 1 s, 2 s … up to 5 s (with jitter).
 
+import { state } from './state.js';
+
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5_000;
 
 export class Connection {
   /**
    * `handlers`: onState(state, detail), onHello(msg), onRuns(msg), onTelemetry(msg),
-   * onResult(msg), onError(msg). `token()` returns the session's token (or null) at connect time.
+   * onResult(msg), onError(msg). The session's token (or none) is the page state's at
+   * connect time.
    */
-  constructor(handlers, token) {
+  constructor(handlers) {
     this.handlers = handlers;
-    this.token = token;
     this.socket = null;
     this.state = 'offline';
     this.attempt = 0;
@@ -34,7 +36,7 @@ export class Connection {
       this.socket.close();
     }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const token = this.token();
+    const { token } = state;
     const query = token ? `?token=${encodeURIComponent(token)}` : '';
     this.setState('offline', this.attempt ? `reconnecting (attempt ${this.attempt + 1})…` : 'connecting…');
     let socket;

@@ -9,6 +9,7 @@
 import { getJSON } from './api.js';
 import { fitWidth, h, setText } from './dom.js';
 import { count, money, number } from './format.js';
+import { state } from './state.js';
 
 const uPlot = window.uPlot;
 const POLL_MS = 2_000;
@@ -30,10 +31,9 @@ function holdings(p) {
 }
 
 export class EmbeddingMap {
-  /** `els`: {plot, status, legend, refresh, color}; `token()` gives the session token. */
-  constructor(els, token, toast) {
+  /** `els`: {plot, status, legend, refresh, color}; the session token is the page state's. */
+  constructor(els, toast) {
     this.els = els;
-    this.token = token;
     this.toast = toast;
     this.map = null;
     this.mode = 'status';
@@ -88,7 +88,7 @@ export class EmbeddingMap {
   }
 
   async refresh() {
-    const token = this.token();
+    const { token } = state;
     if (!token) {
       this.toast('Recomputing the map needs the access token.', 'error');
       return;

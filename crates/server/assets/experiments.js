@@ -5,7 +5,8 @@
 // ticks were recorded). While one is running, its progress is read from the store every
 // second (backing off to 10 s while nothing changes or the server does not answer) and
 // its table is read again as runs finish. A grid is drawn as a heat map of a summary
-// column (heatmap.js); an ensemble (no axes) as a fan chart (fan.js). A grid point's runs
+// column (heatmap.js) with each cell's numbers from GET /api/experiments/{id}/cells; an
+// ensemble (no axes) as a fan chart (fan.js) from GET /api/experiments/{id}/fan. A grid point's runs
 // are listed with a link to each one's charts (`/?run=ID`) when its ticks were kept.
 
 import { getJSON } from './api.js';
@@ -56,6 +57,7 @@ export class Experiments {
     this.fanChart = null;
     this.picked = null;
     this.lastTable = 0;
+    this.heatAsked = 0;
     this.render();
   }
 
@@ -276,12 +278,27 @@ export class Experiments {
     setText(this.els.progress, `${count(p.done)} of ${count(p.runs)} runs (${percent(p.share, 0)})${p.status === 'running' ? ' · running: read from the store every second' : ` · ${p.status}`}`);
   }
 
-  drawHeat() {
+  /** Reads the cells' numbers (GET …/cells) for the chosen column and axes, then draws. */
+  async drawHeat() {
     const axes = this.layout.axes;
     let ix = Number(this.els.xAxis.value);
     let iy = axes.length > 1 ? Number(this.els.yAxis.value) : null;
     if (iy === ix) iy = axes.length > 1 ? (ix === 0 ? 1 : 0) : null;
-    this.heatmap.set({ layout: this.layout, rows: this.exp.rows, column: this.els.column.value, ix, iy });
+    const column = this.els.column.value;
+    const asked = ++this.heatAsked;
+    const generation = this.generation;
+    let served = null;
+    try {
+      const query = `column=${encodeURIComponent(column)}&x=${ix}${iy == null ? '' : `&y=${iy}`}`;
+      const { status, body } = await getJSON(`/api/experiments/${this.id}/cells?${query}`, { timeout: 20_000 });
+      if (status === 200 && Array.isArray(body?.cells)) served = body;
+    } catch {
+      // the next update tries again
+    }
+    // A later question (another column, new rows) or another experiment supersedes this one.
+    if (asked !== this.heatAsked || generation !== this.generation || !this.heatmap) return;
+    if (!served && this.heatmap.input) return; // keep what is drawn until the server answers
+    this.heatmap.set({ layout: this.layout, rows: this.exp.rows, column, ix, iy, served });
     if (this.picked) this.picked = this.heatmap.cells.find((c) => c.x === this.picked.x && c.y === this.picked.y) ?? null;
     this.showRuns();
   }

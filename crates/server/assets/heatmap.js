@@ -3,8 +3,11 @@
 // runs (its seeds, and the values of any further axes), coloured on the viridis scale,
 // with the Mark-0 phase most of its runs ended in written in it and white lines between
 // cells of different phases, as `watchtower experiment --plot` draws it. Hovering a cell
-// shows its summaries and each of its runs (seed, phase, value) in a tooltip built from
-// text nodes; clicking it selects it (`onPick`).
+// shows its mean ± the 95% interval's half-width, its summaries and each of its runs
+// (seed, phase, value) in a tooltip built from text nodes; clicking it selects it
+// (`onPick`). The numbers are the server's (GET /api/experiments/{id}/cells, computed by
+// the runner as the CLI and the PNG compute them): this file draws them and computes no
+// statistics of its own; it only sorts the table's rows into their cells to list them.
 
 import { h } from './dom.js';
 import { labelOf } from './controls.js';
@@ -28,24 +31,6 @@ export function short(x) {
   const a = Math.abs(x);
   if (a !== 0 && (a >= 1e6 || a < 1e-3)) return x.toExponential(3);
   return String(Number(x.toPrecision(4)));
-}
-
-/** The 95% Student's t critical value for `df` degrees of freedom. */
-function t95(df) {
-  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042];
-  return df < 1 ? NaN : df <= 30 ? table[df - 1] : 1.96 + 2.4 / df;
-}
-
-/** Mean and 95% interval half-width of the finite numbers in `xs`. */
-export function interval(xs) {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
-  const n = v.length;
-  if (!n) return { mean: NaN, half: NaN, n };
-  const mean = v.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { mean, half: NaN, n };
-  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-  return { mean, half: t95(n - 1) * sd / Math.sqrt(n), n };
 }
 
 /** Axis indices of grid point `point`: the axes in written order, the last fastest. */
@@ -88,8 +73,9 @@ export class HeatMap {
   }
 
   /**
-   * Draws `column` of `rows` over axes `ix` and `iy` (`iy` null: one row) of `layout`
-   * (its `axes` and `seeds`).
+   * Draws `column` over axes `ix` and `iy` (`iy` null: one row) of `layout` (its `axes`
+   * and `seeds`): each cell's numbers from `served` (the /cells answer; null: none, the
+   * cells are grey), its runs from `rows`.
    */
   set(input) {
     this.input = input;
@@ -98,12 +84,13 @@ export class HeatMap {
   }
 
   compute() {
-    const { layout, rows, column, ix, iy } = this.input;
+    const { layout, rows, column, ix, iy, served } = this.input;
     const axes = layout.axes;
     const seeds = Array.isArray(layout.seeds) ? layout.seeds.length : Number(layout.seeds) || 1;
     const nx = axes[ix].values.length;
     const ny = iy == null ? 1 : axes[iy].values.length;
     const indicator = STATS.map((s) => `_${s}`).find((suffix) => column.endsWith(suffix)) ? column.replace(/_(mean|sd|min|max|p5|p50|p95)$/, '') : null;
+    const numbers = new Map((served?.cells ?? []).map((s) => [`${s.x},${s.y}`, s]));
     const cells = [];
     for (let x = 0; x < nx; x++) for (let y = 0; y < ny; y++) cells.push({ x, y, runs: [] });
     for (const row of rows) {
@@ -111,16 +98,15 @@ export class HeatMap {
       cells[idx[ix] * ny + (iy == null ? 0 : idx[iy])].runs.push(row);
     }
     for (const c of cells) {
-      const values = c.runs.map((r) => r[column]);
-      Object.assign(c, interval(values));
+      const s = numbers.get(`${c.x},${c.y}`);
+      c.mean = s?.mean ?? NaN;
+      c.half = s?.half ?? NaN;
+      c.n = s?.n ?? 0;
+      c.phase = s?.phase ?? null;
       const phases = {};
       for (const r of c.runs) if (r.phase && !r.error) phases[r.phase] = (phases[r.phase] ?? 0) + 1;
-      const best = Math.max(0, ...Object.values(phases));
       c.phases = phases;
-      c.phase = best > 0 ? ['FU', 'RU', 'EC', 'FE', ...Object.keys(phases)].find((p) => phases[p] === best) : null;
-      c.summaries = indicator
-        ? STATS.map((s) => [s, interval(c.runs.map((r) => r[`${indicator}_${s}`])).mean]).filter(([, v]) => Number.isFinite(v))
-        : [];
+      c.summaries = indicator ? STATS.map((k) => [k, s?.summaries?.[k]]).filter(([, v]) => Number.isFinite(v)) : [];
       c.axes = [[axes[ix].key, axes[ix].values[c.x]], ...(iy == null ? [] : [[axes[iy].key, axes[iy].values[c.y]]])];
     }
     const finite = cells.map((c) => c.mean).filter(Number.isFinite);
@@ -273,7 +259,7 @@ export class HeatMap {
     const where = cell.axes.map(([k, v]) => `${labelOf(k)} = ${short(Number(v))}`).join(' · ');
     const lines = [h('div', { class: 'tip-title', text: where })];
     const ci = Number.isFinite(cell.half) ? ` ± ${short(cell.half)} (95% CI)` : '';
-    lines.push(h('div', { 'data-testid': 'heat-tooltip-value', 'data-value': String(cell.mean) },
+    lines.push(h('div', { 'data-testid': 'heat-tooltip-value', 'data-value': String(cell.mean), 'data-half': String(cell.half) },
       `${column}: `, h('strong', { text: short(cell.mean) }), `${ci} over ${cell.n} run${cell.n === 1 ? '' : 's'}`));
     const phases = Object.entries(cell.phases);
     if (phases.length) lines.push(h('div', { text: `phase: ${phases.map(([p, n]) => (phases.length > 1 ? `${p} ${n}` : p)).join(', ')}` }));

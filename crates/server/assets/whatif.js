@@ -12,18 +12,17 @@
 import { getJSON } from './api.js';
 import { setText } from './dom.js';
 import { describeChanges } from './branches.js';
+import { state } from './state.js';
 
 export class WhatIf {
   /**
    * `els`: {box, start, form, text, name, go, cancel, message}; `controls`: the Controls;
-   * `token()`: the session token; `parent()`: {id, label} of the run a branch would copy;
-   * `onForked(answer)`: the server's 201 answer.
+   * `onForked(answer)`: the server's 201 answer. The token and the run a branch would
+   * copy (the steered one) are the page state's.
    */
-  constructor(els, { controls, token, parent, onForked }) {
+  constructor(els, { controls, onForked }) {
     this.els = els;
     this.controls = controls;
-    this.token = token;
-    this.parent = parent;
     this.onForked = onForked;
     this.busy = false;
     els.start.addEventListener('click', () => this.open());
@@ -56,6 +55,12 @@ export class WhatIf {
     this.els.start.hidden = false;
   }
 
+  /** {id, label} of the run a branch would copy: the steered run (the main run by default). */
+  parent() {
+    const id = state.steer ?? state.mainRun;
+    return { id, label: state.runs.label(id) };
+  }
+
   /** The drafted changes moved: say what the branch would be. */
   update() {
     if (!this.controls.drafting) return;
@@ -80,7 +85,7 @@ export class WhatIf {
     setText(this.els.message, 'Starting the branch…');
     let answer;
     try {
-      answer = await getJSON(`/api/runs/${id}/fork`, { method: 'POST', token: this.token(), body: name ? { set, name } : { set }, timeout: 35_000 });
+      answer = await getJSON(`/api/runs/${id}/fork`, { method: 'POST', token: state.token, body: name ? { set, name } : { set }, timeout: 35_000 });
     } catch {
       answer = { status: 0, body: { error: 'no answer from the server' } };
     }

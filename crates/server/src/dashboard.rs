@@ -27,6 +27,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("heatmap.js", "text/javascript; charset=utf-8", include_bytes!("../assets/heatmap.js")),
     ("recorded.js", "text/javascript; charset=utf-8", include_bytes!("../assets/recorded.js")),
     ("session.js", "text/javascript; charset=utf-8", include_bytes!("../assets/session.js")),
+    ("state.js", "text/javascript; charset=utf-8", include_bytes!("../assets/state.js")),
     ("store.js", "text/javascript; charset=utf-8", include_bytes!("../assets/store.js")),
     ("whatif.js", "text/javascript; charset=utf-8", include_bytes!("../assets/whatif.js")),
     (

@@ -1,10 +1,11 @@
-//! `GET /api/experiments`, `/api/experiments/{id}` and `/api/experiments/{id}/fan`: the
-//! experiments recorded in the store, one experiment's spec, progress and summary table,
-//! and an ensemble's fan chart. Every read goes through the readers' gate
-//! (`readers.rs`) on a blocking thread; the fan comes through the [`ExperimentFan`]
-//! seam, since the server cannot decode the runner's summaries itself.
+//! `GET /api/experiments`, `/api/experiments/{id}`, `/api/experiments/{id}/fan` and
+//! `/api/experiments/{id}/cells`: the experiments recorded in the store, one
+//! experiment's spec, progress and summary table, an ensemble's fan chart and a grid's
+//! heat-map cells. Every read goes through the readers' gate (`readers.rs`) on a
+//! blocking thread; the fan and the cells come through the [`ExperimentReader`] seam,
+//! since the server cannot decode the experiment crate's summaries itself.
 //!
-//! [`ExperimentFan`]: crate::ExperimentFan
+//! [`ExperimentReader`]: crate::ExperimentReader
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::query::whole;
-use crate::readers::QUEUE_WAIT;
+use crate::readers::{QUEUE_WAIT, ReadError};
 use crate::respond::{no_store, problem, read_json};
-use crate::state::{AppState, FanAnswer};
+use crate::state::{AppState, CellsQuery, ExperimentAnswer};
 
 /// `GET /api/experiments`: every experiment, newest first, with its progress.
 pub async fn experiments(State((state, _)): AppState) -> Response {
@@ -94,7 +95,7 @@ pub async fn experiment_fan(State((state, _)): AppState, Path(id): Path<i64>, Qu
     let Some(readers) = &state.readers else {
         return no_store();
     };
-    let Some(fan) = state.config.fan.clone() else {
+    let Some(reader) = state.config.experiments.clone() else {
         return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
     };
     let indicator = q.indicator.filter(|i| !i.trim().is_empty());
@@ -104,16 +105,53 @@ pub async fn experiment_fan(State((state, _)): AppState, Path(id): Path<i64>, Qu
                 Some(indicator) => indicator,
                 None => match h.experiment(id)? {
                     Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
-                    None => return Ok(Ok(FanAnswer::NoExperiment)),
+                    None => return Ok(Ok(ExperimentAnswer::NoExperiment)),
                 },
             };
-            Ok(fan.fan(h, id, &indicator))
+            Ok(reader.fan(h, id, &indicator))
         })
         .await;
+    experiment_answer(id, answer)
+}
+
+/// The heat map's query parameters, as text so each is checked by name.
+#[derive(Deserialize)]
+pub struct CellsParams {
+    column: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// `GET /api/experiments/{id}/cells?column=&x=&y=`: a grid's summary column over axes
+/// `x` and `y` (indices in the spec; default the first two, one row with one axis), each
+/// cell the mean over its runs and the 95% interval's half-width, computed by the
+/// experiment crate (the page draws them and computes none).
+pub async fn experiment_cells(
+    State((state, _)): AppState,
+    Path(id): Path<i64>,
+    Query(q): Query<CellsParams>,
+) -> Response {
+    let axis = |name, text: Option<&str>| whole(name, text, 0, u16::MAX.into()).map(|a| a.map(|a| a as usize));
+    let query = match (axis("x", q.x.as_deref()), axis("y", q.y.as_deref())) {
+        (Ok(x), Ok(y)) => CellsQuery { column: q.column.filter(|c| !c.trim().is_empty()), x, y },
+        (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+    };
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(reader) = state.config.experiments.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' heat maps");
+    };
+    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.cells(h, id, &query))).await;
+    experiment_answer(id, answer)
+}
+
+/// An experiment reader's answer as a response.
+fn experiment_answer(id: i64, answer: Result<Result<ExperimentAnswer, String>, ReadError>) -> Response {
     match answer {
-        Ok(Ok(FanAnswer::Fan(fan))) => Json(fan).into_response(),
-        Ok(Ok(FanAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
-        Ok(Ok(FanAnswer::NotSummarised(message))) => problem(StatusCode::BAD_REQUEST, message),
+        Ok(Ok(ExperimentAnswer::Found(value))) => Json(value).into_response(),
+        Ok(Ok(ExperimentAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+        Ok(Ok(ExperimentAnswer::Refused(message))) => problem(StatusCode::BAD_REQUEST, message),
         Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
         Err(e) => e.into_response(),
     }

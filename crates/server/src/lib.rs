@@ -12,7 +12,7 @@
 //!
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`, `experiments`,
-//! `experiments/{id}`, `experiments/{id}/fan`,
+//! `experiments/{id}`, `experiments/{id}/fan`, `experiments/{id}/cells`,
 //! `admin/embedding-map` (and `/refresh`, POST), and the what-if branches:
 //! `runs/{id}/fork` (POST), `runs/{id}` (DELETE) and `runs/{id}/drop` (POST).
 
@@ -45,5 +45,5 @@ pub mod wire;
 
 pub use host::check_allowed as check_allowed_host;
 pub use server::{router, run, serve};
-pub use state::{Bridge, ExperimentFan, FanAnswer, Published, ServerConfig, ServerState};
+pub use state::{Bridge, CellsQuery, ExperimentAnswer, ExperimentReader, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;

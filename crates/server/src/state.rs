@@ -33,9 +33,9 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// How many connections, and for how long idle ones are kept.
     pub limits: crate::connections::Limits,
-    /// Reads an experiment's fan chart from the store (`GET /api/experiments/{id}/fan`);
-    /// `None` answers that endpoint 404.
-    pub fan: Option<Arc<dyn ExperimentFan>>,
+    /// Reads an experiment's statistics from the store (`GET /api/experiments/{id}/fan`
+    /// and `/cells`); `None` answers those endpoints 404.
+    pub experiments: Option<Arc<dyn ExperimentReader>>,
     /// `Some(DIR)`: a read-only viewer of data directory DIR (`watchtower view`). No
     /// engine runs behind the bridge and another process may be writing the database, so
     /// every command, fork, drop and refresh is refused before it reaches the bridge (and
@@ -44,23 +44,45 @@ pub struct ServerConfig {
     pub viewer: Option<String>,
 }
 
-/// What the server cannot read from the store by itself: the fan chart of an experiment,
-/// whose per-tick traces are kept in the runner's encoding of each run's summary. The
-/// binary, which knows that encoding, supplies it; the server only serves the answer.
-pub trait ExperimentFan: Send + Sync + std::fmt::Debug {
-    /// Experiment `id`'s fan of indicator `indicator`, read through `history`.
-    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String>;
+/// What the server cannot read from the store by itself: an experiment's statistics
+/// (the fan chart's per-tick traces are kept in the runner's encoding of each run's
+/// summary, and the 95% intervals are the runner's to compute, so the page, the printed
+/// summary and the PNG show the same numbers). The binary, which links the runner,
+/// supplies them; the server only serves the answer.
+pub trait ExperimentReader: Send + Sync + std::fmt::Debug {
+    /// Experiment `id`'s fan of indicator `indicator`, read through `history`:
+    /// `{"indicator", "ticks", "block", "fork_tick", "arms": [{"arm", "runs", "points":
+    /// [{"tick", "mean", "lo", "hi", "n"}]}]}`.
+    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String>;
+
+    /// Experiment `id`'s heat-map cells (see [`CellsQuery`]), read through `history`:
+    /// `{"column", "x", "y", "cells": [{"x", "y", "mean", "half", "n", "phase",
+    /// "summaries"}]}`, `half` the 95% interval's half-width.
+    fn cells(&self, history: &History, id: i64, query: &CellsQuery) -> Result<ExperimentAnswer, String>;
 }
 
-/// A fan chart, or why there is none.
+/// The heat map asked for: a summary column over one or two of the grid's axes (each
+/// `None`: the experiment's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellsQuery {
+    /// The summary column (`unemployment_rate_mean`, `effect_gdp`, …).
+    pub column: Option<String>,
+    /// The horizontal axis, by its index in the spec.
+    pub x: Option<usize>,
+    /// The vertical axis, by its index in the spec.
+    pub y: Option<usize>,
+}
+
+/// An experiment's statistics, or why there are none.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FanAnswer {
-    /// `{"indicator", "ticks", "block", "fork_tick", "arms": [{"arm", "runs", "points": [{"tick", "mean", "lo", "hi", "n"}]}]}`.
-    Fan(serde_json::Value),
+pub enum ExperimentAnswer {
+    /// The JSON to serve (200).
+    Found(serde_json::Value),
     /// No experiment with that id (404).
     NoExperiment,
-    /// The experiment does not summarise that indicator (400, with the reason).
-    NotSummarised(String),
+    /// A question the experiment has no answer to: an indicator it does not summarise,
+    /// an axis it does not have (400, with the reason).
+    Refused(String),
 }
 
 /// One serialised broadcast: the same bytes go to every client.

@@ -1,12 +1,12 @@
 //! The experiment endpoints the dashboard's Experiments view reads, served by the server
 //! alone (no engine, no runner) over a real loopback socket from a real SQLite file the
 //! store's writer filled: an experiment's page of rows with the runs whose ticks were
-//! kept (`kept`, which the view links to `/?run=ID`), and the fan chart endpoint of a
-//! server that was given no reader for it (`fan: None`, a server without the runner's
-//! summary encoding), which must say so rather than answer empty.
+//! kept (`kept`, which the view links to `/?run=ID`), and the fan chart and heat-map
+//! cells endpoints of a server that was given no reader for them (`experiments: None`, a
+//! server without the runner), which must say so rather than answer empty.
 //!
-//! The fan chart's numbers themselves are checked end to end through the binary, which
-//! supplies the reader: `crates/watchtower/tests/experiment.rs`.
+//! The fan chart's and the cells' numbers themselves are checked end to end through the
+//! binary, which supplies the reader: `crates/watchtower/tests/experiment.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -84,7 +84,7 @@ fn get(port: u16, path: &str) -> (u16, Value) {
 }
 
 #[test]
-fn an_experiment_names_its_kept_runs_and_a_server_without_a_fan_reader_says_so() {
+fn an_experiment_names_its_kept_runs_and_a_server_without_an_experiment_reader_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("watchtower.db");
     let (id, kept) = fill(&path);
@@ -97,7 +97,7 @@ fn an_experiment_names_its_kept_runs_and_a_server_without_a_fan_reader_says_so()
         fault_injection: false,
         allowed_hosts: vec![],
         limits: Limits::default(),
-        fan: None,
+        experiments: None,
         viewer: None,
     };
     let state = ServerState::new(config, Bridge::default());
@@ -123,6 +123,14 @@ fn an_experiment_names_its_kept_runs_and_a_server_without_a_fan_reader_says_so()
     let (status, fan) = get(port, &format!("/api/experiments/{id}/fan"));
     assert_eq!(status, 404, "{fan}");
     assert!(fan["error"].as_str().unwrap().contains("cannot read experiments' fan charts"), "{fan}");
+    // Nor the heat map's cells, whose numbers are the runner's to compute; a parameter
+    // that does not fit is refused by name first.
+    let (status, cells) = get(port, &format!("/api/experiments/{id}/cells?column=unemployment_rate_mean&x=0"));
+    assert_eq!(status, 404, "{cells}");
+    assert!(cells["error"].as_str().unwrap().contains("cannot read experiments' heat maps"), "{cells}");
+    let (status, cells) = get(port, &format!("/api/experiments/{id}/cells?x=first"));
+    assert_eq!(status, 400, "{cells}");
+    assert!(cells["error"].as_str().unwrap().starts_with("`x` = first"), "{cells}");
 
     cancel.cancel();
     runtime.block_on(server).unwrap().unwrap();

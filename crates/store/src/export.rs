@@ -92,6 +92,11 @@ impl<W: Write> TickWriter<W> {
         self.out.write_all(self.line.as_bytes()).map_err(StoreError::Output)
     }
 
+    /// Flushes what was written so far.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.out.flush().map_err(StoreError::Output)
+    }
+
     /// Flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, StoreError> {
         self.out.flush().map_err(StoreError::Output)?;

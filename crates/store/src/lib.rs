@@ -3,14 +3,16 @@
 //! - [`connection`]: the one function that configures every connection (DESIGN.md §5).
 //! - [`schema`]: versioned migrations: `runs`, `ticks`, `agent_stats`, `commands`.
 //! - [`writer`]: the single writer thread that owns the only write connection.
-//! - [`history`]: the read-only pool for history queries.
+//! - [`history`]: the read-only pool for history queries; [`probe`](mod@probe): a read-only look at a
+//!   file before a pool opens it (ours? this schema version?).
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //! - [`experiments`]: experiments and their runs' summaries.
 //! - [`files`]: the data directory's file names, and how to recognise a store's file anywhere.
+//! - [`lock`]: the data directory's lock (`simulation.lock`), one writer per directory.
 //!
-//! The store knows the protocol crate and nothing else of ours. The data directory's
-//! lock is the app's: the caller of [`Writer::start`] must hold it.
+//! The store knows the protocol crate and nothing else of ours. The caller of
+//! [`Writer::start`] must hold the data directory's [`DirLock`].
 
 pub mod checkpoints;
 pub mod connection;
@@ -18,6 +20,8 @@ pub mod experiments;
 pub mod export;
 pub mod files;
 pub mod history;
+pub mod lock;
+pub mod probe;
 pub mod schema;
 pub mod writer;
 
@@ -27,6 +31,8 @@ pub use checkpoints::CheckpointInfo;
 pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
+pub use lock::{DirLock, LockError};
+pub use probe::{ProbeError, probe};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
     WriterReport,

@@ -258,6 +258,38 @@ fn foreign_and_corrupted_files_are_refused_and_left_untouched() {
 }
 
 #[test]
+fn the_probe_tells_ours_from_foreign_new_and_other_versions() {
+    use watchtower_store::{ProbeError, probe};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    Writer::start(&path, &run_info(), WriterOptions::default()).unwrap().finish(RunStatus::Finished, None).unwrap();
+    probe(&path).unwrap();
+
+    let other = dir.path().join("other.db");
+    // In WAL mode, as a reader finds ours (it cannot switch a file to WAL).
+    let wal = |path: &Path, sql: &str| Connection::open(path).unwrap().execute_batch(sql).unwrap();
+    wal(&other, "PRAGMA journal_mode=WAL; CREATE TABLE invoices (id INTEGER PRIMARY KEY);");
+    let err = probe(&other).unwrap_err();
+    assert!(matches!(err, ProbeError::Foreign { .. }), "{err}");
+    assert!(err.to_string().ends_with("is not a Watchtower database"), "{err}");
+
+    let empty = dir.path().join("empty.db");
+    wal(&empty, "PRAGMA journal_mode=WAL;");
+    assert!(matches!(probe(&empty), Err(ProbeError::BeingCreated { .. })));
+
+    let newer = dir.path().join("newer.db");
+    std::fs::copy(&path, &newer).unwrap();
+    wal(&newer, "PRAGMA user_version = 9999;");
+    let err = probe(&newer).unwrap_err();
+    assert!(matches!(err, ProbeError::Version { found: 9999, .. }), "{err}");
+    assert!(err.to_string().contains("a newer Watchtower (schema version 9999"), "{err}");
+
+    let text = dir.path().join("text.db");
+    std::fs::write(&text, b"these are not the bytes of a database, just a text file......").unwrap();
+    assert!(matches!(probe(&text), Err(ProbeError::Store(_))));
+}
+
+#[test]
 fn one_writer_takes_several_runs_at_once_and_other_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DATABASE_FILE);

@@ -34,7 +34,7 @@ pub enum AppError {
     Bench(Box<watchtower_bench::BenchError>),
     /// Another process holds the data directory.
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] watchtower_store::LockError),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -64,6 +64,17 @@ impl From<watchtower_runner::resume::ResumeError> for AppError {
 impl From<watchtower_bench::BenchError> for AppError {
     fn from(e: watchtower_bench::BenchError) -> Self {
         AppError::Bench(Box::new(e))
+    }
+}
+
+impl From<watchtower_runner::live_engine::EngineFailure> for AppError {
+    fn from(e: watchtower_runner::live_engine::EngineFailure) -> Self {
+        use watchtower_runner::live_engine::EngineFailure;
+        match e {
+            EngineFailure::Genesis(e) => AppError::Engine(e),
+            EngineFailure::Run(e) => AppError::Run(e),
+            EngineFailure::Panicked(message) => AppError::EnginePanicked(message),
+        }
     }
 }
 

@@ -17,9 +17,9 @@ use watchtower_runner::progress::RunsProgress;
 use watchtower_store::{History, RunStatus};
 
 use crate::error::AppError;
-use crate::lock::DirLock;
 use crate::outputs::Output;
 use crate::settings::DataDirArg;
+use watchtower_store::DirLock;
 
 /// Arguments of `watchtower experiment`.
 #[derive(Debug, Clone, Args)]

@@ -23,7 +23,6 @@ pub mod error;
 pub mod experiment;
 pub mod history;
 pub mod listen;
-pub mod lock;
 pub mod outputs;
 pub mod replay;
 pub mod run;
@@ -87,6 +86,7 @@ pub fn dispatch(cli: Cli) -> Result<(), AppError> {
         None => serve::serve(cli.serve, &signals()?),
         Some(Command::Serve(args)) => serve::serve(args, &signals()?),
         Some(Command::View(args)) => view::view(args, &signals()?),
+        Some(Command::Run(args)) if args.fork_of.is_some() => whatif::fork_of(&args, &signals()?),
         Some(Command::Run(args)) => run::run(args, &signals()?),
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),

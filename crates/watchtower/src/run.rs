@@ -1,6 +1,7 @@
 //! `watchtower run`: the economy headless, as fast as it goes, every tick persisted and
 //! its state checkpointed; `--resume` continues an interrupted run where it stopped,
-//! `--fork-of` runs a what-if from a recorded run (see [`crate::whatif`]).
+//! `--fork-of` runs a what-if from a recorded run instead ([`crate::whatif`], which
+//! `dispatch` calls for it).
 
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -9,16 +10,16 @@ use std::time::Instant;
 use clap::Args;
 use watchtower_runner::checkpoints::Checkpointer;
 use watchtower_runner::progress::Progress;
-use watchtower_runner::resume::{find_resumable, rebuild};
+use watchtower_runner::resume::{Resumable, Resumed};
 use watchtower_runner::sink::{Recorder, TickFile};
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
-use watchtower_store::{Format, History, RunStatus, TickWriter, Writer, WriterOptions};
+use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
 
 use crate::error::AppError;
-use crate::lock::DirLock;
 use crate::outputs::Output;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
+use watchtower_store::DirLock;
 
 /// Arguments of `watchtower run`.
 #[derive(Debug, Clone, Args)]
@@ -92,12 +93,9 @@ pub(crate) fn out_format(args: &RunArgs, path: &std::path::Path) -> Result<Forma
         .ok_or_else(|| AppError::Usage(format!("--out {}: say --format csv or jsonl", path.display())))
 }
 
-/// Runs the economy for `--ticks` ticks (or until SIGINT/SIGTERM); or resumes a run, or
-/// runs a what-if from one.
+/// Runs the economy for `--ticks` ticks (or until SIGINT/SIGTERM), or resumes a run
+/// (`--fork-of` is [`crate::whatif::fork_of`]'s, which `dispatch` calls instead).
 pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
-    if args.fork_of.is_some() {
-        return crate::whatif::fork_of(&args, stop);
-    }
     // Settings are checked before anything is created.
     let fresh = match args.resume {
         None => {
@@ -120,30 +118,25 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         return Err(AppError::Usage("--resume continues a stored run: it cannot be --no-store".into()));
     }
     let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let (model, target, writer, mut simulation, schedule, first) = match (args.resume, fresh) {
+    let checkpoints = args.checkpoints.options()?;
+    let (model, target, writer, mut simulation, schedule, checkpointer) = match (args.resume, fresh) {
         (Some(explicit), _) => {
-            let db = args.data.database();
-            if !db.exists() {
-                return Err(AppError::Usage(format!("nothing to resume: there is no database at {}", db.display())));
-            }
-            let history = History::open(&db, 1)?;
-            let row = find_resumable(&history, explicit)?;
-            let target = args.ticks.or(row.tick_target).ok_or_else(|| {
-                AppError::Usage(format!("run {} has no tick target (it was served): say --ticks N", row.id))
+            let resumable = Resumable::find(&args.data.database(), explicit)?;
+            let target = args.ticks.or(resumable.run.tick_target).ok_or_else(|| {
+                AppError::Usage(format!("run {} has no tick target (it was served): say --ticks N", resumable.run.id))
             })?;
-            let rebuilt = rebuild(&history, row.id, None, stop)?;
-            drop(history);
+            let rebuilt = resumable.rebuild(stop)?;
             eprintln!(
                 "Resuming run {} at tick {} ({}; {} stored ticks re-run and found identical)",
-                row.id,
+                rebuilt.run.id,
                 rebuilt.tick,
                 rebuilt
                     .checkpoint
                     .map_or("no checkpoint: re-run from genesis".into(), |c| format!("checkpoint at tick {c}")),
                 rebuilt.verified
             );
-            let writer = Writer::resume(&db, row.id, rebuilt.tick, WriterOptions::default())?;
-            (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, rebuilt.tick)
+            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&args.data.database(), checkpoints)?;
+            (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, checkpointer)
         }
         (None, fresh) => {
             let ticks = args.ticks.expect("clap requires --ticks without --resume");
@@ -166,17 +159,20 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                     return Err(e.into());
                 }
             };
-            (scenario.model, ticks, writer, simulation, scenario.schedule.clone(), 0)
+            let checkpointer = match (&writer, checkpoints) {
+                (Some(w), Some(options)) => Some(Checkpointer::new(w.store().handle(), w.run_id(), options, 0)),
+                _ => None,
+            };
+            (scenario.model, ticks, writer, simulation, scenario.schedule.clone(), checkpointer)
         }
     };
     simulation.set_workers(Pool::machine().map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?);
 
+    let first = simulation.tick();
     let mut recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
-    let checkpoints = args.checkpoints.options()?;
-    let mut checkpointer = match (&writer, checkpoints) {
-        (Some(w), Some(options)) => Some(Checkpointer::new(w.store().handle(), w.run_id(), options, first)),
-        _ => None,
-    };
+    // Stopped early by a signal, the run is left interrupted: its last checkpoint is
+    // taken where it stopped, so a resume starts right there, with nothing to re-run.
+    let mut checkpointer = checkpointer.map(Checkpointer::closing);
     let mut progress = Progress::new(target);
     let mut report = RunReport::new(model);
     let mut sinks: Vec<&mut dyn Sink> = vec![&mut progress, &mut report];
@@ -192,12 +188,11 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     }
     let mut session = Session::new(simulation, schedule);
     let started = Instant::now();
+    // Every sink is finished when it returns: the bar cleared, the files flushed.
     let result = session.run(Some(target), &mut Headless::until_stopped(stop.clone()), &mut sinks);
-    drop(sinks);
     let elapsed = started.elapsed();
     let reached = session.simulation().tick();
     let ran = reached - first;
-    progress.finish(reached);
 
     let (status, error) = match &result {
         Err(RunError::Engine(e)) => (RunStatus::Failed, Some(e.to_string())),
@@ -206,24 +201,14 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         Ok(_) if reached < target => (RunStatus::Interrupted, None),
         Ok(_) => (RunStatus::Finished, None),
     };
-    if let (RunStatus::Interrupted, Some(c)) = (status, checkpointer.as_mut()) {
-        // Stopped early by a signal: a resume starts right here, with nothing to re-run.
-        if let Err(e) = c.take(session.simulation()) {
-            tracing::warn!("the closing checkpoint could not be written: {e}");
-        }
-    }
-    drop(recorder);
     let stored = match writer {
         Some(w) => Some(w.finish(status, error)?),
         None => None,
     };
-    if let Some((file, output)) = out {
-        file.finish()?;
-        // Only a run that ended well (to its target, or stopped by a signal) puts its
-        // table in place; a failed one leaves no half table behind.
-        if result.is_ok() {
-            output.commit()?;
-        }
+    // Only a run that ended well (to its target, or stopped by a signal) puts its table
+    // in place (the session has flushed it); a failed one leaves no half table behind.
+    if let (Some((_, output)), Ok(_)) = (out, &result) {
+        output.commit()?;
     }
     drop(lock);
 

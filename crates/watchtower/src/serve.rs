@@ -1,8 +1,9 @@
 //! `watchtower serve` (and plain `watchtower`): the economy live, with the dashboard.
 //!
-//! Start-up: settings are validated, the data directory is locked, the store opened,
-//! the port bound and the URL (with its access token) printed; then the engine thread
-//! runs genesis and ticks while the server, on a tokio runtime, serves. `/readyz` turns
+//! Start-up ([`Service::start`]) only wires: settings are validated, the data directory
+//! is locked, a resumed run rebuilt, the port bound, the store opened; then the runner's
+//! [`LiveEngine`] starts the engine thread (genesis and ticks) and the server, on a
+//! tokio runtime, serves. The URL (with its access token) is printed. `/readyz` turns
 //! 200 with the first settled tick.
 //!
 //! Supervision: if the server task panics or its listener fails, the engine never
@@ -14,32 +15,27 @@
 //! every connection, release the lock, exit 0.
 
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
-use watchtower_bridge::{Bridge, Envelope, LiveRun};
-use watchtower_engine::Simulation;
-use watchtower_protocol::{AuditEntry, GodCommand};
-use watchtower_runner::checkpoints::Checkpointer;
-use watchtower_runner::embedding::FeatureTap;
-use watchtower_runner::live::{Live, Publisher};
-use watchtower_runner::live_branches::LiveBranches;
-use watchtower_runner::resume::{find_resumable, rebuild};
-use watchtower_runner::sink::Recorder;
-use watchtower_runner::workers::Pool;
-use watchtower_runner::{Schedule, Session, Sink, Stop};
-use watchtower_server::{ExperimentFan, FanAnswer, ServerConfig, ServerState};
+use tracing::{info, warn};
+use watchtower_bridge::Bridge;
+use watchtower_engine::Registry;
+use watchtower_runner::checkpoints::{CheckpointOptions, Checkpointer};
+use watchtower_runner::live_engine::{EngineExit, EngineThread, LiveEngine, Start};
+use watchtower_runner::resume::{Rebuilt, Resumable, Resumed};
+use watchtower_runner::{Scenario, Stop};
+use watchtower_server::connections::Limits;
+use watchtower_server::{CellsQuery, ExperimentAnswer, ExperimentReader, ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
 use crate::listen::ListenArgs;
-use crate::lock::DirLock;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
+use watchtower_store::DirLock;
 
 /// Arguments of `watchtower serve`.
 #[derive(Debug, Clone, Args)]
@@ -88,110 +84,17 @@ fn generate_token() -> Result<String, AppError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// What a panic said.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
+/// What `serve` is started with, every setting checked before anything is created.
+struct Checked {
+    /// The economy (for a resumed run, unused: the run's own is rebuilt).
+    economy: (Scenario, Registry),
+    checkpoints: Option<CheckpointOptions>,
+    limits: Limits,
+    token: String,
 }
 
-/// How the engine thread ended.
-pub struct EngineExit {
-    /// Ticks run.
-    pub ticks: u64,
-    /// Why it ended, if not by a stop request or its tick target.
-    pub failure: Option<AppError>,
-    /// Commands answered after the loop (refused at shutdown), still to be recorded.
-    audit: Vec<AuditEntry>,
-    /// The store's sink, handed back so the last rows can follow.
-    recorder: Option<Recorder>,
-}
-
-/// Everything the engine thread owns.
-struct Engine {
-    session: Session,
-    bridge: Bridge,
-    stop: Stop,
-    recorder: Option<Recorder>,
-    checkpointer: Option<Checkpointer>,
-    tap: Option<FeatureTap>,
-    until: Option<u64>,
-    branches: LiveBranches,
-}
-
-impl Engine {
-    /// Runs the live loop. Whatever ends it (a stop, the tick target, an engine error,
-    /// a panic) ends the service: a failure is published to the bridge at once, so the
-    /// health checks fail instead of vouching for a frozen economy.
-    fn run(mut self) -> EngineExit {
-        let mut live = Live::new(self.bridge.clone(), self.stop.clone()).with_branches(self.branches);
-        let mut publisher = Publisher::new(self.bridge.clone());
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut sinks: Vec<&mut dyn Sink> = vec![&mut publisher];
-            if let Some(r) = self.recorder.as_mut() {
-                sinks.push(r);
-            }
-            if let Some(c) = self.checkpointer.as_mut() {
-                sinks.push(c);
-            }
-            if let Some(t) = self.tap.as_mut() {
-                sinks.push(t);
-            }
-            self.session.run(self.until, &mut live, &mut sinks)
-        }));
-        let failure = match outcome {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(AppError::from(e)),
-            Err(panic) => Some(AppError::EnginePanicked(panic_message(panic.as_ref()))),
-        };
-        if let Some(e) = &failure {
-            error!("{e}");
-            self.bridge.failure.publish(Arc::new(e.to_string()));
-        }
-        self.stop.request();
-        // The branches end with the session (their rows stay).
-        let status = if failure.is_some() { RunStatus::Interrupted } else { RunStatus::Finished };
-        self.session.branches_mut().close_all(status);
-        // The failing cycle's commands, then everything still queued: each answered and
-        // recorded.
-        let mut audit = self.session.abandon();
-        audit.extend(live.close());
-        EngineExit { ticks: self.session.simulation().tick(), failure, audit, recorder: self.recorder }
-    }
-}
-
-/// Where the engine starts.
-enum Start {
-    /// A new run, from genesis.
-    Genesis(watchtower_engine::RunSpec, watchtower_engine::Registry),
-    /// A resumed run, rebuilt.
-    Resumed(Box<Simulation>),
-}
-
-/// A running `watchtower serve`: the engine thread, the server and the store, wired.
-pub struct Service {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// The access token.
-    pub token: String,
-    /// The bridge (the benchmarks watch the engine through it, as the server does).
-    pub bridge: Bridge,
-    runtime: tokio::runtime::Runtime,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
-    engine: std::thread::JoinHandle<EngineExit>,
-    writer: Option<Writer>,
-    lock: Option<DirLock>,
-    state: Arc<ServerState>,
-    stop: Stop,
-}
-
-impl Service {
-    /// Validates the settings, takes the lock, opens the store, binds, and starts the
-    /// engine and the server. `stop` stops it (a signal, `--ticks`, or the caller).
-    pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
+impl Checked {
+    fn from(args: &ServeArgs) -> Result<Self, AppError> {
         let mut scenario = args.economy.scenario()?;
         if let (Some(rate), None) = (args.tick_rate, &args.resume) {
             scenario.set(&format!("sim.tick_rate={rate}"))?;
@@ -213,90 +116,117 @@ impl Service {
             Some(t) => t.trim().to_string(),
             None => generate_token()?,
         };
-        crate::listen::raise_open_files(&limits);
+        Ok(Self { economy: (scenario, registry), checkpoints, limits, token })
+    }
+}
 
+/// The async runtime, and the port bound.
+fn bind(addr: SocketAddr) -> Result<(tokio::runtime::Runtime, TcpListener), AppError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("server")
+        .build()
+        .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
+    let listener = runtime
+        .block_on(TcpListener::bind(addr))
+        .map_err(|e| AppError::Startup(format!("cannot listen on {addr}: {e}")))?;
+    Ok((runtime, listener))
+}
+
+/// The run `--resume` means, rebuilt where its stored ticks end (nothing written yet).
+fn rebuild(args: &ServeArgs, explicit: Option<i64>, stop: &Stop) -> Result<Rebuilt, AppError> {
+    let rebuilt = Resumable::find(&args.data.database(), explicit)?.rebuild(stop)?;
+    info!(
+        run_id = rebuilt.run.id,
+        tick = rebuilt.tick,
+        checkpoint = ?rebuilt.checkpoint,
+        verified = rebuilt.verified,
+        "run rebuilt for resuming"
+    );
+    Ok(rebuilt)
+}
+
+/// The store's side of a start: the run written (new or resumed), its checkpoints, and
+/// where the engine starts.
+fn open_store(
+    args: &ServeArgs,
+    (scenario, registry): (Scenario, Registry),
+    checkpoints: Option<CheckpointOptions>,
+    rebuilt: Option<Rebuilt>,
+) -> Result<(Option<Writer>, Option<Checkpointer>, Start), AppError> {
+    let db = args.data.database();
+    Ok(match (args.no_store, rebuilt) {
+        (false, Some(rebuilt)) => {
+            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&db, checkpoints)?;
+            (Some(writer), checkpointer, Start::Resumed(Box::new(rebuilt)))
+        }
+        (false, None) => {
+            let writer = Writer::start_planned(
+                &db,
+                &scenario.run_info(&registry),
+                &scenario.plan(args.ticks),
+                WriterOptions::default(),
+            )?;
+            let checkpointer = checkpoints.map(|o| Checkpointer::new(writer.store().handle(), writer.run_id(), o, 0));
+            (Some(writer), checkpointer, Start::Genesis(scenario.spec(), registry, scenario.schedule))
+        }
+        // --resume conflicts with --no-store.
+        (true, _) => (None, None, Start::Genesis(scenario.spec(), registry, scenario.schedule)),
+    })
+}
+
+/// A running `watchtower serve`: the engine thread, the server and the store, wired.
+pub struct Service {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The access token.
+    pub token: String,
+    /// The bridge (the benchmarks watch the engine through it, as the server does).
+    pub bridge: Bridge,
+    runtime: tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+    engine: EngineThread,
+    writer: Option<Writer>,
+    lock: Option<DirLock>,
+    state: Arc<ServerState>,
+    stop: Stop,
+}
+
+impl Service {
+    /// Validates the settings, takes the lock, rebuilds a resumed run, binds, opens the
+    /// store, and starts the engine and the server. `stop` stops it (a signal,
+    /// `--ticks`, or the caller).
+    pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
+        let Checked { economy, checkpoints, limits, token } = Checked::from(args)?;
+        crate::listen::raise_open_files(&limits);
         // Lock before anything else touches the directory: a second instance fails at once.
         let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
         // A resumed run is rebuilt (and its stored ticks since the checkpoint checked)
         // before anything is served.
-        let resumed = match args.resume {
-            Some(explicit) => {
-                let db = args.data.database();
-                if !db.exists() {
-                    return Err(AppError::Usage(format!(
-                        "nothing to resume: there is no database at {}",
-                        db.display()
-                    )));
-                }
-                let history = History::open(&db, 1)?;
-                let row = find_resumable(&history, explicit)?;
-                let rebuilt = rebuild(&history, row.id, None, &stop)?;
-                info!(
-                    run_id = row.id,
-                    tick = rebuilt.tick,
-                    checkpoint = ?rebuilt.checkpoint,
-                    verified = rebuilt.verified,
-                    "run rebuilt for resuming"
-                );
-                Some((row, rebuilt))
-            }
-            None => None,
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("server")
-            .build()
-            .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
-        let listener = runtime
-            .block_on(TcpListener::bind(args.listen.bind))
-            .map_err(|e| AppError::Startup(format!("cannot listen on {}: {e}", args.listen.bind)))?;
+        let rebuilt = args.resume.map(|explicit| rebuild(args, explicit, &stop)).transpose()?;
+        let (runtime, listener) = bind(args.listen.bind)?;
         let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
-
         // Only now the database: a start refused above (port taken) leaves it untouched.
-        let writer = match (&lock, &resumed) {
-            (Some(_), Some((row, rebuilt))) => {
-                Some(Writer::resume(&args.data.database(), row.id, rebuilt.tick, WriterOptions::default())?)
-            }
-            (Some(_), None) => Some(Writer::start_planned(
-                &args.data.database(),
-                &scenario.run_info(&registry),
-                &scenario.plan(args.ticks),
-                WriterOptions::default(),
-            )?),
-            (None, _) => None,
-        };
-        let history = match &writer {
-            Some(w) => Some(History::open(w.path(), 4)?),
-            None => None,
-        };
-
+        let (writer, checkpointer, start) = open_store(args, economy, checkpoints, rebuilt)?;
+        let history = writer.as_ref().map(|w| History::open(w.path(), 4)).transpose()?;
         let bridge = Bridge::default();
-        let main_id = writer.as_ref().map_or(1, Writer::run_id);
-        let mut resumed_at = Vec::new();
-        if let Some((row, rebuilt)) = &resumed {
-            resumed_at = row.resumed_at.clone();
-            resumed_at.push(rebuilt.tick);
-            if let Some(rate) = args.tick_rate {
-                // The resumed run's pace is its own; a new one is a command, audited.
-                let command = GodCommand { id: "command-line".into(), key: "sim.tick_rate".into(), value: rate.into() };
-                let envelope =
-                    Envelope { command, received_at_ms: 0, source: "command line".into(), reply: None, run: None };
-                let _ = bridge.queue.try_send(envelope);
-            }
+        // Analytics start before the server serves, so the map is never asked for too late.
+        let tap = watchtower_runner::embedding::start(&bridge, args.embedding_sample)
+            .map_err(|e| AppError::Startup(format!("cannot start the analytics thread: {e}")))?;
+        let engine = LiveEngine {
+            start,
+            bridge: bridge.clone(),
+            stop: stop.clone(),
+            ticks: args.ticks,
+            tick_rate: args.tick_rate,
+            recording: writer.as_ref().map(Writer::sender),
+            checkpointer,
+            checkpoints,
+            tap,
         }
-        let main = LiveRun {
-            run_id: main_id,
-            main: true,
-            parent: resumed.as_ref().and_then(|(row, _)| row.parent_run_id),
-            fork_tick: resumed.as_ref().and_then(|(row, _)| row.fork_tick),
-            name: resumed.as_ref().and_then(|(row, _)| row.branch_name.clone()),
-            changes: Default::default(),
-            resumed_at,
-            telemetry: Arc::clone(&bridge.telemetry),
-            registry: Arc::clone(&bridge.registry),
-        };
-        let branches =
-            LiveBranches::new(bridge.clone(), writer.as_ref().map(|w| w.store().handle()), main, checkpoints);
+        .spawn()
+        .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?;
         let config = ServerConfig {
             token: token.clone(),
             allowed_origins: args.listen.allow_origin.clone(),
@@ -305,75 +235,12 @@ impl Service {
             fault_injection: cfg!(debug_assertions),
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            fan: Some(Arc::new(Fan)),
+            experiments: Some(Arc::new(Experiments)),
             viewer: None,
         };
         let state = ServerState::new(config, bridge.clone());
-        // Analytics start before the server serves, so the map is never asked for too late.
-        let tap = watchtower_runner::embedding::start(&bridge, args.embedding_sample)
-            .map_err(|e| AppError::Startup(format!("cannot start the analytics thread: {e}")))?;
         let cancel = CancellationToken::new();
         let server = runtime.spawn(watchtower_server::run(listener, addr, Arc::clone(&state), cancel.clone()));
-
-        // The engine on its own OS thread: genesis (or the resumed state) first, then the
-        // live loop.
-        let engine = {
-            let until = args.ticks.or(resumed.as_ref().and_then(|(row, _)| row.tick_target));
-            let (bridge, stop) = (bridge.clone(), stop.clone());
-            let recorder = writer.as_ref().map(|w| Recorder::new(w.sender()));
-            let (start, schedule): (Start, Schedule) = match resumed {
-                Some((_, rebuilt)) => (Start::Resumed(Box::new(rebuilt.simulation)), rebuilt.schedule),
-                None => (Start::Genesis(scenario.spec(), registry), scenario.schedule.clone()),
-            };
-            let checkpointer = match (&writer, checkpoints) {
-                (Some(w), Some(options)) => {
-                    let tick = match &start {
-                        Start::Resumed(sim) => sim.tick(),
-                        Start::Genesis(..) => 0,
-                    };
-                    Some(Checkpointer::new(w.store().handle(), w.run_id(), options, tick))
-                }
-                _ => None,
-            };
-            std::thread::Builder::new()
-                .name("engine".into())
-                .spawn(move || {
-                    let started = std::time::Instant::now();
-                    // Genesis can fail, or (a bug) panic: either way the service must
-                    // know, or it would wait for an engine that never comes.
-                    let built = std::panic::catch_unwind(AssertUnwindSafe(|| match start {
-                        Start::Resumed(sim) => Ok(*sim),
-                        Start::Genesis(spec, registry) => Simulation::new(spec, registry),
-                    }));
-                    let pool = Pool::machine().ok();
-                    let simulation = match built {
-                        Ok(Ok(mut sim)) => {
-                            if let Some(pool) = &pool {
-                                sim.set_workers(pool.clone());
-                            }
-                            sim
-                        }
-                        failed => {
-                            let failure = match failed {
-                                Ok(Err(e)) => AppError::Engine(e),
-                                Err(panic) => AppError::EnginePanicked(panic_message(panic.as_ref())),
-                                Ok(Ok(_)) => unreachable!("matched above"),
-                            };
-                            bridge.failure.publish(Arc::new(failure.to_string()));
-                            stop.request();
-                            return EngineExit { ticks: 0, failure: Some(failure), audit: Vec::new(), recorder };
-                        }
-                    };
-                    info!(elapsed = ?started.elapsed(), "genesis done");
-                    let mut session = Session::new(simulation, schedule);
-                    session.branches_mut().set_main_run(main_id);
-                    if let Some(pool) = pool {
-                        session.branches_mut().set_workers(pool);
-                    }
-                    Engine { session, bridge, stop, recorder, checkpointer, tap, until, branches }.run()
-                })
-                .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?
-        };
         Ok(Self { addr, token, bridge, runtime, cancel, server, engine, writer, lock, state, stop })
     }
 
@@ -410,15 +277,8 @@ impl Service {
         self.runtime.shutdown_timeout(Duration::from_millis(200));
         self.state.close_floods(); // a flood still being counted gets its summary row
         drop(self.state); // the read pool closes with the server's state...
-        let mut exit = self.engine.join().unwrap_or_else(|_| EngineExit {
-            ticks: 0,
-            failure: Some(AppError::EnginePanicked("while closing".into())),
-            audit: Vec::new(),
-            recorder: None,
-        });
-        exit.audit.extend(self.bridge.audit.drain());
-        let audit = std::mem::take(&mut exit.audit);
-        let recorded = exit.recorder.take().map(|r| r.record_audit(audit));
+        let mut exit = self.engine.join();
+        let recorded = exit.record_audit();
         let (status, error_text) = match &exit.failure {
             None => (RunStatus::Finished, None),
             Some(e) => (RunStatus::Failed, Some(e.to_string())),
@@ -434,7 +294,7 @@ impl Service {
         }
         drop(self.lock);
         match exit.failure.take() {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok((report, exit)),
         }
     }
@@ -464,18 +324,27 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The fan charts the server serves, read with the runner's summary encoding (the server
-/// does not know it).
+/// The experiments' statistics the server serves (fan charts, heat-map cells), read and
+/// computed by the experiment crate (the server does not know its summary encoding).
 #[derive(Debug)]
-pub(crate) struct Fan;
+pub(crate) struct Experiments;
 
-impl ExperimentFan for Fan {
-    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<FanAnswer, String> {
-        use watchtower_experiment::fan;
-        Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
-            fan::FanAnswer::Fan(value) => FanAnswer::Fan(value),
-            fan::FanAnswer::NoExperiment => FanAnswer::NoExperiment,
-            fan::FanAnswer::NotSummarised(message) => FanAnswer::NotSummarised(message),
+impl ExperimentReader for Experiments {
+    fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String> {
+        use watchtower_experiment::{fan, store};
+        Ok(match store::fan(history, id, indicator).map_err(|e| e.to_string())? {
+            fan::FanAnswer::Fan(value) => ExperimentAnswer::Found(value),
+            fan::FanAnswer::NoExperiment => ExperimentAnswer::NoExperiment,
+            fan::FanAnswer::NotSummarised(message) => ExperimentAnswer::Refused(message),
+        })
+    }
+
+    fn cells(&self, history: &History, id: i64, q: &CellsQuery) -> Result<ExperimentAnswer, String> {
+        use watchtower_experiment::store;
+        Ok(match store::cells(history, id, q.column.as_deref(), q.x, q.y).map_err(|e| e.to_string())? {
+            Some(Ok(value)) => ExperimentAnswer::Found(value),
+            Some(Err(message)) => ExperimentAnswer::Refused(message),
+            None => ExperimentAnswer::NoExperiment,
         })
     }
 }

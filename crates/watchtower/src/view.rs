@@ -23,7 +23,6 @@ use watchtower_bridge::Bridge;
 use watchtower_runner::Stop;
 use watchtower_server::{ServerConfig, ServerState};
 use watchtower_store::History;
-use watchtower_store::connection::APPLICATION_ID;
 
 use crate::error::AppError;
 use crate::listen::{ListenArgs, raise_open_files};
@@ -41,42 +40,6 @@ pub struct ViewArgs {
     /// Listen on an address other machines can reach (the data is readable by anyone there).
     #[arg(long)]
     pub insecure: bool,
-}
-
-/// Checks, on one read-only connection and before any pool is built (a pool would retry
-/// a foreign file for its whole timeout), that `db` is a Watchtower database this
-/// version reads: a read-only connection cannot migrate one another version wrote.
-fn check_database(db: &std::path::Path) -> Result<(), AppError> {
-    let conn = watchtower_store::connection::open_reader(db)?;
-    let read = |sql: &str| -> Result<i64, AppError> {
-        conn.query_row(sql, [], |r| r.get(0)).map_err(|e| watchtower_store::StoreError::open(db, e).into())
-    };
-    let id = read("PRAGMA application_id")?;
-    let version = read("PRAGMA user_version")?;
-    let ours = read("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'runs'")?;
-    if id != i64::from(APPLICATION_ID) {
-        // A writer creating the database marks it ours after its last migration: until
-        // then it is empty, or holds our tables without the mark.
-        let tables = read("SELECT count(*) FROM sqlite_schema")?;
-        return Err(AppError::Usage(if id == 0 && (tables == 0 || ours == 1) {
-            format!("{} is being created by the process writing it; try again", db.display())
-        } else {
-            format!("{} is not a Watchtower database", db.display())
-        }));
-    }
-    let latest = watchtower_store::schema::LATEST;
-    if version != latest {
-        let (age, remedy) = if version < latest {
-            ("an older", "a writer of this version (`watchtower serve`, `run` or `experiment` there) upgrades it")
-        } else {
-            ("a newer", "view it with that version")
-        };
-        return Err(AppError::Usage(format!(
-            "{} was written by {age} Watchtower (schema version {version}; this one reads {latest}): {remedy}",
-            db.display()
-        )));
-    }
-    Ok(())
 }
 
 /// A running viewer: the server, over the store's read side only.
@@ -117,7 +80,12 @@ impl Viewer {
                 db.display()
             )));
         }
-        check_database(&db)?;
+        // One read-only look before any pool is built (a pool would retry a foreign file
+        // for its whole timeout).
+        watchtower_store::probe(&db).map_err(|e| match e {
+            watchtower_store::ProbeError::Store(e) => AppError::Store(e),
+            refused => AppError::Usage(refused.to_string()),
+        })?;
         let history = History::open(&db, 4)?;
         raise_open_files(&limits);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -139,7 +107,7 @@ impl Viewer {
             fault_injection: false,
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            fan: Some(Arc::new(crate::serve::Fan)),
+            experiments: Some(Arc::new(crate::serve::Experiments)),
             viewer: Some(dir.display().to_string()),
         };
         // A bridge with no engine behind it: nothing is ever published, and nothing

@@ -127,8 +127,7 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
         )));
     }
     let summary = table.summary(SUMMARY);
-    let written = table.finish().map_err(|e| AppError::io(args.out.clone().unwrap_or_else(|| "stdout".into()), e))?;
-    drop(written);
+    drop(table);
     session.branches_mut().close_all(watchtower_store::RunStatus::Finished);
     if let (Ok(_), Some(output)) = (&result, output) {
         output.commit()?;

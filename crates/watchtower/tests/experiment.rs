@@ -355,6 +355,54 @@ fn the_api_lists_experiments_and_serves_one_with_its_table() {
     let grid: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(grid["arms"][0]["points"], serde_json::json!([]));
     assert_eq!(get(&server.url("/api/experiments/99/fan")).0, 404);
+
+    // The grid's heat-map cells: each the mean of its grid point's two seeds and the 95%
+    // interval's half-width, as the runner computes them for the printed summary.
+    let rows = one["rows"].as_array().unwrap();
+    let (status, body) = get(&server.url("/api/experiments/1/cells?column=unemployment_rate_mean&x=0&y=1"));
+    assert_eq!(status, 200, "{body}");
+    let heat: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (heat["column"].as_str(), heat["x"].as_u64(), heat["y"].as_u64()),
+        (Some("unemployment_rate_mean"), Some(0), Some(1))
+    );
+    let cells = heat["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 12);
+    for cell in cells {
+        let (x, y) = (cell["x"].as_u64().unwrap(), cell["y"].as_u64().unwrap());
+        let point = x * 3 + y;
+        let values: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["run"].as_u64().unwrap() / 2 == point)
+            .map(|r| r["unemployment_rate_mean"].as_f64().unwrap())
+            .collect();
+        let want = watchtower_experiment::Interval::of(values.iter().copied());
+        // serde_json's default parser may read a float one ulp off: near, not equal.
+        let near = |got: &serde_json::Value, want: f64| (got.as_f64().unwrap() - want).abs() <= 1e-12 * want.abs();
+        assert_eq!(cell["n"], 2, "{cell}");
+        assert!(near(&cell["mean"], want.mean), "{cell}: mean {}", want.mean);
+        assert!(near(&cell["half"], want.hi - want.mean), "{cell}: half {}", want.hi - want.mean);
+        assert_eq!(cell["summaries"]["mean"], cell["mean"], "{cell}");
+        assert!(cell["summaries"]["sd"].is_f64() && cell["phase"].is_string(), "{cell}");
+    }
+    // The axes the other way round; the defaults (the first indicator's mean over the
+    // first two axes); questions without an answer, by name.
+    let (_, body) = get(&server.url("/api/experiments/1/cells?column=unemployment_rate_mean&x=1&y=0"));
+    let swapped: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(swapped["cells"].as_array().unwrap().len(), 12);
+    assert_eq!(swapped["cells"][4]["mean"], cells[1]["mean"], "cell (1, 0) of the swapped map is cell (0, 1)");
+    let (status, body) = get(&server.url("/api/experiments/1/cells"));
+    let default: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, default["x"].as_u64(), default["y"].as_u64()), (200, Some(0), Some(1)), "{body}");
+    for (query, says) in
+        [("column=nope", "`column` = nope"), ("x=2", "`x` = 2"), ("x=1&y=1", "both axis 1"), ("x=-1", "`x` = -1")]
+    {
+        let (status, body) = get(&server.url(&format!("/api/experiments/1/cells?{query}")));
+        assert!(status == 400 && body.contains(says), "{query}: {status} {body}");
+    }
+    let (status, body) = get(&server.url("/api/experiments/2/cells"));
+    assert!(status == 400 && body.contains("no axes"), "{status} {body}");
+    assert_eq!(get(&server.url("/api/experiments/99/cells")).0, 404);
 }
 
 /// Three seeds of a tiny economy with a fork at tick 60.

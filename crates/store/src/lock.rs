@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use watchtower_store::LOCK_FILE;
+use crate::files::LOCK_FILE;
 
 /// The directory could not be locked.
 #[derive(Debug, thiserror::Error)]
