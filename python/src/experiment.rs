@@ -18,10 +18,10 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
-use watchtower_runner::Stop;
 use watchtower_experiment::{
     ExperimentError, ExperimentSpec, ExperimentTable, NoRecording, Plan, RunSummary, execute, run_one,
 };
+use watchtower_runner::Stop;
 
 use crate::columns::to_pyarrow;
 
@@ -172,4 +172,67 @@ pub fn _assemble<'py>(py: Python<'py>, text: &str, source: &str, chunks: Vec<PyT
     })?;
     let schema = batch.schema();
     to_pyarrow(py, vec![batch], schema)
+}
+
+/// The Sobol indices of an experiment's table (a Sobol design's, every run present):
+/// one row per summary column and parameter, with `S1`, `S1_conf`, `ST`, `ST_conf`
+/// (a Morris design's: `mu`, `mu_star`, `sigma`, `mu_star_conf`);
+/// `columns` empty means every `<indicator>_mean`. `design` is the design's JSON
+/// (`{"sobol": {...}, "parameters": [...]}`) for a table that lost its schema metadata.
+#[pyfunction]
+#[pyo3(signature = (table, columns, design = None))]
+pub fn _sensitivity<'py>(
+    py: Python<'py>,
+    table: PyTable,
+    columns: Vec<String>,
+    design: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    use watchtower_experiment::sensitivity::{META_DESIGN, of_batch};
+    let (batches, schema) = table.into_inner();
+    let mut metadata = schema.metadata().clone();
+    if let Some(design) = design {
+        metadata.insert(META_DESIGN.to_string(), design);
+    }
+    let schema = Arc::new(schema.as_ref().clone().with_metadata(metadata));
+    let batch = arrow_select::concat::concat_batches(&schema, &batches)
+        .and_then(|b| b.with_schema(schema.clone()))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let results = py.detach(|| of_batch(&batch, &columns)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    use watchtower_experiment::sensitivity::Measures;
+    let morris = results.iter().any(|r| matches!(r.measures, Measures::Morris(_)));
+    let labels: [&str; 4] =
+        if morris { ["mu", "mu_star", "sigma", "mu_star_conf"] } else { ["S1", "S1_conf", "ST", "ST_conf"] };
+    let mut names = (Vec::new(), Vec::new());
+    let mut values: [Vec<f64>; 4] = Default::default();
+    for r in &results {
+        let rows: Vec<[f64; 4]> = match &r.measures {
+            Measures::Sobol(ix) => ix.first.iter().map(|i| [i.S1, i.S1_conf, i.ST, i.ST_conf]).collect(),
+            Measures::Morris(e) => e.iter().map(|e| [e.mu, e.mu_star, e.sigma, e.mu_star_conf]).collect(),
+        };
+        for (p, row) in r.parameters.iter().zip(rows) {
+            names.0.push(r.column.clone());
+            names.1.push(p.clone());
+            for (v, x) in values.iter_mut().zip(row) {
+                v.push(x);
+            }
+        }
+    }
+    let notes: serde_json::Map<String, serde_json::Value> =
+        results.iter().map(|r| (r.column.clone(), r.notes.clone().into())).collect();
+    let seeds = results.first().map_or(0, |r| r.seeds);
+    let mut fields =
+        vec![Field::new("indicator", DataType::Utf8, false), Field::new("parameter", DataType::Utf8, false)];
+    let mut arrays: Vec<ArrayRef> =
+        vec![Arc::new(arrow_array::StringArray::from(names.0)), Arc::new(arrow_array::StringArray::from(names.1))];
+    for (name, v) in labels.into_iter().zip(values) {
+        fields.push(Field::new(name, DataType::Float64, false));
+        arrays.push(Arc::new(arrow_array::Float64Array::from(v)));
+    }
+    let meta = [
+        ("notes".to_string(), serde_json::Value::from(notes).to_string()),
+        ("seeds_averaged".to_string(), seeds.to_string()),
+    ];
+    let schema = Arc::new(Schema::new_with_metadata(fields, meta.into()));
+    let out = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    to_pyarrow(py, vec![out], schema)
 }

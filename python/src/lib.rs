@@ -35,5 +35,6 @@ fn _watchtower(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(experiment::_execute, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::run_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::_assemble, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::_sensitivity, m)?)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ from typing import Any, Dict, Union
 
 import pyarrow as pa
 
-from ._experiment import experiment
+from ._experiment import experiment, sensitivity
 from ._watchtower import (
     CommandError,
     Economy,
@@ -39,6 +39,7 @@ __all__ = [
     "experiment",
     "indicator_names",
     "read_run",
+    "sensitivity",
     "__version__",
 ]
 

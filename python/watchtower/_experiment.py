@@ -137,3 +137,41 @@ def experiment(
             f'executor must be None, "ray" or a concurrent.futures.Executor, not {type(executor).__name__}'
         )
     return _watchtower._assemble(text, source, [_aligned(p) for p in parts])
+
+
+def sensitivity(
+    table: Any,
+    indicators: Optional[Sequence[str]] = None,
+    *,
+    parameters: Optional[Sequence[str]] = None,
+    second_order: bool = False,
+) -> pa.Table:
+    """The Sobol indices of a Sobol design's table (from :func:`experiment`, or
+    ``watchtower export --experiment`` read back with pyarrow), computed as SALib's
+    ``sobol.analyze`` computes them (Saltelli 2010 first order, Jansen total order).
+
+    Returns one row per summary column and parameter: ``indicator``, ``parameter``,
+    ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (``_conf``: the half-width of a 95% bootstrap
+    interval, 100 resamples, seeded); for a Morris design (``design: {morris: ...}``),
+    ``mu``, ``mu_star``, ``sigma``, ``mu_star_conf`` as SALib's ``morris.analyze``. ``indicators`` are summary columns, default every
+    ``<indicator>_mean``. With several seeds per point, a point's output is its mean over
+    its seeds (the schema's metadata says how many, with the plain-language ``notes``).
+
+    The table carries its design in its schema's metadata; for one that lost it (through
+    pandas, say), give ``parameters`` (the axes' keys, in the spec's order) and
+    ``second_order``.
+    """
+    design = None
+    if parameters is not None:
+        import pyarrow.compute as pc
+
+        parameters = list(parameters)
+        block = (2 if second_order else 1) * len(parameters) + 2
+        points = int(pc.max(table["point"]).as_py()) + 1 if len(table) else 0
+        design = json.dumps(
+            {
+                "sobol": {"samples": points // block, "seed": 0, "second_order": bool(second_order)},
+                "parameters": parameters,
+            }
+        )
+    return _watchtower._sensitivity(table, list(indicators or []), design)

@@ -26,17 +26,20 @@
 //! adds argument parsing, the directory lock, the progress bar, signals and printing.
 
 pub mod cells;
+pub mod design;
 pub mod execute;
 pub mod fan;
 pub mod lifecycle;
 pub mod plan;
 pub mod plot;
 pub mod report;
+pub mod sensitivity;
 pub mod spec;
 pub mod store;
 pub mod summary;
 pub mod table;
 
+pub use design::{Design, Sobol};
 pub use execute::{ExperimentError, NoRecording, Recording, RunEnd, RunRecorder, execute, run_one};
 pub use lifecycle::{Finished, Start, Stored};
 pub use plan::{Plan, PlannedRun, Shard};

@@ -1,7 +1,8 @@
 //! The plan: run index → (grid point, seed, scenario), fixed by the spec alone.
 //!
 //! Grid points are numbered in the order of the axes as written, the last axis varying
-//! fastest; run `r` is grid point `r / seeds` with the `r % seeds`-th seed. So the table
+//! fastest; a design's points in the design's order ([`crate::design`]); run `r` is
+//! point `r / seeds` with the `r % seeds`-th seed. So the table
 //! of an experiment, sorted by run, has the same rows in the same order however many
 //! threads, processes or interruptions produced it.
 
@@ -61,8 +62,11 @@ impl Plan {
         self.spec.points() as u64
     }
 
-    /// The values of grid point `point` on each axis.
+    /// The values of point `point` on each axis.
     pub fn point_values(&self, point: u64) -> Vec<RawValue> {
+        if let Some(values) = self.spec.design.values(point, &self.spec.ranges()) {
+            return values.into_iter().map(RawValue::Float).collect();
+        }
         let mut rest = point as usize;
         let mut values = vec![RawValue::Int(0); self.spec.axes.len()];
         for (slot, axis) in values.iter_mut().zip(&self.spec.axes).rev() {
@@ -73,7 +77,7 @@ impl Plan {
         values
     }
 
-    /// The grid point's index on each axis.
+    /// The grid point's index on each axis (a grid's; a design's points have none).
     pub fn point_indices(&self, point: u64) -> Vec<usize> {
         let mut rest = point as usize;
         let mut idx = vec![0; self.spec.axes.len()];
@@ -165,5 +169,26 @@ mod tests {
         assert_eq!(shards.iter().map(Vec::len).sum::<usize>(), 12);
         assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, count: 4 });
         assert!("4/4".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn a_sobol_designs_runs_walk_its_points_in_salibs_order() {
+        let spec = ExperimentSpec::parse(
+            "name: s\nticks: 5\nseeds: [7, 9]\ndesign: {sobol: {samples: 4, seed: 3}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 4}\n  firms.price_adjustment: {from: 0.02, to: 0.3}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        let plan = Plan::new(spec);
+        assert_eq!((plan.points(), plan.len()), (16, 32));
+        let x = |run: u64| -> Vec<f64> {
+            plan.run(run).values.iter().map(|v| if let RawValue::Float(x) = v { *x } else { f64::NAN }).collect()
+        };
+        let (a, ab1, ab2, b) = (x(8), x(10), x(12), x(14));
+        assert_eq!((plan.run(9).point, plan.run(9).seed), (4, 9));
+        assert_eq!(x(9), a, "both seeds of a point run its values");
+        assert_eq!(ab1, vec![b[0], a[1]]);
+        assert_eq!(ab2, vec![a[0], b[1]]);
+        assert!((1.0..4.0).contains(&a[0]) && (0.02..0.3).contains(&a[1]));
+        assert_eq!(plan.run(8).scenario.settings.last().unwrap().value, RawValue::Float(a[1]));
     }
 }

@@ -5,6 +5,7 @@
 //!   (averaged over seeds and any further axes), with the Mark-0 phase of each cell
 //!   written in it and the borders between phases outlined.
 //! - One axis: the column's mean across seeds against the axis, with its 95% band.
+//! - A Sobol design: its **Sobol indices** as bars with their intervals ([`sensitivity`]).
 //! - No axis (an ensemble): a **fan chart** of the column's indicator over ticks: the
 //!   mean across seeds and its 95% confidence band, for the baseline and, with a fork,
 //!   the branch.
@@ -62,6 +63,11 @@ pub fn plot(table: &ExperimentTable, column: &str, path: &Path) -> Result<(), Ex
             plottable(spec).join(", ")
         ))
     })?;
+    if spec.design != crate::design::Design::Grid {
+        // A Sobol design's picture is its indices.
+        let results = crate::sensitivity::of_batch(&table.to_record_batch(), &[column.to_string()])?;
+        return sensitivity(&spec.name, &results, path);
+    }
     let err = |e: String| ExperimentError::File { path: path.display().to_string(), message: e };
     let root = BitMapBackend::new(path, (1000, 780)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -364,4 +370,99 @@ fn axis_title(key: &str) -> String {
         Some(s) => format!("{s} ({key})"),
         None => key.to_string(),
     }
+}
+
+/// Draws Sobol indices into `path` (PNG): per column, a panel with each parameter's
+/// first-order (light) and total-order (dark) index as bars with their 95% intervals,
+/// the largest total order on top.
+pub fn sensitivity(
+    name: &str,
+    results: &[crate::sensitivity::ColumnIndices],
+    path: &Path,
+) -> Result<(), ExperimentError> {
+    register_font();
+    let err = |e: String| ExperimentError::File { path: path.display().to_string(), message: e };
+    let heights: Vec<u32> = results.iter().map(|r| 110 + 56 * r.parameters.len() as u32).collect();
+    let root = BitMapBackend::new(path, (1100, heights.iter().sum::<u32>().max(200))).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut rest = root.clone();
+    for (r, h) in results.iter().zip(&heights) {
+        let (panel, below) = rest.split_vertically(*h);
+        sensitivity_panel(&panel, name, r).map_err(err)?;
+        rest = below;
+    }
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+fn sensitivity_panel(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    name: &str,
+    r: &crate::sensitivity::ColumnIndices,
+) -> Result<(), String> {
+    let order = r.by_total_order();
+    let p = order.len();
+    use crate::sensitivity::Measures;
+    // Each parameter's two bars (value, half-width): S1 and ST, or Morris's σ and μ*.
+    let bars: Vec<[(f64, f64); 2]> = match &r.measures {
+        Measures::Sobol(ix) => ix.first.iter().map(|i| [(i.S1, i.S1_conf), (i.ST, i.ST_conf)]).collect(),
+        Measures::Morris(e) => e.iter().map(|e| [(e.sigma, f64::NAN), (e.mu_star, e.mu_star_conf)]).collect(),
+    };
+    let (what, legend) = match &r.measures {
+        Measures::Sobol(_) => {
+            ("Sobol indices", "index, with its 95% bootstrap interval: first order (light), total order (dark)")
+        }
+        Measures::Morris(_) => ("Morris screening", "mu* (dark, with its 95% bootstrap interval) and sigma (light)"),
+    };
+    let ends = bars.iter().flat_map(|b| b.iter().flat_map(|(v, c)| [*v, v - c, v + c]));
+    let floor = if matches!(r.measures, Measures::Sobol(_)) { 1.0f64 } else { 0.0 };
+    let (lo, hi) = ends.filter(|x| x.is_finite()).fold((0.0f64, floor), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let seeds = if r.seeds > 1 { format!(", each point's mean over {} seeds", r.seeds) } else { String::new() };
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("{name}: {what} of {}{seeds}", r.column), font(20))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d(lo..hi, -0.5..(p as f64 - 0.5))
+        .map_err(de)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .y_label_formatter(&|_| String::new())
+        .x_desc(legend)
+        .label_style(font(13))
+        .axis_desc_style(font(15))
+        .draw()
+        .map_err(de)?;
+    let (light, dark) = (RGBColor(140, 180, 230), RGBColor(30, 80, 160));
+    for (rank, &i) in order.iter().enumerate() {
+        let y = (p - 1 - rank) as f64;
+        let [(v1, c1), (v2, c2)] = bars[i];
+        for (v, conf, at, color) in [(v1, c1, y + 0.2, light), (v2, c2, y - 0.2, dark)] {
+            if !v.is_finite() {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(0.0, at - 0.17), (v, at + 0.17)], color.filled())))
+                .map_err(de)?;
+            if conf.is_finite() {
+                let (a, b) = (v - conf, v + conf);
+                let whiskers = [
+                    vec![(a, at), (b, at)],
+                    vec![(a, at - 0.08), (a, at + 0.08)],
+                    vec![(b, at - 0.08), (b, at + 0.08)],
+                ];
+                chart
+                    .draw_series(whiskers.into_iter().map(|w| PathElement::new(w, BLACK.stroke_width(2))))
+                    .map_err(de)?;
+            }
+        }
+        let (px, py) = chart.backend_coord(&(lo, y));
+        let style = font(14).pos(text_anchor::Pos::new(text_anchor::HPos::Right, text_anchor::VPos::Center));
+        let (ox, oy) = area.get_base_pixel();
+        area.draw(&Text::new(r.parameters[i].clone(), (px - ox - 10, py - oy), style)).map_err(de)?;
+    }
+    Ok(())
 }

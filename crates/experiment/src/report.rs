@@ -34,6 +34,15 @@ pub fn lines(table: &ExperimentTable) -> Vec<String> {
     if failed > 0 {
         out.push(format!("  {failed} run(s) stopped with an engine error (column `error`)"));
     }
+    if spec.design != crate::design::Design::Grid {
+        let what = if matches!(spec.design, crate::design::Design::Morris(_)) {
+            "the Morris measures"
+        } else {
+            "the Sobol indices"
+        };
+        out.push(format!("  which parameter matters: `watchtower sensitivity ID` gives {what}"));
+        return out;
+    }
     let points = table.points();
     if points.len() > POINTS_LISTED || points.is_empty() {
         return out;

@@ -15,6 +15,9 @@
 //! axes:                   # the grid is the product of the axes, times the seeds
 //!   firms.hiring_firing_ratio: [0.5, 1, 1.5, 2, 2.5, 3]
 //!   firms.bankruptcy_threshold: {from: 0.5, to: 5, steps: 10}   # `log: true`: geometric
+//! # or, instead of a grid, a Saltelli design for Sobol indices over ranges:
+//! # design: {sobol: {samples: 256, seed: 7, second_order: false}}
+//! # axes: {firms.hiring_firing_ratio: {from: 1, to: 4}, ...}
 //! schedule:               # commands applied at a tick in every run (optional)
 //!   - {tick: 500, set: {government.income_tax_rate: 0.3}}
 //! fork: {tick: 500, set: {government.income_tax_rate: 0.3}}   # optional: baseline + branch
@@ -29,6 +32,8 @@ use watchtower_protocol::Indicators;
 use watchtower_engine::yaml::{Doc, YamlError, raw_value};
 use watchtower_runner::scenario::{DEFAULT_PRESET, Scenario};
 use watchtower_runner::schedule::{Schedule, Scheduled};
+
+use crate::design::{Design, Morris, Sobol};
 
 /// The indicators summarised when the spec names none: unemployment, inflation, real
 /// output, the wealth Gini and government debt.
@@ -50,6 +55,7 @@ pub const KEYS: &[&str] = &[
     "set",
     "indicators",
     "axes",
+    "design",
     "schedule",
     "fork",
 ];
@@ -68,8 +74,11 @@ pub const MAX_AXIS_VALUES: usize = 100_000;
 pub struct Axis {
     /// The registry key, which names the axis's column.
     pub key: String,
-    /// The values, as written or expanded from a range.
+    /// The values, as written or expanded from a range; a range without `steps` (a
+    /// designed axis) holds its two ends.
     pub values: Vec<RawValue>,
+    /// `{from, to}` without `steps`: the range a design (Sobol) samples.
+    pub range: Option<(f64, f64)>,
     /// Where the axis was written.
     pub origin: Origin,
 }
@@ -117,6 +126,8 @@ pub struct ExperimentSpec {
     pub indicators: Vec<String>,
     /// The axes, in the order written (the last varies fastest).
     pub axes: Vec<Axis>,
+    /// How the points are picked: a grid over the axes, or a Sobol design.
+    pub design: Design,
     /// Commands at ticks, in every run.
     pub schedule: Schedule,
     /// The fork, if any.
@@ -172,9 +183,15 @@ impl ExperimentSpec {
         Self::parse_with(&text, source, overrides)
     }
 
-    /// The number of grid points (the product of the axes' lengths; 1 without axes).
+    /// The number of points: for a grid, the product of the axes' lengths (1 without
+    /// axes); for a Sobol design, N·(D+2) or N·(2D+2).
     pub fn points(&self) -> usize {
-        self.axes.iter().map(|a| a.values.len()).product()
+        self.design.points(self.axes.len()).unwrap_or_else(|| self.axes.iter().map(|a| a.values.len()).product())
+    }
+
+    /// The axes' ranges (for a design; a grid axis without one reads as 0..0).
+    pub fn ranges(&self) -> Vec<(f64, f64)> {
+        self.axes.iter().map(|a| a.range.unwrap_or((0.0, 0.0))).collect()
     }
 
     /// The number of runs: grid points × seeds.
@@ -234,6 +251,9 @@ struct Builder<'d> {
     settings: Vec<Override>,
     indicators: Option<(Vec<String>, Origin)>,
     axes: Vec<Axis>,
+    /// Ranges written without `steps`, where: a grid refuses them.
+    stepless: Vec<Origin>,
+    design: Option<(Design, Origin)>,
     schedule: Schedule,
     fork: Option<(Fork, Origin, Origin)>,
 }
@@ -254,6 +274,8 @@ impl<'d> Builder<'d> {
             settings: Vec::new(),
             indicators: None,
             axes: Vec::new(),
+            stepless: Vec::new(),
+            design: None,
             schedule: Schedule::default(),
             fork: None,
         }
@@ -354,6 +376,7 @@ impl<'d> Builder<'d> {
                 self.indicators = Some((names, at));
             }
             "axes" => self.axes(value)?,
+            "design" => self.design = Some((self.design(value)?, at)),
             "schedule" => self.schedule = Schedule::parse(doc, value)?,
             "fork" => self.fork(value)?,
             _ => return Err(doc.error(key, format!("unknown key `{name}`"))),
@@ -402,6 +425,7 @@ impl<'d> Builder<'d> {
             let key_node = Node::Scalar(key.clone());
             let name = key.as_str().to_string();
             let origin = doc.origin(&key_node);
+            let mut range = None;
             let values = if let Some(list) = value.as_sequence() {
                 let values: Vec<RawValue> = list.iter().map(raw_value).collect();
                 for (item, v) in list.iter().zip(&values) {
@@ -410,8 +434,13 @@ impl<'d> Builder<'d> {
                     }
                 }
                 values
-            } else if let Some(range) = value.as_mapping() {
-                self.range(&name, value, range)?
+            } else if let Some(map) = value.as_mapping() {
+                let (values, stepless) = self.range(&name, value, map)?;
+                if let Some(ends) = stepless {
+                    range = Some(ends);
+                    self.stepless.push(doc.origin(value));
+                }
+                values
             } else {
                 return Err(
                     doc.error(value, format!("axis `{name}` must be a list of values or {{from: A, to: B, steps: N}}"))
@@ -428,12 +457,19 @@ impl<'d> Builder<'d> {
                     return Err(doc.error(value, format!("axis `{name}`: the value {} is listed twice", show(v))));
                 }
             }
-            self.axes.push(Axis { key: name, values, origin });
+            self.axes.push(Axis { key: name, values, range, origin });
         }
         Ok(())
     }
 
-    fn range(&self, name: &str, node: &Node, map: &MarkedMappingNode) -> Result<Vec<RawValue>, SpecError> {
+    /// A range's values, and its ends when written without `steps` (for a design).
+    #[allow(clippy::type_complexity)]
+    fn range(
+        &self,
+        name: &str,
+        node: &Node,
+        map: &MarkedMappingNode,
+    ) -> Result<(Vec<RawValue>, Option<(f64, f64)>), SpecError> {
         let doc = self.doc;
         let (mut from, mut to, mut steps, mut log) = (None, None, None, false);
         for (k, v) in map.iter() {
@@ -461,19 +497,24 @@ impl<'d> Builder<'d> {
             }
         }
         let missing = |what: &str| doc.error(node, format!("axis `{name}`: the range needs `{what}`"));
-        let (from, to, steps) = (
-            from.ok_or_else(|| missing("from"))?,
-            to.ok_or_else(|| missing("to"))?,
-            steps.ok_or_else(|| missing("steps"))?,
-        );
+        let (from, to) = (from.ok_or_else(|| missing("from"))?, to.ok_or_else(|| missing("to"))?);
+        let Some(steps) = steps else {
+            if log {
+                return Err(missing("steps"));
+            }
+            if from >= to {
+                return Err(doc.error(node, format!("axis `{name}`: a range needs `from` below `to`")));
+            }
+            return Ok((vec![RawValue::Float(from), RawValue::Float(to)], Some((from, to))));
+        };
         if log && (from <= 0.0 || to <= 0.0) {
             return Err(doc.error(node, format!("axis `{name}`: a `log: true` range needs `from` and `to` above 0")));
         }
         if steps == 1 {
-            return Ok(vec![RawValue::Float(from)]);
+            return Ok((vec![RawValue::Float(from)], None));
         }
         let last = (steps - 1) as f64;
-        Ok((0..steps)
+        let values = (0..steps)
             .map(|i| {
                 let f = i as f64 / last;
                 let x = match (i, log) {
@@ -484,7 +525,89 @@ impl<'d> Builder<'d> {
                 };
                 RawValue::Float(x)
             })
-            .collect())
+            .collect();
+        Ok((values, None))
+    }
+
+    /// `design: {sobol: {samples: N, seed: S, second_order: false}}`.
+    fn design(&self, node: &Node) -> Result<Design, SpecError> {
+        let doc = self.doc;
+        let shape = "`design` must be {sobol: {samples: N, seed: S}} (optionally `second_order: true`) or {morris: {trajectories: R, levels: P, seed: S}}";
+        let map = node.as_mapping().ok_or_else(|| doc.error(node, shape))?;
+        let mut design = None;
+        for (k, v) in map.iter() {
+            match k.as_str() {
+                "sobol" => {
+                    let inner = v.as_mapping().ok_or_else(|| doc.error(v, shape))?;
+                    let (mut samples, mut seed, mut second_order) = (None, 0, false);
+                    for (k, v) in inner.iter() {
+                        match k.as_str() {
+                            "samples" => {
+                                samples = Some(self.count("design.sobol.samples", v, 1, Sobol::MAX_SAMPLES as u64)?)
+                            }
+                            "seed" => seed = self.count("design.sobol.seed", v, 0, u64::from(u32::MAX))? as u32,
+                            "second_order" => match raw_value(v) {
+                                RawValue::Bool(b) => second_order = b,
+                                _ => return Err(doc.error(v, "`design.sobol.second_order` must be true or false")),
+                            },
+                            other => {
+                                return Err(doc.error(
+                                    &Node::Scalar(k.clone()),
+                                    format!(
+                                        "unknown key `{other}` in `design.sobol` (it takes samples, seed and second_order)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    let samples = samples.ok_or_else(|| doc.error(v, "`design.sobol` needs `samples`"))?;
+                    design = Some(Design::Sobol(Sobol { samples: samples as usize, seed, second_order }));
+                }
+                "morris" => {
+                    let inner = v.as_mapping().ok_or_else(|| doc.error(v, shape))?;
+                    let (mut trajectories, mut levels, mut seed) = (None, 4, 0);
+                    for (k, v) in inner.iter() {
+                        match k.as_str() {
+                            "trajectories" => {
+                                trajectories = Some(self.count(
+                                    "design.morris.trajectories",
+                                    v,
+                                    2,
+                                    Morris::MAX_TRAJECTORIES as u64,
+                                )?)
+                            }
+                            "levels" => {
+                                levels = self.count("design.morris.levels", v, 2, 1000)? as usize;
+                                if levels % 2 == 1 {
+                                    return Err(doc.error(v, "`design.morris.levels` must be even (SALib's advice: 4)"));
+                                }
+                            }
+                            "seed" => seed = self.count("design.morris.seed", v, 0, i64::MAX as u64)?,
+                            other => {
+                                return Err(doc.error(
+                                    &Node::Scalar(k.clone()),
+                                    format!(
+                                        "unknown key `{other}` in `design.morris` (it takes trajectories, levels and seed)"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    let trajectories =
+                        trajectories.ok_or_else(|| doc.error(v, "`design.morris` needs `trajectories`"))?;
+                    design = Some(Design::Morris(Morris { trajectories: trajectories as usize, levels, seed }));
+                }
+                other => {
+                    return Err(doc.error(
+                        &Node::Scalar(k.clone()),
+                        format!(
+                            "unknown design `{other}`: a design is `sobol` or `morris` (without `design`, the axes make a grid)"
+                        ),
+                    ));
+                }
+            }
+        }
+        design.ok_or_else(|| doc.error(node, shape))
     }
 
     fn fork(&mut self, node: &Node) -> Result<(), SpecError> {
@@ -635,16 +758,63 @@ impl<'d> Builder<'d> {
             settings: self.settings.clone(),
             indicators,
             axes: self.axes.clone(),
+            design: self.design.as_ref().map_or(Design::Grid, |d| d.0),
             schedule: self.schedule.clone(),
             fork: self.fork.as_ref().map(|f| f.0.clone()),
         };
         let _ = model_at;
-        // The grid's size.
-        let mut runs: usize = spec.seeds.len();
-        for axis in &spec.axes {
-            runs = runs.checked_mul(axis.values.len()).filter(|&r| r <= MAX_RUNS).ok_or_else(|| {
-                err(axis.origin.clone(), format!("the grid is too large: at most {MAX_RUNS} runs (points × seeds)"))
-            })?;
+        match (&spec.design, &self.design) {
+            (design @ (Design::Sobol(_) | Design::Morris(_)), Some((_, design_at))) => {
+                let d = spec.axes.len();
+                let name = design.name();
+                if d == 0 {
+                    return Err(err(
+                        design_at.clone(),
+                        format!("a {name} design needs `axes`, each a range {{from: A, to: B}}"),
+                    ));
+                }
+                if matches!(design, Design::Sobol(_)) && d > Sobol::MAX_PARAMETERS {
+                    return Err(err(
+                        design_at.clone(),
+                        format!("a Sobol design takes at most {} axes", Sobol::MAX_PARAMETERS),
+                    ));
+                }
+                if let Some(axis) = spec.axes.iter().find(|a| a.range.is_none()) {
+                    return Err(err(
+                        axis.origin.clone(),
+                        format!(
+                            "axis `{}`: a {name} design takes each axis as a range {{from: A, to: B}} (no values, no `steps`): the design picks the values",
+                            axis.key
+                        ),
+                    ));
+                }
+                let runs = spec.points().checked_mul(spec.seeds.len()).filter(|&r| r <= MAX_RUNS);
+                if runs.is_none() {
+                    return Err(err(
+                        design_at.clone(),
+                        format!("the design is too large: at most {MAX_RUNS} runs (points × seeds)"),
+                    ));
+                }
+            }
+            _ => {
+                if let Some(at) = self.stepless.first() {
+                    let name = spec.axes.iter().find(|a| a.range.is_some()).map_or("", |a| a.key.as_str());
+                    return Err(err(
+                        at.clone(),
+                        format!("axis `{name}`: the range needs `steps` (or the spec a `design`, e.g. sobol)"),
+                    ));
+                }
+                // The grid's size.
+                let mut runs: usize = spec.seeds.len();
+                for axis in &spec.axes {
+                    runs = runs.checked_mul(axis.values.len()).filter(|&r| r <= MAX_RUNS).ok_or_else(|| {
+                        err(
+                            axis.origin.clone(),
+                            format!("the grid is too large: at most {MAX_RUNS} runs (points × seeds)"),
+                        )
+                    })?;
+                }
+            }
         }
         // The settings, the schedule and every axis value, against the registry, as the
         // runs will apply them: nothing runs unless every run can be built.
@@ -654,7 +824,8 @@ impl<'d> Builder<'d> {
                 let hint = base.suggest(&axis.key).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
                 return Err(err(axis.origin.clone(), format!("axis `{}` is not a setting{hint}", axis.key)));
             }
-            for v in &axis.values {
+            let middle = axis.range.map(|(from, to)| RawValue::Float(from + (to - from) / 2.0));
+            for v in axis.values.iter().chain(&middle) {
                 let mut r = base.clone();
                 r.set_initial(&axis.key, v)
                     .map_err(|e| err(axis.origin.clone(), format!("axis `{}`: {e}", axis.key)))?;
@@ -711,6 +882,7 @@ pub fn registry_of(spec: &ExperimentSpec) -> Result<Registry, SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::design::{Morris, Sobol};
 
     const SPEC: &str = "name: t\nmodel: mark0\npreset: mark0-2015\nfirms: 10\nhouseholds: 100\nticks: 50\nwarmup: 10\nseeds: 2\nset: {bank.policy_rate: 0.0}\naxes:\n  firms.hiring_firing_ratio: [0.5, 1, 2]\n  firms.bankruptcy_threshold: {from: 0.5, to: 5, steps: 10}\nschedule:\n  - {tick: 20, set: {government.income_tax_rate: 0.3}}\n";
 
@@ -772,6 +944,67 @@ mod tests {
         assert!(e.starts_with("x.yaml, line 6: `government.income_tax_rate` = 3 is out of range"), "{e}");
         let e = error("name: t\nticks: 5\nseeds: [1, 1]\n");
         assert!(e.starts_with("x.yaml, line 3: `seeds`: seed 1 is listed twice"), "{e}");
+    }
+
+    #[test]
+    fn a_sobol_design_samples_ranges() {
+        let s = ExperimentSpec::parse(
+            "name: s\nticks: 5\nseeds: 2\ndesign: {sobol: {samples: 8, seed: 7}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 4}\n  firms.price_adjustment: {from: 0.02, to: 0.3}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        assert_eq!(s.design, Design::Sobol(Sobol { samples: 8, seed: 7, second_order: false }));
+        assert_eq!((s.points(), s.runs()), (32, 64));
+        assert_eq!(s.axes[0].range, Some((1.0, 4.0)));
+        let second = ExperimentSpec::parse(
+            "name: s\nticks: 5\ndesign: {sobol: {samples: 8, seed: 7, second_order: true}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 4}\n  firms.price_adjustment: {from: 0.02, to: 0.3}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        assert_eq!(second.points(), 48);
+        let e = error("name: t\nticks: 5\ndesign: {sobol: {samples: 8}}\naxes:\n  firms.hiring_firing_ratio: [1, 2]\n");
+        assert!(
+            e.starts_with(
+                "x.yaml, line 5: axis `firms.hiring_firing_ratio`: a Sobol design takes each axis as a range"
+            ),
+            "{e}"
+        );
+        let e = error("name: t\nticks: 5\ndesign: {sobol: {samples: 8}}\n");
+        assert!(e.starts_with("x.yaml, line 3: a Sobol design needs `axes`"), "{e}");
+        let e = error("name: t\nticks: 5\ndesign: {sobol: {seed: 8}}\n");
+        assert!(e.starts_with("x.yaml, line 3: `design.sobol` needs `samples`"), "{e}");
+        let e = error("name: t\nticks: 5\ndesign:\n  sobol: {samples: 8, seeds: 2}\n");
+        assert!(e.starts_with("x.yaml, line 4: unknown key `seeds` in `design.sobol`"), "{e}");
+        let m = ExperimentSpec::parse(
+            "name: m\nticks: 5\ndesign: {morris: {trajectories: 10, seed: 3}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 4}\n  firms.price_adjustment: {from: 0.02, to: 0.3}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(m.design, Design::Morris(Morris { trajectories: 10, levels: 4, seed: 3 }));
+        assert_eq!(m.points(), 30);
+        let e = error("name: t\nticks: 5\ndesign: {morris: {trajectories: 8, levels: 3}}\n");
+        assert!(e.starts_with("x.yaml, line 3: `design.morris.levels` must be even"), "{e}");
+        let e =
+            error("name: t\nticks: 5\ndesign: {morris: {trajectories: 8}}\naxes:\n  firms.price_adjustment: [0.1]\n");
+        assert!(
+            e.starts_with("x.yaml, line 5: axis `firms.price_adjustment`: a Morris design takes each axis as a range"),
+            "{e}"
+        );
+        let e = error("name: t\nticks: 5\ndesign:\n  latin: {samples: 8}\n");
+        assert!(e.starts_with("x.yaml, line 4: unknown design `latin`"), "{e}");
+        let e = error("name: t\nticks: 5\ndesign: {sobol: {samples: 0}}\n");
+        assert!(e.starts_with("x.yaml, line 3: `design.sobol.samples` = 0 is out of range"), "{e}");
+        let e = error(
+            "name: t\nticks: 5\ndesign: {sobol: {samples: 8}}\naxes:\n  firms.hiring_firing_ratio: {from: 4, to: 1}\n",
+        );
+        assert!(
+            e.starts_with("x.yaml, line 5: axis `firms.hiring_firing_ratio`: a range needs `from` below `to`"),
+            "{e}"
+        );
+        let e = error(
+            "name: t\nticks: 5\ndesign: {sobol: {samples: 8}}\naxes:\n  firms.hiring_firing_ratio: {from: 1, to: 40}\n",
+        );
+        assert!(e.starts_with("x.yaml, line 5: axis `firms.hiring_firing_ratio`") && e.contains("out of range"), "{e}");
     }
 
     #[test]

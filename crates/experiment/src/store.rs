@@ -33,6 +33,7 @@ pub fn layout(plan: &Plan) -> serde_json::Value {
             "values": a.values.iter().map(raw_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "indicators": spec.indicators,
+        "design": spec.design.layout(),
         "fork": spec.fork.as_ref().map(|f| serde_json::json!({
             "tick": f.tick,
             "set": f.changes.iter().map(|c| (c.key.clone(), raw_json(&c.value))).collect::<serde_json::Map<_, _>>(),

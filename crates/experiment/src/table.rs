@@ -1,7 +1,8 @@
 //! The experiment's table: one row per run, sorted by run index, so its bytes never
 //! depend on the order runs finished in, the number of threads or the shards.
 //!
-//! Columns: `run`, `seed`, one per axis (named by its key), `phase`, then for each
+//! Columns: `run`, `point` (a design's only: the point's index in the design, SALib's
+//! row order for a Sobol design), `seed`, one per axis (named by its key), `phase`, then for each
 //! summarised indicator `<indicator>_mean|_sd|_min|_max|_p5|_p50|_p95`. With a fork:
 //! `branch_phase`, the branch's `branch_<indicator>_<stat>` and the policy effect
 //! `effect_<indicator>` (branch mean − baseline mean). Last, `error` (empty unless the
@@ -26,6 +27,7 @@ use watchtower_engine::RawValue;
 
 use watchtower_runner::report::EconomicPhase;
 
+use crate::design::Design;
 use crate::execute::ExperimentError;
 use crate::plan::{Plan, Shard};
 use crate::spec::ExperimentSpec;
@@ -204,7 +206,11 @@ impl ExperimentTable {
 
     fn schema_kinds(&self) -> Vec<(String, Kind)> {
         let spec = self.spec();
-        let mut cols = vec![("run".to_string(), Kind::U), ("seed".to_string(), Kind::U)];
+        let mut cols = vec![("run".to_string(), Kind::U)];
+        if spec.design != Design::Grid {
+            cols.push(("point".to_string(), Kind::U));
+        }
+        cols.push(("seed".to_string(), Kind::U));
         for axis in &spec.axes {
             let kind = if axis.values.iter().all(|v| matches!(v, RawValue::Bool(_))) {
                 Kind::B
@@ -238,7 +244,11 @@ impl ExperimentTable {
 
     fn cells(&self, s: &RunSummary) -> Vec<Cell> {
         let spec = self.spec();
-        let mut row = vec![Cell::U(s.run), Cell::U(s.seed)];
+        let mut row = vec![Cell::U(s.run)];
+        if spec.design != Design::Grid {
+            row.push(Cell::U(s.point));
+        }
+        row.push(Cell::U(s.seed));
         for (axis, v) in spec.axes.iter().zip(self.plan.point_values(s.point)) {
             let all_int = axis.values.iter().all(|v| matches!(v, RawValue::Int(_)));
             row.push(match v {
@@ -328,7 +338,9 @@ impl ExperimentTable {
         out.flush().map_err(io)
     }
 
-    /// The table as one Arrow record batch (reals that are missing are null).
+    /// The table as one Arrow record batch (reals that are missing are null). A designed
+    /// experiment's carries its design in the schema's metadata
+    /// ([`crate::sensitivity::META_DESIGN`]), so the batch alone can be analysed.
     pub fn to_record_batch(&self) -> RecordBatch {
         self.record_batch(false)
     }
@@ -380,7 +392,11 @@ impl ExperimentTable {
             fields.push(Field::new(SUMMARY_COLUMN, DataType::Binary, false));
             arrays.push(Arc::new(b.finish()));
         }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("columns agree with the schema")
+        let metadata = crate::sensitivity::design_metadata(self.spec())
+            .map(|d| [(crate::sensitivity::META_DESIGN.to_string(), d)].into())
+            .unwrap_or_default();
+        RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, metadata)), arrays)
+            .expect("columns agree with the schema")
     }
 
     /// Writes Parquet (zstd). A shard's file also carries the spec and each run's encoded

@@ -18,6 +18,7 @@
 
 // From the top down: serving, the handlers, what the handlers share, the state, and the
 // pieces below it. No module imports one above it (DESIGN.md §8).
+mod running;
 mod server;
 
 mod api;
@@ -44,6 +45,7 @@ mod readers;
 pub mod wire;
 
 pub use host::check_allowed as check_allowed_host;
+pub use running::{BindError, Bound, Running};
 pub use server::{router, run, serve};
 pub use state::{Bridge, CellsQuery, ExperimentAnswer, ExperimentReader, Published, ServerConfig, ServerState};
 pub use ws::MAX_MESSAGE;

@@ -166,7 +166,7 @@ fn draw(table: &ExperimentTable, column: &str, png: &Path, data_dir: &Path, forc
 
 /// Refuses, before any work, the files a command would write at its end: `--out` and
 /// `--plot` as [`crate::outputs::check`] does, and a `--plot` that is not a `.png`.
-fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, force: bool) -> Result<(), AppError> {
+pub fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, force: bool) -> Result<(), AppError> {
     if let Some(png) = png
         && !png.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
     {
@@ -215,10 +215,15 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
     let (id, plan) = (stored.id(), stored.plan().clone());
     let spec = plan.spec();
     say!(
-        "experiment {id} `{}`: {} runs ({} grid points × {} seeds), {} to run on {jobs} thread{}; {}",
+        "experiment {id} `{}`: {} runs ({} {} × {} seeds), {} to run on {jobs} thread{}; {}",
         spec.name,
         plan.len(),
         plan.points(),
+        match spec.design {
+            watchtower_experiment::Design::Grid => "grid points",
+            watchtower_experiment::Design::Sobol(_) => "points of a Sobol design",
+            watchtower_experiment::Design::Morris(_) => "points of a Morris design",
+        },
         spec.seeds.len(),
         plan.len() - stored.done(),
         if jobs == 1 { "" } else { "s" },
@@ -398,14 +403,8 @@ pub fn experiments(args: ExperimentsArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `watchtower export --experiment ID|latest`: the tidy table.
-pub fn export(
-    data: &DataDirArg,
-    experiment: &str,
-    format: Option<TableFormatArg>,
-    out: Option<&Path>,
-    force: bool,
-) -> Result<(), AppError> {
+/// The stored experiment `experiment` names: an id, or `latest`.
+pub fn load(data: &DataDirArg, experiment: &str) -> Result<stored::Loaded, AppError> {
     let history = History::open(&data.database(), 1)?;
     let id = match experiment {
         "latest" => history
@@ -415,8 +414,19 @@ pub fn export(
             .parse()
             .map_err(|_| AppError::Usage(format!("--experiment {id}: expected an experiment id or `latest`")))?,
     };
-    let loaded = stored::load(&history, id)?
-        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))?;
+    stored::load(&history, id)?
+        .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))
+}
+
+/// `watchtower export --experiment ID|latest`: the tidy table.
+pub fn export(
+    data: &DataDirArg,
+    experiment: &str,
+    format: Option<TableFormatArg>,
+    out: Option<&Path>,
+    force: bool,
+) -> Result<(), AppError> {
+    let loaded = load(data, experiment)?;
     let format =
         format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
     match out {

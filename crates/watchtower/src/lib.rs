@@ -26,6 +26,7 @@ pub mod listen;
 pub mod outputs;
 pub mod replay;
 pub mod run;
+pub mod sensitivity;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
@@ -65,6 +66,9 @@ enum Command {
     Experiment(experiment::ExperimentArgs),
     /// List the experiments in a data directory.
     Experiments(experiment::ExperimentsArgs),
+    /// Which parameter matters: the Sobol indices (first and total order, with 95%
+    /// intervals) of a Sobol design's summary columns.
+    Sensitivity(sensitivity::SensitivityArgs),
     /// Re-run a recorded run from its seed, parameters and commands, and check that every
     /// tick comes out identical.
     Replay(replay::ReplayArgs),
@@ -92,6 +96,7 @@ pub fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Export(args)) => history::export(args),
         Some(Command::Experiment(args)) => experiment::experiment(args, &signals()?),
         Some(Command::Experiments(args)) => experiment::experiments(args),
+        Some(Command::Sensitivity(args)) => sensitivity::sensitivity(args),
         Some(Command::Replay(args)) => replay::replay(args),
         Some(Command::Bench(args)) => bench::bench(args),
     }

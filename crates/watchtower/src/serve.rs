@@ -19,8 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use watchtower_bridge::Bridge;
 use watchtower_engine::Registry;
@@ -29,7 +27,7 @@ use watchtower_runner::live_engine::{EngineExit, EngineThread, LiveEngine, Start
 use watchtower_runner::resume::{Rebuilt, Resumable, Resumed};
 use watchtower_runner::{Scenario, Stop};
 use watchtower_server::connections::Limits;
-use watchtower_server::{CellsQuery, ExperimentAnswer, ExperimentReader, ServerConfig, ServerState};
+use watchtower_server::{Bound, CellsQuery, ExperimentAnswer, ExperimentReader, Running, ServerConfig, ServerState};
 use watchtower_store::{History, RunStatus, Writer, WriterOptions, WriterReport};
 
 use crate::error::AppError;
@@ -120,19 +118,6 @@ impl Checked {
     }
 }
 
-/// The async runtime, and the port bound.
-fn bind(addr: SocketAddr) -> Result<(tokio::runtime::Runtime, TcpListener), AppError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("server")
-        .build()
-        .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
-    let listener = runtime
-        .block_on(TcpListener::bind(addr))
-        .map_err(|e| AppError::Startup(format!("cannot listen on {addr}: {e}")))?;
-    Ok((runtime, listener))
-}
-
 /// The run `--resume` means, rebuilt where its stored ticks end (nothing written yet).
 fn rebuild(args: &ServeArgs, explicit: Option<i64>, stop: &Stop) -> Result<Rebuilt, AppError> {
     let rebuilt = Resumable::find(&args.data.database(), explicit)?.rebuild(stop)?;
@@ -183,9 +168,7 @@ pub struct Service {
     pub token: String,
     /// The bridge (the benchmarks watch the engine through it, as the server does).
     pub bridge: Bridge,
-    runtime: tokio::runtime::Runtime,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
+    server: Running,
     engine: EngineThread,
     writer: Option<Writer>,
     lock: Option<DirLock>,
@@ -205,8 +188,8 @@ impl Service {
         // A resumed run is rebuilt (and its stored ticks since the checkpoint checked)
         // before anything is served.
         let rebuilt = args.resume.map(|explicit| rebuild(args, explicit, &stop)).transpose()?;
-        let (runtime, listener) = bind(args.listen.bind)?;
-        let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
+        let bound = Bound::bind(args.listen.bind).map_err(|e| AppError::Startup(e.to_string()))?;
+        let addr = bound.addr();
         // Only now the database: a start refused above (port taken) leaves it untouched.
         let (writer, checkpointer, start) = open_store(args, economy, checkpoints, rebuilt)?;
         let history = writer.as_ref().map(|w| History::open(w.path(), 4)).transpose()?;
@@ -239,15 +222,13 @@ impl Service {
             viewer: None,
         };
         let state = ServerState::new(config, bridge.clone());
-        let cancel = CancellationToken::new();
-        let server = runtime.spawn(watchtower_server::run(listener, addr, Arc::clone(&state), cancel.clone()));
-        Ok(Self { addr, token, bridge, runtime, cancel, server, engine, writer, lock, state, stop })
+        let server = bound.serve(Arc::clone(&state));
+        Ok(Self { addr, token, bridge, server, engine, writer, lock, state, stop })
     }
 
     /// The dashboard's URL, with the token.
     pub fn url(&self) -> String {
-        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
-        format!("http://{host}:{}/?token={}", self.addr.port(), self.token)
+        self.server.url(Some(&self.token))
     }
 
     /// The run being recorded, if any.
@@ -270,11 +251,9 @@ impl Service {
     pub fn stop(self) -> Result<(Option<WriterReport>, EngineExit), AppError> {
         self.stop.request();
         info!("shutting down");
-        self.cancel.cancel();
-        let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
         // No server task outlives this, so nothing is queued or refused after the last
         // drains below.
-        self.runtime.shutdown_timeout(Duration::from_millis(200));
+        self.server.stop();
         self.state.close_floods(); // a flood still being counted gets its summary row
         drop(self.state); // the read pool closes with the server's state...
         let mut exit = self.engine.join();

@@ -1,7 +1,7 @@
 //! `watchtower view`: the dashboard and the read APIs over an existing data directory,
 //! read-only, beside whatever process is writing it.
 //!
-//! One process writes a data directory and holds its lock (`lock.rs`); that is why
+//! One process writes a data directory and holds its lock (`store::DirLock`); that is why
 //! `serve` cannot show an experiment that `experiment` is running. A viewer takes no
 //! lock and runs no economy: it opens the database with read-only connections (in WAL
 //! mode a reader sees each committed transaction and never blocks the writer), so it can
@@ -17,11 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use watchtower_bridge::Bridge;
 use watchtower_runner::Stop;
-use watchtower_server::{ServerConfig, ServerState};
+use watchtower_server::{Bound, Running, ServerConfig, ServerState};
 use watchtower_store::History;
 
 use crate::error::AppError;
@@ -48,9 +46,7 @@ pub struct Viewer {
     pub addr: SocketAddr,
     /// The data directory it shows.
     pub dir: PathBuf,
-    runtime: tokio::runtime::Runtime,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
+    server: Running,
 }
 
 impl Viewer {
@@ -88,16 +84,8 @@ impl Viewer {
         })?;
         let history = History::open(&db, 4)?;
         raise_open_files(&limits);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("server")
-            .build()
-            .map_err(|e| AppError::Startup(format!("cannot start the async runtime: {e}")))?;
-        let bind = args.listen.bind;
-        let listener = runtime
-            .block_on(TcpListener::bind(bind))
-            .map_err(|e| AppError::Startup(format!("cannot listen on {bind}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| AppError::Startup(e.to_string()))?;
+        let bound = Bound::bind(args.listen.bind).map_err(|e| AppError::Startup(e.to_string()))?;
+        let addr = bound.addr();
         let config = ServerConfig {
             // No token: nothing a viewer serves needs one, and `token_ok` passes none.
             token: String::new(),
@@ -112,23 +100,18 @@ impl Viewer {
         };
         // A bridge with no engine behind it: nothing is ever published, and nothing
         // reaches its queues (the server refuses commands before they do).
-        let state = ServerState::new(config, Bridge::default());
-        let cancel = CancellationToken::new();
-        let server = runtime.spawn(watchtower_server::run(listener, addr, state, cancel.clone()));
-        Ok(Self { addr, dir, runtime, cancel, server })
+        let server = bound.serve(ServerState::new(config, Bridge::default()));
+        Ok(Self { addr, dir, server })
     }
 
     /// The dashboard's URL (no token: a viewer takes no commands).
     pub fn url(&self) -> String {
-        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
-        format!("http://{host}:{}/", self.addr.port())
+        self.server.url(None)
     }
 
     /// Closes the sockets and the read connections.
     pub fn stop(self) {
-        self.cancel.cancel();
-        let _ = self.runtime.block_on(async { tokio::time::timeout(Duration::from_secs(1), self.server).await });
-        self.runtime.shutdown_timeout(Duration::from_millis(200));
+        self.server.stop();
     }
 }
 
