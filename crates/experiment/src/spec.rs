@@ -66,6 +66,13 @@ pub const MAX_RUNS: usize = 10_000_000;
 /// Most ticks one run may have.
 pub const MAX_TICKS: u64 = 100_000_000;
 
+/// Longest `name` (and any other text but the description), in characters: an
+/// experiment's name is shown in every listing.
+pub const MAX_NAME: usize = 256;
+
+/// Longest `description`, in characters.
+pub const MAX_DESCRIPTION: usize = 10_000;
+
 /// Most values one axis may have.
 pub const MAX_AXIS_VALUES: usize = 100_000;
 
@@ -281,8 +288,14 @@ impl<'d> Builder<'d> {
         }
     }
 
+    /// A text value: at most [`MAX_DESCRIPTION`] characters for `description`,
+    /// [`MAX_NAME`] for any other key.
     fn text(&self, key: &str, node: &Node) -> Result<String, SpecError> {
+        let max = if key == "description" { MAX_DESCRIPTION } else { MAX_NAME };
         match node {
+            Node::Scalar(s) if s.as_str().chars().nth(max).is_some() => {
+                Err(self.doc.error(node, format!("`{key}` is too long: at most {max} characters")))
+            }
             Node::Scalar(s) if !s.as_str().is_empty() => Ok(s.as_str().to_string()),
             _ => Err(self.doc.error(node, format!("`{key}` must be text"))),
         }
@@ -942,6 +955,19 @@ mod tests {
         assert!(e.starts_with("x.yaml, line 3: `fork.tick` = 9 must be below"), "{e}");
         let e = error("name: t\nticks: 50\nfork:\n  tick: 9\n  set:\n    government.income_tax_rate: 3\n");
         assert!(e.starts_with("x.yaml, line 6: `government.income_tax_rate` = 3 is out of range"), "{e}");
+        let e = error(&format!("name: {}\nticks: 5\n", "n".repeat(MAX_NAME + 1)));
+        assert!(e.contains("`name` is too long: at most 256 characters"), "{e}");
+        let e = error(&format!("name: t\ndescription: {}\nticks: 5\n", "d".repeat(MAX_DESCRIPTION + 1)));
+        assert!(e.contains("`description` is too long: at most 10000 characters"), "{e}");
+        assert!(ExperimentSpec::parse(&format!("name: {}\nticks: 5\n", "n".repeat(MAX_NAME)), "t.yaml").is_ok());
+        let e = ExperimentSpec::parse_with(
+            "name: t\nticks: 5\n",
+            "t.yaml",
+            &[format!("name={}", "n".repeat(MAX_NAME + 1))],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("too long"), "{e}");
         let e = error("name: t\nticks: 5\nseeds: [1, 1]\n");
         assert!(e.starts_with("x.yaml, line 3: `seeds`: seed 1 is listed twice"), "{e}");
     }

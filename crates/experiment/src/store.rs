@@ -104,20 +104,26 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
     let Some(detail) = history.experiment(id)? else { return Ok(None) };
     let spec = ExperimentSpec::parse_with(&detail.spec, &detail.row.source, &detail.overrides)?;
     let mut table = ExperimentTable::new(Plan::new(spec));
+    let planned = table.plan().len();
     for row in history.run_summaries(id, 0, usize::MAX)? {
-        if row.format != SUMMARY_FORMAT {
-            return Err(ExperimentError::Other(format!(
-                "experiment {id}, run {}: its summary was written by another version of Watchtower (format {})",
-                row.run, row.format
-            )));
-        }
-        let summary = RunSummary::decode(&row.summary).map_err(ExperimentError::Other)?;
-        if summary.run >= table.plan().len() {
-            return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
-        }
-        table.insert(summary);
+        table.insert(decode(id, row.run, row.format, &row.summary, planned)?);
     }
     Ok(Some(Loaded { detail, table }))
+}
+
+/// Experiment `id`'s stored summary of run `run` (`bytes`, in encoding `format`),
+/// decoded and checked against its plan of `planned` runs.
+pub fn decode(id: i64, run: u64, format: i64, bytes: &[u8], planned: u64) -> Result<RunSummary, ExperimentError> {
+    if format != SUMMARY_FORMAT {
+        return Err(ExperimentError::Other(format!(
+            "experiment {id}, run {run}: its summary was written by another version of Watchtower (format {format})"
+        )));
+    }
+    let summary = RunSummary::decode(bytes).map_err(ExperimentError::Other)?;
+    if summary.run >= planned {
+        return Err(ExperimentError::Other(format!("experiment {id}: run {} is outside its plan", summary.run)));
+    }
+    Ok(summary)
 }
 
 /// `--keep-ticks`: every run's ticks (its baseline, with a fork) recorded as an
@@ -165,15 +171,6 @@ impl RunRecorder for StoreRecorder {
         self.writer.finish(status, error)?;
         Ok(())
     }
-}
-
-/// Experiment `id`'s fan of indicator `name`, read from the store.
-pub fn fan(history: &History, id: i64, name: &str) -> Result<crate::fan::FanAnswer, ExperimentError> {
-    let Some(loaded) = load(history, id)? else { return Ok(crate::fan::FanAnswer::NoExperiment) };
-    Ok(match crate::fan::fan_json(&loaded.table, name) {
-        Ok(fan) => crate::fan::FanAnswer::Fan(fan),
-        Err(message) => crate::fan::FanAnswer::NotSummarised(message),
-    })
 }
 
 /// Experiment `id`'s cells, read from the store: `None` when there is no such

@@ -84,6 +84,12 @@ pub const META_SOURCE: &str = "watchtower.experiment.source";
 pub const META_OVERRIDES: &str = "watchtower.experiment.overrides";
 /// The shard, `I/N`.
 pub const META_SHARD: &str = "watchtower.experiment.shard";
+/// SHA-256 (hex) of a shard's rows: each run's encoded summary in the file's order, as
+/// [`rows_digest`] reads them. `experiment merge` recomputes it from what it read.
+pub const META_ROWS_DIGEST: &str = "watchtower.experiment.rows_sha256";
+/// SHA-256 (hex) of what fixes a shard's plan: the spec's text and source, the `--set`
+/// arguments and the shard `I/N`, as [`spec_digest`] reads them.
+pub const META_SPEC_DIGEST: &str = "watchtower.experiment.spec_sha256";
 /// The column holding each run's encoded summary in a shard file.
 pub const SUMMARY_COLUMN: &str = "_summary";
 
@@ -105,14 +111,24 @@ impl Interval {
     pub fn of(xs: impl IntoIterator<Item = f64>) -> Self {
         let xs: Vec<f64> = xs.into_iter().filter(|x| !x.is_nan()).collect();
         let n = xs.len();
+        // Folds from 0.0, as `fan.rs` adds its sums run by run, so both give the same bits.
+        let sum = xs.iter().fold(0.0, |a, x| a + x);
+        let mean = sum / n as f64;
+        Self::from_sums(n, sum, xs.iter().fold(0.0, |a, x| a + (x - mean).powi(2)))
+    }
+
+    /// The interval of `n` values (NaNs already left out) from their `sum` and the sum of
+    /// their squared deviations from the mean, `dev`: what [`Interval::of`] computes,
+    /// for values added one run at a time (the fan, `fan.rs`).
+    pub fn from_sums(n: usize, sum: f64, dev: f64) -> Self {
         if n == 0 {
             return Self { mean: f64::NAN, lo: f64::NAN, hi: f64::NAN, n };
         }
-        let mean = xs.iter().sum::<f64>() / n as f64;
+        let mean = sum / n as f64;
         if n < 2 {
             return Self { mean, lo: f64::NAN, hi: f64::NAN, n };
         }
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let var = dev / (n - 1) as f64;
         let half = t95(n - 1) * (var / n as f64).sqrt();
         Self { mean, lo: mean - half, hi: mean + half, n }
     }
@@ -410,10 +426,18 @@ impl ExperimentTable {
         let mut meta = Vec::new();
         if let Some(shard) = shard {
             let spec = self.spec();
+            let overrides = serde_json::to_string(&spec.overrides).expect("text");
+            let shard = shard.to_string();
+            let summaries = summary_column(&batch).expect("a shard's batch has its summaries");
+            meta.push(KeyValue::new(META_ROWS_DIGEST.into(), rows_digest(summaries.iter().flatten())));
+            meta.push(KeyValue::new(
+                META_SPEC_DIGEST.into(),
+                spec_digest(&[&spec.text, &spec.source, &overrides, &shard]),
+            ));
             meta.push(KeyValue::new(META_SPEC.into(), spec.text.clone()));
             meta.push(KeyValue::new(META_SOURCE.into(), spec.source.clone()));
-            meta.push(KeyValue::new(META_OVERRIDES.into(), serde_json::to_string(&spec.overrides).expect("text")));
-            meta.push(KeyValue::new(META_SHARD.into(), shard.to_string()));
+            meta.push(KeyValue::new(META_OVERRIDES.into(), overrides));
+            meta.push(KeyValue::new(META_SHARD.into(), shard));
         }
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -529,6 +553,42 @@ fn csv_text(t: &str) -> String {
     if t.contains([',', '"', '\n', '\r']) { format!("\"{}\"", t.replace('"', "\"\"")) } else { t.to_string() }
 }
 
+/// A shard batch's column of encoded summaries.
+fn summary_column(batch: &RecordBatch) -> Option<&arrow::array::BinaryArray> {
+    batch.column_by_name(SUMMARY_COLUMN).and_then(|c| c.as_any().downcast_ref())
+}
+
+/// SHA-256, in hex, of length-prefixed `parts`, so no two different lists of parts
+/// hash the same bytes.
+fn digest<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`META_ROWS_DIGEST`]: the digest of a shard's encoded summaries, in order.
+pub fn rows_digest<'a>(summaries: impl IntoIterator<Item = &'a [u8]>) -> String {
+    digest(summaries)
+}
+
+/// [`META_SPEC_DIGEST`]: the digest of the spec's text, its source, the `--set`
+/// arguments (JSON) and the shard (`I/N`), as they stand in the file's metadata.
+pub fn spec_digest(parts: &[&str]) -> String {
+    digest(parts.iter().map(|p| p.as_bytes()))
+}
+
+/// Runs `read`, a step of the Parquet reader over a file that may be damaged: some
+/// damaged files make the reader panic, and that panic becomes the file's error, so
+/// the merge still names the file (the panic's own message still goes to stderr).
+fn unpanicked<T>(read: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err("is damaged: the Parquet reader could not read it".into()))
+}
+
 /// What `experiment merge` found in a set of shard files.
 #[derive(Debug)]
 pub struct Merged {
@@ -543,7 +603,7 @@ pub struct Merged {
 /// Reads shard files (written with `--shard I/N`) and combines them into the table one
 /// machine would have produced. Files of different specs or shard counts are refused.
 pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentError> {
-    use arrow::array::{Array, BinaryArray};
+    use arrow::array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut table: Option<ExperimentTable> = None;
     let mut first: Option<(String, String, Vec<String>, u64)> = None;
@@ -552,8 +612,10 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
         let shown = path.display().to_string();
         let bad = |m: String| ExperimentError::File { path: shown.clone(), message: m };
         let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(format!("not a Parquet file: {e}")))?;
+        let builder = unpanicked(|| {
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format!("not a Parquet file: {e}"))
+        })
+        .map_err(bad)?;
         let kv: BTreeMap<String, String> = builder
             .metadata()
             .file_metadata()
@@ -567,6 +629,17 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
         };
         let (text, source, overrides, shard) =
             (get(META_SPEC)?, get(META_SOURCE)?, get(META_OVERRIDES)?, get(META_SHARD)?);
+        // The digests come first: a byte changed anywhere in what the plan is rebuilt from
+        // names this file rather than merging another experiment's table.
+        let damaged = |what: &str| {
+            bad(format!(
+                "is damaged: its {what} do not match the digest written with it (copy the shard again, or re-run it)"
+            ))
+        };
+        if get(META_SPEC_DIGEST)? != spec_digest(&[&text, &source, &overrides, &shard]) {
+            return Err(damaged("spec, source, --set arguments or shard number"));
+        }
+        let rows_expected = get(META_ROWS_DIGEST)?;
         let overrides: Vec<String> = serde_json::from_str(&overrides).map_err(|e| bad(e.to_string()))?;
         let shard: Shard = shard.parse().map_err(bad)?;
         match &first {
@@ -588,20 +661,27 @@ pub fn merge_shards(files: &[std::path::PathBuf]) -> Result<Merged, ExperimentEr
             return Err(bad(format!("shard {shard} is given twice")));
         }
         let t = table.as_mut().expect("set above");
-        let reader = builder.build().map_err(|e| bad(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let col = batch
-                .column_by_name(SUMMARY_COLUMN)
-                .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
-                .ok_or_else(|| bad(format!("has no `{SUMMARY_COLUMN}` column")))?;
-            for i in 0..col.len() {
-                let s = RunSummary::decode(col.value(i)).map_err(bad)?;
-                if s.run >= t.plan().len() {
-                    return Err(bad(format!("holds run {}, outside the plan", s.run)));
+        let encoded = unpanicked(|| {
+            let mut encoded: Vec<Vec<u8>> = Vec::new();
+            for batch in builder.build().map_err(|e| e.to_string())? {
+                let batch = batch.map_err(|e| e.to_string())?;
+                let col = summary_column(&batch).ok_or_else(|| format!("has no `{SUMMARY_COLUMN}` column"))?;
+                for i in 0..col.len() {
+                    encoded.push(col.value(i).to_vec());
                 }
-                t.insert(s);
             }
+            Ok(encoded)
+        })
+        .map_err(bad)?;
+        if rows_digest(encoded.iter().map(Vec::as_slice)) != rows_expected {
+            return Err(damaged("rows"));
+        }
+        for bytes in &encoded {
+            let s = RunSummary::decode(bytes).map_err(bad)?;
+            if s.run >= t.plan().len() {
+                return Err(bad(format!("holds run {}, outside the plan", s.run)));
+            }
+            t.insert(s);
         }
     }
     let table = table.ok_or_else(|| ExperimentError::Other("no shard files given".into()))?;

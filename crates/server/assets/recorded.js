@@ -42,7 +42,8 @@ export async function loadRecorded(id, store, onPage) {
  * null if it does not know the run.
  */
 export async function describeRun(id) {
-  const { status, body } = await getJSON('/api/runs');
+  // The listing comes in pages, newest first; the page after run id + 1 starts at run id.
+  const { status, body } = await getJSON(`/api/runs?after=${id + 1}&limit=1`);
   const r = status === 200 ? body?.runs?.find((x) => x.id === id) : null;
   if (!r) return null;
   const resumed = resumedText(r.resumed_at);

@@ -74,7 +74,9 @@ impl Wanted {
             run: run_id(q.run.as_deref())?,
             from: whole("from", q.from.as_deref(), 0, MAX_SQL)?,
             to: whole("to", q.to.as_deref(), 0, MAX_SQL)?,
-            limit: whole("limit", q.limit.as_deref(), 1, u64::MAX)?.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS),
+            // Any whole number up to 2^63 − 1 is a limit (cut to MAX_ROWS); past it, as for
+            // every other number here, it does not fit.
+            limit: whole("limit", q.limit.as_deref(), 1, MAX_SQL)?.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS),
         })
     }
 }
@@ -259,6 +261,8 @@ mod tests {
         assert!(e.0.starts_with("`from`"), "{e:?}");
         assert!(Wanted::parse(&raw(None, None, Some("-3"), None)).unwrap_err().0.starts_with("`to`"));
         assert!(Wanted::parse(&raw(None, None, None, Some("0"))).unwrap_err().0.starts_with("`limit`"));
+        let e = Wanted::parse(&raw(None, None, None, Some("18446744073709551615"))).unwrap_err();
+        assert!(e.0.starts_with("`limit`"), "{e:?}");
         assert!(Wanted::parse(&raw(Some("x"), None, None, None)).unwrap_err().0.starts_with("`run`"));
         let w = Wanted::parse(&raw(Some("2"), Some("5"), Some("9"), Some("999999999"))).unwrap();
         assert_eq!(w, Wanted { run: Some(2), from: Some(5), to: Some(9), limit: MAX_ROWS });

@@ -1,7 +1,8 @@
 //! Runs, addressed by id: the main run and its what-if branches.
 //!
-//! - `GET /api/runs`: every recorded run (parent, fork tick, changes, whether it is
-//!   live, resumed at, dropped at), newest first; without a store, the live runs.
+//! - `GET /api/runs?limit=&after=`: the recorded runs (parent, fork tick, changes,
+//!   whether it is live, resumed at, dropped at), newest first, a page at a time; without
+//!   a store, the live runs.
 //! - `POST /api/runs/{id}/fork` (token): `{"set": {KEY: VALUE, …}, "name": "…"}` copies
 //!   run `id` as it stands before its next tick, changes `set` in the copy and runs both
 //!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`.
@@ -23,16 +24,19 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request};
+use watchtower_store::RunRow;
 
 use crate::access::{bearer, origin_ok, token_ok};
 use crate::live::{describe, is_live, main_run};
-use crate::respond::{not_live, problem, read_json};
+use crate::query::{MAX_SQL, whole};
+use crate::readers::QUEUE_WAIT;
+use crate::respond::{no_store, not_live, problem};
 use crate::state::{AppState, ServerState};
 
 /// How long a fork or a drop waits for the engine's answer.
@@ -162,8 +166,42 @@ pub async fn drop_run(State((state, _)): AppState, Path(run): Path<i64>, headers
     }
 }
 
-/// `GET /api/runs`: recorded runs with their live state; without a store, the live runs.
-pub async fn runs(State((state, _)): AppState) -> Response {
+/// Runs in a page of `GET /api/runs` when `limit` is not given: more than the
+/// dashboard's run bar ever shows.
+pub const DEFAULT_RUNS_PAGE: u64 = 100;
+
+/// Most runs in one page of `GET /api/runs`; `next` says where the rest begin.
+pub const MAX_RUNS_PAGE: u64 = 1_000;
+
+/// The listing's parameters as sent: text, so each is checked and refused by name.
+#[derive(Deserialize)]
+pub struct RunsQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// A run as the listing shows it: the stored row, whether it is live, whether it is the
+/// main run.
+#[derive(Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    row: &'a RunRow,
+    live: bool,
+    main: bool,
+}
+
+/// `GET /api/runs?limit=&after=`: recorded runs with their live state, newest first, a
+/// page at a time (`limit`, default [`DEFAULT_RUNS_PAGE`], at most [`MAX_RUNS_PAGE`];
+/// `after=ID`: the runs older than run ID), with `next`: the `after` of the next page, or
+/// null on the last. Rows go from the store's cursor straight into the answer's bytes, so
+/// a request holds one page of JSON, whatever the data directory holds. Without a store:
+/// the live runs, in one page.
+pub async fn runs(State((state, _)): AppState, Query(q): Query<RunsQuery>) -> Response {
+    let (limit, after) =
+        match (whole("limit", q.limit.as_deref(), 1, MAX_RUNS_PAGE), whole("after", q.after.as_deref(), 1, MAX_SQL)) {
+            (Ok(limit), Ok(after)) => (limit.unwrap_or(DEFAULT_RUNS_PAGE) as usize, after.map(|a| a as i64)),
+            (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
+        };
     let live = state.bridge.runs.load();
     let live_ids: Vec<i64> = live.as_ref().map(|l| l.runs.iter().map(|r| r.run_id).collect()).unwrap_or_default();
     let main = main_run(&state);
@@ -183,22 +221,45 @@ pub async fn runs(State((state, _)): AppState) -> Response {
                     .collect()
             })
             .unwrap_or_default();
-        return Json(json!({"runs": runs, "main": main, "live": live_ids})).into_response();
+        return Json(json!({"runs": runs, "main": main, "live": live_ids, "next": null})).into_response();
     }
-    read_json(&state, move |h| {
-        let runs: Vec<Value> = h
-            .runs()?
-            .into_iter()
-            .map(|r| {
-                let mut v = serde_json::to_value(&r).expect("rows serialise");
-                v["live"] = json!(live_ids.contains(&r.id));
-                v["main"] = json!(Some(r.id) == main);
-                v
-            })
-            .collect();
-        Ok(json!({"runs": runs, "main": main, "live": live_ids}))
-    })
-    .await
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let page = readers
+        .read(QUEUE_WAIT, move |h| {
+            let mut out = b"{\"runs\":[".to_vec();
+            let (mut listed, mut last) = (0, None);
+            // One row past the page says whether another page follows.
+            let mut more = false;
+            h.runs_page(after, limit + 1, |row| {
+                if listed == limit {
+                    more = true;
+                    return Ok(());
+                }
+                if listed > 0 {
+                    out.push(b',');
+                }
+                let entry = Listed { row: &row, live: live_ids.contains(&row.id), main: Some(row.id) == main };
+                serde_json::to_writer(&mut out, &entry).expect("rows serialise");
+                listed += 1;
+                last = Some(row.id);
+                Ok(())
+            })?;
+            out.extend_from_slice(b"],\"main\":");
+            serde_json::to_writer(&mut out, &main).expect("ids serialise");
+            out.extend_from_slice(b",\"live\":");
+            serde_json::to_writer(&mut out, &live_ids).expect("ids serialise");
+            out.extend_from_slice(b",\"next\":");
+            serde_json::to_writer(&mut out, &last.filter(|_| more)).expect("ids serialise");
+            out.push(b'}');
+            Ok(out)
+        })
+        .await;
+    match page {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -47,6 +47,17 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens a read-only connection that changes nothing about the file, not even its
+/// journal mode (which [`configure`] switches to WAL, and which a foreign database in
+/// another mode refuses as a write: "attempt to write a readonly database"): for a
+/// reader that must first find out whether the file is a Watchtower database at all.
+pub fn open_probe(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::open(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StoreError::open(path, e))?;
+    Ok(conn)
+}
+
 /// A fresh file, or one of ours. Anything else is left untouched.
 fn check_ownership(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     // The first read fails with "file is not a database" on foreign or corrupted bytes.

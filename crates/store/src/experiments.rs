@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::history::History;
+use crate::history::{History, LISTED_TEXT};
 
 /// An experiment as it is recorded when it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,7 +194,17 @@ pub struct SummaryRow {
     pub summary: Vec<u8>,
 }
 
-const COLUMNS: &str = "id, name, source, runs, points, done, status, started_at, ended_at, error, layout";
+/// The columns [`experiment_row`] reads; free text is cut to [`LISTED_TEXT`] characters,
+/// so a 50 MB name in a database never reaches a listing whole.
+fn columns() -> String {
+    let cut = |column: &str| format!("substr({column}, 1, {LISTED_TEXT})");
+    format!(
+        "id, {}, {}, runs, points, done, status, started_at, ended_at, {}, layout",
+        cut("name"),
+        cut("source"),
+        cut("error")
+    )
+}
 
 fn experiment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExperimentRow> {
     Ok(ExperimentRow {
@@ -216,7 +226,7 @@ impl History {
     /// Every experiment, newest first.
     pub fn experiments(&self) -> Result<Vec<ExperimentRow>, StoreError> {
         let conn = self.connection()?;
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM experiments ORDER BY id DESC"))?;
+        let mut stmt = conn.prepare(&format!("SELECT {} FROM experiments ORDER BY id DESC", columns()))?;
         let rows = stmt.query_map([], experiment_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -225,7 +235,7 @@ impl History {
     pub fn experiment(&self, id: i64) -> Result<Option<ExperimentDetail>, StoreError> {
         let conn = self.connection()?;
         let found = conn
-            .query_row(&format!("SELECT {COLUMNS}, spec, overrides FROM experiments WHERE id = ?1"), [id], |r| {
+            .query_row(&format!("SELECT {}, spec, overrides FROM experiments WHERE id = ?1", columns()), [id], |r| {
                 Ok(ExperimentDetail {
                     row: experiment_row(r)?,
                     spec: r.get(11)?,
@@ -261,6 +271,21 @@ impl History {
                 format: r.get(6)?,
                 summary: r.get(7)?,
             })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The experiment's encoded summaries alone, `(run, format, summary)` by run index,
+    /// from run `from` (at most `limit`): what a reader that decodes them needs, without
+    /// the JSON row beside each (the fan reads every run's this way, a page at a time).
+    pub fn encoded_summaries(&self, id: i64, from: u64, limit: usize) -> Result<Vec<(u64, i64, Vec<u8>)>, StoreError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT run, format, summary FROM run_summaries WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
+        )?;
+        let from = from.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -325,6 +350,8 @@ mod tests {
         assert_eq!(d.overrides, ["ticks=5"]);
         let rows = h.run_summaries(id, 0, 100).unwrap();
         assert_eq!(h.run_summaries(id, 1, 100).unwrap().len(), 1);
+        assert_eq!(h.encoded_summaries(id, 1, 100).unwrap(), [(1, 1, vec![1, 7])]);
+        assert_eq!(h.encoded_summaries(id, 0, 1).unwrap(), [(0, 1, vec![0, 7])]);
         assert_eq!(rows.iter().map(|r| r.run).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(rows[1].summary, [1, 7]);
         assert!(h.kept_runs(id, 0, 100).unwrap().is_empty());

@@ -64,6 +64,61 @@ pub struct RunRow {
     pub resumed_at: Vec<u64>,
 }
 
+/// Most characters of a free-text field (a branch's name, an error, an experiment's
+/// name) in a listing: whatever a database holds, a listing's row stays small.
+pub const LISTED_TEXT: usize = 1_024;
+
+/// Longest schedule (JSON bytes) a run listing carries; a longer one is null there (the
+/// run's own reads, resume and replay, still see it whole).
+pub const LISTED_SCHEDULE: usize = 65_536;
+
+/// The columns [`run_row`] reads, in its order; `listed`: with the listing's caps.
+fn run_columns(listed: bool) -> String {
+    let (branch, error, schedule) = if listed {
+        (
+            format!("substr(branch_name, 1, {LISTED_TEXT})"),
+            format!("substr(error, 1, {LISTED_TEXT})"),
+            format!("CASE WHEN length(CAST(schedule AS BLOB)) <= {LISTED_SCHEDULE} THEN schedule END"),
+        )
+    } else {
+        ("branch_name".to_string(), "error".to_string(), "schedule".to_string())
+    };
+    format!(
+        "id, model, seed, households, firms, agents, status, started_at, ended_at,
+         coalesce(last_tick, (SELECT max(tick) FROM ticks WHERE run_id = runs.id)),
+         {error}, parameters, model_version,
+         parent_run_id, fork_tick, {branch}, changes, dropped_tick, tick_target, {schedule}, resumed_at"
+    )
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let tick = |t: Option<i64>| t.map(|t| t as u64);
+    Ok(RunRow {
+        id: r.get(0)?,
+        model: r.get(1)?,
+        seed: r.get::<_, i64>(2)? as u64,
+        households: r.get::<_, i64>(3)? as u64,
+        firms: r.get::<_, i64>(4)? as u64,
+        agents: r.get::<_, i64>(5)? as u64,
+        status: r.get(6)?,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        last_tick: tick(r.get(9)?),
+        error: r.get(10)?,
+        parameters: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+        model_version: r.get(12)?,
+        parent_run_id: r.get(13)?,
+        fork_tick: tick(r.get(14)?),
+        branch_name: r.get(15)?,
+        changes: json(r.get(16)?),
+        dropped_tick: tick(r.get(17)?),
+        tick_target: tick(r.get(18)?),
+        schedule: json(r.get(19)?),
+        resumed_at: serde_json::from_value(json(r.get(20)?)).unwrap_or_default(),
+    })
+}
+
 /// One persisted tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TickRow {
@@ -139,44 +194,35 @@ impl History {
         self.pool.get().map_err(|e| StoreError::Pool { path: Default::default(), message: e.to_string() })
     }
 
-    /// Every run, newest first.
+    /// Every run, newest first, whole (what resume and replay read; the API lists them
+    /// a page at a time with [`History::runs_page`]).
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let conn = self.connection()?;
-        let mut stmt = conn.prepare(
-            "SELECT id, model, seed, households, firms, agents, status, started_at, ended_at,
-                    coalesce(last_tick, (SELECT max(tick) FROM ticks WHERE run_id = runs.id)),
-                    error, parameters, model_version,
-                    parent_run_id, fork_tick, branch_name, changes, dropped_tick, tick_target, schedule, resumed_at
-             FROM runs ORDER BY id DESC",
-        )?;
-        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-        let tick = |t: Option<i64>| t.map(|t| t as u64);
-        let rows = stmt.query_map([], |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                model: r.get(1)?,
-                seed: r.get::<_, i64>(2)? as u64,
-                households: r.get::<_, i64>(3)? as u64,
-                firms: r.get::<_, i64>(4)? as u64,
-                agents: r.get::<_, i64>(5)? as u64,
-                status: r.get(6)?,
-                started_at: r.get(7)?,
-                ended_at: r.get(8)?,
-                last_tick: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
-                error: r.get(10)?,
-                parameters: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
-                model_version: r.get(12)?,
-                parent_run_id: r.get(13)?,
-                fork_tick: tick(r.get(14)?),
-                branch_name: r.get(15)?,
-                changes: json(r.get(16)?),
-                dropped_tick: tick(r.get(17)?),
-                tick_target: tick(r.get(18)?),
-                schedule: json(r.get(19)?),
-                resumed_at: serde_json::from_value(json(r.get(20)?)).unwrap_or_default(),
-            })
-        })?;
+        let mut stmt = conn.prepare(&format!("SELECT {} FROM runs ORDER BY id DESC", run_columns(false)))?;
+        let rows = stmt.query_map([], run_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One page of the runs, newest first: those with an id below `before` (every run
+    /// without it), at most `limit`, each handed to `visit` as it comes off the cursor, so
+    /// a listing never holds more than the row it is writing. Free text is cut to
+    /// [`LISTED_TEXT`] characters and a schedule longer than [`LISTED_SCHEDULE`] bytes is
+    /// left out (null), so no row is larger than its columns' caps.
+    pub fn runs_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        mut visit: impl FnMut(RunRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.connection()?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {} FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT ?2", run_columns(true)))?;
+        let before = before.unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![before, limit.min(i64::MAX as usize) as i64])?;
+        while let Some(row) = rows.next()? {
+            visit(run_row(row)?)?;
+        }
+        Ok(())
     }
 
     /// The newest run's id.

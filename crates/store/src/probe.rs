@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::StoreError;
-use crate::connection::{APPLICATION_ID, open_reader};
+use crate::connection::{APPLICATION_ID, open_probe};
 use crate::schema::LATEST;
 
 /// Why a database cannot be read by this version; nothing was written.
@@ -52,7 +52,9 @@ pub enum ProbeError {
 /// Checks, on one read-only connection, that `path` is a Watchtower database of this
 /// version's schema.
 pub fn probe(path: &Path) -> Result<(), ProbeError> {
-    let conn = open_reader(path)?;
+    // Not `open_reader`: its settings would switch a foreign file's journal to WAL, a
+    // write, refused before the checks below can say what the file is.
+    let conn = open_probe(path)?;
     let read = |sql: &str| -> Result<i64, StoreError> {
         conn.query_row(sql, [], |r| r.get(0)).map_err(|e| StoreError::open(path, e))
     };

@@ -30,7 +30,7 @@ pub struct ExperimentArgs {
     /// The spec: a YAML file (see experiments/ for examples).
     #[arg(value_name = "SPEC.yaml", required_unless_present = "resume")]
     pub spec: Option<PathBuf>,
-    /// Runs at once, one per thread (default: every core).
+    /// Runs at once, one per thread (default: every core; at most 4 × the cores).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// The data directory.
@@ -182,14 +182,28 @@ fn plot_column(table: &ExperimentTable, chosen: &Option<String>) -> Result<Strin
     Ok(plot::column(table.spec(), chosen.as_deref())?)
 }
 
+/// The most jobs per core `--jobs` may ask for.
+pub const JOBS_PER_CORE: usize = 4;
+
 /// Runs `watchtower experiment` (or `experiment merge`).
 pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
     if let Some(ExperimentCommand::Merge(m)) = args.command {
         return merge(m);
     }
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores);
     if jobs == 0 {
         return Err(AppError::Usage("--jobs must be at least 1".into()));
+    }
+    // Each job is a thread running a whole economy: far past the cores they only share
+    // them (2,000 jobs on 2 cores finished nothing in 20 s) and multiply the memory.
+    let most = JOBS_PER_CORE * cores;
+    if jobs > most {
+        return Err(AppError::Usage(format!(
+            "--jobs {jobs} is too many: at most {JOBS_PER_CORE} × the {cores} core{} here, {most} \
+             (runs beyond the cores only wait for one another)",
+            if cores == 1 { "" } else { "s" }
+        )));
     }
     let format = args.out.as_deref().map(|o| table_format(args.format, o)).transpose()?;
     check_outputs(args.out.as_deref(), args.plot.as_deref(), &args.data.data_dir, args.force)?;

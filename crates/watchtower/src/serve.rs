@@ -310,8 +310,8 @@ pub(crate) struct Experiments;
 
 impl ExperimentReader for Experiments {
     fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String> {
-        use watchtower_experiment::{fan, store};
-        Ok(match store::fan(history, id, indicator).map_err(|e| e.to_string())? {
+        use watchtower_experiment::fan;
+        Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
             fan::FanAnswer::Fan(value) => ExperimentAnswer::Found(value),
             fan::FanAnswer::NoExperiment => ExperimentAnswer::NoExperiment,
             fan::FanAnswer::NotSummarised(message) => ExperimentAnswer::Refused(message),

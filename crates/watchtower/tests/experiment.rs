@@ -112,6 +112,19 @@ fn three_shards_merge_into_the_one_machine_table() {
     ));
     assert_eq!(bytes(&d.join("merged.parquet")), bytes(&d.join("one.parquet")), "merged Parquet differs");
 
+    // A shard whose spec was changed (`warmup: 100` → `warmup: 150`, same length) is
+    // refused by its digest, named, and nothing is written.
+    let mut edited = bytes(&d.join("shard-1.parquet"));
+    let at = edited.windows(11).position(|w| w == b"warmup: 100").expect("the spec is in the metadata");
+    edited[at + 9] = b'5';
+    std::fs::write(d.join("edited.parquet"), edited).unwrap();
+    let damaged =
+        output(&["experiment", "merge", "edited.parquet", "shard-0.parquet", "shard-2.parquet", "--out", "bad.csv"], d);
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert!(!damaged.status.success(), "a damaged shard merged: {err}");
+    assert!(err.contains("edited.parquet") && err.contains("is damaged"), "{err}");
+    assert!(!d.join("bad.csv").exists());
+
     let missing = output(&["experiment", "merge", "shard-0.parquet", "shard-2.parquet", "--out", "part.csv"], d);
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
@@ -259,6 +272,23 @@ fn a_grid_point_is_exactly_watchtower_run() {
 }
 
 #[test]
+fn too_many_jobs_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "grid.yaml", SPEC);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = (4 * cores + 1).to_string();
+    let out = output(&["experiment", "grid.yaml", "--data-dir", "data", "--jobs", &jobs], d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("--jobs {jobs} is too many: at most 4 × the {cores} core")), "{err}");
+    assert!(!d.join("data").exists(), "a refused experiment created its data directory");
+    let out = output(&["experiment", "grid.yaml", "--shard", "0/2", "--jobs", "2000", "--out", "s.parquet"], d);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("too many"));
+    assert!(!d.join("s.parquet").exists());
+}
+
+#[test]
 fn bad_specs_are_refused_with_file_line_and_key_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -347,13 +377,12 @@ fn the_api_lists_experiments_and_serves_one_with_its_table() {
         assert!(lo <= mean && mean <= hi && p["n"] == 3, "{p}");
     }
     // Its default indicator is the first; one it does not summarise is refused by name; a
-    // grid keeps no traces; an unknown experiment is 404.
+    // grid keeps no traces, so it has no fan (400, saying so); an unknown experiment is 404.
     assert_eq!(serde_json::from_str::<serde_json::Value>(&get(&server.url("/api/experiments/2/fan")).1).unwrap(), fan);
     let (status, body) = get(&server.url("/api/experiments/2/fan?indicator=nope"));
     assert!(status == 400 && body.contains("`indicator` = nope"), "{status} {body}");
-    let (_, body) = get(&server.url("/api/experiments/1/fan"));
-    let grid: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(grid["arms"][0]["points"], serde_json::json!([]));
+    let (status, body) = get(&server.url("/api/experiments/1/fan"));
+    assert!(status == 400 && body.contains("is a grid") && body.contains("no fan chart"), "{status} {body}");
     assert_eq!(get(&server.url("/api/experiments/99/fan")).0, 404);
 
     // The grid's heat-map cells: each the mean of its grid point's two seeds and the 95%

@@ -75,6 +75,8 @@ fn history_parameters_that_do_not_fit_are_refused_by_name() {
         ("to=ten", "`to`"),
         ("limit=0", "`limit`"),
         ("limit=1e9", "`limit`"),
+        ("limit=18446744073709551615", "`limit`"),
+        ("limit=9223372036854775808", "`limit`"),
         ("run=0", "`run`"),
         ("run=99999999999999999999", "`run`"),
     ] {

@@ -135,8 +135,10 @@ fn a_viewer_follows_a_running_experiment_to_its_end() {
     assert_eq!(seen.last().unwrap(), &(24, "finished".to_string()), "{seen:?}");
     let (_, list) = view.json("/api/experiments");
     assert_eq!(list["experiments"][0]["status"], "finished", "{list}");
+    // A grid has no fan chart (its runs keep no traces): the viewer says so.
     let (status, fan) = view.json("/api/experiments/1/fan");
-    assert_eq!(status, 200, "{fan}");
+    assert_eq!(status, 400, "{fan}");
+    assert!(fan["error"].as_str().unwrap().contains("is a grid"), "{fan}");
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -244,6 +246,25 @@ fn a_viewer_of_a_file_that_is_not_a_database_says_so_at_once() {
     assert!(!out.status.success());
     assert!(text.contains("data/watchtower.db"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5), "it took {:?} to refuse", started.elapsed());
+}
+
+#[test]
+fn a_viewer_of_another_applications_sqlite_file_says_it_is_not_a_watchtower_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("data")).unwrap();
+    let db = d.join("data/watchtower.db");
+    // Another application's database, in SQLite's default (rollback) journal mode.
+    let foreign = rusqlite::Connection::open(&db).unwrap();
+    foreign.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');").unwrap();
+    drop(foreign);
+    let before = std::fs::read(&db).unwrap();
+    let out = output(&["view", "--data-dir", "data", "--bind", "127.0.0.1:0"], d);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("data/watchtower.db is not a Watchtower database"), "{text}");
+    assert!(!text.contains("readonly"), "{text}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the viewer changed the foreign file");
 }
 
 #[test]
