@@ -11,6 +11,7 @@
 use std::fmt;
 
 use crate::registry::{RawValue, Registry, RegistryError};
+use crate::yaml::{self, Doc, Node, YamlError};
 
 /// Where a setting came from, for error messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,12 @@ pub enum ConfigError {
     },
 }
 
+impl From<YamlError> for ConfigError {
+    fn from(e: YamlError) -> Self {
+        ConfigError::Shape { origin: e.origin, message: e.message }
+    }
+}
+
 /// The one top-level key of a settings file that is not an area: a list of commands to
 /// apply at given ticks, which the runner reads (the engine has no notion of a schedule).
 pub const SCHEDULE: &str = "schedule";
@@ -108,63 +115,61 @@ pub fn preset(name: &str) -> Result<Vec<Override>, ConfigError> {
     parse_overlay(text, &format!("preset {name}"))
 }
 
-/// Parses a configuration file's text.
+/// Parses a configuration file's text, with the reader of every user's YAML
+/// ([`crate::yaml`]): every error names the file and the line.
 pub fn parse_overlay(text: &str, source: &str) -> Result<Vec<Override>, ConfigError> {
-    use serde_yaml_ng::Value as Y;
-    let at = |line: Option<usize>| Origin { source: source.to_string(), line };
-    let shape = |line, message: String| ConfigError::Shape { origin: at(line), message };
-    let root: Y = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        shape(line, e.to_string())
-    })?;
-    let areas = match root {
-        Y::Null => return Ok(Vec::new()),
-        Y::Mapping(m) => m,
-        _ => return Err(shape(None, "expected a map of areas (government:, bank:, ...)".into())),
-    };
+    // A file of nothing but comments sets nothing.
+    if text.lines().all(|l| l.split('#').next().unwrap_or("").trim().is_empty()) {
+        return Ok(Vec::new());
+    }
+    let doc = Doc::parse(text, source)?;
+    let shape = |node: &Node, message: String| ConfigError::from(doc.error(node, message));
+    let areas = doc
+        .root
+        .as_mapping()
+        .ok_or_else(|| shape(&doc.root, "expected a map of areas (government:, bank:, ...)".into()))?;
     let mut out = Vec::new();
-    for (area, entries) in areas {
-        let area = scalar_name(&area).ok_or_else(|| shape(None, "area names must be text".into()))?;
+    for (area_key, entries) in areas.iter() {
+        let area = area_key.as_str();
         if area == SCHEDULE {
             continue; // commands at ticks, not settings: the runner reads them
         }
-        let area_line = locate(text, &area, None);
-        let Y::Mapping(entries) = entries else {
-            return Err(shape(area_line, format!("`{area}` must be a map of keys to values")));
-        };
-        for (name, entry) in entries {
-            let name =
-                scalar_name(&name).ok_or_else(|| shape(area_line, format!("keys under `{area}` must be text")))?;
-            let key = format!("{area}.{name}");
-            let line = locate(text, &area, Some(&name));
-            let value = match entry {
-                Y::Mapping(fields) => {
+        let area_node = Node::Scalar(area_key.clone());
+        let entries = entries
+            .as_mapping()
+            .ok_or_else(|| shape(&area_node, format!("`{area}` must be a map of keys to values")))?;
+        for (name, entry) in entries.iter() {
+            let key = format!("{area}.{}", name.as_str());
+            let name_node = Node::Scalar(name.clone());
+            let value = match entry.as_mapping() {
+                Some(fields) => {
                     let mut value = None;
-                    for (field, v) in fields {
-                        match scalar_name(&field).as_deref() {
-                            Some("value") => value = Some(v),
+                    for (field, v) in fields.iter() {
+                        match field.as_str() {
+                            "value" => value = Some(v),
                             other => {
                                 return Err(shape(
-                                    line,
+                                    &name_node,
                                     format!(
-                                        "`{key}`: only `value` can be set here (found `{}`); ranges, units and descriptions come from economy_params.yaml",
-                                        other.unwrap_or("?")
+                                        "`{key}`: only `value` can be set here (found `{other}`); ranges, units and descriptions come from economy_params.yaml"
                                     ),
                                 ));
                             }
                         }
                     }
-                    value.ok_or_else(|| shape(line, format!("`{key}`: missing `value`")))?
+                    value.ok_or_else(|| shape(&name_node, format!("`{key}`: missing `value`")))?
                 }
-                bare => bare,
+                None => entry,
             };
-            out.push(Override { key, value: RawValue::from(&value), origin: at(line) });
+            out.push(Override { key, value: yaml::raw_value(value), origin: doc.origin(&name_node) });
         }
     }
     Ok(out)
 }
 
-/// Parses one `--set KEY=VALUE` argument.
+/// Parses one `KEY=VALUE` argument: the one parser of `run --set`, `run --fork-of … --set`
+/// and an experiment's `--set KEY=VALUE`, with the one coercion of the value
+/// ([`RawValue::from_text`], which also reads a settings file's or a spec's plain scalars).
 pub fn parse_set(arg: &str) -> Result<Override, ConfigError> {
     let (key, value) = arg.split_once('=').ok_or_else(|| ConfigError::BadSet { arg: arg.to_string() })?;
     if key.trim().is_empty() {
@@ -172,7 +177,7 @@ pub fn parse_set(arg: &str) -> Result<Override, ConfigError> {
     }
     Ok(Override {
         key: key.trim().to_string(),
-        value: RawValue::from_cli(value),
+        value: RawValue::from_text(value),
         origin: Origin { source: format!("--set {arg}"), line: None },
     })
 }
@@ -188,38 +193,6 @@ pub fn apply_overrides(registry: &mut Registry, overrides: &[Override]) -> Resul
     }
     *registry = staged;
     Ok(())
-}
-
-fn scalar_name(value: &serde_yaml_ng::Value) -> Option<String> {
-    match value {
-        serde_yaml_ng::Value::String(s) => Some(s.clone()),
-        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
-        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Finds the 1-based line of `area:` (or of `name:` inside it) in block-style YAML.
-/// Best effort: flow-style files simply get no line number.
-fn locate(text: &str, area: &str, name: Option<&str>) -> Option<usize> {
-    let mut in_area = false;
-    for (i, line) in text.lines().enumerate() {
-        let content = line.split('#').next().unwrap_or("");
-        if content.trim().is_empty() {
-            continue;
-        }
-        let indented = content.starts_with([' ', '\t']);
-        let label = content.trim().split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
-        if !indented {
-            in_area = label == area;
-            if in_area && name.is_none() {
-                return Some(i + 1);
-            }
-        } else if in_area && Some(label) == name {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -257,6 +230,18 @@ mod tests {
 
         let msg = parse_overlay("bank: [1, 2", "d.yaml").unwrap_err().to_string();
         assert!(msg.starts_with("d.yaml"), "{msg}");
+    }
+
+    #[test]
+    fn every_style_of_file_keeps_its_lines() {
+        let text = "# policy\n{government: {income_tax_rat: 0.3}}\n";
+        let mut r = Registry::builtin(ModelKind::Mark0);
+        let msg = apply_overrides(&mut r, &parse_overlay(text, "f.yaml").unwrap()).unwrap_err().to_string();
+        assert!(msg.starts_with("f.yaml, line 2: unknown key `government.income_tax_rat`"), "{msg}");
+        let text = "government:\n  income_tax_rate: 0.3\n  income_tax_rate: 0.2\n";
+        let msg = parse_overlay(text, "d.yaml").unwrap_err().to_string();
+        assert!(msg.starts_with("d.yaml, line 2: `income_tax_rate` is given twice (again on line 3)"), "{msg}");
+        assert!(parse_overlay("# nothing yet\n", "e.yaml").unwrap().is_empty());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! (DESIGN.md §1).
 //!
 //! - [`ledger`]: integer-cent balances that always sum to zero; the only code that moves money.
-//! - [`registry`] and [`config`]: every tunable, validated; presets, files and overrides.
+//! - [`registry`] and [`config`]: every tunable, validated; presets, files and overrides;
+//!   [`yaml`]: the one reader of a user's YAML (with lines); [`suggest`]: "did you mean".
 //! - [`simulation`]: the nine-phase tick, hooks, commands at phase 0, telemetry at phase 8.
 //! - [`mark0`]: Mark-0 with a government (docs/MODEL.md); [`boltzmann`]: the benchmark model.
 //! - [`checkpoint`]: the whole state as versioned bytes; [`workers`]: threads lent by the caller.
@@ -31,7 +32,9 @@ pub mod registry;
 pub mod rng;
 pub mod simulation;
 pub mod stats;
+pub mod suggest;
 pub mod workers;
+pub mod yaml;
 
 pub use capture::{Capture, Mark, Probe};
 pub use checkpoint::CheckpointError;

@@ -1,9 +1,8 @@
 //! The registry: every tunable parameter, its type, unit, range, default and description
 //! (DESIGN.md §4, the seeds' GlobalRegistry).
 //!
-//! The schema and defaults come from the engine crate's `economy_params.yaml` (the copy at
-//! the repository root is checked to be identical),
-//! compiled into the binary so it runs from anywhere. [`Registry::apply`] is the one
+//! The schema and defaults come from the engine crate's `economy_params.yaml` (the file at
+//! the repository root is a symbolic link to it), compiled into the binary so it runs from anywhere. [`Registry::apply`] is the one
 //! gate through which values change while the economy runs: it validates the type,
 //! finiteness and range and either applies the value and returns the old and new value,
 //! or returns an error that names the key and changes nothing.
@@ -83,13 +82,21 @@ impl RawValue {
         }
     }
 
-    /// Parses a command-line value (`--set key=VALUE`): booleans, integers, reals
-    /// (including `nan` and `inf`, which the registry then rejects by name), else text.
-    pub fn from_cli(text: &str) -> Self {
+    /// The one coercion of a written value: `--set KEY=VALUE` (run, fork, an experiment's
+    /// `--set`) and an unquoted scalar of a YAML file (settings, schedules, a spec's
+    /// `set:`) are all read here, as YAML reads a plain scalar: `true`/`false`, whole
+    /// numbers, reals (including `nan`, `inf`, `.nan` and `.inf`, which the registry then
+    /// refuses by name), `null`/`~`/nothing, and anything else is text. So the same text
+    /// means the same value whichever way it was given.
+    pub fn from_text(text: &str) -> Self {
         let t = text.trim();
         match t {
             "true" => return RawValue::Bool(true),
             "false" => return RawValue::Bool(false),
+            "~" | "null" | "Null" | "NULL" | "" => return RawValue::Other("null"),
+            ".nan" | ".NaN" | ".NAN" => return RawValue::Float(f64::NAN),
+            ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return RawValue::Float(f64::INFINITY),
+            "-.inf" | "-.Inf" | "-.INF" => return RawValue::Float(f64::NEG_INFINITY),
             _ => {}
         }
         if let Ok(i) = t.parse::<i64>() {
@@ -385,12 +392,7 @@ impl Registry {
 
     /// The known key closest to `key`, if it is plausibly a typo of it.
     pub fn suggest(&self, key: &str) -> Option<String> {
-        self.specs
-            .iter()
-            .map(|s| (strsim::jaro_winkler(key, &s.key), &s.key))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| k.clone())
+        crate::suggest::closest(key, self.specs.iter().map(|s| s.key.as_str())).map(str::to_string)
     }
 
     /// Whether `key` exists.
@@ -565,11 +567,11 @@ mod tests {
 
     #[test]
     fn cli_values_parse_like_yaml_scalars() {
-        assert_eq!(RawValue::from_cli("0.3"), RawValue::Float(0.3));
-        assert_eq!(RawValue::from_cli("3"), RawValue::Int(3));
-        assert_eq!(RawValue::from_cli("true"), RawValue::Bool(true));
-        assert!(matches!(RawValue::from_cli("NaN"), RawValue::Float(x) if x.is_nan()));
-        assert_eq!(RawValue::from_cli("-inf"), RawValue::Float(f64::NEG_INFINITY));
-        assert_eq!(RawValue::from_cli("high"), RawValue::Text("high".into()));
+        assert_eq!(RawValue::from_text("0.3"), RawValue::Float(0.3));
+        assert_eq!(RawValue::from_text("3"), RawValue::Int(3));
+        assert_eq!(RawValue::from_text("true"), RawValue::Bool(true));
+        assert!(matches!(RawValue::from_text("NaN"), RawValue::Float(x) if x.is_nan()));
+        assert_eq!(RawValue::from_text("-inf"), RawValue::Float(f64::NEG_INFINITY));
+        assert_eq!(RawValue::from_text("high"), RawValue::Text("high".into()));
     }
 }

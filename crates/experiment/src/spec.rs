@@ -29,9 +29,9 @@ use watchtower_engine::config::{self, Origin, Override};
 use watchtower_engine::{ModelKind, RawValue, Registry};
 use watchtower_protocol::Indicators;
 
+use watchtower_engine::yaml::{Doc, YamlError, raw_value};
 use watchtower_runner::scenario::{DEFAULT_PRESET, Scenario};
 use watchtower_runner::schedule::{Schedule, Scheduled};
-use watchtower_runner::yaml::{Doc, YamlError, raw_value};
 
 use crate::design::{Design, Morris, Sobol};
 
@@ -238,28 +238,9 @@ impl ExperimentSpec {
     }
 }
 
-/// The closest of `options` to `word`, if plausibly a typo.
+/// The closest of `options` to `word`, if plausibly a typo (the engine's one suggester).
 fn suggest<'a>(word: &str, options: &[&'a str]) -> Option<&'a str> {
-    options
-        .iter()
-        .map(|o| (strsim_like(word, o), *o))
-        .filter(|(d, o)| *d <= 2 && *d < o.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, o)| o)
-}
-
-/// Levenshtein distance (short keys only).
-fn strsim_like(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    watchtower_engine::suggest::closest(word, options.iter().copied())
 }
 
 /// A spec being read: each key as found, checked once everything is known.

@@ -423,6 +423,21 @@ impl std::fmt::Display for GroupError {
 /// Checks `changes` against `registry` as the engine will apply them, in order, on a
 /// copy; the simulation controls (`sim.*`) pace the whole group and are refused.
 pub fn validate_changes(registry: &Registry, changes: &[(String, serde_json::Value)]) -> Result<(), String> {
+    validate(registry, changes.iter().map(|(key, value)| (key.as_str(), RawValue::from(value))))
+}
+
+/// `--set KEY=VALUE` settings (each read by the one parser, `config::parse_set`) as a
+/// fork's changes, checked as [`validate_changes`] checks them but on the values as read,
+/// so a value JSON cannot carry (NaN, the infinities) gets the registry's own refusal.
+pub fn settings_as_changes(
+    registry: &Registry,
+    settings: &[watchtower_engine::config::Override],
+) -> Result<Vec<(String, serde_json::Value)>, String> {
+    validate(registry, settings.iter().map(|o| (o.key.as_str(), o.value.clone())))?;
+    Ok(settings.iter().map(|o| (o.key.clone(), o.value.to_json())).collect())
+}
+
+fn validate<'a>(registry: &Registry, changes: impl Iterator<Item = (&'a str, RawValue)>) -> Result<(), String> {
     let mut staged = registry.clone();
     for (key, value) in changes {
         if key.starts_with("sim.") {
@@ -430,7 +445,7 @@ pub fn validate_changes(registry: &Registry, changes: &[(String, serde_json::Val
                 "`{key}` is a simulation control: it paces every run at once and cannot differ in a branch"
             ));
         }
-        staged.apply(key, &RawValue::from(value)).map_err(|e| e.to_string())?;
+        staged.apply(key, &value).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

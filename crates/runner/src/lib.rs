@@ -46,7 +46,6 @@ pub mod schedule;
 pub mod session;
 pub mod sink;
 pub mod workers;
-pub mod yaml;
 
 pub use report::{EconomicPhase, RunReport};
 pub use scenario::{Scenario, ScenarioError};

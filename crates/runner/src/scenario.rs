@@ -14,7 +14,7 @@ use watchtower_engine::{EngineError, ModelKind, Registry, RunSpec, Simulation};
 use watchtower_store::{RunInfo, RunPlan};
 
 use crate::schedule::Schedule;
-use crate::yaml::{Doc, YamlError};
+use watchtower_engine::yaml::{Doc, YamlError};
 
 /// The preset a Mark-0 scenario starts from unless it names another.
 pub const DEFAULT_PRESET: &str = "watchtower";

@@ -16,12 +16,11 @@
 //! command that arrives live in the same cycle), answered, and recorded in the audit log
 //! with the source `schedule`, so a replay of the run re-applies it like any other.
 
-use marked_yaml::Node;
 use watchtower_engine::config::Origin;
 use watchtower_engine::{RawValue, Registry};
 use watchtower_protocol::GodCommand;
 
-use crate::yaml::{Doc, YamlError, raw_value};
+use watchtower_engine::yaml::{Doc, Node, YamlError, raw_value};
 
 /// One scheduled change.
 #[derive(Debug, Clone, PartialEq)]

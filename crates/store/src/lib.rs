@@ -8,6 +8,7 @@
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
 //! - [`experiments`]: experiments and their runs' summaries.
+//! - [`files`]: the data directory's file names, and how to recognise a store's file anywhere.
 //! - [`lock`]: the data directory's lock (`simulation.lock`), one writer per directory.
 //!
 //! The store knows the protocol crate and nothing else of ours. The caller of
@@ -17,6 +18,7 @@ pub mod checkpoints;
 pub mod connection;
 pub mod experiments;
 pub mod export;
+pub mod files;
 pub mod history;
 pub mod lock;
 pub mod probe;
@@ -29,15 +31,14 @@ pub use checkpoints::CheckpointInfo;
 pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
-pub use lock::{DirLock, LOCK_FILE, LockError};
+pub use lock::{DirLock, LockError};
 pub use probe::{ProbeError, probe};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
     WriterReport,
 };
 
-/// The database file inside a data directory.
-pub const DATABASE_FILE: &str = "watchtower.db";
+pub use files::{DATABASE_FILE, LOCK_FILE};
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]

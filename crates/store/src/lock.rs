@@ -10,8 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// The lock file's name inside the data directory.
-pub const LOCK_FILE: &str = "simulation.lock";
+use crate::files::LOCK_FILE;
 
 /// The directory could not be locked.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ use watchtower_runner::progress::RunsProgress;
 use watchtower_store::{History, RunStatus};
 
 use crate::error::AppError;
+use crate::outputs::Output;
 use crate::settings::DataDirArg;
 use watchtower_store::DirLock;
 
@@ -64,6 +65,9 @@ pub struct ExperimentArgs {
     /// unemployment_rate_mean; `effect_<indicator>` with a fork).
     #[arg(long, value_name = "COLUMN")]
     pub plot_summary: Option<String>,
+    /// Replace --out and --plot if they exist (without it, an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -96,6 +100,9 @@ pub struct MergeArgs {
     /// The data directory whose files --out must never overwrite.
     #[command(flatten)]
     pub data: DataDirArg,
+    /// Replace --out and --plot if they exist (without it, an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `watchtower experiments`.
@@ -137,27 +144,37 @@ fn table_format(format: Option<TableFormatArg>, out: &Path) -> Result<TableForma
         .ok_or_else(|| AppError::Usage(format!("--out {}: say --format csv, jsonl or parquet", out.display())))
 }
 
-/// Writes `table` to `out` (atomically: a temporary file renamed into place), unless
-/// `out` is a file of the data directory or a SQLite database.
-pub fn write_table(table: &ExperimentTable, out: &Path, format: TableFormat, data_dir: &Path) -> Result<(), AppError> {
-    crate::outputs::check(out, data_dir)?;
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
-    table.write(tmp.as_file(), format)?;
-    persist(tmp, out)
+/// Writes `table` to `out` through the one policy for output files ([`Output`]).
+pub fn write_table(
+    table: &ExperimentTable,
+    out: &Path,
+    format: TableFormat,
+    data_dir: &Path,
+    force: bool,
+) -> Result<(), AppError> {
+    let output = Output::create(out, data_dir, force)?;
+    table.write(&output.file()?, format)?;
+    output.commit()
 }
 
-/// Moves a finished temporary file into place, readable like any file the program
-/// writes (a temporary file is created private).
-fn persist(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), AppError> {
-    tmp.as_file().sync_all().map_err(|e| AppError::io(out, e))?;
-    #[cfg(unix)]
+/// Draws `column` of `table` to `png`, through the one policy for output files.
+fn draw(table: &ExperimentTable, column: &str, png: &Path, data_dir: &Path, force: bool) -> Result<(), AppError> {
+    let output = Output::create(png, data_dir, force)?;
+    plot::plot(table, column, output.path())?;
+    output.commit()
+}
+
+/// Refuses, before any work, the files a command would write at its end: `--out` and
+/// `--plot` as [`crate::outputs::check`] does, and a `--plot` that is not a `.png`.
+pub fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, force: bool) -> Result<(), AppError> {
+    if let Some(png) = png
+        && !png.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| AppError::io(out, e))?;
+        return Err(AppError::Usage(format!("--plot {}: the picture is a PNG; name it FILE.png", png.display())));
     }
-    tmp.persist(out).map_err(|e| AppError::io(out, e.error))?;
+    for file in [out, png].into_iter().flatten() {
+        crate::outputs::check(file, data_dir, force)?;
+    }
     Ok(())
 }
 
@@ -189,9 +206,7 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         )));
     }
     let format = args.out.as_deref().map(|o| table_format(args.format, o)).transpose()?;
-    for file in [&args.out, &args.plot].into_iter().flatten() {
-        crate::outputs::check(file, &args.data.data_dir)?;
-    }
+    check_outputs(args.out.as_deref(), args.plot.as_deref(), &args.data.data_dir, args.force)?;
     if let Some(shard) = args.shard {
         return run_shard(&args, shard, jobs, stop);
     }
@@ -247,12 +262,12 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         say!("interrupted: finished runs are kept; continue with `watchtower experiment --resume {id}`");
     }
     if let (Some(out), Some(format)) = (&args.out, format) {
-        write_table(&table, out, format, &args.data.data_dir)?;
+        write_table(&table, out, format, &args.data.data_dir, args.force)?;
         say!("table written to {}", out.display());
     }
     if let Some(png) = &args.plot {
         let column = plot_column(&table, &args.plot_summary)?;
-        plot::plot(&table, &column, png)?;
+        draw(&table, &column, png, &args.data.data_dir, args.force)?;
         say!("picture of {column} written to {}", png.display());
     }
     Ok(())
@@ -273,7 +288,6 @@ fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> R
     if table_format(args.format, out)? != TableFormat::Parquet {
         return Err(AppError::Usage(format!("--shard writes Parquet: --out {} should end in .parquet", out.display())));
     }
-    crate::outputs::check(out, &args.data.data_dir)?;
     let spec = read_spec(path, &args.set)?;
     let plan = Plan::new(spec);
     let runs: Vec<u64> = plan.shard(shard).collect();
@@ -297,10 +311,9 @@ fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> R
             runs.len()
         )));
     }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| AppError::io(out, e))?;
-    table.write_parquet(tmp.as_file(), Some(shard))?;
-    persist(tmp, out)?;
+    let output = Output::create(out, &args.data.data_dir, args.force)?;
+    table.write_parquet(&output.file()?, Some(shard))?;
+    output.commit()?;
     say!(
         "shard {shard}: {} runs in {:.1} s written to {}",
         executed.finished,
@@ -312,6 +325,23 @@ fn run_shard(args: &ExperimentArgs, shard: Shard, jobs: usize, stop: &Stop) -> R
 
 fn merge(args: MergeArgs) -> Result<(), AppError> {
     let format = table_format(args.format, &args.out)?;
+    check_outputs(Some(&args.out), args.plot.as_deref(), &args.data.data_dir, args.force)?;
+    for input in args.files.iter().chain(&args.plot) {
+        if crate::outputs::same(input, &args.out) {
+            return Err(AppError::Usage(format!(
+                "refusing to write {}: it is one of the files being merged (or the --plot); choose another --out",
+                args.out.display()
+            )));
+        }
+    }
+    if let Some(png) = &args.plot
+        && args.files.iter().any(|input| crate::outputs::same(input, png))
+    {
+        return Err(AppError::Usage(format!(
+            "refusing to write {}: it is one of the files being merged; choose another --plot",
+            png.display()
+        )));
+    }
     let merged = merge_shards(&args.files)?;
     let table = &merged.table;
     let missing_runs = table.missing();
@@ -328,7 +358,7 @@ fn merge(args: MergeArgs) -> Result<(), AppError> {
         }
         eprintln!("warning: {message}");
     }
-    write_table(table, &args.out, format, &args.data.data_dir)?;
+    write_table(table, &args.out, format, &args.data.data_dir, args.force)?;
     say!(
         "merged {} shard file(s) of {} ({} runs of {}) into {}",
         args.files.len(),
@@ -340,7 +370,7 @@ fn merge(args: MergeArgs) -> Result<(), AppError> {
     report(table);
     if let Some(png) = &args.plot {
         let column = plot_column(table, &args.plot_summary)?;
-        plot::plot(table, &column, png)?;
+        draw(table, &column, png, &args.data.data_dir, args.force)?;
         say!("picture of {column} written to {}", png.display());
     }
     Ok(())
@@ -408,12 +438,13 @@ pub fn export(
     experiment: &str,
     format: Option<TableFormatArg>,
     out: Option<&Path>,
+    force: bool,
 ) -> Result<(), AppError> {
     let loaded = load(data, experiment)?;
     let format =
         format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
     match out {
-        Some(path) => write_table(&loaded.table, path, format, &data.data_dir),
+        Some(path) => write_table(&loaded.table, path, format, &data.data_dir, force),
         None if format == TableFormat::Parquet => Err(AppError::Usage("--format parquet needs --out FILE".into())),
         None => {
             let mut stdout = std::io::stdout();

@@ -9,6 +9,7 @@ use watchtower_store::{Format, History, StoreError, TickWriter};
 
 use crate::error::AppError;
 use crate::experiment::TableFormatArg;
+use crate::outputs::Output;
 use crate::settings::DataDirArg;
 
 /// Arguments of `watchtower runs`.
@@ -40,6 +41,9 @@ pub struct ExportArgs {
     /// Write to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the output file if it exists (without it, an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
     /// First tick.
     #[arg(long, default_value_t = 0)]
     pub from: u64,
@@ -105,10 +109,10 @@ pub fn resolve_run(history: &History, arg: &str, data: &DataDirArg) -> Result<i6
 pub fn export(args: ExportArgs) -> Result<(), AppError> {
     // Before anything is opened: `--out` must not be the database being read.
     if let Some(out) = &args.out {
-        crate::outputs::check(out, &args.data.data_dir)?;
+        crate::outputs::check(out, &args.data.data_dir, args.force)?;
     }
     if let Some(experiment) = &args.experiment {
-        return crate::experiment::export(&args.data, experiment, args.format, args.out.as_deref());
+        return crate::experiment::export(&args.data, experiment, args.format, args.out.as_deref(), args.force);
     }
     let history = History::open(&args.data.database(), 1)?;
     let run = resolve_run(&history, &args.run, &args.data)?;
@@ -121,17 +125,19 @@ pub fn export(args: ExportArgs) -> Result<(), AppError> {
         None => None,
     };
     let format = format.or_else(|| args.out.as_deref().and_then(Format::from_path)).unwrap_or(Format::Csv);
-    let sink: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)),
+    let output = args.out.as_deref().map(|path| Output::create(path, &args.data.data_dir, args.force)).transpose()?;
+    let sink: Box<dyn Write> = match &output {
+        Some(output) => Box::new(BufWriter::new(output.file()?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = TickWriter::new(sink, format);
     let written = history
         .for_each_tick(run, args.from, args.to, usize::MAX, |tick, values| writer.write(tick, values.iter().copied()))
         .and_then(|()| writer.finish().map(drop));
-    match written {
+    match (written, output) {
+        (Ok(()), Some(output)) => output.commit(),
         // `watchtower export | head`: the reader has what it wanted.
-        Err(StoreError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        (Err(StoreError::Output(e)), None) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        (other, _) => Ok(other?),
     }
 }

@@ -1,16 +1,19 @@
-//! Files a command writes (`run --out`, `export --out`), created only where they cannot
-//! destroy the data directory.
+//! Files a command writes (`run --out`, `export --out`, `experiment --out`/`--plot`,
+//! shard files, `experiment merge --out`): one policy, here.
 //!
-//! `watchtower export --out data/watchtower.db` once truncated the live database and the
-//! whole run was gone. Every file a command writes is now created by [`create`], which
-//! first refuses the data directory's database, its `-wal`, `-shm` and `-journal` files
-//! and the lock (`simulation.lock`), naming the file, before anything is opened for
-//! writing. Paths are compared once resolved: `./data/../data/watchtower.db`, a symbolic
-//! link to the database (even one whose target does not exist yet, like a `-wal` between
-//! runs) and a hard link to it are all the same file. An existing SQLite database is
-//! refused too, whichever directory it is in: an export is CSV or JSON lines, never
-//! SQLite, so a database at `--out` is always a mistake, and may be another directory's
-//! live run.
+//! - **Never a store's file.** `watchtower export --out data/watchtower.db` once
+//!   truncated a live database, and `export --out OTHER/watchtower.db-wal` killed another
+//!   directory's server at its next checkpoint. A target is refused, naming it, before
+//!   anything is opened for writing, if it is one of the command's own data directory's
+//!   files (the database, its `-wal`, `-shm`, `-journal`, the lock), however it is spelt
+//!   (`./data/../data/watchtower.db`, a symbolic link, even one whose target does not
+//!   exist yet, a hard link), or if, in whatever directory it lies, the store recognises
+//!   it as one of its kind by name or by content ([`watchtower_store::files`]).
+//! - **Never half a file.** What a command writes goes to a temporary file beside the
+//!   target and is renamed into place only when complete ([`Output::commit`]); a failed
+//!   or interrupted command leaves the target as it was (or absent).
+//! - **Never someone else's file by accident.** An existing target is replaced only with
+//!   `--force`; a missing directory is refused before any work starts.
 //!
 //! A shell redirection (`watchtower export > data/watchtower.db`) truncates the file
 //! before Watchtower starts; nothing here can stop that.
@@ -18,52 +21,115 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use watchtower_store::DATABASE_FILE;
+use tempfile::NamedTempFile;
+use watchtower_store::files;
 
 use crate::error::AppError;
-use watchtower_store::LOCK_FILE;
 
-/// The files of a data directory, by name.
-fn protected_names() -> [String; 5] {
-    [
-        DATABASE_FILE.to_string(),
-        format!("{DATABASE_FILE}-wal"),
-        format!("{DATABASE_FILE}-shm"),
-        format!("{DATABASE_FILE}-journal"),
-        LOCK_FILE.to_string(),
-    ]
-}
-
-/// Creates (or truncates) `path` for writing, unless it is one of `data_dir`'s files or
-/// an existing SQLite database.
-pub fn create(path: &Path, data_dir: &Path) -> Result<File, AppError> {
-    check(path, data_dir)?;
-    File::create(path).map_err(|e| AppError::io(path, e))
-}
-
-/// Refuses `path` if writing it would overwrite a file of `data_dir` or a SQLite database.
-pub fn check(path: &Path, data_dir: &Path) -> Result<(), AppError> {
+/// Refuses `path` unless a command may write it: not a store's file (of `data_dir` or
+/// any other directory), in a directory that exists, and not already there unless
+/// `force`.
+pub fn check(path: &Path, data_dir: &Path, force: bool) -> Result<(), AppError> {
+    let refuse = |why: String| Err(AppError::Usage(format!("refusing to write {}: {why}", path.display())));
     let target = resolve(path, 0);
     let dir = resolve(data_dir, 0);
-    for name in protected_names() {
+    for name in files::data_dir_files() {
         let protected = dir.join(&name);
         if target == protected || same_file(path, &protected) {
-            return Err(AppError::Usage(format!(
-                "refusing to write {}: it is {} of the data directory {} (the {}); choose another file",
-                path.display(),
+            return refuse(format!(
+                "it is {} of the data directory {} (the {}); choose another file",
                 protected.display(),
                 data_dir.display(),
-                if name == LOCK_FILE { "lock" } else { "database" },
-            )));
+                if name == files::LOCK_FILE { "lock" } else { "database" },
+            ));
         }
     }
-    if is_sqlite(path) {
-        return Err(AppError::Usage(format!(
-            "refusing to write {}: it is a SQLite database (perhaps another data directory's); choose another file",
-            path.display()
-        )));
+    for candidate in [path, &target] {
+        if let Some(what) = files::what_it_is(candidate) {
+            let name = if candidate == path { String::new() } else { format!(" ({})", target.display()) };
+            return refuse(format!("it is{name} {what} (perhaps another data directory's); choose another file"));
+        }
+    }
+    if target.is_dir() {
+        return refuse("it is a directory; give a file name".into());
+    }
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    if !parent.is_dir() {
+        return refuse(format!("its directory {} does not exist; create it first", parent.display()));
+    }
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return refuse("it exists; add --force to replace it".into());
     }
     Ok(())
+}
+
+/// A file being written: a temporary file beside the target, renamed into place by
+/// [`Output::commit`]. Dropped without a commit, it is deleted and the target untouched.
+#[derive(Debug)]
+pub struct Output {
+    tmp: NamedTempFile,
+    target: PathBuf,
+    force: bool,
+}
+
+impl Output {
+    /// Checks `path` ([`check`]) and opens its temporary file. The temporary file keeps
+    /// the target's extension (a PNG encoder picks its format by it).
+    pub fn create(path: &Path, data_dir: &Path, force: bool) -> Result<Self, AppError> {
+        check(path, data_dir, force)?;
+        // Beside `path` as given: the rename replaces that name (a link included), and
+        // must not cross file systems.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let suffix = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(&suffix)
+            .tempfile_in(dir)
+            .map_err(|e| AppError::io(path, e))?;
+        Ok(Self { tmp, target: path.to_path_buf(), force })
+    }
+
+    /// The temporary file's path, for a writer that opens the file itself.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A handle to write the temporary file through.
+    pub fn file(&self) -> Result<File, AppError> {
+        self.tmp.as_file().try_clone().map_err(|e| AppError::io(&self.target, e))
+    }
+
+    /// The file is complete: flushed to disk, made readable like any file the program
+    /// writes (a temporary file is created private), and renamed onto the target.
+    pub fn commit(self) -> Result<(), AppError> {
+        let out = &self.target;
+        self.tmp.as_file().sync_all().map_err(|e| AppError::io(out, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| AppError::io(out, e))?;
+        }
+        let persisted = if self.force { self.tmp.persist(out) } else { self.tmp.persist_noclobber(out) };
+        persisted.map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                AppError::Usage(format!(
+                    "refusing to write {}: it appeared while the command ran; add --force to replace it",
+                    out.display()
+                ))
+            } else {
+                AppError::io(out, e.error)
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// Whether two paths name one file, once resolved (a symbolic link, `..`), or one
+/// inode (a hard link).
+pub fn same(a: &Path, b: &Path) -> bool {
+    resolve(a, 0) == resolve(b, 0) || same_file(a, b)
 }
 
 /// `path` made absolute with every symbolic link followed, even where the file (or the
@@ -104,16 +170,10 @@ fn same_file(_: &Path, _: &Path) -> bool {
     false
 }
 
-/// Whether `path` is an existing file that starts as every SQLite database does.
-fn is_sqlite(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 16];
-    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"SQLite format 3\0"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use watchtower_store::{DATABASE_FILE, LOCK_FILE};
 
     #[test]
     fn every_spelling_of_a_data_file_is_refused() {
@@ -121,7 +181,7 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         std::fs::write(data.join(DATABASE_FILE), b"not really").unwrap();
-        let refused = |p: &Path| check(p, &data).is_err();
+        let refused = |p: &Path| check(p, &data, false).is_err();
         assert!(refused(&data.join(DATABASE_FILE)));
         assert!(refused(&data.join("../data/watchtower.db")));
         assert!(refused(&data.join("./watchtower.db-wal")), "not there yet, still refused");
@@ -130,7 +190,36 @@ mod tests {
         assert!(refused(&dir.path().join("dangling")), "a link to a file that does not exist yet");
         assert!(!refused(&dir.path().join("ticks.csv")));
         assert!(!refused(&data.join("ticks.csv")), "other files in the directory are fine");
-        let e = check(&data.join(DATABASE_FILE), &data).unwrap_err().to_string();
+        let e = check(&data.join(DATABASE_FILE), &data, true).unwrap_err().to_string();
         assert!(e.contains("watchtower.db") && e.contains("refusing"), "{e}");
+        // Elsewhere, by name and by content; an existing file only with force.
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        assert!(refused(&other.join("watchtower.db-wal")) && refused(&other.join(LOCK_FILE)));
+        std::fs::write(other.join("wal.csv"), [0x37, 0x7f, 0x06, 0x82, 0, 0, 0, 0]).unwrap();
+        assert!(check(&other.join("wal.csv"), &data, true).is_err(), "a WAL by content, even with force");
+        std::fs::write(other.join("old.csv"), b"tick\n").unwrap();
+        let e = check(&other.join("old.csv"), &data, false).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        assert!(check(&other.join("old.csv"), &data, true).is_ok());
+        assert!(
+            check(&dir.path().join("missing/t.csv"), &data, true).unwrap_err().to_string().contains("does not exist")
+        );
+    }
+
+    #[test]
+    fn an_output_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t.csv");
+        std::fs::write(&target, b"before").unwrap();
+        let output = Output::create(&target, &dir.path().join("data"), true).unwrap();
+        std::fs::write(output.path(), b"half").unwrap();
+        drop(output);
+        assert_eq!(std::fs::read(&target).unwrap(), b"before", "an abandoned output leaves the target as it was");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "and no temporary file");
+        let output = Output::create(&target, &dir.path().join("data"), true).unwrap();
+        std::fs::write(output.path(), b"after").unwrap();
+        output.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"after");
     }
 }

@@ -17,6 +17,7 @@ use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
 use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
 
 use crate::error::AppError;
+use crate::outputs::Output;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
 use watchtower_store::DirLock;
 
@@ -55,6 +56,9 @@ pub struct RunArgs {
     /// Also write every tick's indicators to FILE (.csv, or .jsonl for JSON lines).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the output file if it exists (without it, an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Format of --out when its extension does not say.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -104,8 +108,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     let mut out = match &args.out {
         Some(path) => {
             let format = out_format(&args, path)?;
-            let file = crate::outputs::create(path, &args.data.data_dir)?;
-            Some(TickFile::new(TickWriter::new(BufWriter::new(file), format)))
+            let output = Output::create(path, &args.data.data_dir, args.force)?;
+            Some((TickFile::new(TickWriter::new(BufWriter::new(output.file()?), format)), output))
         }
         None => None,
     };
@@ -179,7 +183,7 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     if let Some(c) = checkpointer.as_mut() {
         sinks.push(c);
     }
-    if let Some(o) = out.as_mut() {
+    if let Some((o, _)) = out.as_mut() {
         sinks.push(o);
     }
     let mut session = Session::new(simulation, schedule);
@@ -201,6 +205,11 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         Some(w) => Some(w.finish(status, error)?),
         None => None,
     };
+    // Only a run that ended well (to its target, or stopped by a signal) puts its table
+    // in place (the session has flushed it); a failed one leaves no half table behind.
+    if let (Some((_, output)), Ok(_)) = (out, &result) {
+        output.commit()?;
+    }
     drop(lock);
 
     if args.json {

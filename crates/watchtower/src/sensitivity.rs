@@ -9,6 +9,7 @@ use clap::Args;
 use watchtower_experiment::{plot, sensitivity};
 
 use crate::error::AppError;
+use crate::outputs::Output;
 use crate::settings::DataDirArg;
 
 /// Arguments of `watchtower sensitivity`.
@@ -29,6 +30,9 @@ pub struct SensitivityArgs {
     /// Write the table (or the JSON) to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace --out and --plot if they exist (without it, an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
     /// The data directory.
     #[command(flatten)]
     pub data: DataDirArg,
@@ -36,9 +40,7 @@ pub struct SensitivityArgs {
 
 /// Analyses the experiment and prints (or writes) its indices.
 pub fn sensitivity(args: SensitivityArgs) -> Result<(), AppError> {
-    for path in args.out.iter().chain(&args.plot) {
-        crate::outputs::check(path, &args.data.data_dir)?;
-    }
+    crate::experiment::check_outputs(args.out.as_deref(), args.plot.as_deref(), &args.data.data_dir, args.force)?;
     let loaded = crate::experiment::load(&args.data, &args.experiment)?;
     let table = &loaded.table;
     let missing = table.missing().len();
@@ -58,15 +60,18 @@ pub fn sensitivity(args: SensitivityArgs) -> Result<(), AppError> {
     };
     match &args.out {
         Some(path) => {
-            let mut f = crate::outputs::create(path, &args.data.data_dir)?;
-            f.write_all(text.as_bytes()).map_err(|e| AppError::io(path, e))?;
+            let output = Output::create(path, &args.data.data_dir, args.force)?;
+            output.file()?.write_all(text.as_bytes()).map_err(|e| AppError::io(path, e))?;
+            output.commit()?;
         }
         None => {
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
     }
     if let Some(path) = &args.plot {
-        plot::sensitivity(&table.spec().name, &results, path)?;
+        let output = Output::create(path, &args.data.data_dir, args.force)?;
+        plot::sensitivity(&table.spec().name, &results, output.path())?;
+        output.commit()?;
         if args.out.is_some() || !args.json {
             say!("wrote {}", path.display());
         }

@@ -10,7 +10,8 @@
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
-use watchtower_runner::branches::{Branch, change_commands, validate_changes};
+use watchtower_engine::config;
+use watchtower_runner::branches::{Branch, change_commands, settings_as_changes};
 use watchtower_runner::paired::paired;
 use watchtower_runner::resume::rebuild;
 use watchtower_runner::workers::Pool;
@@ -18,6 +19,7 @@ use watchtower_runner::{Headless, RunError, Session, Sink, Stop};
 use watchtower_store::{Format, History};
 
 use crate::error::AppError;
+use crate::outputs::Output;
 use crate::run::{RunArgs, out_format};
 
 /// The indicators the closing summary shows.
@@ -63,17 +65,17 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
             "--fork-of copies the recorded economy: only --set applies (no --config or --preset)".into(),
         ));
     }
-    let changes: Vec<(String, serde_json::Value)> = args
+    // The one `KEY=VALUE` parser, as `run --set` reads it.
+    let settings = args
         .economy
         .set
         .iter()
-        .map(|arg| {
-            let (key, value) =
-                arg.split_once('=').ok_or_else(|| AppError::Usage(format!("--set {arg}: expected KEY=VALUE")))?;
-            let value = serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::from(value.trim()));
-            Ok((key.trim().to_string(), value))
-        })
-        .collect::<Result<_, AppError>>()?;
+        .map(|arg| config::parse_set(arg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::Usage(e.to_string()))?;
+    if let Some(path) = &args.out {
+        crate::outputs::check(path, &args.data.data_dir, args.force)?;
+    }
     let db = args.data.database();
     if !db.exists() {
         return Err(AppError::Usage(format!("no database at {}", db.display())));
@@ -88,19 +90,23 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
         started.elapsed().as_secs_f64()
     );
     let mut baseline = rebuilt.simulation;
-    validate_changes(baseline.registry(), &changes).map_err(|e| AppError::Usage(format!("--set: {e}")))?;
+    let changes =
+        settings_as_changes(baseline.registry(), &settings).map_err(|e| AppError::Usage(format!("--set: {e}")))?;
     let pool = Pool::machine().map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?;
     baseline.set_workers(pool.clone());
     let copy = baseline.fork();
 
-    let (format, out): (Format, Box<dyn Write>) = match &args.out {
+    let (format, out, output): (Format, Box<dyn Write>, Option<Output>) = match &args.out {
         Some(path) => {
             let format = out_format(args, path)?;
-            (format, Box::new(BufWriter::new(crate::outputs::create(path, &args.data.data_dir)?)))
+            let output = Output::create(path, &args.data.data_dir, args.force)?;
+            (format, Box::new(BufWriter::new(output.file()?)), Some(output))
         }
-        None => {
-            (args.format.map(Format::from).unwrap_or(Format::Csv), Box::new(BufWriter::new(std::io::stdout().lock())))
-        }
+        None => (
+            args.format.map(Format::from).unwrap_or(Format::Csv),
+            Box::new(BufWriter::new(std::io::stdout().lock())),
+            None,
+        ),
     };
     let (mut table, tap) = paired(out, format);
     let mut session = Session::new(baseline, rebuilt.schedule.clone());
@@ -123,6 +129,9 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let summary = table.summary(SUMMARY);
     drop(table);
     session.branches_mut().close_all(watchtower_store::RunStatus::Finished);
+    if let (Ok(_), Some(output)) = (&result, output) {
+        output.commit()?;
+    }
     match result {
         Ok(_) => {}
         Err(RunError::Sink(e)) => return Err(AppError::Run(RunError::Sink(e))),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, get, output};
+use common::{Running, Server, get, output};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -578,4 +578,119 @@ fn no_command_overwrites_the_data_directory() {
     let run2 = common::ticks(&db, 2);
     assert!(run2.len() as u64 > tick_then, "run 2 recorded on: {} ticks", run2.len());
     assert_eq!(run2, (0..run2.len() as i64).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. No output file destroys any data directory, and none is ever left half written.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn no_output_file_destroys_another_live_data_directory() {
+    let mut server = Server::start_in(recorded(30), &SMALL);
+    server.wait_ready();
+    let live = server.dir.path().join("data");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let at = elsewhere.path();
+    // Another command, with its own data directory, aims its output at the live one's files.
+    for file in ["watchtower.db-wal", "watchtower.db-shm", "simulation.lock", "watchtower.db"] {
+        let target = live.join(file);
+        let target = target.to_str().unwrap();
+        refused(&["export", "--data-dir", "mine", "--out", target, "--force"], at, file);
+        refused(&["run", "--ticks", "5", "--no-store", "--format", "csv", "--out", target, "--force"], at, file);
+    }
+    // A copy of the live WAL under an innocent name is refused by what it holds.
+    let wal = std::fs::read(live.join("watchtower.db-wal")).unwrap();
+    if wal.len() >= 32 {
+        std::fs::write(at.join("copy.csv"), &wal).unwrap();
+        refused(&["export", "--data-dir", "mine", "--out", "copy.csv", "--force"], at, "write-ahead log");
+    }
+    let (_, snapshot) = get(&server.url("/api/snapshot"));
+    let tick_then = serde_json::from_str::<Value>(&snapshot).unwrap()["tick"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let db = server.database();
+    assert!(server.stop().success(), "the live server survived");
+    assert_eq!(common::integrity(&db), "ok");
+    assert_eq!(common::ticks(&db, 1).len(), 30, "run 1 intact");
+    assert!(common::ticks(&db, 2).len() as u64 > tick_then, "run 2 recorded on");
+}
+
+/// The temporary files an output is written through, beside it in `dir`.
+fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn an_output_is_replaced_whole_or_not_at_all_and_only_with_force() {
+    let dir = recorded(30);
+    let d = dir.path();
+    std::fs::write(d.join("t.csv"), b"before\n").unwrap();
+    // Without --force an existing file is refused, saying how to replace it.
+    let o = output(&["export", "--out", "t.csv"], d);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refusing to write t.csv") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read(d.join("t.csv")).unwrap(), b"before\n");
+
+    // A run killed while it writes leaves the old file whole.
+    let args = ["run", "--ticks", "100000000", "--no-store", "--households", "200", "--firms", "20"];
+    let mut killed = Running::spawn(&[&args[..], &["--out", "t.csv", "--force"]].concat(), d);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !temporaries(d).iter().any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0)) {
+        assert!(Instant::now() < deadline, "the run wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.signal("KILL");
+    killed.wait(Duration::from_secs(10));
+    assert_eq!(std::fs::read(d.join("t.csv")).unwrap(), b"before\n", "a killed run truncated its --out");
+    for tmp in temporaries(d) {
+        std::fs::remove_file(tmp).unwrap();
+    }
+
+    // Stopped by a signal, the run puts its table, complete, in place.
+    let mut stopped = Running::spawn(&[&args[..], &["--out", "t.csv", "--force"]].concat(), d);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while temporaries(d).iter().all(|p| std::fs::metadata(p).map_or(0, |m| m.len()) == 0) {
+        assert!(Instant::now() < deadline, "the run wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stopped.signal("INT");
+    assert!(stopped.wait(Duration::from_secs(30)).success());
+    let table = std::fs::read_to_string(d.join("t.csv")).unwrap();
+    assert!(table.starts_with("tick,") && table.ends_with('\n') && table.lines().count() > 2, "{table:.200}");
+    assert!(temporaries(d).is_empty(), "a temporary file was left: {:?}", temporaries(d));
+
+    // With --force the export replaces it.
+    let o = output(&["export", "--out", "t.csv", "--force"], d);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(d.join("t.csv")).unwrap().lines().count(), 31);
+}
+
+#[test]
+fn experiment_outputs_are_refused_before_the_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("g.yaml"), "name: g\nfirms: 20\nhouseholds: 200\nticks: 50\nseeds: 1\n").unwrap();
+    let refused_early = |args: &[&str], says: &str| {
+        let o = output(args, d);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!d.join("data").exists(), "{args:?} started work before refusing");
+    };
+    refused_early(&["experiment", "g.yaml", "--out", "missing/t.csv"], "does not exist");
+    refused_early(&["experiment", "g.yaml", "--plot", "p.jpg"], "PNG");
+    refused_early(&["experiment", "g.yaml", "--shard", "0/2", "--out", "missing/s.parquet"], "does not exist");
+    // merge never writes over one of its own inputs.
+    let shard = output(&["experiment", "g.yaml", "--shard", "0/1", "--out", "s.parquet"], d);
+    assert!(shard.status.success(), "{}", String::from_utf8_lossy(&shard.stderr));
+    let before = std::fs::read(d.join("s.parquet")).unwrap();
+    let o = output(&["experiment", "merge", "s.parquet", "--out", "./s.parquet", "--force"], d);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("one of the files being merged"), "{stderr}");
+    assert_eq!(std::fs::read(d.join("s.parquet")).unwrap(), before);
 }

@@ -1,9 +1,15 @@
 //! Reading YAML with the line of every node, so every error can name the file, the line
-//! and the key (a scenario's `schedule:`, an experiment's spec).
+//! and the key. The one reader of every YAML a user writes: settings files (`--config`,
+//! read by [`crate::config::parse_overlay`]), their `schedule:`, and experiment specs.
+//! (The compiled-in `economy_params.yaml` schema is read by serde, see
+//! [`crate::registry`]: it is ours, not a user's, and a test checks it.) Text in,
+//! nodes out: no I/O.
 
-use marked_yaml::{LoaderOptions, Node};
-use watchtower_engine::RawValue;
-use watchtower_engine::config::Origin;
+use marked_yaml::LoaderOptions;
+pub use marked_yaml::Node;
+
+use crate::config::Origin;
+use crate::registry::RawValue;
 
 /// A YAML document and where it came from.
 pub struct Doc {
@@ -52,17 +58,11 @@ pub fn line(node: &Node) -> Option<usize> {
     node.span().start().map(|m| m.line())
 }
 
-/// A scalar as the registry takes it: unquoted text is read as YAML reads it (a
-/// boolean, a whole number, a real number), quoted text stays text.
+/// A scalar as the registry takes it: unquoted text is read by the one coercion
+/// ([`RawValue::from_text`], as `--set` is), quoted text stays text.
 pub fn raw_value(node: &Node) -> RawValue {
     match node {
-        Node::Scalar(s) if s.may_coerce() => match s.as_str() {
-            "~" | "null" | "Null" | "NULL" | "" => RawValue::Other("null"),
-            ".nan" | ".NaN" | ".NAN" => RawValue::Float(f64::NAN),
-            ".inf" | ".Inf" | ".INF" | "+.inf" => RawValue::Float(f64::INFINITY),
-            "-.inf" | "-.Inf" | "-.INF" => RawValue::Float(f64::NEG_INFINITY),
-            text => RawValue::from_cli(text),
-        },
+        Node::Scalar(s) if s.may_coerce() => RawValue::from_text(s.as_str()),
         Node::Scalar(s) => RawValue::Text(s.as_str().to_string()),
         Node::Sequence(_) => RawValue::Other("a list"),
         Node::Mapping(_) => RawValue::Other("a map"),
