@@ -106,6 +106,18 @@ struct ForkBody {
     name: Option<String>,
 }
 
+/// What a JSON value is, for an error message.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// `POST /api/runs/{id}/fork`.
 pub async fn fork(
     State((state, _)): AppState,
@@ -120,7 +132,12 @@ pub async fn fork(
     let body: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
         ForkBody { set: Default::default(), name: None }
     } else {
-        match serde_json::from_slice(&body) {
+        // A fork is an object: `[]` or `[{…}, "x"]` would otherwise read as a struct's
+        // fields in order.
+        match serde_json::from_slice::<Value>(&body).and_then(|v| match v {
+            Value::Object(_) => serde_json::from_value(v),
+            other => Err(serde::de::Error::custom(format!("the body is {}, not an object", kind(&other)))),
+        }) {
             Ok(body) => body,
             Err(e) => {
                 return problem(

@@ -230,3 +230,42 @@ async fn branches_run_in_lockstep_apart_from_their_changes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("replays exactly"));
 }
+
+/// Issue 21, items 7 and 8: at 0.1 ticks/s a fork and a drop are answered between two
+/// ticks, not at the next one; a simulation control sent to a branch is refused (its
+/// registry keeps the state it has); a fork body that is not an object is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn forks_are_prompt_at_any_pace_and_branches_take_no_controls() {
+    let server =
+        Server::start(&["--households", "200", "--firms", "20", "--tick-rate", "0.1", "--embedding-sample", "0"]);
+    server.wait_ready();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, forked) = fork(&server, 1, "{}");
+        assert_eq!(status, 201, "{forked}");
+        assert!(started.elapsed() < Duration::from_secs(2), "a fork took {:?} at 0.1 ticks/s", started.elapsed());
+        let b = forked["run_id"].as_i64().unwrap();
+
+        for (key, value) in [("sim.paused", json!(true)), ("sim.tick_rate", json!(5)), ("sim.step", json!(1))] {
+            let body = json!({"id": "x", "key": key, "value": value, "run": b}).to_string();
+            let (status, answer) = json_of(post(&server.url("/api/commands"), &body, Some(&server.token), None));
+            assert_eq!((status, answer["code"].clone()), (422, json!("not_for_branch")), "{key}: {answer}");
+            assert!(answer["error"].as_str().unwrap().contains("simulation control"), "{answer}");
+        }
+        let (_, registry) = json_of(get(&server.url(&format!("/api/registry?run={b}"))));
+        let paused = registry["params"].as_array().unwrap().iter().find(|p| p["key"] == "sim.paused").unwrap();
+        assert_eq!(paused["value"], json!(false), "the branch is not paused: {paused}");
+
+        let started = Instant::now();
+        let (status, dropped) = delete(&server, b);
+        assert_eq!(status, 200, "{dropped}");
+        assert!(started.elapsed() < Duration::from_secs(2), "a drop took {:?} at 0.1 ticks/s", started.elapsed());
+    }
+    for body in ["[]", r#"[{"set": {}}, "x"]"#, r#"["x"]"#, "3", "null", r#""x""#] {
+        let (status, e) = fork(&server, 1, body);
+        assert_eq!(status, 400, "{body}: {e}");
+    }
+    // The main run takes them.
+    let body = json!({"id": "p", "key": "sim.paused", "value": true}).to_string();
+    assert_eq!(post(&server.url("/api/commands"), &body, Some(&server.token), None).0, 200);
+}
