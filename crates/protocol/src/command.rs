@@ -49,6 +49,8 @@ pub enum ErrorCode {
     /// A simulation control (`sim.*`) sent to a what-if branch: the controls pace every
     /// run of the session at once, so they go to the main run.
     NotForBranch,
+    /// Too many forks too fast, from one address or with the token (`POST /api/runs/{id}/fork`).
+    RateLimited,
 }
 
 /// The engine's answer to one [`GodCommand`].

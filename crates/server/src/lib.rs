@@ -37,6 +37,7 @@ mod state;
 
 pub mod connections;
 mod flood;
+mod fork_limit;
 mod host;
 mod metrics;
 mod query;

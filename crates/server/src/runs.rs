@@ -4,7 +4,8 @@
 //!   live, resumed at, dropped at), newest first; without a store, the live runs.
 //! - `POST /api/runs/{id}/fork` (token): `{"set": {KEY: VALUE, …}, "name": "…"}` copies
 //!   run `id` as it stands before its next tick, changes `set` in the copy and runs both
-//!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`.
+//!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`; 429
+//!   past the forks a second allowed per address and per token ([`crate::fork_limit`]).
 //! - `DELETE /api/runs/{id}` or `POST /api/runs/{id}/drop` (token): stops branch `id`;
 //!   its rows stay, marked dropped.
 //! - `GET /api/snapshot?run=`, `GET /api/registry?run=`: a live run's latest telemetry
@@ -28,9 +29,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request};
+use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request, now_ms};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 
 use crate::access::{bearer, origin_ok, token_ok};
+use crate::flood::Verdict;
+use crate::fork_limit::TooFast;
 use crate::live::{describe, is_live, main_run};
 use crate::respond::{not_live, problem, read_json};
 use crate::state::{AppState, ServerState};
@@ -156,13 +160,49 @@ pub async fn fork(
     if !is_live(&state, parent) {
         return refused(&Refusal::new(RefusalCode::UnknownRun, format!("run {parent} is not live here")));
     }
-    let set: Vec<(String, Value)> = body.set.into_iter().collect();
     let source = format!("http {peer}");
+    if let Err(too_fast) = state.forks.take(peer.ip()) {
+        return rate_limited(&state, peer, parent, &body.set, source, &too_fast);
+    }
+    let set: Vec<(String, Value)> = body.set.into_iter().collect();
     let name = body.name;
     match ask(&state, |reply| Request::Fork { parent, set, name, source, reply }).await {
         Ok(forked) => (StatusCode::CREATED, Json(forked)).into_response(),
-        Err(response) => response,
+        Err(response) => {
+            // Only forks that make a branch count against the limit.
+            state.forks.refund(peer.ip());
+            response
+        }
     }
+}
+
+/// A fork refused for coming too fast: 429 with `Retry-After`, audited like other
+/// refusals (the first few of a window in full, the rest counted in one row).
+fn rate_limited(
+    state: &Arc<ServerState>,
+    peer: std::net::SocketAddr,
+    parent: i64,
+    set: &serde_json::Map<String, Value>,
+    source: String,
+    too_fast: &TooFast,
+) -> Response {
+    let message = too_fast.to_string();
+    match state.fork_flood.admit("http", peer) {
+        Verdict::Record => {
+            let command =
+                GodCommand { id: String::new(), key: format!("(fork of run {parent})"), value: json!({"set": set}) };
+            let response = GodResponse::rejected(&command, None, ErrorCode::RateLimited, message.clone());
+            state.audit_or_count(AuditEntry { command, received_at_ms: now_ms(), source, response });
+        }
+        Verdict::Count => {
+            state.metrics.refusals_suppressed.inc();
+        }
+    }
+    let retry = too_fast.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": message, "code": ErrorCode::RateLimited})))
+        .into_response();
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry.into());
+    response
 }
 
 /// `DELETE /api/runs/{id}` and `POST /api/runs/{id}/drop`.
