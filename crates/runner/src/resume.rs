@@ -364,6 +364,8 @@ fn restore_newest_sound(
             Ok(Some(found)) => found,
             Ok(None) => continue,
             Err(ResumeError::Store(StoreError::Checkpoint(why))) => {
+                // The store's message names the run and the tick, which the warning does.
+                let why = why.split_once("is damaged: ").map_or(why.clone(), |(_, why)| why.to_string());
                 damaged.push(Damaged { tick: at, why });
                 continue;
             }
