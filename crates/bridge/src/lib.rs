@@ -411,6 +411,12 @@ impl Requests {
         })
     }
 
+    /// Whether a request waits: the engine then answers it between two ticks, without
+    /// waiting for the next one.
+    pub fn waiting(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     /// Takes every waiting request, oldest first, without blocking.
     pub fn drain(&self) -> impl Iterator<Item = Request> + '_ {
         self.rx.try_iter()

@@ -30,6 +30,7 @@ use watchtower_engine::{ModelKind, RawValue, Registry};
 use watchtower_protocol::Indicators;
 
 use watchtower_engine::yaml::{Doc, YamlError, raw_value};
+use watchtower_runner::branches::is_control;
 use watchtower_runner::scenario::{DEFAULT_PRESET, Scenario};
 use watchtower_runner::schedule::{Schedule, Scheduled};
 
@@ -72,6 +73,13 @@ pub const MAX_NAME: usize = 256;
 
 /// Longest `description`, in characters.
 pub const MAX_DESCRIPTION: usize = 10_000;
+/// Why a simulation control (`sim.*`) cannot be an axis: the controls pace a live
+/// session, and a headless run has no pace to vary.
+const CONTROL_IN_SPEC: &str =
+    "`sim.*` keys are simulation controls (pause, pace, step), not settings of the economy: they cannot be an axis";
+
+/// Why a simulation control cannot be changed by a fork: it paces every run at once.
+const CONTROL_IN_FORK: &str = "is a simulation control: it paces every run at once and cannot differ in a branch";
 
 /// Most values one axis may have.
 pub const MAX_AXIS_VALUES: usize = 100_000;
@@ -438,6 +446,9 @@ impl<'d> Builder<'d> {
             let key_node = Node::Scalar(key.clone());
             let name = key.as_str().to_string();
             let origin = doc.origin(&key_node);
+            if is_control(&name) {
+                return Err(doc.error(&key_node, format!("axis `{name}`: {}", CONTROL_IN_SPEC)));
+            }
             let mut range = None;
             let values = if let Some(list) = value.as_sequence() {
                 let values: Vec<RawValue> = list.iter().map(raw_value).collect();
@@ -645,6 +656,11 @@ impl<'d> Builder<'d> {
         let tick = self.count("fork.tick", tick_node, 0, MAX_TICKS)?;
         let set = set.ok_or_else(|| doc.error(node, "`fork` needs `set`"))?;
         let set_map = set.as_mapping().ok_or_else(|| doc.error(set, "`fork.set` must be a map of KEY: VALUE"))?;
+        if let Some((k, _)) = set_map.iter().find(|(k, _)| is_control(k.as_str())) {
+            return Err(
+                doc.error(&Node::Scalar(k.clone()), format!("`fork.set`: `{}` {}", k.as_str(), CONTROL_IN_FORK))
+            );
+        }
         let changes: Vec<Scheduled> = set_map
             .iter()
             .map(|(k, v)| Scheduled {
@@ -929,6 +945,15 @@ mod tests {
         assert_eq!(v[0], 0.5);
         assert_eq!(v[1], 5.0);
         assert_eq!(v[2], 50.0);
+    }
+
+    #[test]
+    fn simulation_controls_are_neither_axes_nor_fork_changes() {
+        let e = error("name: t\nticks: 5\naxes:\n  sim.tick_rate: [1, 2]\n");
+        assert!(e.starts_with("x.yaml, line 4: axis `sim.tick_rate`: `sim.*` keys are simulation controls"), "{e}");
+        let e =
+            error("name: t\nticks: 50\nfork:\n  tick: 10\n  set:\n    bank.policy_rate: 0.01\n    sim.paused: true\n");
+        assert!(e.starts_with("x.yaml, line 7: `fork.set`: `sim.paused` is a simulation control"), "{e}");
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub enum ErrorCode {
     Unavailable,
     /// The command named a run that is not live (a what-if branch that was dropped, say).
     UnknownRun,
+    /// A simulation control (`sim.*`) sent to a what-if branch: the controls pace every
+    /// run of the session at once, so they go to the main run.
+    NotForBranch,
+    /// Too many forks too fast, from one address or with the token (`POST /api/runs/{id}/fork`).
+    RateLimited,
 }
 
 /// The engine's answer to one [`GodCommand`].

@@ -238,14 +238,18 @@ impl Branches {
                 None => pending.push(p),
                 Some(run) if Some(run) == self.main_run => pending.push(p),
                 Some(run) => match self.lanes.iter_mut().find(|b| b.run_id == run) {
-                    Some(b) => b.pending.push(p),
-                    None => {
-                        let response = GodResponse::rejected(
-                            &p.command,
-                            Some(tick),
-                            ErrorCode::UnknownRun,
-                            format!("run {run} is not live here: it never was, or it has been dropped or has ended"),
-                        );
+                    Some(b) if !is_control(&p.command.key) => b.pending.push(p),
+                    found => {
+                        let (code, message) = match found {
+                            Some(_) => (ErrorCode::NotForBranch, control_message(&p.command.key)),
+                            None => (
+                                ErrorCode::UnknownRun,
+                                format!(
+                                    "run {run} is not live here: it never was, or it has been dropped or has ended"
+                                ),
+                            ),
+                        };
+                        let response = GodResponse::rejected(&p.command, Some(tick), code, message);
                         if let Some(reply) = p.reply {
                             reply.send(response.clone());
                         }
@@ -420,6 +424,19 @@ impl std::fmt::Display for GroupError {
     }
 }
 
+/// Whether `key` is a simulation control (`sim.*`): the controls pace every run of a
+/// group at once, so a branch can neither fork with one changed nor be sent one.
+pub fn is_control(key: &str) -> bool {
+    key.starts_with("sim.")
+}
+
+/// Why a simulation control is refused for a branch.
+fn control_message(key: &str) -> String {
+    format!(
+        "`{key}` is a simulation control: it paces every run at once and cannot differ in a branch (send it to the main run)"
+    )
+}
+
 /// Checks `changes` against `registry` as the engine will apply them, in order, on a
 /// copy; the simulation controls (`sim.*`) pace the whole group and are refused.
 pub fn validate_changes(registry: &Registry, changes: &[(String, serde_json::Value)]) -> Result<(), String> {
@@ -440,10 +457,8 @@ pub fn settings_as_changes(
 fn validate<'a>(registry: &Registry, changes: impl Iterator<Item = (&'a str, RawValue)>) -> Result<(), String> {
     let mut staged = registry.clone();
     for (key, value) in changes {
-        if key.starts_with("sim.") {
-            return Err(format!(
-                "`{key}` is a simulation control: it paces every run at once and cannot differ in a branch"
-            ));
+        if is_control(key) {
+            return Err(control_message(key));
         }
         staged.apply(key, &value).map_err(|e| e.to_string())?;
     }

@@ -75,6 +75,17 @@ impl Checkpointer {
 
     /// Takes a checkpoint of `simulation` now (at a fork, at a clean stop).
     pub fn take(&mut self, simulation: &Simulation) -> Result<(), StoreError> {
+        self.take_with(simulation, false)
+    }
+
+    /// Takes a what-if branch's starting checkpoint: its parent's state at the fork,
+    /// whose bytes are stored once however many branches start from it
+    /// ([`checkpoints::save_shared`]).
+    pub fn take_start(&mut self, simulation: &Simulation) -> Result<(), StoreError> {
+        self.take_with(simulation, true)
+    }
+
+    fn take_with(&mut self, simulation: &Simulation, shared: bool) -> Result<(), StoreError> {
         let started = Instant::now();
         let copy = simulation.fork();
         let (run_id, tick) = (self.run_id, copy.tick());
@@ -82,6 +93,7 @@ impl Checkpointer {
         self.last_at = Instant::now();
         self.taken += 1;
         let handed = self.store.submit(move |conn| match copy.checkpoint() {
+            Ok(raw) if shared => checkpoints::save_shared(conn, run_id, tick, FORMAT, &raw).map(drop),
             Ok(raw) => checkpoints::save(conn, run_id, tick, FORMAT, &raw).map(drop),
             Err(e) => {
                 // A state the engine cannot encode is a bug; the run itself is sound.

@@ -9,7 +9,8 @@
 //!
 //! Its sink, [`Publisher`](crate::publisher::Publisher), makes each settled tick and
 //! registry visible to the server. Forks and drops of what-if branches asked for through
-//! the bridge are carried out between cycles by
+//! the bridge are carried out between cycles (a waiting one wakes the driver within
+//! [`POLL`], as a command does, whatever the pace) by
 //! [`LiveBranches`](crate::live_branches::LiveBranches).
 
 use std::time::{Duration, Instant};
@@ -108,6 +109,11 @@ impl Driver for Live {
             }
             if cfg!(debug_assertions) && self.bridge.engine_fault.take() {
                 panic!("injected engine fault (POST /api/debug/crash with {{\"part\":\"engine\"}})");
+            }
+            if self.bridge.requests.waiting() {
+                // A fork or a drop: carried out in an idle cycle now, not at the next
+                // tick (which at 0.1 ticks/s is up to 10 s away).
+                return Next::Idle;
             }
             let registry = simulation.registry();
             let paused = registry.flag(PAUSED);

@@ -6,13 +6,15 @@
 //! changes and its inherited schedule), gets a checkpoint of its state at the fork (so
 //! it can be rebuilt from its own records), its own telemetry and registry slots in the
 //! bridge's [`LiveRuns`], a store writer and a checkpointer. A dropped branch stops
-//! running; its rows stay, marked with the tick it was dropped at.
+//! running; its rows stay, marked with the tick it was dropped at, and its checkpoints
+//! but the starting one are deleted. The starting checkpoint is stored once for every
+//! branch forked from the same state.
 
 use std::sync::Arc;
 
 use tracing::{info, warn};
 use watchtower_bridge::{Bridge, Dropped, Forked, Latest, LiveRun, LiveRuns, Refusal, RefusalCode, Request};
-use watchtower_store::{Lineage, RunPlan, RunStatus, StoreHandle};
+use watchtower_store::{Lineage, RunPlan, RunStatus, StoreHandle, checkpoints};
 
 use crate::branches::{Closing, Fork, Group, GroupError, Opened};
 use crate::checkpoints::{CheckpointOptions, Checkpointer};
@@ -147,16 +149,23 @@ impl LiveBranches {
                 // Its state at the fork: the branch can be rebuilt from its own records.
                 let mut checkpointer =
                     Checkpointer::new(store.clone(), run_id, self.checkpoints.unwrap_or_default(), tick);
-                checkpointer.take(fork.simulation).map_err(|e| format!("cannot record the branch: {e}"))?;
+                checkpointer.take_start(fork.simulation).map_err(|e| format!("cannot record the branch: {e}"))?;
                 sinks.push(Box::new(Recorder::new(writer.clone())));
                 if self.checkpoints.is_some() {
                     sinks.push(Box::new(checkpointer));
                 }
+                let forget = store.clone();
                 let on_close = Box::new(move |closing: &Closing| {
                     let done = match closing {
-                        Closing::Dropped { tick } => writer.finish_dropped(*tick),
-                        Closing::Failed { error, .. } => writer.finish(RunStatus::Failed, Some(error.clone())),
-                        Closing::Ended { status } => writer.finish(*status, None),
+                        Closing::Dropped { tick: dropped } => writer.finish_dropped(*dropped).and_then(|_| {
+                            // It will not be resumed: only its starting state (shared,
+                            // what replays it) is kept.
+                            forget.submit(move |conn| checkpoints::forget_after(conn, run_id, tick).map(drop))
+                        }),
+                        Closing::Failed { error, .. } => {
+                            writer.finish(RunStatus::Failed, Some(error.clone())).map(drop)
+                        }
+                        Closing::Ended { status } => writer.finish(*status, None).map(drop),
                     };
                     if let Err(e) = done {
                         warn!(run_id, "the branch's record could not be closed: {e}");

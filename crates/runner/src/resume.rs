@@ -2,8 +2,10 @@
 //! recorded after it: how a run killed by a crash, a `kill -9` or a power cut continues
 //! (`--resume`), and how `run --fork-of` copies a recorded economy.
 //!
-//! 1. The newest checkpoint at or before the tick is restored (one of another format is
-//!    refused, never misread); without one, the economy is built again from genesis.
+//! 1. The newest checkpoint at or before the tick that restores is restored (a damaged
+//!    one is passed over and named; one of another format is refused, never misread);
+//!    without one, the economy is built again from genesis (a branch, which has no
+//!    genesis of its own, is refused).
 //! 2. The ticks from the checkpoint to the tick are run again with the commands recorded
 //!    for them, and every one is compared with the stored row, bit for bit: a resumed
 //!    run continues only from a state proven to be the one that produced its rows.
@@ -116,6 +118,8 @@ pub struct Rebuilt {
     pub checkpoint: Option<u64>,
     /// Stored ticks run again and found identical.
     pub verified: u64,
+    /// Newer checkpoints passed over because they could not be restored, newest first.
+    pub damaged: Vec<Damaged>,
 }
 
 /// The run `--resume` means: `explicit`, which must be interrupted, or else the newest
@@ -159,6 +163,15 @@ impl Resumable {
         if !db.exists() {
             return Err(ResumeError::Refused(format!("nothing to resume: there is no database at {}", db.display())));
         }
+        // A damaged file would resume, then fail at the first write into the damage (and
+        // a read pool would retry a file it cannot open for its whole timeout).
+        watchtower_store::quick_check(db).map_err(|problem| {
+            ResumeError::Refused(format!(
+                "{} is damaged (SQLite's quick_check: {problem}): refusing to resume from it; nothing was changed \
+                 (restore a copy, or `watchtower export` what can still be read)",
+                db.display()
+            ))
+        })?;
         let history = History::open(db, 1)?;
         let run = find_resumable(&history, explicit)?;
         Ok(Self { history, run })
@@ -242,31 +255,14 @@ pub fn rebuild(history: &History, id: i64, at: Option<u64>, stop: &Stop) -> Resu
     let mut scenario = recorded.scenario;
     scenario.schedule = planned.clone();
 
-    let accept = |info: &watchtower_store::CheckpointInfo| {
-        if info.format == FORMAT {
-            Ok(())
-        } else {
-            Err(ResumeError::Format { run: id, tick: info.tick, found: info.format })
-        }
-    };
-    let (simulation, from) = match history.load_checkpoint(id, tick, accept)? {
-        Some((info, bytes)) => {
-            let sim = Simulation::restore(&bytes).map_err(|source| ResumeError::Checkpoint {
-                run: id,
-                tick: info.tick,
-                source,
-            })?;
-            if !same_economy(sim.spec(), &scenario.spec()) {
-                return Err(ResumeError::Refused(format!(
-                    "run {id}'s checkpoint at tick {} is of another economy than the run's row says",
-                    info.tick
-                )));
-            }
-            (sim, Some(info.tick))
-        }
+    let mut damaged = Vec::new();
+    let (simulation, from) = match restore_newest_sound(history, id, tick, &scenario, &mut damaged)? {
+        Some((sim, at)) => (sim, Some(at)),
         None if run.parent_run_id.is_some() => {
+            let why = damaged.iter().map(|d: &Damaged| d.to_string()).collect::<Vec<_>>().join("; ");
             return Err(ResumeError::Refused(format!(
-                "run {id} is a branch and has no checkpoint at or before tick {tick} to start from"
+                "run {id} is a branch and has no sound checkpoint at or before tick {tick} to start from{}",
+                if why.is_empty() { String::new() } else { format!(" ({why})") }
             )));
         }
         None => {
@@ -317,5 +313,78 @@ pub fn rebuild(history: &History, id: i64, at: Option<u64>, stop: &Stop) -> Resu
     // applied in one cycle, so those of the end tick were applied iff one is recorded.
     let end_applied = applied.iter().any(|c| c.tick == end && c.source == SCHEDULE_SOURCE);
     schedule.extend(planned.entries().iter().filter(|e| e.tick > end || (e.tick == end && !end_applied)).cloned());
-    Ok(Rebuilt { run, scenario, simulation, schedule: Schedule::new(schedule), tick, checkpoint: from, verified })
+    Ok(Rebuilt {
+        run,
+        scenario,
+        simulation,
+        schedule: Schedule::new(schedule),
+        tick,
+        checkpoint: from,
+        verified,
+        damaged,
+    })
+}
+
+/// A checkpoint passed over because it could not be restored.
+#[derive(Debug, Clone)]
+pub struct Damaged {
+    /// Its tick.
+    pub tick: u64,
+    /// Why it was passed over.
+    pub why: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the checkpoint at tick {} is damaged ({})", self.tick, self.why)
+    }
+}
+
+/// Run `id`'s newest checkpoint at or before `tick` that restores, and its tick; the
+/// damaged ones passed over on the way are added to `damaged`. A checkpoint of another
+/// format is refused, not passed over: it is sound, only not this build's to read.
+fn restore_newest_sound(
+    history: &History,
+    id: i64,
+    tick: u64,
+    scenario: &Scenario,
+    damaged: &mut Vec<Damaged>,
+) -> Result<Option<(Simulation, u64)>, ResumeError> {
+    let accept = |info: &watchtower_store::CheckpointInfo| {
+        if info.format == FORMAT {
+            Ok(())
+        } else {
+            Err(ResumeError::Format { run: id, tick: info.tick, found: info.format })
+        }
+    };
+    let mut ticks: Vec<u64> = history.checkpoints(id)?.into_iter().map(|c| c.tick).filter(|&t| t <= tick).collect();
+    ticks.reverse();
+    for at in ticks {
+        let (info, bytes) = match history.load_checkpoint(id, at, accept) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(ResumeError::Store(StoreError::Checkpoint(why))) => {
+                // The store's message names the run and the tick, which the warning does.
+                let why = why.split_once("is damaged: ").map_or(why.clone(), |(_, why)| why.to_string());
+                damaged.push(Damaged { tick: at, why });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let sim = match Simulation::restore(&bytes) {
+            Ok(sim) => sim,
+            Err(source @ (CheckpointError::NotACheckpoint | CheckpointError::Damaged(_))) => {
+                damaged.push(Damaged { tick: info.tick, why: source.to_string() });
+                continue;
+            }
+            // Sound bytes this build cannot read: refused, as one of another format is.
+            Err(source) => return Err(ResumeError::Checkpoint { run: id, tick: info.tick, source }),
+        };
+        if !same_economy(sim.spec(), &scenario.spec()) {
+            damaged.push(Damaged { tick: info.tick, why: "it is of another economy than the run's row says".into() });
+            continue;
+        }
+        return Ok(Some((sim, info.tick)));
+    }
+    Ok(None)
 }

@@ -79,7 +79,7 @@ fn status_of(response: &GodResponse) -> StatusCode {
     match response.code {
         None => StatusCode::OK,
         Some(ErrorCode::Unauthorized) => StatusCode::UNAUTHORIZED,
-        Some(ErrorCode::QueueFull) => StatusCode::TOO_MANY_REQUESTS,
+        Some(ErrorCode::QueueFull | ErrorCode::RateLimited) => StatusCode::TOO_MANY_REQUESTS,
         Some(ErrorCode::Malformed) => StatusCode::BAD_REQUEST,
         Some(ErrorCode::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         Some(ErrorCode::UnknownRun) => StatusCode::NOT_FOUND,

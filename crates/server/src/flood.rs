@@ -1,4 +1,5 @@
-//! Rate-limiting the audit rows of a stranger's refused commands.
+//! Rate-limiting the audit rows of a stranger's refused commands (and of forks refused
+//! for coming too fast, [`crate::fork_limit`]).
 //!
 //! A client without the token can send commands as fast as its socket allows; each is
 //! refused, and each refusal used to be a full audit row (with whatever id the client
@@ -50,6 +51,24 @@ struct Window {
 #[derive(Debug, Default)]
 pub struct FloodGuard {
     windows: Mutex<Windows>,
+    about: About,
+}
+
+/// What a guard's refusals are, for its summary rows.
+#[derive(Debug, Clone, Copy)]
+pub struct About {
+    /// The summary row's key, e.g. `(unauthorised flood)`.
+    pub key: &'static str,
+    /// Its error code.
+    pub code: ErrorCode,
+    /// What was refused, e.g. `commands without the access token`.
+    pub what: &'static str,
+}
+
+impl Default for About {
+    fn default() -> Self {
+        Self { key: "(unauthorised flood)", code: ErrorCode::Unauthorized, what: "commands without the access token" }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -61,7 +80,7 @@ struct Windows {
 }
 
 /// The address a window is kept for: an IPv4 address, or an IPv6 /64.
-fn source(ip: IpAddr) -> IpAddr {
+pub(crate) fn source(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -76,6 +95,11 @@ fn source(ip: IpAddr) -> IpAddr {
 }
 
 impl FloodGuard {
+    /// A guard of refusals of another kind than the default (unauthorised commands).
+    pub fn about(about: About) -> Self {
+        Self { windows: Default::default(), about }
+    }
+
     /// Decides for one refusal from `peer`, which sent it over `transport` (`websocket` or
     /// `http`, named in the window's summary row).
     pub fn admit(&self, transport: &'static str, peer: SocketAddr) -> Verdict {
@@ -123,7 +147,7 @@ impl FloodGuard {
                 return true;
             }
             if w.counted > 0 {
-                rows.push(summary(*ip, w, now));
+                rows.push(summary(&self.about, *ip, w, now));
             }
             false
         });
@@ -132,7 +156,7 @@ impl FloodGuard {
 }
 
 /// The row that records a window's counted refusals.
-fn summary(ip: Option<IpAddr>, w: &Window, now: Instant) -> AuditEntry {
+fn summary(about: &About, ip: Option<IpAddr>, w: &Window, now: Instant) -> AuditEntry {
     let source = match ip {
         Some(ip) => format!("{} {ip}", w.transport),
         None => "many addresses".to_string(),
@@ -140,16 +164,17 @@ fn summary(ip: Option<IpAddr>, w: &Window, now: Instant) -> AuditEntry {
     let seconds = now.duration_since(w.opened).as_secs_f64();
     let command = GodCommand {
         id: String::new(),
-        key: "(unauthorised flood)".into(),
+        key: about.key.into(),
         value: serde_json::json!({"refused": w.counted, "seconds": (seconds * 10.0).round() / 10.0}),
     };
     let message = format!(
-        "{} more commands without the access token from {source} in {seconds:.1} s were refused \
+        "{} more {} from {source} in {seconds:.1} s were refused \
          (recorded as this one row; the first {FULL_ROWS} of each {} s have rows of their own)",
         w.counted,
+        about.what,
         WINDOW.as_secs()
     );
-    let response = GodResponse::rejected(&command, None, ErrorCode::Unauthorized, message);
+    let response = GodResponse::rejected(&command, None, about.code, message);
     AuditEntry { command, received_at_ms: watchtower_bridge::now_ms(), source, response }
 }
 

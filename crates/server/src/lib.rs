@@ -39,6 +39,7 @@ mod state;
 
 pub mod connections;
 mod flood;
+mod fork_limit;
 mod host;
 mod metrics;
 mod query;

@@ -5,7 +5,8 @@
 //!   a store, the live runs.
 //! - `POST /api/runs/{id}/fork` (token): `{"set": {KEY: VALUE, …}, "name": "…"}` copies
 //!   run `id` as it stands before its next tick, changes `set` in the copy and runs both
-//!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`.
+//!   in lockstep: 201 `{"run_id":B,"parent":A,"tick":T,"name":…,"changes":{…}}`; 429
+//!   past the forks a second allowed per address and per token ([`crate::fork_limit`]).
 //! - `DELETE /api/runs/{id}` or `POST /api/runs/{id}/drop` (token): stops branch `id`;
 //!   its rows stay, marked dropped.
 //! - `GET /api/snapshot?run=`, `GET /api/registry?run=`: a live run's latest telemetry
@@ -29,10 +30,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request};
+use watchtower_bridge::{Callback, LiveRun, Refusal, RefusalCode, Request, now_ms};
+use watchtower_protocol::{AuditEntry, ErrorCode, GodCommand, GodResponse};
 use watchtower_store::RunRow;
 
 use crate::access::{bearer, origin_ok, token_ok};
+use crate::flood::Verdict;
+use crate::fork_limit::TooFast;
 use crate::live::{describe, is_live, main_run};
 use crate::query::{MAX_SQL, whole};
 use crate::readers::QUEUE_WAIT;
@@ -110,6 +114,18 @@ struct ForkBody {
     name: Option<String>,
 }
 
+/// What a JSON value is, for an error message.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// `POST /api/runs/{id}/fork`.
 pub async fn fork(
     State((state, _)): AppState,
@@ -124,7 +140,12 @@ pub async fn fork(
     let body: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
         ForkBody { set: Default::default(), name: None }
     } else {
-        match serde_json::from_slice(&body) {
+        // A fork is an object: `[]` or `[{…}, "x"]` would otherwise read as a struct's
+        // fields in order.
+        match serde_json::from_slice::<Value>(&body).and_then(|v| match v {
+            Value::Object(_) => serde_json::from_value(v),
+            other => Err(serde::de::Error::custom(format!("the body is {}, not an object", kind(&other)))),
+        }) {
             Ok(body) => body,
             Err(e) => {
                 return problem(
@@ -143,13 +164,49 @@ pub async fn fork(
     if !is_live(&state, parent) {
         return refused(&Refusal::new(RefusalCode::UnknownRun, format!("run {parent} is not live here")));
     }
-    let set: Vec<(String, Value)> = body.set.into_iter().collect();
     let source = format!("http {peer}");
+    if let Err(too_fast) = state.forks.take(peer.ip()) {
+        return rate_limited(&state, peer, parent, &body.set, source, &too_fast);
+    }
+    let set: Vec<(String, Value)> = body.set.into_iter().collect();
     let name = body.name;
     match ask(&state, |reply| Request::Fork { parent, set, name, source, reply }).await {
         Ok(forked) => (StatusCode::CREATED, Json(forked)).into_response(),
-        Err(response) => response,
+        Err(response) => {
+            // Only forks that make a branch count against the limit.
+            state.forks.refund(peer.ip());
+            response
+        }
     }
+}
+
+/// A fork refused for coming too fast: 429 with `Retry-After`, audited like other
+/// refusals (the first few of a window in full, the rest counted in one row).
+fn rate_limited(
+    state: &Arc<ServerState>,
+    peer: std::net::SocketAddr,
+    parent: i64,
+    set: &serde_json::Map<String, Value>,
+    source: String,
+    too_fast: &TooFast,
+) -> Response {
+    let message = too_fast.to_string();
+    match state.fork_flood.admit("http", peer) {
+        Verdict::Record => {
+            let command =
+                GodCommand { id: String::new(), key: format!("(fork of run {parent})"), value: json!({"set": set}) };
+            let response = GodResponse::rejected(&command, None, ErrorCode::RateLimited, message.clone());
+            state.audit_or_count(AuditEntry { command, received_at_ms: now_ms(), source, response });
+        }
+        Verdict::Count => {
+            state.metrics.refusals_suppressed.inc();
+        }
+    }
+    let retry = too_fast.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": message, "code": ErrorCode::RateLimited})))
+        .into_response();
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry.into());
+    response
 }
 
 /// `DELETE /api/runs/{id}` and `POST /api/runs/{id}/drop`.

@@ -95,7 +95,7 @@ async fn summarise_floods(state: Arc<ServerState>, cancel: CancellationToken) {
             _ = cancel.cancelled() => true,
             _ = interval.tick() => false,
         };
-        for row in state.flood.close_windows(closing) {
+        for row in state.flood.close_windows(closing).into_iter().chain(state.fork_flood.close_windows(closing)) {
             state.audit_or_count(row);
         }
         if closing {

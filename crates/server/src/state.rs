@@ -119,6 +119,10 @@ pub struct ServerState {
     pub(crate) metrics: Metrics,
     /// Rate-limits the audit rows of strangers' refused commands.
     pub(crate) flood: crate::flood::FloodGuard,
+    /// Forks a second, per address and per token.
+    pub(crate) forks: crate::fork_limit::ForkLimit,
+    /// Rate-limits the audit rows of forks refused for coming too fast.
+    pub(crate) fork_flood: crate::flood::FloodGuard,
     /// The store's read side behind its gate (none without a store).
     pub(crate) readers: Option<Readers>,
     pub(crate) frames: watch::Sender<Frame>,
@@ -148,6 +152,12 @@ impl ServerState {
             bridge,
             metrics,
             flood: Default::default(),
+            forks: Default::default(),
+            fork_flood: crate::flood::FloodGuard::about(crate::flood::About {
+                key: "(fork flood)",
+                code: watchtower_protocol::ErrorCode::RateLimited,
+                what: "forks past the rate limit",
+            }),
             readers,
             frames,
             crash: Notify::new(),
@@ -158,7 +168,7 @@ impl ServerState {
     /// Records every refusal flood still being counted (at shutdown, after the server's
     /// tasks are gone), so its summary row is not lost.
     pub fn close_floods(&self) {
-        for row in self.flood.close_windows(true) {
+        for row in self.flood.close_windows(true).into_iter().chain(self.fork_flood.close_windows(true)) {
             self.audit_or_count(row);
         }
     }

@@ -5,7 +5,9 @@
 //! The engine hands over its versioned bytes (it links no codec and does no I/O); the
 //! store compresses them on the writer thread, inside the writer's current transaction,
 //! and keeps the last [`KEEP_LAST`] of a run plus the first of every [`KEEP_EVERY`]
-//! ticks. A checkpoint's `tick` is the first tick its state has not run yet: restored,
+//! ticks. A what-if branch's starting checkpoint ([`save_shared`]) keeps its bytes once
+//! for every branch forked from the same state, and a dropped branch's later ones are
+//! deleted ([`forget_after`]). A checkpoint's `tick` is the first tick its state has not run yet: restored,
 //! it runs that tick next. The `format` column is the engine's checkpoint format, so a
 //! checkpoint of another format is refused before its bytes are read.
 
@@ -61,21 +63,7 @@ pub struct Saved {
 /// connection (through `Store::submit` or `Store::call`).
 pub fn save(conn: &Connection, run_id: i64, tick: u64, format: u32, raw: &[u8]) -> Result<Saved, StoreError> {
     let started = Instant::now();
-    // One compression context per thread (the writer's), reused: no context is
-    // allocated and freed per checkpoint.
-    thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let compressed = COMPRESSOR
-        .with(|c| {
-            let mut c = c.borrow_mut();
-            if c.is_none() {
-                *c = Some(zstd::bulk::Compressor::new(LEVEL)?);
-            }
-            c.as_mut().expect("just made").compress(raw)
-        })
-        .map_err(|e| StoreError::Checkpoint(format!("cannot compress run {run_id}'s state at tick {tick}: {e}")))?;
+    let compressed = compress(run_id, tick, raw)?;
     let compress = started.elapsed();
     let started = Instant::now();
     conn.prepare_cached(
@@ -87,16 +75,91 @@ pub fn save(conn: &Connection, run_id: i64, tick: u64, format: u32, raw: &[u8]) 
     Ok(Saved { raw_size: raw.len() as u64, stored_size: compressed.len() as u64, compress, insert: started.elapsed() })
 }
 
-/// Deletes run `run_id`'s checkpoints but the newest [`KEEP_LAST`] and the first of every
-/// [`KEEP_EVERY`] ticks.
-pub fn prune(conn: &Connection, run_id: i64) -> Result<usize, StoreError> {
+/// Stores `raw` as run `run_id`'s checkpoint at `tick` like [`save`], but its bytes once
+/// for every row with the same bytes: a what-if branch's starting checkpoint, which is
+/// its parent's state at the fork (a thousand forks of a paused run store one state).
+/// `stored_size` is what this call added: 0 when the state was stored already.
+pub fn save_shared(conn: &Connection, run_id: i64, tick: u64, format: u32, raw: &[u8]) -> Result<Saved, StoreError> {
+    use sha2::Digest;
+    let started = Instant::now();
+    let digest: String = sha2::Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
+    let known = conn.prepare_cached("SELECT 1 FROM checkpoint_blobs WHERE digest = ?1")?.exists([&digest])?;
+    let mut stored_size = 0;
+    if !known {
+        let compressed = compress(run_id, tick, raw)?;
+        stored_size = compressed.len() as u64;
+        conn.prepare_cached("INSERT INTO checkpoint_blobs (digest, bytes) VALUES (?1, ?2)")?
+            .execute(params![digest, compressed])?;
+    }
+    let compress = started.elapsed();
+    let started = Instant::now();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO checkpoints (run_id, tick, format, raw_size, bytes, blob, created_at)
+         VALUES (?1, ?2, ?3, ?4, X'', ?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    )?
+    .execute(params![run_id, tick as i64, format, raw.len() as i64, digest])?;
+    prune(conn, run_id)?;
+    Ok(Saved { raw_size: raw.len() as u64, stored_size, compress, insert: started.elapsed() })
+}
+
+/// Deletes run `run_id`'s checkpoints after tick `after` (a dropped branch's: it will
+/// not be resumed, and its starting one, shared, is what replays it), and the shared
+/// states no row names any more. Returns the rows deleted.
+pub fn forget_after(conn: &Connection, run_id: i64, after: u64) -> Result<usize, StoreError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM checkpoints WHERE run_id = ?1 AND tick > ?2")?
+        .execute(params![run_id, after.min(i64::MAX as u64) as i64])?;
+    if deleted > 0 {
+        forget_unused_blobs(conn)?;
+    }
+    Ok(deleted)
+}
+
+/// Deletes the shared states no checkpoint names.
+fn forget_unused_blobs(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn
+        .prepare_cached(
+            "DELETE FROM checkpoint_blobs WHERE NOT EXISTS (SELECT 1 FROM checkpoints WHERE blob = digest)",
+        )?
+        .execute([])?)
+}
+
+/// `raw`, zstd-compressed at [`LEVEL`].
+fn compress(run_id: i64, tick: u64, raw: &[u8]) -> Result<Vec<u8>, StoreError> {
+    // One compression context per thread (the writer's), reused: no context is
+    // allocated and freed per checkpoint.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = Some(zstd::bulk::Compressor::new(LEVEL)?);
+            }
+            c.as_mut().expect("just made").compress(raw)
+        })
+        .map_err(|e| StoreError::Checkpoint(format!("cannot compress run {run_id}'s state at tick {tick}: {e}")))
+}
+
+/// Deletes run `run_id`'s checkpoints but the newest [`KEEP_LAST`] and the first of every
+/// [`KEEP_EVERY`] ticks (and the shared states no row names any more).
+pub fn prune(conn: &Connection, run_id: i64) -> Result<usize, StoreError> {
+    let shared: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ?1 AND blob IS NOT NULL)")?
+        .query_row([run_id], |r| r.get(0))?;
+    let deleted = conn
         .prepare_cached(
             "DELETE FROM checkpoints WHERE run_id = ?1
            AND tick NOT IN (SELECT tick FROM checkpoints WHERE run_id = ?1 ORDER BY tick DESC LIMIT ?2)
            AND tick NOT IN (SELECT min(tick) FROM checkpoints WHERE run_id = ?1 GROUP BY tick / ?3)",
         )?
-        .execute(params![run_id, KEEP_LAST as i64, KEEP_EVERY as i64])?)
+        .execute(params![run_id, KEEP_LAST as i64, KEEP_EVERY as i64])?;
+    if shared && deleted > 0 {
+        forget_unused_blobs(conn)?;
+    }
+    Ok(deleted)
 }
 
 fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckpointInfo> {
@@ -146,7 +209,8 @@ impl History {
         accept(&found)?;
         let compressed: Vec<u8> = conn
             .query_row(
-                "SELECT bytes FROM checkpoints WHERE run_id = ?1 AND tick = ?2",
+                "SELECT coalesce(b.bytes, k.bytes) FROM checkpoints k LEFT JOIN checkpoint_blobs b ON b.digest = k.blob
+                 WHERE k.run_id = ?1 AND k.tick = ?2",
                 params![run, found.tick as i64],
                 |r| r.get(0),
             )

@@ -32,7 +32,7 @@ pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSumm
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
 pub use lock::{DirLock, LockError};
-pub use probe::{ProbeError, probe};
+pub use probe::{ProbeError, probe, quick_check};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
     WriterReport,

@@ -183,12 +183,27 @@ ALTER TABLE runs ADD COLUMN experiment_id INTEGER REFERENCES experiments(id);
 ALTER TABLE runs ADD COLUMN experiment_run INTEGER;
 "#;
 
+/// Version 5, forks cannot fill the disk (issue 21): a what-if branch's starting
+/// checkpoint is its parent's state at the fork, the same bytes for every fork of that
+/// state, so it is stored once in `checkpoint_blobs` (by the SHA-256 of its uncompressed
+/// bytes) and its `checkpoints` row names it in `blob` (with empty `bytes`). A blob no
+/// row names any more is deleted with the last row. Self-contained, so it can be
+/// renumbered.
+pub const V5_SHARED_CHECKPOINTS: &str = r#"
+CREATE TABLE checkpoint_blobs (
+    digest TEXT PRIMARY KEY,   -- SHA-256 of the uncompressed bytes, hex
+    bytes  BLOB NOT NULL       -- zstd
+);
+ALTER TABLE checkpoints ADD COLUMN blob TEXT;   -- NULL: the bytes are the row's own
+CREATE INDEX checkpoints_by_blob ON checkpoints(blob) WHERE blob IS NOT NULL;
+"#;
+
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
-const MIGRATIONS: [&str; 4] = [V1, V2, V3_WHATIF, V4_EXPERIMENTS];
+const MIGRATIONS: [&str; 5] = [V1, V2, V3_WHATIF, V4_EXPERIMENTS, V5_SHARED_CHECKPOINTS];
 
 /// The schema version this build writes and reads (`PRAGMA user_version` once migrated).
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

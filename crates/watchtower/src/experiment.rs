@@ -221,6 +221,9 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
         }
         _ => Start::Resume(args.resume.expect("clap: spec or resume")),
     };
+    if let Start::Resume(_) = start {
+        args.data.to_resume()?;
+    }
     let _lock = DirLock::acquire(&args.data.data_dir)?;
     let stored = Stored::open(&args.data.database(), start)?;
     if args.plot.is_some() {

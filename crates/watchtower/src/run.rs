@@ -96,6 +96,9 @@ pub(crate) fn out_format(args: &RunArgs, path: &std::path::Path) -> Result<Forma
 /// Runs the economy for `--ticks` ticks (or until SIGINT/SIGTERM), or resumes a run
 /// (`--fork-of` is [`crate::whatif::fork_of`]'s, which `dispatch` calls instead).
 pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
+    if args.resume.is_some() && !args.no_store {
+        args.data.to_resume()?;
+    }
     // Settings are checked before anything is created.
     let fresh = match args.resume {
         None => {
@@ -126,6 +129,18 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                 AppError::Usage(format!("run {} has no tick target (it was served): say --ticks N", resumable.run.id))
             })?;
             let rebuilt = resumable.rebuild(stop)?;
+            // A target it has passed would end it for good, over no tick at all (checked
+            // on the rebuilt tick, before anything is written).
+            if target < rebuilt.tick {
+                return Err(AppError::Usage(format!(
+                    "run {} has reached tick {}: --ticks {target} is below it and would end the run for good over \
+                     no tick (--ticks is the run's whole tick target, not ticks to add); nothing was changed",
+                    rebuilt.run.id, rebuilt.tick
+                )));
+            }
+            for damaged in &rebuilt.damaged {
+                eprintln!("Warning: run {}: {damaged}; passed over for an older one", rebuilt.run.id);
+            }
             eprintln!(
                 "Resuming run {} at tick {} ({}; {} stored ticks re-run and found identical)",
                 rebuilt.run.id,

@@ -121,6 +121,10 @@ impl Checked {
 /// The run `--resume` means, rebuilt where its stored ticks end (nothing written yet).
 fn rebuild(args: &ServeArgs, explicit: Option<i64>, stop: &Stop) -> Result<Rebuilt, AppError> {
     let rebuilt = Resumable::find(&args.data.database(), explicit)?.rebuild(stop)?;
+    for damaged in &rebuilt.damaged {
+        warn!(run_id = rebuilt.run.id, "{damaged}; passed over for an older one");
+        eprintln!("Warning: run {}: {damaged}; passed over for an older one", rebuilt.run.id);
+    }
     info!(
         run_id = rebuilt.run.id,
         tick = rebuilt.tick,
@@ -183,6 +187,9 @@ impl Service {
     pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
         let Checked { economy, checkpoints, limits, token } = Checked::from(args)?;
         crate::listen::raise_open_files(&limits);
+        if args.resume.is_some() {
+            args.data.to_resume()?;
+        }
         // Lock before anything else touches the directory: a second instance fails at once.
         let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
         // A resumed run is rebuilt (and its stored ticks since the checkpoint checked)

@@ -55,6 +55,20 @@ impl DataDirArg {
     pub fn database(&self) -> PathBuf {
         self.data_dir.join(watchtower_store::DATABASE_FILE)
     }
+
+    /// The database a `--resume` continues, which must be there: checked before the lock
+    /// is taken, so a mistyped `--data-dir` creates nothing (no directory, no database).
+    pub fn to_resume(&self) -> Result<PathBuf, AppError> {
+        let db = self.database();
+        if db.is_file() {
+            Ok(db)
+        } else {
+            Err(AppError::Usage(format!(
+                "nothing to resume: there is no database at {} (is --data-dir right?); nothing was created",
+                db.display()
+            )))
+        }
+    }
 }
 
 impl EconomyArgs {

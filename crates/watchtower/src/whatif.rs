@@ -83,6 +83,9 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let history = History::open(&db, 2)?;
     let started = Instant::now();
     let rebuilt = rebuild(&history, parent, Some(at), stop)?;
+    for damaged in &rebuilt.damaged {
+        eprintln!("Warning: run {parent}: {damaged}; passed over for an older one");
+    }
     eprintln!(
         "Run {parent} rebuilt before tick {at} ({}; {} stored ticks re-run and found identical) in {:.2} s",
         rebuilt.checkpoint.map_or("from genesis".into(), |c| format!("from its checkpoint at tick {c}")),

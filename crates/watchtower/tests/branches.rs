@@ -230,3 +230,139 @@ async fn branches_run_in_lockstep_apart_from_their_changes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("replays exactly"));
 }
+
+/// Issue 21, items 7 and 8: at 0.1 ticks/s a fork and a drop are answered between two
+/// ticks, not at the next one; a simulation control sent to a branch is refused (its
+/// registry keeps the state it has); a fork body that is not an object is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn forks_are_prompt_at_any_pace_and_branches_take_no_controls() {
+    let server =
+        Server::start(&["--households", "200", "--firms", "20", "--tick-rate", "0.1", "--embedding-sample", "0"]);
+    server.wait_ready();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, forked) = fork(&server, 1, "{}");
+        assert_eq!(status, 201, "{forked}");
+        assert!(started.elapsed() < Duration::from_secs(2), "a fork took {:?} at 0.1 ticks/s", started.elapsed());
+        let b = forked["run_id"].as_i64().unwrap();
+
+        for (key, value) in [("sim.paused", json!(true)), ("sim.tick_rate", json!(5)), ("sim.step", json!(1))] {
+            let body = json!({"id": "x", "key": key, "value": value, "run": b}).to_string();
+            let (status, answer) = json_of(post(&server.url("/api/commands"), &body, Some(&server.token), None));
+            assert_eq!((status, answer["code"].clone()), (422, json!("not_for_branch")), "{key}: {answer}");
+            assert!(answer["error"].as_str().unwrap().contains("simulation control"), "{answer}");
+        }
+        let (_, registry) = json_of(get(&server.url(&format!("/api/registry?run={b}"))));
+        let paused = registry["params"].as_array().unwrap().iter().find(|p| p["key"] == "sim.paused").unwrap();
+        assert_eq!(paused["value"], json!(false), "the branch is not paused: {paused}");
+
+        let started = Instant::now();
+        let (status, dropped) = delete(&server, b);
+        assert_eq!(status, 200, "{dropped}");
+        assert!(started.elapsed() < Duration::from_secs(2), "a drop took {:?} at 0.1 ticks/s", started.elapsed());
+    }
+    for body in ["[]", r#"[{"set": {}}, "x"]"#, r#"["x"]"#, "3", "null", r#""x""#] {
+        let (status, e) = fork(&server, 1, body);
+        assert_eq!(status, 400, "{body}: {e}");
+    }
+    // The main run takes them.
+    let body = json!({"id": "p", "key": "sim.paused", "value": true}).to_string();
+    assert_eq!(post(&server.url("/api/commands"), &body, Some(&server.token), None).0, 200);
+}
+
+/// Issue 21, item 4: forks cannot fill the disk. Forks past a few a second from one
+/// client are refused (429, audited); the forks of one paused state store it once; a
+/// dropped branch's checkpoints but its starting one are deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn forks_cannot_fill_the_disk() {
+    let mut server = Server::start(&[
+        "--households",
+        "200",
+        "--firms",
+        "20",
+        "--tick-rate",
+        "200",
+        "--embedding-sample",
+        "0",
+        "--checkpoint-every",
+        "20",
+    ]);
+    server.wait_ready();
+    // A branch that runs long enough to take checkpoints of its own, then is dropped.
+    let (status, long) = fork(&server, 1, "{}");
+    assert_eq!(status, 201, "{long}");
+    let (l, fork_tick) = (long["run_id"].as_i64().unwrap(), long["tick"].as_i64().unwrap());
+    wait_for(&server, l, fork_tick + 70);
+    let db = server.database();
+    let checkpoints_of = |run: i64| -> Vec<i64> {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut stmt = conn.prepare("SELECT tick FROM checkpoints WHERE run_id = ?1 ORDER BY tick").unwrap();
+        stmt.query_map([run], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(checkpoints_of(l).len() >= 3, "the branch took checkpoints: {:?}", checkpoints_of(l));
+    assert_eq!(delete(&server, l).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while checkpoints_of(l) != [fork_tick] {
+        assert!(Instant::now() < deadline, "the dropped branch keeps {:?}", checkpoints_of(l));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Paused: fork/drop cycles as fast as they are answered, all of one state.
+    let body = json!({"id": "p", "key": "sim.paused", "value": true}).to_string();
+    assert_eq!(post(&server.url("/api/commands"), &body, Some(&server.token), None).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut made, mut limited) = (Vec::new(), None);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let (status, answer) = fork(&server, 1, "{}");
+        match status {
+            201 => {
+                let b = answer["run_id"].as_i64().unwrap();
+                made.push(b);
+                assert_eq!(delete(&server, b).0, 200);
+            }
+            429 => {
+                assert_eq!(answer["code"], "rate_limited", "{answer}");
+                assert!(answer["error"].as_str().unwrap().contains("too many forks"), "{answer}");
+                limited.get_or_insert(answer);
+            }
+            _ => panic!("{status}: {answer}"),
+        }
+    }
+    // One burst (the first branch took one of it) and a few a second after it.
+    assert!(limited.is_some(), "no fork was refused in 3 s of cycles ({} made)", made.len());
+    assert!((5..=20).contains(&made.len()), "{} forks in 3 s", made.len());
+    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
+    let r = agent
+        .post(&server.url("/api/runs/1/fork"))
+        .header("authorization", &format!("Bearer {}", server.token))
+        .send("{}")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_some(), "429 says when to try again");
+
+    assert!(server.stop().success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let shared: i64 = conn.query_row("SELECT count(*) FROM checkpoint_blobs", [], |r| r.get(0)).unwrap();
+    // The long branch's starting state, and the paused one every later fork shared.
+    assert_eq!(shared, 2, "{} forks of one paused state", made.len());
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM runs r JOIN checkpoints k ON k.run_id = r.id AND k.tick = r.fork_tick AND k.blob IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows as usize, made.len() + 1, "every branch has its state at the fork");
+    let audited: i64 = conn
+        .query_row("SELECT count(*) FROM commands WHERE code = 'rate_limited' AND key = '(fork of run 1)'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(audited >= 1, "a refused fork has its audit row");
+    drop(conn);
+    // A dropped branch still replays from its (shared) starting state.
+    let out = common::output(&["replay", "--data-dir", "data", "--run", &l.to_string()], server.dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replays exactly"));
+}

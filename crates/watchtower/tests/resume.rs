@@ -226,3 +226,108 @@ fn fork_of_writes_the_paired_table_of_a_what_if() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `government.income_tax`"));
 }
+
+/// Issue 21, item 9: a resume never ends a run by accident and never continues from
+/// damage.
+mod never_by_accident {
+    use super::*;
+
+    fn failed(out: &std::process::Output) -> String {
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{stderr}");
+        stderr
+    }
+
+    /// A run of `ticks` ticks, marked interrupted as a killed one is.
+    fn interrupted(ticks: &str, size: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["run", "--ticks", ticks];
+        args.extend(size);
+        ok(&output(&args, dir.path()));
+        let db = dir.path().join("data/watchtower.db");
+        rusqlite::Connection::open(&db).unwrap().execute("UPDATE runs SET status = 'interrupted'", []).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_tick_target_below_the_current_tick_is_refused() {
+        let (dir, db) = interrupted("300", &["--households", "200", "--firms", "20"]);
+        let stderr = failed(&output(&["run", "--resume", "1", "--ticks", "100"], dir.path()));
+        assert!(stderr.contains("run 1 has reached tick 300: --ticks 100 is below it"), "{stderr}");
+        assert_eq!(run_status(&db, 1).0, "interrupted", "a refused resume changes nothing");
+        assert_eq!(common::ticks(&db, 1).len(), 300);
+        // Its own target (300, reached) ends it properly.
+        ok(&output(&["run", "--resume", "1", "--ticks", "300"], dir.path()));
+        assert_eq!(run_status(&db, 1).0, "finished");
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_is_passed_over_for_an_older_one_then_genesis() {
+        let (dir, db) = interrupted("2500", &["--households", "300", "--firms", "30", "--checkpoint-every", "500"]);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let newest: i64 =
+            conn.query_row("SELECT max(tick) FROM checkpoints WHERE run_id = 1", [], |r| r.get(0)).unwrap();
+        let older: i64 = conn
+            .query_row("SELECT max(tick) FROM checkpoints WHERE run_id = 1 AND tick < ?1", [newest], |r| r.get(0))
+            .unwrap();
+        // Damaged on disk: its compressed bytes cut in half.
+        conn.execute(
+            "UPDATE checkpoints SET bytes = substr(bytes, 1, length(bytes) / 2) WHERE run_id = 1 AND tick = ?1",
+            [newest],
+        )
+        .unwrap();
+        drop(conn);
+        let out = output(&["run", "--resume", "1"], dir.path());
+        ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("the checkpoint at tick {newest} is damaged")), "{stderr}");
+        assert!(stderr.contains(&format!("Resuming run 1 at tick 2500 (checkpoint at tick {older};")), "{stderr}");
+        assert_eq!(run_status(&db, 1).0, "finished");
+
+        // Every checkpoint damaged (a bad engine payload): from genesis, each named.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE runs SET status = 'interrupted'", []).unwrap();
+        let garbage = zstd::bulk::compress(b"not a checkpoint at all", 1).unwrap();
+        conn.execute("UPDATE checkpoints SET raw_size = 23, bytes = ?1 WHERE run_id = 1", rusqlite::params![garbage])
+            .unwrap();
+        drop(conn);
+        let out = output(&["run", "--resume", "1"], dir.path());
+        ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no checkpoint: re-run from genesis; 2500 stored ticks re-run"), "{stderr}");
+        assert!(stderr.contains(&format!("the checkpoint at tick {newest} is damaged")), "{stderr}");
+        assert_eq!(common::ticks(&db, 1).len(), 2500);
+    }
+
+    #[test]
+    fn a_damaged_database_is_refused_before_anything_is_resumed() {
+        let (dir, db) = interrupted("3000", &["--households", "300", "--firms", "30"]);
+        let before = std::fs::metadata(&db).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        file.set_len(before / 2).unwrap();
+        drop(file);
+        let stderr = failed(&output(&["run", "--resume", "1"], dir.path()));
+        assert!(stderr.contains("is damaged") && stderr.contains("refusing to resume"), "{stderr}");
+        assert_eq!(std::fs::metadata(&db).unwrap().len(), before / 2, "nothing was written");
+    }
+
+    #[test]
+    fn a_mistyped_data_directory_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for args in [
+            &["run", "--resume", "--data-dir", "typo"][..],
+            &["run", "--resume", "1", "--ticks", "10", "--data-dir", "typo"],
+            &["serve", "--resume", "--bind", "127.0.0.1:0", "--data-dir", "typo"],
+            &["experiment", "--resume", "1", "--data-dir", "typo"],
+        ] {
+            let stderr = failed(&output(args, dir.path()));
+            assert!(stderr.contains("nothing to resume: there is no database at typo"), "{args:?}: {stderr}");
+            assert!(!dir.path().join("typo").exists(), "{args:?} created the directory");
+        }
+        // An existing directory without a database: no database is made in it.
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let stderr = failed(&output(&["experiment", "--resume", "1", "--data-dir", "empty"], dir.path()));
+        assert!(stderr.contains("nothing to resume"), "{stderr}");
+        assert_eq!(std::fs::read_dir(dir.path().join("empty")).unwrap().count(), 0);
+    }
+}
