@@ -10,6 +10,8 @@
 //! - [`experiments`]: experiments and their runs' summaries.
 //! - [`files`]: the data directory's file names, and how to recognise a store's file anywhere.
 //! - [`lock`]: the data directory's lock (`simulation.lock`), one writer per directory.
+//! - [`outputs`]: the one policy for files a command writes (never a store's file, never
+//!   half a file, never an existing file without `--force`).
 //!
 //! The store knows the protocol crate and nothing else of ours. The caller of
 //! [`Writer::start`] must hold the data directory's [`DirLock`].
@@ -21,6 +23,7 @@ pub mod export;
 pub mod files;
 pub mod history;
 pub mod lock;
+pub mod outputs;
 pub mod probe;
 pub mod schema;
 pub mod writer;
@@ -32,6 +35,7 @@ pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSumm
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
 pub use lock::{DirLock, LockError};
+pub use outputs::{Output, OutputError};
 pub use probe::{ProbeError, probe, quick_check};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,

@@ -20,6 +20,9 @@ pub enum AppError {
     /// An experiment failed (its spec, a run, its table).
     #[error(transparent)]
     Experiment(#[from] watchtower_experiment::ExperimentError),
+    /// An output file was refused or could not be written.
+    #[error(transparent)]
+    Output(#[from] watchtower_store::OutputError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] watchtower_store::StoreError),

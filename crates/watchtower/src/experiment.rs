@@ -17,9 +17,9 @@ use watchtower_runner::progress::RunsProgress;
 use watchtower_store::{History, RunStatus};
 
 use crate::error::AppError;
-use crate::outputs::Output;
 use crate::settings::DataDirArg;
 use watchtower_store::DirLock;
+use watchtower_store::outputs::Output;
 
 /// Arguments of `watchtower experiment`.
 #[derive(Debug, Clone, Args)]
@@ -154,18 +154,18 @@ pub fn write_table(
 ) -> Result<(), AppError> {
     let output = Output::create(out, data_dir, force)?;
     table.write(&output.file()?, format)?;
-    output.commit()
+    Ok(output.commit()?)
 }
 
 /// Draws `column` of `table` to `png`, through the one policy for output files.
 fn draw(table: &ExperimentTable, column: &str, png: &Path, data_dir: &Path, force: bool) -> Result<(), AppError> {
     let output = Output::create(png, data_dir, force)?;
     plot::plot(table, column, output.path())?;
-    output.commit()
+    Ok(output.commit()?)
 }
 
 /// Refuses, before any work, the files a command would write at its end: `--out` and
-/// `--plot` as [`crate::outputs::check`] does, and a `--plot` that is not a `.png`.
+/// `--plot` as [`watchtower_store::outputs::check`] does, and a `--plot` that is not a `.png`.
 pub fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, force: bool) -> Result<(), AppError> {
     if let Some(png) = png
         && !png.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
@@ -173,7 +173,7 @@ pub fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, fo
         return Err(AppError::Usage(format!("--plot {}: the picture is a PNG; name it FILE.png", png.display())));
     }
     for file in [out, png].into_iter().flatten() {
-        crate::outputs::check(file, data_dir, force)?;
+        watchtower_store::outputs::check(file, data_dir, force)?;
     }
     Ok(())
 }
@@ -330,7 +330,7 @@ fn merge(args: MergeArgs) -> Result<(), AppError> {
     let format = table_format(args.format, &args.out)?;
     check_outputs(Some(&args.out), args.plot.as_deref(), &args.data.data_dir, args.force)?;
     for input in args.files.iter().chain(&args.plot) {
-        if crate::outputs::same(input, &args.out) {
+        if watchtower_store::outputs::same(input, &args.out) {
             return Err(AppError::Usage(format!(
                 "refusing to write {}: it is one of the files being merged (or the --plot); choose another --out",
                 args.out.display()
@@ -338,7 +338,7 @@ fn merge(args: MergeArgs) -> Result<(), AppError> {
         }
     }
     if let Some(png) = &args.plot
-        && args.files.iter().any(|input| crate::outputs::same(input, png))
+        && args.files.iter().any(|input| watchtower_store::outputs::same(input, png))
     {
         return Err(AppError::Usage(format!(
             "refusing to write {}: it is one of the files being merged; choose another --plot",

@@ -9,8 +9,8 @@ use watchtower_store::{Format, History, StoreError, TickWriter};
 
 use crate::error::AppError;
 use crate::experiment::TableFormatArg;
-use crate::outputs::Output;
 use crate::settings::DataDirArg;
+use watchtower_store::outputs::Output;
 
 /// Arguments of `watchtower runs`.
 #[derive(Debug, Clone, Args)]
@@ -109,7 +109,7 @@ pub fn resolve_run(history: &History, arg: &str, data: &DataDirArg) -> Result<i6
 pub fn export(args: ExportArgs) -> Result<(), AppError> {
     // Before anything is opened: `--out` must not be the database being read.
     if let Some(out) = &args.out {
-        crate::outputs::check(out, &args.data.data_dir, args.force)?;
+        watchtower_store::outputs::check(out, &args.data.data_dir, args.force)?;
     }
     if let Some(experiment) = &args.experiment {
         return crate::experiment::export(&args.data, experiment, args.format, args.out.as_deref(), args.force);
@@ -135,7 +135,7 @@ pub fn export(args: ExportArgs) -> Result<(), AppError> {
         .for_each_tick(run, args.from, args.to, usize::MAX, |tick, values| writer.write(tick, values.iter().copied()))
         .and_then(|()| writer.finish().map(drop));
     match (written, output) {
-        (Ok(()), Some(output)) => output.commit(),
+        (Ok(()), Some(output)) => Ok(output.commit()?),
         // `watchtower export | head`: the reader has what it wanted.
         (Err(StoreError::Output(e)), None) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         (other, _) => Ok(other?),

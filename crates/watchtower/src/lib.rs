@@ -23,7 +23,6 @@ pub mod error;
 pub mod experiment;
 pub mod history;
 pub mod listen;
-pub mod outputs;
 pub mod replay;
 pub mod run;
 pub mod sensitivity;

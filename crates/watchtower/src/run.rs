@@ -17,9 +17,9 @@ use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
 use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
 
 use crate::error::AppError;
-use crate::outputs::Output;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
 use watchtower_store::DirLock;
+use watchtower_store::outputs::Output;
 
 /// Arguments of `watchtower run`.
 #[derive(Debug, Clone, Args)]

@@ -9,8 +9,8 @@ use clap::Args;
 use watchtower_experiment::{plot, sensitivity};
 
 use crate::error::AppError;
-use crate::outputs::Output;
 use crate::settings::DataDirArg;
+use watchtower_store::outputs::Output;
 
 /// Arguments of `watchtower sensitivity`.
 #[derive(Debug, Clone, Args)]

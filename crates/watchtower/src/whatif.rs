@@ -19,8 +19,8 @@ use watchtower_runner::{Headless, RunError, Session, Sink, Stop};
 use watchtower_store::{Format, History};
 
 use crate::error::AppError;
-use crate::outputs::Output;
 use crate::run::{RunArgs, out_format};
+use watchtower_store::outputs::Output;
 
 /// The indicators the closing summary shows.
 const SUMMARY: &[&str] = &[
@@ -74,7 +74,7 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AppError::Usage(e.to_string()))?;
     if let Some(path) = &args.out {
-        crate::outputs::check(path, &args.data.data_dir, args.force)?;
+        watchtower_store::outputs::check(path, &args.data.data_dir, args.force)?;
     }
     let db = args.data.database();
     if !db.exists() {

@@ -17,20 +17,45 @@
 //!
 //! A shell redirection (`watchtower export > data/watchtower.db`) truncates the file
 //! before Watchtower starts; nothing here can stop that.
+//!
+//! It lives in the store because the store is what it protects: it alone knows its
+//! files' names and magic numbers, and any part of Watchtower that writes a file (the
+//! CLI's commands today) goes through the same checks.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::files;
 use tempfile::NamedTempFile;
-use watchtower_store::files;
 
-use crate::error::AppError;
+/// Why an output was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The target may not be written (a store's file, a directory, an existing file
+    /// without `--force`, a missing directory); the message names it and says why.
+    #[error("{0}")]
+    Refused(String),
+    /// Writing or renaming failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The target.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl OutputError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        OutputError::Io { path: path.to_path_buf(), source }
+    }
+}
 
 /// Refuses `path` unless a command may write it: not a store's file (of `data_dir` or
 /// any other directory), in a directory that exists, and not already there unless
 /// `force`.
-pub fn check(path: &Path, data_dir: &Path, force: bool) -> Result<(), AppError> {
-    let refuse = |why: String| Err(AppError::Usage(format!("refusing to write {}: {why}", path.display())));
+pub fn check(path: &Path, data_dir: &Path, force: bool) -> Result<(), OutputError> {
+    let refuse = |why: String| Err(OutputError::Refused(format!("refusing to write {}: {why}", path.display())));
     let target = resolve(path, 0);
     let dir = resolve(data_dir, 0);
     for name in files::data_dir_files() {
@@ -75,7 +100,7 @@ pub struct Output {
 impl Output {
     /// Checks `path` ([`check`]) and opens its temporary file. The temporary file keeps
     /// the target's extension (a PNG encoder picks its format by it).
-    pub fn create(path: &Path, data_dir: &Path, force: bool) -> Result<Self, AppError> {
+    pub fn create(path: &Path, data_dir: &Path, force: bool) -> Result<Self, OutputError> {
         check(path, data_dir, force)?;
         // Beside `path` as given: the rename replaces that name (a link included), and
         // must not cross file systems.
@@ -86,7 +111,7 @@ impl Output {
             .prefix(&format!(".{name}."))
             .suffix(&suffix)
             .tempfile_in(dir)
-            .map_err(|e| AppError::io(path, e))?;
+            .map_err(|e| OutputError::io(path, e))?;
         Ok(Self { tmp, target: path.to_path_buf(), force })
     }
 
@@ -96,30 +121,30 @@ impl Output {
     }
 
     /// A handle to write the temporary file through.
-    pub fn file(&self) -> Result<File, AppError> {
-        self.tmp.as_file().try_clone().map_err(|e| AppError::io(&self.target, e))
+    pub fn file(&self) -> Result<File, OutputError> {
+        self.tmp.as_file().try_clone().map_err(|e| OutputError::io(&self.target, e))
     }
 
     /// The file is complete: flushed to disk, made readable like any file the program
     /// writes (a temporary file is created private), and renamed onto the target.
-    pub fn commit(self) -> Result<(), AppError> {
+    pub fn commit(self) -> Result<(), OutputError> {
         let out = &self.target;
-        self.tmp.as_file().sync_all().map_err(|e| AppError::io(out, e))?;
+        self.tmp.as_file().sync_all().map_err(|e| OutputError::io(out, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o644))
-                .map_err(|e| AppError::io(out, e))?;
+                .map_err(|e| OutputError::io(out, e))?;
         }
         let persisted = if self.force { self.tmp.persist(out) } else { self.tmp.persist_noclobber(out) };
         persisted.map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                AppError::Usage(format!(
+                OutputError::Refused(format!(
                     "refusing to write {}: it appeared while the command ran; add --force to replace it",
                     out.display()
                 ))
             } else {
-                AppError::io(out, e.error)
+                OutputError::io(out, e.error)
             }
         })?;
         Ok(())
@@ -173,7 +198,7 @@ fn same_file(_: &Path, _: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use watchtower_store::{DATABASE_FILE, LOCK_FILE};
+    use crate::{DATABASE_FILE, LOCK_FILE};
 
     #[test]
     fn every_spelling_of_a_data_file_is_refused() {
