@@ -11,6 +11,13 @@ pub use marked_yaml::Node;
 use crate::config::Origin;
 use crate::registry::RawValue;
 
+/// The most bytes of YAML read at once (a settings file with its schedule, a spec):
+/// 1 MiB, refused before parsing. A parsed document takes tens of times its text, so a
+/// 54 MB file of a million schedule entries once took 2.9 GB and 21 s before any limit on
+/// its entries could refuse it; 1 MiB still holds 100,000 axis values or tens of thousands
+/// of scheduled changes.
+pub const MAX_BYTES: usize = 1 << 20;
+
 /// A YAML document and where it came from.
 pub struct Doc {
     /// The file (or `the spec`), for messages.
@@ -30,8 +37,15 @@ pub struct YamlError {
 }
 
 impl Doc {
-    /// Parses `text`; duplicate keys are an error (a second value would silently win).
+    /// Parses `text`; duplicate keys are an error (a second value would silently win), and
+    /// so is a text over [`MAX_BYTES`] (refused before it is parsed).
     pub fn parse(text: &str, source: &str) -> Result<Self, YamlError> {
+        if text.len() > MAX_BYTES {
+            return Err(YamlError {
+                origin: Origin { source: source.to_string(), line: None },
+                message: too_large(text.len() as u64),
+            });
+        }
         // With coercion prevented, only plain (unquoted) scalars may be read as numbers or
         // booleans: `"0.3"` stays text, as YAML means it.
         let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
@@ -51,6 +65,13 @@ impl Doc {
     pub fn error(&self, node: &Node, message: impl Into<String>) -> YamlError {
         YamlError { origin: self.origin(node), message: message.into() }
     }
+}
+
+/// Why a YAML text of `bytes` bytes is refused.
+pub fn too_large(bytes: u64) -> String {
+    format!(
+        "{bytes} bytes, more than the {MAX_BYTES} bytes (1 MiB) a settings file or spec may hold; refused before reading it"
+    )
 }
 
 /// The 1-based line where `node` starts.
@@ -86,5 +107,18 @@ fn load_error(e: &marked_yaml::LoadError) -> (Option<usize>, String) {
                 d.key.span().start().map_or(0, |m| m.line())
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_over_the_limit_is_refused_before_it_is_parsed() {
+        let big = format!("a: [{}]", "1, ".repeat(MAX_BYTES / 3));
+        let e = Doc::parse(&big, "big.yaml").err().expect("refused");
+        assert!(e.to_string().starts_with("big.yaml") && e.message.contains("1 MiB"), "{e}");
+        assert!(Doc::parse("a: 1", "small.yaml").is_ok());
     }
 }

@@ -14,7 +14,7 @@ use watchtower_engine::{EngineError, ModelKind, Registry, RunSpec, Simulation};
 use watchtower_store::{RunInfo, RunPlan};
 
 use crate::schedule::Schedule;
-use watchtower_engine::yaml::{Doc, YamlError};
+use watchtower_engine::yaml::{self, Doc, YamlError};
 
 /// The preset a Mark-0 scenario starts from unless it names another.
 pub const DEFAULT_PRESET: &str = "watchtower";
@@ -114,7 +114,7 @@ impl Scenario {
     /// Adds a settings file: its areas and keys (shaped like `economy_params.yaml`)
     /// become settings, its `schedule:` list joins the schedule.
     pub fn read_config(&mut self, path: &Path) -> Result<(), ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.into(), source })?;
+        let text = read_yaml(path)?;
         self.add_config(&text, &path.display().to_string())
     }
 
@@ -188,6 +188,26 @@ pub fn run_info(spec: &RunSpec, registry: &Registry) -> RunInfo {
         parameters: parameters.into(),
         model_version: model_version(spec.model),
     }
+}
+
+/// Reads a YAML file a user gave (a settings file, an experiment spec), refusing one over
+/// [`yaml::MAX_BYTES`] by its size before reading it, and reading no more than that even
+/// from a file that grows meanwhile (a pipe, a device).
+pub fn read_yaml(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let io = |source| ScenarioError::Io { path: path.into(), source };
+    let too_large = |bytes| io(std::io::Error::new(std::io::ErrorKind::InvalidData, yaml::too_large(bytes)));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > yaml::MAX_BYTES as u64 {
+        return Err(too_large(size));
+    }
+    let mut text = String::new();
+    file.take(yaml::MAX_BYTES as u64 + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() > yaml::MAX_BYTES {
+        return Err(too_large(text.len() as u64));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

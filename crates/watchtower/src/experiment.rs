@@ -277,7 +277,7 @@ pub fn experiment(args: ExperimentArgs, stop: &Stop) -> Result<(), AppError> {
 }
 
 fn read_spec(path: &Path, set: &[String]) -> Result<ExperimentSpec, AppError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AppError::io(path, e))?;
+    let text = watchtower_runner::scenario::read_yaml(path)?;
     Ok(ExperimentSpec::parse_with(&text, &path.display().to_string(), set)
         .map_err(watchtower_experiment::ExperimentError::from)?)
 }
