@@ -8,28 +8,10 @@
 //! read the files and pass their text. A file may also hold a top-level `schedule:` (see
 //! [`SCHEDULE`]), which is skipped here.
 
-use std::fmt;
-
 use crate::registry::{RawValue, Registry, RegistryError};
 use crate::yaml::{self, Doc, Node, YamlError};
 
-/// Where a setting came from, for error messages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Origin {
-    /// `preset sim`, a file path, or `--set`.
-    pub source: String,
-    /// 1-based line in the file, when known.
-    pub line: Option<usize>,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}, line {line}", self.source),
-            None => f.write_str(&self.source),
-        }
-    }
-}
+pub use crate::yaml::Origin;
 
 /// One `key = value` setting.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,11 +5,30 @@
 //! [`crate::registry`]: it is ours, not a user's, and a test checks it.) Text in,
 //! nodes out: no I/O.
 
+use std::fmt;
+
 use marked_yaml::LoaderOptions;
 pub use marked_yaml::Node;
 
-use crate::config::Origin;
 use crate::registry::RawValue;
+
+/// Where a setting came from (a file and line, `--set`, a preset), for error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    /// `preset sim`, a file path, or `--set`.
+    pub source: String,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}, line {line}", self.source),
+            None => f.write_str(&self.source),
+        }
+    }
+}
 
 /// The most bytes of YAML read at once (a settings file with its schedule, a spec):
 /// 1 MiB, refused before parsing. A parsed document takes tens of times its text, so a
