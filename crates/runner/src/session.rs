@@ -93,6 +93,15 @@ impl Stop {
     pub fn requested(&self) -> bool {
         self.asked.load(Ordering::SeqCst) || self.signalled.load(Ordering::SeqCst)
     }
+
+    /// Blocks until a stop is asked for, looking every 20 ms (a signal handler can only
+    /// set the flag, so a waiter polls it): what a process that serves does while its
+    /// other threads work.
+    pub fn wait(&self) {
+        while !self.requested() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 /// A run without a person at the controls: tick after tick, as fast as it goes, until the

@@ -62,11 +62,6 @@ pub struct Running {
 }
 
 impl Running {
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// The dashboard's URL, with `token` in its query when there is one (an unspecified
     /// address reads as loopback).
     pub fn url(&self, token: Option<&str>) -> String {

@@ -16,7 +16,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use tracing::{info, warn};
@@ -245,9 +244,7 @@ impl Service {
 
     /// Blocks until a stop is requested (a signal, `--ticks`, the engine ending).
     pub fn wait(&self) {
-        while !self.stop.requested() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.stop.wait();
     }
 
     /// Stops in order: stop taking commands and close the sockets, let the engine finish

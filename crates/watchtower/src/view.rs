@@ -14,7 +14,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use watchtower_bridge::Bridge;
@@ -121,9 +120,7 @@ pub fn view(args: ViewArgs, stop: &Stop) -> Result<(), AppError> {
     say!("Watchtower viewer is running: {}", viewer.url());
     say!("Read-only viewer of {} (no lock taken, no commands; a writer may run beside it)", viewer.dir.display());
     say!("Stop with Ctrl-C.");
-    while !stop.requested() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stop.wait();
     viewer.stop();
     Ok(())
 }
