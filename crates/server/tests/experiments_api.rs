@@ -8,17 +8,16 @@
 //! The fan chart's and the cells' numbers themselves are checked end to end through the
 //! binary, which supplies the reader: `crates/watchtower/tests/experiment.rs`.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::TestServer;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use watchtower_server::connections::Limits;
-use watchtower_server::{Bridge, ServerConfig, ServerState};
 use watchtower_store::experiments::{create_experiment, finish_experiment, insert_summary, link_run};
-use watchtower_store::{History, NewExperiment, RunInfo, Store, StoredSummary, WriterOptions};
+use watchtower_store::{NewExperiment, RunInfo, Store, StoredSummary, WriterOptions};
 
 /// An experiment of three runs, the first two with their ticks kept as runs of their own;
 /// returns the experiment's id and the kept runs' ids.
@@ -89,23 +88,8 @@ fn an_experiment_names_its_kept_runs_and_a_server_without_an_experiment_reader_s
     let path = dir.path().join("watchtower.db");
     let (id, kept) = fill(&path);
 
-    let config = ServerConfig {
-        token: "a-test-token".into(),
-        allowed_origins: vec![],
-        run_id: None,
-        history: Some(History::open(&path, 2).unwrap()),
-        fault_injection: false,
-        allowed_hosts: vec![],
-        limits: Limits::default(),
-        experiments: None,
-        viewer: None,
-    };
-    let state = ServerState::new(config, Bridge::default());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let cancel = CancellationToken::new();
-    let server = runtime.spawn(watchtower_server::serve(listener, Arc::clone(&state), cancel.clone()));
+    let server = TestServer::start(&path);
+    let port = server.port;
 
     let (status, one) = get(port, &format!("/api/experiments/{id}"));
     assert_eq!(status, 200, "{one}");
@@ -132,6 +116,5 @@ fn an_experiment_names_its_kept_runs_and_a_server_without_an_experiment_reader_s
     assert_eq!(status, 400, "{cells}");
     assert!(cells["error"].as_str().unwrap().starts_with("`x` = first"), "{cells}");
 
-    cancel.cancel();
-    runtime.block_on(server).unwrap().unwrap();
+    server.stop();
 }

@@ -4,17 +4,16 @@
 //! every run once, and a huge branch name, error or experiment name never reaches a
 //! listing whole.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::TestServer;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use watchtower_server::connections::Limits;
-use watchtower_server::{Bridge, ServerConfig, ServerState};
 use watchtower_store::experiments::create_experiment;
-use watchtower_store::{History, NewExperiment, RunInfo, Store, WriterOptions};
+use watchtower_store::{NewExperiment, RunInfo, Store, WriterOptions};
 
 const RUNS: i64 = 250;
 
@@ -76,23 +75,8 @@ fn runs_come_in_bounded_pages_that_say_where_the_next_begins() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("watchtower.db");
     fill(&path);
-    let config = ServerConfig {
-        token: "a-test-token".into(),
-        allowed_origins: vec![],
-        run_id: None,
-        history: Some(History::open(&path, 2).unwrap()),
-        fault_injection: false,
-        allowed_hosts: vec![],
-        limits: Limits::default(),
-        experiments: None,
-        viewer: None,
-    };
-    let state = ServerState::new(config, Bridge::default());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let cancel = CancellationToken::new();
-    let server = runtime.spawn(watchtower_server::serve(listener, Arc::clone(&state), cancel.clone()));
+    let server = TestServer::start(&path);
+    let port = server.port;
 
     // The default page: the newest 100, and where the rest begin.
     let (status, _, first) = get(port, "/api/runs");
@@ -149,6 +133,5 @@ fn runs_come_in_bounded_pages_that_say_where_the_next_begins() {
     assert_eq!(list["experiments"][0]["name"].as_str().unwrap().chars().count(), 1_024);
     assert!(size < 5_000, "an experiments listing of {size} bytes");
 
-    cancel.cancel();
-    runtime.block_on(server).unwrap().unwrap();
+    server.stop();
 }
