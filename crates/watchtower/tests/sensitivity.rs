@@ -191,21 +191,18 @@ fn the_api_serves_the_indices_and_the_progress_before_them() {
     assert!(running.wait(Duration::from_secs(30)).success());
     let done = stored(&db);
     assert!(done < 32, "the design finished before the signal; make it slower");
-    {
-        let server = Server::start_in(
-            tempfile::tempdir_in(d).unwrap(),
-            &[
-                "--data-dir",
-                d.join("data").to_str().unwrap(),
-                "--households",
-                "100",
-                "--firms",
-                "10",
-                "--embedding-sample",
-                "0",
-            ],
-        );
+    // A live server on the same directory (its economy small: only its API is read).
+    let serve = || {
+        let args = ["--households", "100", "--firms", "10", "--embedding-sample", "0"];
+        let data = d.join("data");
+        let mut all = vec!["--data-dir", data.to_str().unwrap()];
+        all.extend(args);
+        let server = Server::start_in(tempfile::tempdir_in(d).unwrap(), &all);
         server.wait_ready();
+        server
+    };
+    {
+        let server = serve();
         let (status, partial) = json(&server, "/api/experiments/1/sensitivity");
         assert_eq!(status, 200, "{partial}");
         assert_eq!(partial["complete"], false, "{partial}");
@@ -234,20 +231,7 @@ fn the_api_serves_the_indices_and_the_progress_before_them() {
     let (cli_1, cli_2, cli_4) = (cli("1", &[]), cli("2", &[]), cli("4", &[]));
     let cli_2_inflation = cli("2", &["--indicator", "inflation_mean"]);
 
-    let server = Server::start_in(
-        tempfile::tempdir_in(d).unwrap(),
-        &[
-            "--data-dir",
-            d.join("data").to_str().unwrap(),
-            "--households",
-            "100",
-            "--firms",
-            "10",
-            "--embedding-sample",
-            "0",
-        ],
-    );
-    server.wait_ready();
+    let server = serve();
     let (status, one) = json(&server, "/api/experiments/1/sensitivity");
     assert_eq!(status, 200, "{one}");
     assert_eq!(one["complete"], true);
