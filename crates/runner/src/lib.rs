@@ -32,6 +32,7 @@ pub mod branches;
 pub mod checkpoints;
 pub mod cycle;
 pub mod embedding;
+pub mod forecast;
 pub mod live;
 pub mod live_branches;
 pub mod live_engine;
