@@ -37,6 +37,7 @@ import {
 } from './state.js';
 import { CAP } from './store.js';
 import { WhatIf } from './whatif.js';
+import { Forecast } from './forecast.js';
 
 const INITIAL_HISTORY = 2_000;
 const GAP_HISTORY = 5_000;
@@ -75,8 +76,12 @@ const controls = new Controls({
 const whatIf = new WhatIf({
   box: byId('whatif'), start: byId('whatif-start'), form: byId('whatif-form'), text: byId('whatif-text'),
   name: byId('whatif-name'), go: byId('whatif-go'), cancel: byId('whatif-cancel'), message: byId('whatif-message'),
+  forecast: byId('whatif-forecast'), seeds: byId('whatif-seeds'), ticks: byId('whatif-ticks'),
 }, {
   controls,
+  forecast: new Forecast({
+    box: byId('forecast'), status: byId('forecast-status'), table: byId('forecast-table'), fans: byId('forecast-fans'),
+  }),
   onForked(answer) {
     const label = answer.name || runs.label(answer.run_id);
     toast(`What if… branch #${answer.run_id} (${label}) runs from tick ${count(answer.tick)} beside run #${answer.parent}.`);
