@@ -125,6 +125,18 @@ async function main() {
   check(same && drawn.xs.length === 200, `the fan chart draws /api/experiments/2/fan: 200 ticks, mean and 95% band of ${fan.arms[0].runs} runs`);
   check(drawn.branch.filter((v) => v != null).length === fan.arms[1].points.length && drawn.branch[99] == null && drawn.branch[100] === fan.arms[1].points[0].mean,
     `and the branch from its fork at tick ${fan.fork_tick}`);
+  // The ensemble's effect table: every summarised indicator's effect with its interval,
+  // as the server computed it (issue 24, item 3).
+  await waitFor(() => document.querySelectorAll('[data-testid=exp-effects-table] tbody tr').length > 0, null, 5_000, 'the effect table');
+  const effectRows = await page.evaluate(() => [...document.querySelectorAll('[data-testid=exp-effects-table] tbody tr')]
+    .map((tr) => ({ indicator: tr.dataset.indicator, cells: [...tr.children].map((td) => td.textContent) })));
+  const readNumber = (text) => Number(text.replace(/[+,]/g, ''));
+  const near = (shown, x) => Math.abs(shown - x) <= 1e-3 * Math.max(1, Math.abs(x));
+  check(effectRows.length === fan.effects.length && fan.effects.every((e) => {
+    const row = effectRows.find((r) => r.indicator === e.indicator);
+    const [lo, hi] = row.cells[2].replace(/[[\]]/g, '').split(', ').map(readNumber);
+    return near(readNumber(row.cells[1]), e.effect) && near(lo, e.lo) && near(hi, e.hi) && row.cells[3] === e.unit && Number(row.cells[4]) === e.runs;
+  }), `the effect table lists /api/experiments/2/fan's effects: ${effectRows.map((r) => `${r.indicator} ${r.cells[1]} ${r.cells[2]} ${r.cells[3]}`).join('; ')}`);
   await page.screenshot({ path: path.join(SHOTS, 'experiments-fan-1280x800.png') });
 
   // 2. The grid.

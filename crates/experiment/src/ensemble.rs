@@ -107,6 +107,30 @@ pub const MEASURED: &[Measured] = &[
     share("deposit_rate", "Deposit rate", "tick"),
 ];
 
+/// How indicator `name` reads: its [`MEASURED`] entry, or for another indicator its own
+/// name and units (the ledger's cents, or the indicator's unit as docs/MODEL.md gives
+/// it), unscaled.
+pub fn measured(name: &str) -> Measured {
+    if let Some(m) = MEASURED.iter().find(|m| m.indicator == name) {
+        return *m;
+    }
+    let cents = matches!(
+        name,
+        "consumption"
+            | "government_spending"
+            | "wage_bill"
+            | "income_tax"
+            | "corporate_tax"
+            | "loans"
+            | "defaults"
+            | "profits"
+            | "dividends"
+    ) || name.starts_with("money_");
+    let unit = if cents { "cents" } else { "the indicator's unit" };
+    let indicator = Indicators::FIELDS.iter().find(|(f, _)| *f == name).map_or("", |(f, _)| f);
+    Measured { indicator, label: indicator, level_unit: unit, effect_unit: unit, scale: 1.0 }
+}
+
 /// The seeds of `pairs` pairs forked from a run of seed `run_seed` before tick
 /// `fork_tick`: splitmix64 over a key of both, one draw per pair, so pair i's seed does
 /// not depend on how many pairs there are.
