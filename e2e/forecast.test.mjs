@@ -123,6 +123,24 @@ async function main() {
   await waitFor(() => document.querySelector('[data-testid=run-chip-2]') != null, null, 10_000, 'the branch to appear in the run bar');
   check(true, 'the draft still starts the single live branch');
 
+  // Issue 24, item 4: each of the branch's series has its own shade and dash, which the
+  // legend's markers show, and a line in the branch's colour marks its fork tick.
+  await waitFor(() => window.watchtower.charts.plot('output')?.series.length === 5 && window.watchtower.charts.plot('output').data[3]?.some((v) => v != null), null, 10_000, 'the branch on the charts');
+  await sleep(500);
+  const marks = await page.evaluate(() => {
+    const u = window.watchtower.charts.plot('output');
+    const markers = [...document.querySelectorAll('[data-testid=chart-output] .u-legend .u-marker')].map((m) => m.style.borderStyle);
+    const fork = window.watchtower.runs.info(2).forkTick;
+    const x = Math.round(u.valToPos(fork, 'x', true));
+    const { data } = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height);
+    let pink = 0; // the first branch's colour, #d6336c
+    for (let i = 0; i < data.length; i += 4) if (data[i] > 180 && data[i + 1] < 110 && data[i + 2] > 70 && data[i + 2] < 150) pink += 1;
+    return { strokes: [u.series[3].stroke(u, 3), u.series[4].stroke(u, 4)], markers, fork, pink };
+  });
+  check(marks.strokes[0] !== marks.strokes[1], `the branch's two series differ in colour (${marks.strokes.join(', ')})`);
+  check(marks.markers.slice(3).every((m) => m === 'dashed' || m === 'dotted') && marks.markers[3] !== marks.markers[4], `the legend's markers show each branch series' dash (${marks.markers.slice(1).join(', ')})`);
+  check(marks.pink > 10, `a line in the branch's colour marks its fork, tick ${marks.fork} (${marks.pink} pixels)`);
+
   checkClean(offsite, problems);
   check(await stopServer(server.proc) === 0, 'the server exits 0 on SIGTERM');
 }
