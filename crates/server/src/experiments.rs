@@ -57,14 +57,11 @@ pub async fn experiment(
     };
     let found = readers
         .read(QUEUE_WAIT, move |h| {
-            let Some(detail) = h.experiment(id)? else { return Ok(None) };
-            let rows: Vec<serde_json::Value> = h.run_summaries(id, from, limit)?.into_iter().map(|r| r.row).collect();
-            let kept: Vec<serde_json::Value> = h
-                .kept_runs(id, from, limit)?
-                .into_iter()
-                .map(|(run, run_id)| json!({"run": run, "run_id": run_id}))
-                .collect();
-            Ok(Some((detail, rows, kept)))
+            let Some(page) = h.experiment_page(id, from, limit)? else { return Ok(None) };
+            let rows: Vec<serde_json::Value> = page.rows.into_iter().map(|r| r.row).collect();
+            let kept: Vec<serde_json::Value> =
+                page.kept.into_iter().map(|(run, run_id)| json!({"run": run, "run_id": run_id})).collect();
+            Ok(Some((page.detail, rows, kept)))
         })
         .await;
     match found {

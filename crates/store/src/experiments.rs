@@ -171,6 +171,18 @@ pub struct ExperimentDetail {
     pub overrides: Vec<String>,
 }
 
+/// One experiment read as one snapshot: its detail (with the progress), a page of its
+/// summaries and of its kept runs ([`History::experiment_page`]).
+#[derive(Debug, Clone)]
+pub struct ExperimentPage {
+    /// The experiment, its spec and progress.
+    pub detail: ExperimentDetail,
+    /// Its stored summaries from the page's first run.
+    pub rows: Vec<SummaryRow>,
+    /// `(run index, run id)` of its recorded runs over the same run indices.
+    pub kept: Vec<(u64, i64)>,
+}
+
 /// One stored summary, as read back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
@@ -233,19 +245,38 @@ impl History {
 
     /// One experiment with its spec, if it exists.
     pub fn experiment(&self, id: i64) -> Result<Option<ExperimentDetail>, StoreError> {
-        let conn = self.connection()?;
-        let found = conn
-            .query_row(&format!("SELECT {}, spec, overrides FROM experiments WHERE id = ?1", columns()), [id], |r| {
-                Ok(ExperimentDetail {
-                    row: experiment_row(r)?,
-                    spec: r.get(11)?,
-                    overrides: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
-                })
-            })
-            .optional()?;
-        Ok(found)
+        experiment_on(&*self.connection()?, id)
     }
 
+    /// One experiment with a page of its summaries and kept runs (as
+    /// [`History::experiment`], [`History::run_summaries`] and [`History::kept_runs`]),
+    /// read in one transaction: the progress and the rows are one snapshot, so a page
+    /// never lists more finished runs than its progress counts while the experiment
+    /// writes beside it.
+    pub fn experiment_page(&self, id: i64, from: u64, limit: usize) -> Result<Option<ExperimentPage>, StoreError> {
+        let mut conn = self.connection()?;
+        let tx = conn.transaction()?;
+        let Some(detail) = experiment_on(&tx, id)? else { return Ok(None) };
+        let rows = run_summaries_on(&tx, id, from, limit)?;
+        let kept = kept_runs_on(&tx, id, from, limit)?;
+        Ok(Some(ExperimentPage { detail, rows, kept }))
+    }
+}
+
+fn experiment_on(conn: &Connection, id: i64) -> Result<Option<ExperimentDetail>, StoreError> {
+    let found = conn
+        .query_row(&format!("SELECT {}, spec, overrides FROM experiments WHERE id = ?1", columns()), [id], |r| {
+            Ok(ExperimentDetail {
+                row: experiment_row(r)?,
+                spec: r.get(11)?,
+                overrides: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+            })
+        })
+        .optional()?;
+    Ok(found)
+}
+
+impl History {
     /// The newest experiment's id.
     pub fn latest_experiment(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.connection()?;
@@ -254,25 +285,7 @@ impl History {
 
     /// The experiment's stored summaries, by run index, from run `from` (at most `limit`).
     pub fn run_summaries(&self, id: i64, from: u64, limit: usize) -> Result<Vec<SummaryRow>, StoreError> {
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare(
-            "SELECT run, point, seed, phase, error, row, format, summary FROM run_summaries
-             WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
-        )?;
-        let from = from.min(i64::MAX as u64) as i64;
-        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
-            Ok(SummaryRow {
-                run: r.get::<_, i64>(0)? as u64,
-                point: r.get::<_, i64>(1)? as u64,
-                seed: r.get::<_, i64>(2)? as u64,
-                phase: r.get(3)?,
-                error: r.get(4)?,
-                row: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-                format: r.get(6)?,
-                summary: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        run_summaries_on(&*self.connection()?, id, from, limit)
     }
 
     /// The experiment's encoded summaries alone, `(run, format, summary)` by run index,
@@ -294,17 +307,41 @@ impl History {
     /// most `limit`): `(run index, run id)` by run index. A run index recorded twice (an
     /// interrupted run, then its resume's) gives the newer run.
     pub fn kept_runs(&self, id: i64, from: u64, limit: usize) -> Result<Vec<(u64, i64)>, StoreError> {
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare(
-            "SELECT experiment_run, max(id) FROM runs WHERE experiment_id = ?1 AND experiment_run >= ?2
-             GROUP BY experiment_run ORDER BY experiment_run LIMIT ?3",
-        )?;
-        let from = from.min(i64::MAX as u64) as i64;
-        let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        kept_runs_on(&*self.connection()?, id, from, limit)
     }
+}
+
+fn run_summaries_on(conn: &Connection, id: i64, from: u64, limit: usize) -> Result<Vec<SummaryRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT run, point, seed, phase, error, row, format, summary FROM run_summaries
+             WHERE experiment_id = ?1 AND run >= ?2 ORDER BY run LIMIT ?3",
+    )?;
+    let from = from.min(i64::MAX as u64) as i64;
+    let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+        Ok(SummaryRow {
+            run: r.get::<_, i64>(0)? as u64,
+            point: r.get::<_, i64>(1)? as u64,
+            seed: r.get::<_, i64>(2)? as u64,
+            phase: r.get(3)?,
+            error: r.get(4)?,
+            row: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+            format: r.get(6)?,
+            summary: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn kept_runs_on(conn: &Connection, id: i64, from: u64, limit: usize) -> Result<Vec<(u64, i64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT experiment_run, max(id) FROM runs WHERE experiment_id = ?1 AND experiment_run >= ?2
+             GROUP BY experiment_run ORDER BY experiment_run LIMIT ?3",
+    )?;
+    let from = from.min(i64::MAX as u64) as i64;
+    let rows = stmt.query_map(params![id, from, limit.min(i64::MAX as usize) as i64], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub mod writer;
 use std::path::PathBuf;
 
 pub use checkpoints::CheckpointInfo;
-pub use experiments::{ExperimentDetail, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
+pub use experiments::{ExperimentDetail, ExperimentPage, ExperimentRow, NewExperiment, StoredSummary, SummaryRow};
 pub use export::{Format, TickWriter};
 pub use history::{AuditRow, History, RunRow, TickRow};
 pub use lock::{DirLock, LockError};
