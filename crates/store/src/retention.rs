@@ -66,8 +66,21 @@ pub struct Thinned {
 
 impl std::fmt::Display for Thinned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ticks 0–{} kept 1 in {}", self.before.saturating_sub(1), self.every)
+        write!(f, "ticks 0–{} kept 1 in {}", grouped(self.before.saturating_sub(1)), grouped(self.every))
     }
+}
+
+/// `1234567` -> `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One run's thinning on the writer thread: what is stored, and a re-thinning to a

@@ -144,7 +144,7 @@ fn retention_thins_old_rows_keeps_commands_and_the_checkpoints_a_resume_needs() 
     };
     // The window starts at 10,500; the newest checkpoint at or before it is at 10,000.
     assert_eq!(thinned, Thinned { before: 10_000, every: 80 });
-    assert_eq!(thinned.to_string(), "ticks 0–9999 kept 1 in 80");
+    assert_eq!(thinned.to_string(), "ticks 0–9,999 kept 1 in 80");
     let kept: Vec<u64> = history.ticks(id, 0, u64::MAX, 100_000).unwrap().iter().map(|r| r.tick).collect();
     let older: Vec<u64> = kept.iter().copied().filter(|&t| t < 10_000).collect();
     assert_eq!(

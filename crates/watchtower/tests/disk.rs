@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Server, get, output};
+use common::{Server, get, mount_tmpfs, output, unmount};
 
 const SMALL: [&str; 8] = ["--households", "300", "--firms", "30", "--tick-rate", "0", "--embedding-sample", "0"];
 
@@ -173,4 +173,40 @@ fn under_the_free_disk_threshold_the_run_is_paused_said_and_nothing_is_lost() {
     assert_eq!(ticks, (0..=paused_at).collect::<Vec<_>>());
     assert_eq!(common::integrity(&db), "ok");
     assert_eq!(common::run_status(&db, 1).0, "finished");
+}
+
+#[test]
+fn a_filling_disk_pauses_the_run_before_it_is_full() {
+    // A real small file system: the run fills it as fast as it goes.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    if !mount_tmpfs(&data, "size=16m") {
+        return;
+    }
+    let mut args = SMALL.to_vec();
+    args.extend(["--min-free-disk", "5MiB"]);
+    let mut server = Server::start_in(dir, &args);
+    server.wait_ready();
+    let db = server.database();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let disk = loop {
+        let (_, body) = get(&server.url("/readyz"));
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if json["disk"]["state"] == "paused" {
+            break json["disk"].clone();
+        }
+        assert!(Instant::now() < deadline, "the run was not paused as the disk filled: {json}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (paused_at, _) = progress(&db);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(progress(&db).0, paused_at, "paused, before the disk is full");
+    assert_eq!(get(&server.url("/healthz")).0, 200, "the engine did not fail: {disk}");
+    assert!(server.stop().success(), "a clean stop on the nearly full disk");
+    let ticks = common::ticks(&db, 1);
+    assert_eq!(ticks, (0..=paused_at).collect::<Vec<_>>(), "every tick kept");
+    assert_eq!(common::integrity(&db), "ok");
+    assert_eq!(common::run_status(&db, 1).0, "finished");
+    unmount(&data);
 }
