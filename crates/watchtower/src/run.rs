@@ -108,6 +108,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         }
         Some(_) => None,
     };
+    let checkpoints = args.checkpoints.options()?;
+    let writer_options = args.checkpoints.writer_options()?;
     let mut out = match &args.out {
         Some(path) => {
             let format = out_format(&args, path)?;
@@ -121,8 +123,6 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         return Err(AppError::Usage("--resume continues a stored run: it cannot be --no-store".into()));
     }
     let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let checkpoints = args.checkpoints.options()?;
-    let writer_options = args.checkpoints.writer_options()?;
     let (model, target, writer, mut simulation, schedule, checkpointer) = match (args.resume, fresh) {
         (Some(explicit), _) => {
             let resumable = Resumable::find(&args.data.database(), explicit)?;

@@ -210,3 +210,19 @@ fn a_filling_disk_pauses_the_run_before_it_is_full() {
     assert_eq!(common::run_status(&db, 1).0, "finished");
     unmount(&data);
 }
+
+#[test]
+fn retention_and_guard_flags_that_cannot_work_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (&["run", "--ticks", "10", "--keep-ticks", "5", "--no-checkpoints"][..], "--keep-ticks needs checkpoints"),
+        (&["run", "--ticks", "10", "--keep-ticks", "0"][..], "--keep-ticks must be 1 or more"),
+        (&["serve", "--no-store", "--keep-ticks", "5"][..], "cannot be --no-store"),
+        (&["serve", "--min-free-disk", "1parsec"][..], "`parsec` is not a unit of size"),
+    ] {
+        let out = output(args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
