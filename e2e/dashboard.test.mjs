@@ -101,11 +101,21 @@ async function main() {
 
   // 4. Pause, step one tick, resume.
   await page.click('[data-testid=btn-pause]');
-  await waitText('[data-testid=sim-status]', /^Paused at tick \d+/, 5_000, 'the pause to apply');
+  await waitText('[data-testid=sim-status]', /^Paused after tick \d+/, 5_000, 'the pause to apply');
   await sleep(400);
   const pausedAt = await tickNow();
-  await sleep(600);
+  await sleep(1_200);
   check(await tickNow() === pausedAt, `paused: the tick stays at ${pausedAt}`);
+  // Issue 24, item 4: the header, the toolbar and the charts' legends name the same tick,
+  // and the speed reads 0 while paused.
+  const said = await page.evaluate(() => ({
+    toolbar: document.querySelector('[data-testid=sim-status]').textContent,
+    legend: window.watchtower.charts.plot('unemployment').data[0].at(-1),
+    speed: document.querySelector('[data-testid=tps]').textContent,
+  }));
+  check(said.toolbar === `Paused after tick ${pausedAt.toLocaleString('en-US')}` && said.legend === pausedAt,
+    `the header, the toolbar ("${said.toolbar}") and the charts (last tick ${said.legend}) agree on tick ${pausedAt}`);
+  check(/^0 ticks\/s/.test(said.speed), `the speed reads "${said.speed}" while paused`);
   await page.click('[data-testid=btn-step]');
   await waitFor((t) => Number(document.querySelector('[data-testid=tick]').textContent.replace(/[^0-9]/g, '')) === t + 1, pausedAt, 5_000, 'one step');
   check(true, `stepping runs exactly one tick (${pausedAt} → ${pausedAt + 1})`);
@@ -162,6 +172,9 @@ async function main() {
   check(await page.getAttribute('[data-testid=window-2000]', 'aria-pressed') === 'true', 'the 2,000-tick window is selected');
   await waitText('[data-testid=embedding-status]', /agents at tick \d+/, 20_000, 'the agent map');
   check(await page.locator('[data-testid=embedding-map] canvas').count() === 1, 'the agent map is drawn');
+  const map = (await api(base, '/api/admin/embedding-map')).body;
+  const counted = await page.$$eval('[data-testid^=map-legend-]', (els) => els.map((e) => Number(e.textContent.match(/: ([\d,]+) drawn$/)[1].replace(/,/g, ''))));
+  check(counted.reduce((a, b) => a + b, 0) === map.points.length, `the map's legend counts the ${map.points.length} agents drawn (${counted.join(' + ')}), not the population`);
   check(await page.locator('[data-testid=dist-household_wealth] canvas').count() === 1, 'the wealth histogram is drawn');
   check(await page.locator('[data-testid=dist-household_income] canvas').count() === 1, 'the income histogram is drawn');
   check(await page.locator('[data-testid=dist-firm_size] canvas').count() === 1, 'the firm-size histogram is drawn');

@@ -30,6 +30,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  ROOT,
   checkClean, SHOTS, api, check, exited, freePort, harness, launch, log, prepare, run, sleep, startBackground, startServer, startViewer,
   stopServer, servers, waiters, watch,
 } from './lib.mjs';
@@ -125,6 +126,18 @@ async function main() {
   check(same && drawn.xs.length === 200, `the fan chart draws /api/experiments/2/fan: 200 ticks, mean and 95% band of ${fan.arms[0].runs} runs`);
   check(drawn.branch.filter((v) => v != null).length === fan.arms[1].points.length && drawn.branch[99] == null && drawn.branch[100] === fan.arms[1].points[0].mean,
     `and the branch from its fork at tick ${fan.fork_tick}`);
+  // The ensemble's effect table: every summarised indicator's effect with its interval,
+  // as the server computed it (issue 24, item 3).
+  await waitFor(() => document.querySelectorAll('[data-testid=exp-effects-table] tbody tr').length > 0, null, 5_000, 'the effect table');
+  const effectRows = await page.evaluate(() => [...document.querySelectorAll('[data-testid=exp-effects-table] tbody tr')]
+    .map((tr) => ({ indicator: tr.dataset.indicator, cells: [...tr.children].map((td) => td.textContent) })));
+  const readNumber = (text) => Number(text.replace(/[+,]/g, ''));
+  const near = (shown, x) => Math.abs(shown - x) <= 1e-3 * Math.max(1, Math.abs(x));
+  check(effectRows.length === fan.effects.length && fan.effects.every((e) => {
+    const row = effectRows.find((r) => r.indicator === e.indicator);
+    const [lo, hi] = row.cells[2].replace(/[[\]]/g, '').split(', ').map(readNumber);
+    return near(readNumber(row.cells[1]), e.effect) && near(lo, e.lo) && near(hi, e.hi) && row.cells[3] === e.unit && Number(row.cells[4]) === e.runs;
+  }), `the effect table lists /api/experiments/2/fan's effects: ${effectRows.map((r) => `${r.indicator} ${r.cells[1]} ${r.cells[2]} ${r.cells[3]}`).join('; ')}`);
   await page.screenshot({ path: path.join(SHOTS, 'experiments-fan-1280x800.png') });
 
   // 2. The grid.
@@ -173,7 +186,18 @@ async function main() {
   check(JSON.stringify(tip.seeds) === JSON.stringify(rows.map((r) => ({ run: r.run, seed: r.seed, value: r.unemployment_rate_mean }))),
     `it lists each seed's value: ${tip.seeds.map((s) => `seed ${s.seed} (run ${s.run}) ${s.value}`).join(', ')}`);
   check(/Hiring firing ratio = 2\.5/.test(tip.text) && /phase: /.test(tip.text) && /sd /.test(tip.text), `it names the cell, its phase and its summaries: "${tip.text.slice(0, 140)}…"`);
+  // What things are (issue 24, item 4): the colour bar's column and unit, the phases'
+  // names and rules as the server gives them, in the legend and in the tooltip.
+  const legendText = await page.textContent('[data-testid=heat-legend]');
+  check(cells.unit === 'fraction (0.1 = 10%)' && legendText.includes(`Colour: unemployment_rate_mean · ${cells.unit}`), `the colour bar is titled with its column and unit: "${legendText.split('Phases')[0]}"`);
+  check(cells.phases.phases.length === 4 && cells.phases.phases.every((p) => legendText.includes(`${p.code} ${p.name}: ${p.rule}`)) && legendText.includes('Full unemployment'.toLowerCase()) && /⟨u⟩ > 0\.9/.test(legendText),
+    `the legend spells out every phase with its rule: ${cells.phases.phases.map((p) => `${p.code} ${p.name}: ${p.rule}`).join(' · ')}`);
+  check(cells.scale.ticks.length >= 2 && cells.scale.ticks.every((t) => Number(t.toPrecision(2)) === t), `the colour bar's ticks are round: ${cells.scale.ticks.join(', ')}`);
+  check(/phase: (FU|RU|EC|FE) \((full unemployment|residual unemployment|endogenous crises|full employment): /.test(tip.text), 'the tooltip names the phase and its rule');
   await page.screenshot({ path: path.join(SHOTS, 'experiments.png') });
+  await page.mouse.move(0, 0);
+  await waitFor(() => document.querySelector('[data-testid=heat-tooltip]').hidden, null, 3_000, 'the tooltip to hide');
+  await page.locator('[data-testid=exp-heat-card]').screenshot({ path: path.join(ROOT, 'docs', 'images', 'heatmap-phases.png') });
 
   // 4. A grid point's runs, and a run's link to its recorded charts.
   await page.mouse.click(box.x + centre.x, box.y + centre.y);

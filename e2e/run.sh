@@ -2,7 +2,8 @@
 # e2e/run.sh: the dashboard's end-to-end browser tests. Installs their one npm dependency
 # (playwright-core, pinned) if needed, builds the debug binary, then drives the dashboard
 # in headless Chromium (/usr/bin/chromium; no browser download): the live page
-# (dashboard.test.mjs), the what-if branches and resume (whatif.test.mjs), and the
+# (dashboard.test.mjs), the what-if branches and resume (whatif.test.mjs), the live
+# effect forecast (forecast.test.mjs), and the
 # experiments view, with a real experiment followed through `watchtower view`
 # (experiments.test.mjs), and what --keep-ticks thinned beside the charts
 # (retention.test.mjs). Each test starts and stops its own `watchtower serve` (and
@@ -19,7 +20,7 @@ cargo build -p watchtower || exit 1
 
 failed=()
 passed=0
-for test in dashboard whatif experiments retention; do
+for test in dashboard whatif forecast experiments retention; do
   echo "== e2e/$test.test.mjs"
   if node "e2e/$test.test.mjs"; then
     passed=$((passed + 1))

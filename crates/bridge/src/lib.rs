@@ -15,11 +15,17 @@
 //! - [`Trigger`]: a request flag (a new embedding map, say).
 //! - [`Requests`]: asks for what only the engine's thread may do between ticks: fork a
 //!   what-if branch, drop one. Answered through a [`Callback`].
+//! - [`Forecasts`]: effect forecasts started on the engine's thread, run on threads of
+//!   their own, read by the server.
 //! - [`LiveRuns`]: the runs advancing together (the main run and its branches), each with
 //!   its own telemetry and registry slots, so the server addresses each by run id.
 //!
 //! Nothing here is async: an answer goes back through a [`Reply`], a callback the
 //! server builds around whatever its runtime uses (a oneshot channel, for tokio).
+
+pub mod forecasts;
+
+pub use forecasts::{ForecastPlan, ForecastState, ForecastStatus, Forecasts};
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -351,6 +357,8 @@ pub enum RefusalCode {
     NotABranch,
     /// The engine has stopped, or takes no such request.
     Unavailable,
+    /// A forecast is running already: one at a time.
+    Busy,
 }
 
 impl Refusal {
@@ -384,6 +392,31 @@ pub enum Request {
         /// Where the answer goes.
         reply: Callback<Result<Dropped, Refusal>>,
     },
+    /// Copy run `run` as it stands before its next tick and forecast the effect of
+    /// `set` across `seeds` pairs of `ticks` ticks, in the background ([`Forecasts`]).
+    Forecast {
+        /// The run to copy.
+        run: i64,
+        /// The change.
+        set: Vec<(String, serde_json::Value)>,
+        /// Pairs.
+        seeds: usize,
+        /// Ticks each future runs.
+        ticks: u64,
+        /// Where the answer goes: the forecast as it starts.
+        reply: Callback<Result<ForecastStatus, Refusal>>,
+    },
+}
+
+impl Request {
+    /// Answers the request with `refusal` (nothing was done).
+    pub fn refuse(self, refusal: Refusal) {
+        match self {
+            Request::Fork { reply, .. } => reply.send(Err(refusal)),
+            Request::Drop { reply, .. } => reply.send(Err(refusal)),
+            Request::Forecast { reply, .. } => reply.send(Err(refusal)),
+        }
+    }
 }
 
 /// How many requests may wait for the engine.
@@ -488,8 +521,10 @@ pub struct Bridge {
     /// Debug builds' fault hook: asks the engine side to panic between ticks, so tests can
     /// prove what a dead engine does to the service.
     pub engine_fault: Trigger,
-    /// Forks and drops, for the engine's thread.
+    /// Forks, drops and forecasts, for the engine's thread.
     pub requests: Requests,
+    /// The effect forecasts, running and done.
+    pub forecasts: Forecasts,
     /// The runs advancing together (empty until the engine has published them). The main
     /// run's slots are [`Bridge::telemetry`] and [`Bridge::registry`].
     pub runs: Arc<Latest<LiveRuns>>,
@@ -526,6 +561,7 @@ impl Default for Bridge {
             failure: Arc::new(Latest::new()),
             engine_fault: Trigger::default(),
             requests: Requests::default(),
+            forecasts: Forecasts::default(),
             runs: Arc::new(Latest::new()),
             disk: Arc::new(Latest::new()),
         }

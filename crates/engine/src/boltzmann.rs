@@ -147,6 +147,13 @@ impl Model for Boltzmann {
         Box::new(self.clone())
     }
 
+    /// The next tick's order was shuffled from the old streams: shuffle it again from
+    /// the new ones, at the next tick (the order itself is kept as the shuffle's start).
+    fn reseeded(&mut self) {
+        self.draws.tick = None;
+        self.draws.rng = None;
+    }
+
     fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
         *out = postcard::to_extend(self, std::mem::take(out))?;
         Ok(())

@@ -80,6 +80,11 @@ pub trait Model: Send {
     /// would (a fork).
     fn fork(&self) -> Box<dyn Model>;
 
+    /// The run's random streams were replaced ([`crate::Simulation::reseed`]): forget
+    /// any draw made ahead from the old ones, so every number from here on comes from
+    /// the new streams. Nothing to do for a model that draws only inside its tick.
+    fn reseeded(&mut self) {}
+
     /// Appends the whole state to `out`, for a checkpoint; the model's own `load` reads
     /// it back (with the parameters from the registry).
     fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;

@@ -251,6 +251,15 @@ impl Simulation {
         }
     }
 
+    /// Replaces the random streams by those of `seed`, from the next tick on: the same
+    /// economy, continued with other draws. How an ensemble runs many futures of one
+    /// state (common random numbers: a baseline and its branch re-seeded alike draw the
+    /// same numbers). The spec keeps the genesis seed; a checkpoint keeps the new streams.
+    pub fn reseed(&mut self, seed: u64) {
+        self.streams = Streams::new(seed);
+        self.model.reseeded();
+    }
+
     /// The whole state as versioned bytes (see [`crate::checkpoint`]). Between ticks.
     pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {
         let state = State::new(

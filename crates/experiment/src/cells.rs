@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use watchtower_runner::report::EconomicPhase;
+use watchtower_runner::report::{EconomicPhase, PHASE_SYMBOLS};
 
 use crate::spec::ExperimentSpec;
 use crate::summary::{RunSummary, Stats};
@@ -168,6 +168,7 @@ pub fn cells_json(
         Source::Effect(_) => Vec::new(),
     };
     let number = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+    let scale = Scale::of(main.iter().map(|c| c.value.mean));
     let cells: Vec<Value> = main
         .iter()
         .enumerate()
@@ -185,5 +186,83 @@ pub fn cells_json(
             })
         })
         .collect();
-    Ok(json!({"column": column, "x": x, "y": y, "cells": cells}))
+    Ok(json!({
+        "column": column, "unit": column_unit(spec, src), "x": x, "y": y, "cells": cells,
+        "scale": {"lo": scale.lo, "hi": scale.hi, "ticks": scale.ticks},
+        "phases": phase_legend(),
+    }))
+}
+
+/// The phases' legend: each phase's code, name and rule, and what the symbols mean.
+pub fn phase_legend() -> Value {
+    let phases: Vec<Value> =
+        EconomicPhase::ALL.iter().map(|p| json!({"code": p.code(), "name": p.name(), "rule": p.rule()})).collect();
+    json!({"phases": phases, "symbols": PHASE_SYMBOLS})
+}
+
+/// The unit of a summary column's numbers as the table holds them (unscaled: a share is
+/// a fraction of 1).
+pub(crate) fn column_unit(spec: &ExperimentSpec, src: Source) -> String {
+    let (i, effect) = match src {
+        Source::Baseline(i, _) | Source::Branch(i, _) => (i, false),
+        Source::Effect(i) => (i, true),
+    };
+    let m = crate::ensemble::measured(&spec.indicators[i]);
+    match (m.scale == 100.0, effect, m.level_unit.ends_with("per tick")) {
+        (true, false, false) => "fraction (0.1 = 10%)".into(),
+        (true, false, true) => "fraction per tick (0.01 = 1%)".into(),
+        (true, true, false) => "difference of fractions (0.01 = 1 percentage point)".into(),
+        (true, true, true) => "difference of fractions per tick (0.01 = 1 percentage point)".into(),
+        (false, false, _) => m.level_unit.into(),
+        (false, true, _) => m.effect_unit.into(),
+    }
+}
+
+/// A colour scale over cell values: from the smallest finite value to the largest (half
+/// a unit either side of a single value; 0 to 1 with none), and round tick values in it
+/// (steps of 1, 2 or 5 × 10ⁿ, about five of them). The PNG and the page draw the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scale {
+    /// The value of the scale's bottom colour.
+    pub lo: f64,
+    /// The value of its top colour.
+    pub hi: f64,
+    /// Round values within `lo..=hi`, ascending.
+    pub ticks: Vec<f64>,
+}
+
+impl Scale {
+    /// The scale of `values` (NaNs left out).
+    pub fn of(values: impl Iterator<Item = f64>) -> Self {
+        let (lo, hi) =
+            values.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+        let (lo, hi) = if lo.is_finite() { if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) } } else { (0.0, 1.0) };
+        let raw = (hi - lo) / 4.0;
+        let magnitude = 10f64.powf(raw.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude);
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        let ticks = (first..=last)
+            .map(|k| format!("{:.decimals$}", k as f64 * step).parse().expect("a number"))
+            .map(|t: f64| if t == 0.0 { 0.0 } else { t })
+            .collect();
+        Self { lo, hi, ticks }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_colour_scale_has_round_ticks_inside_it() {
+        let s = Scale::of([0.0613, 0.2391, f64::NAN].into_iter());
+        assert_eq!((s.lo, s.hi), (0.0613, 0.2391));
+        assert_eq!(s.ticks, [0.1, 0.15, 0.2]);
+        assert_eq!(Scale::of([-3.2, 41.0].into_iter()).ticks, [0.0, 20.0, 40.0]);
+        let one = Scale::of([7.0].into_iter());
+        assert_eq!((one.lo, one.hi, one.ticks), (6.5, 7.5, vec![6.5, 7.0, 7.5]));
+        assert_eq!(Scale::of(std::iter::empty()).ticks, [0.0, 0.5, 1.0]);
+    }
 }

@@ -128,18 +128,72 @@ fn indicator(spec: &ExperimentSpec, name: &str) -> Result<usize, String> {
 
 /// The fan of indicator `name` as JSON: `{"indicator", "ticks", "block", "fork_tick",
 /// "arms": [{"arm": "baseline"|"branch", "runs": N, "points": [{"tick", "mean", "lo",
-/// "hi", "n"}]}]}` (`lo` and `hi` are null with fewer than two runs). A grid keeps no
-/// traces: its arms have no points.
+/// "hi", "n"}]}], "effects": […]}` (`lo` and `hi` are null with fewer than two runs). A
+/// grid keeps no traces: its arms have no points. With a fork, `effects` is the
+/// ensemble's effect table ([`effects_json`]), else empty.
 pub fn fan_json(table: &ExperimentTable, name: &str) -> Result<Value, String> {
     let spec = table.spec();
     let indicator = indicator(spec, name)?;
     let arms = branches(spec).iter().map(|&branch| arm(table, indicator, branch)).collect::<Vec<_>>();
-    Ok(json_of(spec, name, &arms))
+    let mut effects = Effects::new(spec);
+    table.summaries().for_each(|s| effects.add(s));
+    Ok(json_of(spec, name, &arms, &effects))
 }
 
-fn json_of(spec: &ExperimentSpec, name: &str, arms: &[FanArm]) -> Value {
+/// A fork's effects across the runs, gathered run by run: per indicator, each finished
+/// run's effect (branch mean − baseline mean over the window) and baseline mean, as
+/// [`ExperimentTable::points`] takes them.
+struct Effects {
+    fork: bool,
+    effect: Vec<Vec<f64>>,
+    baseline: Vec<Vec<f64>>,
+}
+
+impl Effects {
+    fn new(spec: &ExperimentSpec) -> Self {
+        let n = spec.indicators.len();
+        Self { fork: spec.fork.is_some(), effect: vec![Vec::new(); n], baseline: vec![Vec::new(); n] }
+    }
+
+    fn add(&mut self, s: &RunSummary) {
+        if !self.fork || s.error.is_some() {
+            return;
+        }
+        for i in 0..self.effect.len() {
+            self.effect[i].push(s.effect(i));
+            self.baseline[i].push(s.baseline.stats[i].mean);
+        }
+    }
+}
+
+/// An ensemble's effect table as JSON: per summarised indicator `{"indicator", "label",
+/// "unit", "effect", "lo", "hi", "runs", "baseline", "level_unit"}`: the mean across runs
+/// of the branch's window mean minus the baseline's, with its Student's t 95% interval
+/// (the numbers of the table's `effect_*` columns and of the CLI's report), read in the
+/// units of the live forecast (`ensemble::measured`: a share's effect in percentage
+/// points).
+fn effects_json(spec: &ExperimentSpec, effects: &Effects) -> Value {
+    let number = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+    if !effects.fork {
+        return json!([]);
+    }
+    let rows = spec.indicators.iter().enumerate().map(|(i, name)| {
+        let m = crate::ensemble::measured(name);
+        let e = Interval::of(effects.effect[i].iter().copied());
+        let level = Interval::of(effects.baseline[i].iter().copied());
+        json!({
+            "indicator": name, "label": m.label, "unit": m.effect_unit,
+            "effect": number(e.mean * m.scale), "lo": number(e.lo * m.scale), "hi": number(e.hi * m.scale),
+            "runs": e.n, "baseline": number(level.mean * m.scale), "level_unit": m.level_unit,
+        })
+    });
+    Value::Array(rows.collect())
+}
+
+fn json_of(spec: &ExperimentSpec, name: &str, arms: &[FanArm], effects: &Effects) -> Value {
     let number = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
     json!({
+        "effects": effects_json(spec, effects),
         "indicator": name,
         "ticks": spec.ticks,
         "block": block(spec.ticks),
@@ -188,7 +242,7 @@ pub fn read(history: &History, id: i64, name: &str) -> Result<FanAnswer, Experim
         Err(message) => return Ok(FanAnswer::NotSummarised(message)),
     };
     let planned = spec.runs() as u64;
-    let each = |visit: &mut dyn FnMut(&RunSummary)| -> Result<(), ExperimentError> {
+    let mut each = |visit: &mut dyn FnMut(&RunSummary)| -> Result<(), ExperimentError> {
         let mut from = 0;
         loop {
             let rows = history.encoded_summaries(id, from, FAN_PAGE)?;
@@ -199,8 +253,12 @@ pub fn read(history: &History, id: i64, name: &str) -> Result<FanAnswer, Experim
             }
         }
     };
-    let arms = arms(&spec, indicator, branches(&spec), each)?;
-    Ok(FanAnswer::Fan(json_of(&spec, name, &arms)))
+    let arms = arms(&spec, indicator, branches(&spec), &mut each)?;
+    let mut effects = Effects::new(&spec);
+    if effects.fork {
+        each(&mut |s| effects.add(s))?;
+    }
+    Ok(FanAnswer::Fan(json_of(&spec, name, &arms, &effects)))
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@
 //!                                       └──> cells: a column over one or two axes (the heat map's)
 //!                                       └──> plot(): heat map | line | fan chart (PNG)
 //!                                       └──> fan: the fan chart's numbers (the dashboard's)
+//!
+//! ensemble: one state's futures in pairs (baseline, branch) on common random numbers
+//!           ──> a change's effect with its 95% interval, per indicator and per tick
 //! ```
 //!
 //! Stored in a data directory ([`lifecycle`]): created or resumed → the missing runs
@@ -27,6 +30,7 @@
 
 pub mod cells;
 pub mod design;
+pub mod ensemble;
 pub mod execute;
 pub mod fan;
 pub mod lifecycle;

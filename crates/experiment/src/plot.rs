@@ -18,10 +18,10 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor;
 
-use watchtower_runner::report::EconomicPhase;
+use watchtower_runner::report::{EconomicPhase, PHASE_SYMBOLS};
 
 pub use crate::cells::plottable;
-use crate::cells::{Source, cells, source};
+use crate::cells::{Scale, Source, cells, column_unit, source};
 use crate::execute::ExperimentError;
 use crate::spec::{ExperimentSpec, show};
 use crate::table::ExperimentTable;
@@ -101,9 +101,8 @@ fn heat(
     let grid = cells(table, src, 0, Some(1));
     let cells: Vec<f64> = grid.iter().map(|c| c.value.mean).collect();
     let phase: Vec<Option<EconomicPhase>> = grid.iter().map(|c| c.phase).collect();
-    let finite: Vec<f64> = cells.iter().copied().filter(|x| x.is_finite()).collect();
-    let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-    let (lo, hi) = if lo.is_finite() { if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) } } else { (0.0, 1.0) };
+    let scale = Scale::of(cells.iter().copied());
+    let (lo, hi) = (scale.lo, scale.hi);
 
     let (left, top, gw, gh) = (120i32, 80i32, 700i32, 580i32);
     let cw = gw as f64 / nx as f64;
@@ -186,11 +185,26 @@ fn heat(
         let c = ViridisRGB::get_color_normalized(lo + f * (hi - lo), lo, hi);
         root.draw(&Rectangle::new([(bx, top + k), (bx + bw, top + k + 1)], c.filled())).map_err(de)?;
     }
-    for f in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let y = top + gh - (f * gh as f64) as i32;
+    // Its round ticks, and its title: the column and its unit.
+    for &t in &scale.ticks {
+        let y = top + gh - ((t - lo) / (hi - lo) * gh as f64).round() as i32;
+        root.draw(&PathElement::new(vec![(bx + bw, y), (bx + bw + 4, y)], BLACK.stroke_width(1))).map_err(de)?;
         let style = font(13).pos(text_anchor::Pos::new(text_anchor::HPos::Left, text_anchor::VPos::Center));
-        root.draw(&Text::new(number(lo + f * (hi - lo)), (bx + bw + 6, y), style)).map_err(de)?;
+        root.draw(&Text::new(number(t), (bx + bw + 7, y), style)).map_err(de)?;
     }
+    let style = font(14)
+        .transform(FontTransform::Rotate270)
+        .pos(text_anchor::Pos::new(text_anchor::HPos::Center, text_anchor::VPos::Center));
+    let bar_title = format!("{column} · {}", column_unit(spec, src));
+    root.draw(&Text::new(bar_title, (bx + bw + 80, top + gh / 2), style)).map_err(de)?;
+    // What the phases written in the cells are.
+    let legend = EconomicPhase::ALL.map(|p| format!("{} {}: {}", p.code(), p.name(), p.rule()));
+    let style = font(13);
+    root.draw(&Text::new(format!("{} · {}", legend[0], legend[1]), (left - 80, top + gh + 58), style.clone()))
+        .map_err(de)?;
+    root.draw(&Text::new(format!("{} · {}", legend[2], legend[3]), (left - 80, top + gh + 76), style.clone()))
+        .map_err(de)?;
+    root.draw(&Text::new(PHASE_SYMBOLS, (left - 80, top + gh + 94), style)).map_err(de)?;
     Ok(())
 }
 

@@ -8,10 +8,12 @@
 
 pub mod analytics;
 pub mod command;
+pub mod effects;
 pub mod registry;
 pub mod telemetry;
 
 pub use analytics::{EmbeddingMap, EmbeddingPoint, EmbeddingStatus, FeatureRow, FeatureTable};
 pub use command::{ErrorCode, GodCommand, GodResponse};
+pub use effects::{Effect, EffectBand, EffectForecast, EffectPoint};
 pub use registry::{ParamInfo, ParamKind, ParamValue, RegistrySnapshot};
 pub use telemetry::{AuditEntry, Distribution, Histogram, IndicatorValue, Indicators, Telemetry, TickRecord};

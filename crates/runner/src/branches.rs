@@ -529,6 +529,18 @@ impl<'a> Group<'a> {
         Ok((run_id, tick))
     }
 
+    /// A copy of run `run` (the main run or a branch) as it stands before its next tick,
+    /// with the scheduled commands it has still to apply.
+    pub fn copy(&self, run: i64) -> Result<(Simulation, Schedule), GroupError> {
+        let (simulation, schedule, next) = if Some(run) == self.branches.main_run {
+            (self.main, self.schedule, self.next_scheduled)
+        } else {
+            let b = self.branches.get(run).ok_or(GroupError::UnknownRun(run))?;
+            (&b.simulation, &b.schedule, b.next_scheduled)
+        };
+        Ok((simulation.fork(), Schedule::new(schedule.entries()[next..].to_vec())))
+    }
+
     /// Drops branch `run`; returns the first tick it did not run.
     pub fn drop_branch(&mut self, run: i64) -> Result<u64, GroupError> {
         if Some(run) == self.branches.main_run {

@@ -34,6 +34,7 @@ pub mod checkpoints;
 pub mod cycle;
 pub mod disk_guard;
 pub mod embedding;
+pub mod forecast;
 pub mod live;
 pub mod live_branches;
 pub mod live_engine;

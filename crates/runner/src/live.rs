@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use watchtower_bridge::{Bridge, Envelope, Refusal, RefusalCode, Request};
+use watchtower_bridge::{Bridge, Envelope, Refusal, RefusalCode};
 use watchtower_engine::Simulation;
 use watchtower_engine::simulation::{PAUSED, STEP};
 use watchtower_protocol::{AuditEntry, ErrorCode, GodResponse, ParamValue};
@@ -63,11 +63,7 @@ impl Live {
     pub fn close(&mut self) -> Vec<AuditEntry> {
         self.bridge.queue.close();
         for request in self.bridge.requests.drain() {
-            let refusal = Refusal::new(RefusalCode::Unavailable, "the engine has stopped");
-            match request {
-                Request::Fork { reply, .. } => reply.send(Err(refusal)),
-                Request::Drop { reply, .. } => reply.send(Err(refusal)),
-            }
+            request.refuse(Refusal::new(RefusalCode::Unavailable, "the engine has stopped"));
         }
         let waiting: Vec<Envelope> = self.held.drain(..).chain(self.bridge.queue.drain()).collect();
         let mut audit: Vec<AuditEntry> = waiting
@@ -157,11 +153,7 @@ impl Driver for Live {
             Some(branches) => branches.regroup(group),
             None => {
                 for request in self.bridge.requests.drain() {
-                    let refusal = Refusal::new(RefusalCode::Unavailable, "this session runs no what-if branches");
-                    match request {
-                        Request::Fork { reply, .. } => reply.send(Err(refusal)),
-                        Request::Drop { reply, .. } => reply.send(Err(refusal)),
-                    }
+                    request.refuse(Refusal::new(RefusalCode::Unavailable, "this session runs no what-if branches"));
                 }
             }
         }

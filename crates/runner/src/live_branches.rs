@@ -13,11 +13,15 @@
 use std::sync::Arc;
 
 use tracing::{info, warn};
-use watchtower_bridge::{Bridge, Dropped, Forked, Latest, LiveRun, LiveRuns, Refusal, RefusalCode, Request};
+use watchtower_bridge::{
+    Bridge, Dropped, ForecastPlan, ForecastStatus, Forked, Latest, LiveRun, LiveRuns, Refusal, RefusalCode, Request,
+};
 use watchtower_store::{Lineage, RunPlan, RunStatus, StoreHandle, checkpoints};
 
+use crate::branches::validate_changes;
 use crate::branches::{Closing, Fork, Group, GroupError, Opened};
 use crate::checkpoints::{CheckpointOptions, Checkpointer};
+use crate::forecast::{ForecastJob, Forecaster};
 use crate::publisher::Publisher;
 use crate::scenario::run_info;
 use crate::sink::{Recorder, Sink};
@@ -30,6 +34,8 @@ pub struct LiveBranches {
     runs: LiveRuns,
     /// Run ids handed out without a store.
     next_id: i64,
+    /// Runs effect forecasts, if this session makes them.
+    forecaster: Option<Box<dyn Forecaster>>,
 }
 
 impl LiveBranches {
@@ -45,7 +51,13 @@ impl LiveBranches {
         let next_id = main.run_id + 1;
         let runs = LiveRuns { version: 1, runs: vec![Arc::new(main)] };
         bridge.runs.publish(Arc::new(runs.clone()));
-        Self { bridge, store, checkpoints, runs, next_id }
+        Self { bridge, store, checkpoints, runs, next_id, forecaster: None }
+    }
+
+    /// Forecasts effects with `forecaster` (without one, a forecast is refused).
+    pub fn with_forecaster(mut self, forecaster: Option<Box<dyn Forecaster>>) -> Self {
+        self.forecaster = forecaster;
+        self
     }
 
     fn publish(&mut self) {
@@ -75,8 +87,40 @@ impl LiveBranches {
                     }
                     reply.send(answer);
                 }
+                Request::Forecast { run, set, seeds, ticks, reply } => {
+                    reply.send(self.forecast(group, run, set, seeds, ticks));
+                }
             }
         }
+    }
+
+    /// Copies run `run` and hands the copy to the forecaster, which runs it in the
+    /// background; the answer is the forecast as it starts.
+    fn forecast(
+        &mut self,
+        group: &Group<'_>,
+        run: i64,
+        set: Vec<(String, serde_json::Value)>,
+        seeds: usize,
+        ticks: u64,
+    ) -> Result<ForecastStatus, Refusal> {
+        let Some(forecaster) = &self.forecaster else {
+            return Err(Refusal::new(RefusalCode::Unavailable, "this server makes no effect forecasts"));
+        };
+        let (start, schedule) = group.copy(run).map_err(refusal)?;
+        validate_changes(start.registry(), &set).map_err(|e| Refusal::new(RefusalCode::Invalid, e))?;
+        let plan = ForecastPlan { run, fork_tick: start.tick(), seeds, ticks, changes: set.iter().cloned().collect() };
+        let status =
+            self.bridge.forecasts.begin(plan).map_err(|busy| Refusal::new(RefusalCode::Busy, busy.to_string()))?;
+        info!(id = status.id, run, seeds, ticks, changes = ?status.changes, "forecast started");
+        let (id, forecasts) = (status.id, self.bridge.forecasts.clone());
+        let progress = {
+            let forecasts = forecasts.clone();
+            Box::new(move |done| forecasts.progress(id, done))
+        };
+        let finish = Box::new(move |result| forecasts.finish(id, result));
+        forecaster.start(ForecastJob { id, run, start, schedule, changes: set, seeds, ticks, progress, finish });
+        Ok(status)
     }
 
     fn fork(

@@ -86,6 +86,8 @@ pub struct LiveEngine {
     pub checkpoints: Option<CheckpointOptions>,
     /// The embedding map's sink, if the map is computed.
     pub tap: Option<FeatureTap>,
+    /// Runs effect forecasts asked for through the bridge (none: they are refused).
+    pub forecaster: Option<Box<dyn crate::forecast::Forecaster>>,
 }
 
 /// How the engine thread ended.
@@ -173,7 +175,8 @@ impl LiveEngine {
             self.recording.as_ref().map(RunWriter::store),
             main,
             self.checkpoints,
-        );
+        )
+        .with_forecaster(self.forecaster);
         let bridge = self.bridge.clone();
         let (start, schedule, until) = match self.start {
             Start::Genesis(spec, registry, schedule) => (Err((spec, registry)), schedule, self.ticks),

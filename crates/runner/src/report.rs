@@ -26,6 +26,10 @@ pub enum EconomicPhase {
     FullEmployment,
 }
 
+/// What the symbols of [`EconomicPhase::rule`] stand for.
+pub const PHASE_SYMBOLS: &str =
+    "⟨u⟩ and sd(u): the mean and standard deviation of the unemployment rate over the ticks after warm-up";
+
 impl EconomicPhase {
     /// Every phase, in the order reports list them: FU, RU, EC, FE.
     pub const ALL: [EconomicPhase; 4] = [
@@ -57,6 +61,27 @@ impl EconomicPhase {
             EconomicPhase::ResidualUnemployment => "RU",
             EconomicPhase::EndogenousCrises => "EC",
             EconomicPhase::FullEmployment => "FE",
+        }
+    }
+
+    /// Its name, e.g. `full employment`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EconomicPhase::FullUnemployment => "full unemployment",
+            EconomicPhase::ResidualUnemployment => "residual unemployment",
+            EconomicPhase::EndogenousCrises => "endogenous crises",
+            EconomicPhase::FullEmployment => "full employment",
+        }
+    }
+
+    /// The rule of [`EconomicPhase::classify`] that gives it, in symbols ([`PHASE_SYMBOLS`]
+    /// says what they are).
+    pub fn rule(self) -> &'static str {
+        match self {
+            EconomicPhase::FullUnemployment => "⟨u⟩ > 0.9",
+            EconomicPhase::ResidualUnemployment => "0.1 ≤ ⟨u⟩ ≤ 0.9 and sd(u) ≤ 0.1",
+            EconomicPhase::EndogenousCrises => "0.1 ≤ ⟨u⟩ ≤ 0.9 and sd(u) > 0.1",
+            EconomicPhase::FullEmployment => "⟨u⟩ < 0.1",
         }
     }
 

@@ -37,6 +37,7 @@ import {
 } from './state.js';
 import { CAP } from './store.js';
 import { WhatIf } from './whatif.js';
+import { Forecast } from './forecast.js';
 
 const INITIAL_HISTORY = 2_000;
 const GAP_HISTORY = 5_000;
@@ -75,8 +76,12 @@ const controls = new Controls({
 const whatIf = new WhatIf({
   box: byId('whatif'), start: byId('whatif-start'), form: byId('whatif-form'), text: byId('whatif-text'),
   name: byId('whatif-name'), go: byId('whatif-go'), cancel: byId('whatif-cancel'), message: byId('whatif-message'),
+  forecast: byId('whatif-forecast'), seeds: byId('whatif-seeds'), ticks: byId('whatif-ticks'),
 }, {
   controls,
+  forecast: new Forecast({
+    box: byId('forecast'), status: byId('forecast-status'), table: byId('forecast-table'), fans: byId('forecast-fans'),
+  }),
   onForked(answer) {
     const label = answer.name || runs.label(answer.run_id);
     toast(`What if… branch #${answer.run_id} (${label}) runs from tick ${count(answer.tick)} beside run #${answer.parent}.`);
@@ -209,8 +214,7 @@ function frame(msg) {
   for (const f of CHART_FIELDS) if (f in ind) row[f] = ind[f];
   store.push(msg.tick, row);
 
-  setText(byId('tick'), count(msg.tick));
-  if (tps != null) setText(byId('tps'), `${number(tps)} ticks/s`);
+  if (tps != null && !document.body.classList.contains('sim-paused')) setText(byId('tps'), `${number(tps)} ticks/s`);
   setText(byId('model'), MODELS[msg.model] ?? msg.model);
   if (state.steer == null || state.steer === state.mainRun) figures(msg);
   if (msg.registry_version !== state.registryVersions.get(state.mainRun ?? 'main')) loadRegistry(state.mainRun, msg.registry_version);
@@ -266,7 +270,7 @@ function renderRuns() {
 /** Overlays the live branches on every chart (or their difference from the baseline). */
 function overlay() {
   const list = runs.branches().filter((r) => state.branches.has(r.id))
-    .map((r) => ({ id: r.id, label: r.label, color: r.color, store: state.branches.get(r.id).store }));
+    .map((r) => ({ id: r.id, label: r.label, color: r.color, forkTick: r.forkTick, store: state.branches.get(r.id).store }));
   if (!list.length && state.diff) {
     setDiff(false);
     byId('diff-toggle').checked = false;
@@ -469,6 +473,11 @@ function scheduleRender() {
   setTimeout(() => requestAnimationFrame(() => {
     const drawn = document.body.dataset.view !== 'experiments'; // drawn again on the way back
     renderRan(drawn);
+    // The header, the toolbar and the charts' legends name the same tick: the last drawn.
+    if (store.lastTick != null) {
+      setText(byId('tick'), count(store.lastTick));
+      controls.settled(store.lastTick);
+    }
     if (drawn) charts.render(state.chartWindow);
   }), wait);
 }
@@ -483,11 +492,12 @@ function setWindow(value) {
 
 for (const b of document.querySelectorAll('[data-window]')) b.addEventListener('click', () => setWindow(b.dataset.window));
 
-// A paused or stalled engine sends no frames: show 0 ticks/s rather than a stale rate.
+// A paused or stalled engine runs no tick: the speed reads 0, never a stale rate.
 setInterval(() => {
-  if (connection.state === 'online' && performance.now() - state.lastFrameAt > 1_500) {
-    setText(byId('tps'), document.body.classList.contains('sim-paused') ? 'paused' : '0 ticks/s');
-    framesStopped();
+  const paused = document.body.classList.contains('sim-paused');
+  if (connection.state === 'online' && (paused || performance.now() - state.lastFrameAt > 1_500)) {
+    setText(byId('tps'), paused ? '0 ticks/s (paused)' : '0 ticks/s');
+    if (performance.now() - state.lastFrameAt > 1_500) framesStopped();
   }
 }, 1_000);
 setInterval(() => { if (connection.state === 'online') audit.refresh(); }, AUDIT_POLL_MS);

@@ -6,10 +6,11 @@
 // so hovering one chart shows the same tick's values in all of them.
 //
 // Live what-if branches (`setBranches`) are drawn over the baseline on every chart: one
-// more series per baseline series, in the branch's colour (dashed, a dash per baseline
-// series), named after the branch in the legend. In difference mode the baseline series
-// are hidden and each branch series shows branch − baseline at each tick, over a dotted
-// zero line.
+// more series per baseline series, in the branch's colour (a shade of it per baseline
+// series, each with its own dash), named after the branch in the legend, whose markers
+// show each series' colour and dash; a dotted line in the branch's colour marks the tick
+// it was forked at. In difference mode the baseline series are hidden and each branch
+// series shows branch − baseline at each tick, over a dotted zero line.
 
 import { fitWidth, h } from './dom.js';
 import { axisValues, count, valueOf } from './format.js';
@@ -101,6 +102,22 @@ const AXIS = { stroke: '#5b6673', grid: { stroke: '#edf0f3', width: 1 }, ticks: 
 /** Dashes of a branch's series, by the baseline series they follow. */
 const BRANCH_DASHES = [[7, 3], [2, 3], [10, 3, 2, 3]];
 
+/** A branch's colour for its `k`-th series: the colour itself, then lighter, then darker. */
+function shade(hex, k) {
+  const mix = [null, [255, 0.4], [0, 0.3]][k % 3];
+  if (!mix) return hex;
+  const [to, f] = mix;
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return `rgb(${rgb.map((c) => Math.round(c + (to - c) * f)).join(', ')})`;
+}
+
+/** A legend marker's border: the series' dash, as CSS can draw it. */
+function markerDash(u, i) {
+  const dash = u.series[i].dash;
+  if (!dash?.length) return 'solid';
+  return dash[0] <= 2 ? 'dotted' : 'dashed';
+}
+
 /** Most points a chart draws (longer windows are reduced by a min/max envelope). */
 const MAX_POINTS = 2_000;
 
@@ -119,7 +136,7 @@ function options(spec, width, branches, diff) {
     height: HEIGHT,
     pxAlign: 0,
     scales: { x: { time: false }, y: {}, y2: {} },
-    legend: { live: true },
+    legend: { live: true, markers: { width: 2, dash: markerDash } },
     cursor: { sync: { key: 'watchtower' }, drag: { x: false, y: false }, points: { size: 6 } },
     series: [
       { label: 'Tick', value: (u, v) => (v == null ? '–' : count(v)) },
@@ -136,7 +153,7 @@ function options(spec, width, branches, diff) {
       })),
       ...branches.flatMap((b) => spec.series.map((s, k) => ({
         label: `${overlay ? 'Δ ' : ''}${b.label} · ${s.label}`,
-        stroke: b.color,
+        stroke: shade(b.color, k),
         width: 1.75,
         dash: BRANCH_DASHES[k % BRANCH_DASHES.length],
         scale: s.axis === 'y2' ? 'y2' : 'y',
@@ -146,8 +163,27 @@ function options(spec, width, branches, diff) {
       }))),
     ],
     axes,
-    hooks: overlay ? { draw: [zeroLine] } : {},
+    hooks: { draw: [...(overlay ? [zeroLine] : []), (u) => forkLines(u, branches)] },
   };
+}
+
+/** A dotted vertical line in each branch's colour at the tick it was forked at. */
+function forkLines(u, branches) {
+  const { ctx, bbox } = u;
+  for (const b of branches) {
+    if (b.forkTick == null) continue;
+    const x = u.valToPos(b.forkTick, 'x', true);
+    if (!(x >= bbox.left && x <= bbox.left + bbox.width)) continue;
+    ctx.save();
+    ctx.strokeStyle = b.color;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(x, bbox.top);
+    ctx.lineTo(x, bbox.top + bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  }
 }
 
 /** The dotted zero line of difference mode (left axis). */
@@ -209,7 +245,7 @@ export class Charts {
    * as branch − baseline; the charts are rebuilt only when that changes.
    */
   setBranches(branches, diff) {
-    const key = (list, d) => JSON.stringify([d && list.length > 0, list.map((b) => [b.id, b.label, b.color])]);
+    const key = (list, d) => JSON.stringify([d && list.length > 0, list.map((b) => [b.id, b.label, b.color, b.forkTick])]);
     const changed = key(branches, diff) !== key(this.branches, this.diff);
     this.branches = branches;
     this.diff = diff;

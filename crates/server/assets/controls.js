@@ -14,7 +14,7 @@
 // draft for the branch (`drafts()`), and `endDraft()` puts every slider back.
 
 import { h, setText } from './dom.js';
-import { humanize, paramValue } from './format.js';
+import { count, humanize, paramValue } from './format.js';
 
 const AREA_ORDER = ['government', 'bank', 'firms', 'households', 'economy'];
 const AREA_TITLES = {
@@ -364,7 +364,12 @@ export class Controls {
     for (const hz of SPEEDS) speed.append(h('option', { value: hz, text: hz === 0 ? 'max' : `${hz} /s` }));
     pause.addEventListener('click', () => {
       const paused = !this.value('sim.paused');
-      this.simCommand('sim.paused', paused, (msg) => `${paused ? 'Paused' : 'Resumed'} at tick ${msg.applied_tick}`);
+      this.simCommand('sim.paused', paused, (msg) => {
+        // Paused: the last tick run is the header's (`settled`), not the tick the command
+        // is recorded at (the next one).
+        this.pausedAfter = paused;
+        return paused ? this.pauseText(msg.applied_tick - 1) : `Resumed at tick ${count(msg.applied_tick)}`;
+      });
     });
     step.addEventListener('click', () => {
       this.simCommand('sim.step', 1, (msg) => `Stepped one tick (requested at tick ${msg.applied_tick})`);
@@ -375,7 +380,18 @@ export class Controls {
     });
   }
 
+  /** The last tick settled, as the header shows it: a pause's status names the same one. */
+  settled(tick) {
+    this.lastTick = tick;
+    if (this.pausedAfter) setText(this.els.simStatus, this.pauseText(tick));
+  }
+
+  pauseText(fallback) {
+    return `Paused after tick ${count(this.lastTick ?? fallback)}`;
+  }
+
   simCommand(key, value, describe) {
+    this.pausedAfter = false;
     const { simStatus } = this.els;
     simStatus.className = 'sim-status pending';
     setText(simStatus, 'Pending…');

@@ -75,7 +75,7 @@ export class EmbeddingMap {
       this.timer = setTimeout(() => this.poll(generation), POLL_MS);
     } else if (status === 200 && body && Array.isArray(body.points)) {
       this.map = body;
-      this.status(`${body.points.length.toLocaleString('en-US')} agents at tick ${body.tick} · computed in ${(body.took_ms / 1000).toFixed(1)} s`, 'ok');
+      this.status(`${body.points.length.toLocaleString('en-US')} agents at tick ${body.tick} drawn (a sample, not the whole population) · computed in ${(body.took_ms / 1000).toFixed(1)} s`, 'ok');
       this.draw();
     } else if (status === 404) {
       this.status('Not available: this server runs without the embedding map.', 'neutral');
@@ -151,9 +151,12 @@ export class EmbeddingMap {
   }
 
   legend(classes, columns) {
-    const items = classes.map((c, i) => h('span', { class: 'legend-item' },
+    // Each class counts the points drawn in it (the map's sample), never the population.
+    const xs = this.points.map((p) => p.x);
+    const drawn = (col) => col.filter((v, j) => v != null && Number.isFinite(v) && Number.isFinite(xs[j])).length;
+    const items = classes.map((c, i) => h('span', { class: 'legend-item', 'data-testid': `map-legend-${i}` },
       h('span', { class: `swatch swatch-${i}`, 'data-color': c.color }),
-      `${c.label} (${columns[i].filter((v) => v != null).length.toLocaleString('en-US')})`));
+      `${c.label}: ${drawn(columns[i]).toLocaleString('en-US')} drawn`));
     this.els.legend.replaceChildren(...items);
     // Swatch colours through CSSOM (the page's CSP forbids inline style attributes).
     this.els.legend.querySelectorAll('.swatch').forEach((s) => { s.style.background = s.dataset.color; });

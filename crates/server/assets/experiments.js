@@ -264,7 +264,8 @@ export class Experiments {
         h('div', { class: 'card-head' }, h('div', {}, h('h3', { text: 'Fan chart' }),
           h('p', { class: 'card-sub', text: `the mean across the seeds and its 95% band, by block of ${count(Math.max(1, Math.ceil((layout.ticks ?? 1) / 200)))} tick(s)${layout.fork ? '; the branch from its fork' : ''}` })),
         h('div', { class: 'map-tools' }, h('label', {}, 'Indicator: ', this.els.indicator))),
-        plot));
+        plot,
+        this.els.effects = h('div', { class: 'exp-effects', 'data-testid': 'exp-effects', hidden: true })));
       this.fanChart = new FanChart(plot);
     }
     this.els.runs = h('div', { class: 'exp-runs', 'data-testid': 'exp-runs' });
@@ -323,10 +324,36 @@ export class Experiments {
     try {
       const { status, body } = await getJSON(`/api/experiments/${this.id}/fan?indicator=${encodeURIComponent(indicator)}`, { timeout: 20_000 });
       if (generation !== this.generation || indicator !== this.els.indicator.value) return;
-      if (status === 200 && body) this.fanChart.set(body);
+      if (status === 200 && body) {
+        this.fanChart.set(body);
+        this.showEffects(body.effects ?? []);
+      }
     } catch {
       // the next update tries again
     }
+  }
+
+  /** A fork's effect table, as the server computed it (every summarised indicator). */
+  showEffects(effects) {
+    if (!this.els.effects) return;
+    this.els.effects.hidden = !effects.length;
+    if (!effects.length) return;
+    const fmt = (x, sign) => {
+      if (x == null) return '–';
+      const text = Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : Number(x.toPrecision(4)).toString();
+      return sign && x > 0 ? `+${text}` : text;
+    };
+    const head = h('tr', {}, ...['Indicator', 'Effect', '95% interval', 'Unit', 'Runs', 'Baseline level'].map((t) => h('th', { text: t })));
+    const rows = effects.map((e) => h('tr', { 'data-indicator': e.indicator },
+      h('td', { text: e.label }),
+      h('td', { class: 'num', text: fmt(e.effect, true) }),
+      h('td', { class: 'num', text: `[${fmt(e.lo, true)}, ${fmt(e.hi, true)}]` }),
+      h('td', { text: e.unit }),
+      h('td', { class: 'num', text: count(e.runs) }),
+      h('td', { class: 'num', text: `${fmt(e.baseline, false)} ${e.level_unit}` })));
+    this.els.effects.replaceChildren(
+      h('h4', { text: 'Effect of the fork (branch − baseline), mean across the seeds with its 95% interval' }),
+      h('table', { class: 'exp-table', 'data-testid': 'exp-effects-table' }, h('thead', {}, head), h('tbody', {}, ...rows)));
   }
 
   /** Reads the indices (or the design's progress) and draws them. */

@@ -53,7 +53,9 @@ export class HeatMap {
     this.canvas = h('canvas', { class: 'heat-canvas', 'data-testid': 'exp-heatmap', role: 'img' });
     this.tooltip = h('div', { class: 'map-tooltip heat-tooltip', 'data-testid': 'heat-tooltip', hidden: true });
     this.wrap = h('div', { class: 'heat-wrap' }, this.canvas, this.tooltip);
-    container.replaceChildren(this.wrap);
+    // What the colours and the phase codes are, as the server says them.
+    this.legend = h('div', { class: 'heat-legend', 'data-testid': 'heat-legend' });
+    container.replaceChildren(this.wrap, this.legend);
     this.cells = [];
     this.geometry = null;
     this.canvas.addEventListener('mousemove', (e) => this.hover(e));
@@ -109,12 +111,24 @@ export class HeatMap {
       c.summaries = indicator ? STATS.map((k) => [k, s?.summaries?.[k]]).filter(([, v]) => Number.isFinite(v)) : [];
       c.axes = [[axes[ix].key, axes[ix].values[c.x]], ...(iy == null ? [] : [[axes[iy].key, axes[iy].values[c.y]]])];
     }
-    const finite = cells.map((c) => c.mean).filter(Number.isFinite);
-    let lo = Math.min(...finite);
-    let hi = Math.max(...finite);
-    if (!finite.length) [lo, hi] = [0, 1];
-    else if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
-    Object.assign(this, { cells, nx, ny, lo, hi, indicator });
+    // The colour scale and its round ticks are the server's (the PNG's).
+    const { lo, hi, ticks } = served?.scale ?? { lo: 0, hi: 1, ticks: [] };
+    Object.assign(this, { cells, nx, ny, lo, hi, ticks, indicator });
+    this.showLegend(served);
+  }
+
+  /** The colour bar's title (the column and its unit) and the phases' codes, names and rules. */
+  showLegend(served) {
+    const parts = [h('div', { 'data-testid': 'heat-legend-colour' }, 'Colour: ', h('strong', { text: served?.column ?? this.input.column }), served?.unit ? ` · ${served.unit}` : '')];
+    const legend = served?.phases;
+    if (legend) {
+      parts.push(h('div', { class: 'heat-phases' }, 'Phases written in the cells: ',
+        ...legend.phases.map((p, i) => h('span', { class: 'heat-phase', 'data-testid': `heat-phase-${p.code}` },
+          h('strong', { text: p.code }), ` ${p.name}: ${p.rule}${i + 1 < legend.phases.length ? ' · ' : ''}`))));
+      parts.push(h('div', { class: 'tip-sub', text: legend.symbols }));
+      this.phaseInfo = new Map(legend.phases.map((p) => [p.code, p]));
+    }
+    this.legend.replaceChildren(...parts);
   }
 
   draw() {
@@ -214,9 +228,15 @@ export class HeatMap {
     ctx.fillStyle = '#5b6673';
     ctx.textAlign = 'left';
     ctx.textBaseline = 'middle';
-    ctx.fillText(short(hi), bx + 18, MARGIN.top + 6);
-    ctx.fillText(short(lo), bx + 18, MARGIN.top + plotH - 6);
-    if (plotH > 60) ctx.fillText(short((lo + hi) / 2), bx + 18, MARGIN.top + plotH / 2);
+    ctx.strokeStyle = '#5b6673';
+    for (const t of this.ticks) {
+      const y = MARGIN.top + plotH - ((t - lo) / (hi - lo)) * plotH;
+      ctx.beginPath();
+      ctx.moveTo(bx + 14, y);
+      ctx.lineTo(bx + 18, y);
+      ctx.stroke();
+      ctx.fillText(short(t), bx + 20, y);
+    }
   }
 
   /** The cell under the point (`x`, `y`) in CSS pixels of the canvas, if any. */
@@ -262,7 +282,11 @@ export class HeatMap {
     lines.push(h('div', { 'data-testid': 'heat-tooltip-value', 'data-value': String(cell.mean), 'data-half': String(cell.half) },
       `${column}: `, h('strong', { text: short(cell.mean) }), `${ci} over ${cell.n} run${cell.n === 1 ? '' : 's'}`));
     const phases = Object.entries(cell.phases);
-    if (phases.length) lines.push(h('div', { text: `phase: ${phases.map(([p, n]) => (phases.length > 1 ? `${p} ${n}` : p)).join(', ')}` }));
+    const named = (p) => {
+      const info = this.phaseInfo?.get(p);
+      return info ? `${p} (${info.name}: ${info.rule})` : p;
+    };
+    if (phases.length) lines.push(h('div', { 'data-testid': 'heat-tooltip-phase', text: `phase: ${phases.map(([p, n]) => (phases.length > 1 ? `${named(p)} ${n} run${n === 1 ? '' : 's'}` : named(p))).join(', ')}` }));
     if (cell.summaries.length) {
       lines.push(h('div', { class: 'tip-sub', 'data-testid': 'heat-tooltip-summaries', text: `${this.indicator}: ${cell.summaries.map(([s, v]) => `${s} ${short(v)}`).join(' · ')}` }));
     }

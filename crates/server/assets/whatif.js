@@ -8,6 +8,11 @@
 // the run's own values, and the new branch appears in the run bar and on every chart.
 // The server's refusal (a value out of range, four branches already live) is shown in
 // its words. Only a page with the token shows the action.
+//
+// "Forecast the effect" sends the same drafted changes to POST /api/runs/{run}/forecast
+// instead (forecast.js follows and draws it): many futures of the run's state, each
+// without and with the changes, in the background. The draft stays open, so the single
+// live branch can still be started from it.
 
 import { getJSON } from './api.js';
 import { setText } from './dom.js';
@@ -20,12 +25,14 @@ export class WhatIf {
    * `onForked(answer)`: the server's 201 answer. The token and the run a branch would
    * copy (the steered one) are the page state's.
    */
-  constructor(els, { controls, onForked }) {
+  constructor(els, { controls, onForked, forecast }) {
     this.els = els;
     this.controls = controls;
     this.onForked = onForked;
+    this.forecaster = forecast;
     this.busy = false;
     els.start.addEventListener('click', () => this.open());
+    els.forecast.addEventListener('click', () => this.forecast());
     els.cancel.addEventListener('click', () => this.close());
     els.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -72,6 +79,25 @@ export class WhatIf {
       : `Move the sliders below to choose a branch's changes; run #${id} (${label}) is not changed. With no change the branch stays identical to it.`);
     setText(this.els.go, n ? `Start branch (${n} change${n === 1 ? '' : 's'})` : 'Start branch');
     this.els.go.disabled = this.busy;
+  }
+
+  async forecast() {
+    const set = this.controls.drafts();
+    const { id } = this.parent();
+    const seeds = Number(this.els.seeds.value);
+    const ticks = Number(this.els.ticks.value);
+    this.els.forecast.disabled = true;
+    this.els.message.className = 'whatif-message pending';
+    setText(this.els.message, `Starting a forecast of ${seeds} pairs of ${ticks} ticks…`);
+    const refusal = await this.forecaster.start(id, set, seeds, ticks, state.token);
+    this.els.forecast.disabled = false;
+    if (refusal) {
+      this.els.message.className = 'whatif-message error';
+      setText(this.els.message, `No forecast: ${refusal}`);
+      return;
+    }
+    this.els.message.className = 'whatif-message';
+    setText(this.els.message, 'Forecast started: it runs in the background, under the charts. The draft stays open for a branch.');
   }
 
   async fork() {

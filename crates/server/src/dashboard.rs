@@ -23,6 +23,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("embedding.js", "text/javascript; charset=utf-8", include_bytes!("../assets/embedding.js")),
     ("experiments.js", "text/javascript; charset=utf-8", include_bytes!("../assets/experiments.js")),
     ("fan.js", "text/javascript; charset=utf-8", include_bytes!("../assets/fan.js")),
+    ("forecast.js", "text/javascript; charset=utf-8", include_bytes!("../assets/forecast.js")),
     ("format.js", "text/javascript; charset=utf-8", include_bytes!("../assets/format.js")),
     ("heatmap.js", "text/javascript; charset=utf-8", include_bytes!("../assets/heatmap.js")),
     ("recorded.js", "text/javascript; charset=utf-8", include_bytes!("../assets/recorded.js")),

@@ -9,6 +9,12 @@
 //!   past the forks a second allowed per address and per token ([`crate::fork_limit`]).
 //! - `DELETE /api/runs/{id}` or `POST /api/runs/{id}/drop` (token): stops branch `id`;
 //!   its rows stay, marked dropped.
+//! - `POST /api/runs/{id}/forecast` (token): `{"set": {KEY: VALUE, …}, "seeds": S,
+//!   "ticks": N}` copies run `id` before its next tick and forecasts the change's effect
+//!   across S pairs of N ticks in the background: 202 with the forecast's status; one
+//!   at a time (409 while one runs), S and N capped ([`MAX_FORECAST_SEEDS`],
+//!   [`MAX_FORECAST_TICKS`]). `GET /api/forecasts/{id}`: its status, progress and, once
+//!   done, the effects with their intervals and per-tick bands, as computed in Rust.
 //! - `GET /api/snapshot?run=`, `GET /api/registry?run=`: a live run's latest telemetry
 //!   and registry (default: the main run's).
 //!
@@ -75,7 +81,7 @@ fn guard(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
 fn refused(refusal: &Refusal) -> Response {
     let status = match refusal.code {
         RefusalCode::UnknownRun => StatusCode::NOT_FOUND,
-        RefusalCode::TooManyBranches | RefusalCode::NotABranch => StatusCode::CONFLICT,
+        RefusalCode::TooManyBranches | RefusalCode::NotABranch | RefusalCode::Busy => StatusCode::CONFLICT,
         RefusalCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         RefusalCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -105,13 +111,29 @@ async fn ask<T: Send + 'static>(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ForkBody {
     #[serde(default)]
     set: serde_json::Map<String, Value>,
     #[serde(default)]
     name: Option<String>,
+}
+
+/// A request's body read as the JSON object `T` (an empty body: `T`'s default), or a
+/// 400 naming `what` was malformed and the `expected` shape.
+fn object<T: serde::de::DeserializeOwned + Default>(body: &[u8], what: &str, expected: &str) -> Result<T, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    // A body is an object: `[]` or `[{…}, "x"]` would otherwise read as a struct's fields
+    // in order.
+    serde_json::from_slice::<Value>(body)
+        .and_then(|v| match v {
+            Value::Object(_) => serde_json::from_value(v),
+            other => Err(serde::de::Error::custom(format!("the body is {}, not an object", kind(&other)))),
+        })
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, format!("malformed {what} ({e}); expected {expected}")))
 }
 
 /// What a JSON value is, for an error message.
@@ -137,23 +159,9 @@ pub async fn fork(
     if let Err(response) = guard(&state, &headers) {
         return response;
     }
-    let body: ForkBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ForkBody { set: Default::default(), name: None }
-    } else {
-        // A fork is an object: `[]` or `[{…}, "x"]` would otherwise read as a struct's
-        // fields in order.
-        match serde_json::from_slice::<Value>(&body).and_then(|v| match v {
-            Value::Object(_) => serde_json::from_value(v),
-            other => Err(serde::de::Error::custom(format!("the body is {}, not an object", kind(&other)))),
-        }) {
-            Ok(body) => body,
-            Err(e) => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    format!(r#"malformed fork ({e}); expected {{"set": {{"KEY": VALUE, …}}, "name": "…"}}"#),
-                );
-            }
-        }
+    let body: ForkBody = match object(&body, "fork", r#"{"set": {"KEY": VALUE, …}, "name": "…"}"#) {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     if body.set.len() > MAX_CHANGES {
         return problem(StatusCode::BAD_REQUEST, format!("a fork changes at most {MAX_CHANGES} settings"));
@@ -177,6 +185,93 @@ pub async fn fork(
             state.forks.refund(peer.ip());
             response
         }
+    }
+}
+
+/// Most pairs one forecast may run.
+pub const MAX_FORECAST_SEEDS: usize = 50;
+
+/// Most ticks each future of a forecast may run.
+pub const MAX_FORECAST_TICKS: u64 = 2_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForecastBody {
+    #[serde(default)]
+    set: serde_json::Map<String, Value>,
+    #[serde(default = "ForecastBody::seeds")]
+    seeds: usize,
+    #[serde(default = "ForecastBody::ticks")]
+    ticks: u64,
+}
+
+impl ForecastBody {
+    fn seeds() -> usize {
+        20
+    }
+
+    fn ticks() -> u64 {
+        500
+    }
+}
+
+impl Default for ForecastBody {
+    fn default() -> Self {
+        Self { set: Default::default(), seeds: Self::seeds(), ticks: Self::ticks() }
+    }
+}
+
+/// `POST /api/runs/{id}/forecast`.
+pub async fn forecast(State((state, _)): AppState, Path(run): Path<i64>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(response) = guard(&state, &headers) {
+        return response;
+    }
+    let expected = r#"{"set": {"KEY": VALUE, …}, "seeds": 20, "ticks": 500}"#;
+    let body: ForecastBody = match object(&body, "forecast", expected) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if body.set.len() > MAX_CHANGES {
+        return problem(StatusCode::BAD_REQUEST, format!("a forecast changes at most {MAX_CHANGES} settings"));
+    }
+    if !(2..=MAX_FORECAST_SEEDS).contains(&body.seeds) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a forecast runs between 2 and {MAX_FORECAST_SEEDS} seeds (asked {}): an interval needs two, and more \
+                 would hold the cores too long",
+                body.seeds
+            ),
+        );
+    }
+    if !(1..=MAX_FORECAST_TICKS).contains(&body.ticks) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("a forecast runs between 1 and {MAX_FORECAST_TICKS} ticks (asked {})", body.ticks),
+        );
+    }
+    if !is_live(&state, run) {
+        return refused(&Refusal::new(RefusalCode::UnknownRun, format!("run {run} is not live here")));
+    }
+    let (seeds, ticks) = (body.seeds, body.ticks);
+    let set: Vec<(String, Value)> = body.set.into_iter().collect();
+    match ask(&state, |reply| Request::Forecast { run, set, seeds, ticks, reply }).await {
+        Ok(status) => {
+            let location = format!("/api/forecasts/{}", status.id);
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(status)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+/// `GET /api/forecasts/{id}`.
+pub async fn forecast_status(State((state, _)): AppState, Path(id): Path<u64>) -> Response {
+    match state.bridge.forecasts.get(id) {
+        Some(status) => Json(status).into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            format!("no forecast {id} here (the last {} are kept)", watchtower_bridge::forecasts::KEPT_FORECASTS),
+        ),
     }
 }
 

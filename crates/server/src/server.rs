@@ -123,6 +123,8 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/runs/{id}/fork", post(runs::fork))
         .route("/api/runs/{id}", delete(runs::drop_run))
         .route("/api/runs/{id}/drop", post(runs::drop_run))
+        .route("/api/runs/{id}/forecast", post(runs::forecast))
+        .route("/api/forecasts/{id}", get(runs::forecast_status))
         .route("/api/experiments", get(experiments::experiments))
         .route("/api/experiments/{id}", get(experiments::experiment))
         .route("/api/experiments/{id}/fan", get(experiments::experiment_fan))

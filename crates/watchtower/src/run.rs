@@ -44,6 +44,15 @@ pub struct RunArgs {
     /// The tick of --fork-of's copy: its state before that tick runs.
     #[arg(long, value_name = "TICK", requires = "fork_of")]
     pub at: Option<u64>,
+    /// With --fork-of: run S pairs instead of one, each baseline and branch re-seeded
+    /// alike at the fork (common random numbers), and print each indicator's effect with
+    /// its 95% interval across the pairs; --out gets the per-tick mean effect and band.
+    #[arg(long, value_name = "S", requires = "fork_of")]
+    pub seeds: Option<usize>,
+    /// With --seeds: pairs run at once, one per thread (default: every core). The numbers
+    /// are the same for any value.
+    #[arg(long, value_name = "N", requires = "seeds")]
+    pub jobs: Option<usize>,
     /// Checkpoints.
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,

@@ -221,6 +221,12 @@ impl Service {
             checkpointer,
             checkpoints,
             tap,
+            // Effect forecasts ("What if…" across seeds) on every core, stopped with the
+            // service; the live engine keeps its own thread and never waits for them.
+            forecaster: Some(Box::new(watchtower_experiment::ensemble::InBackground {
+                stop: stop.clone(),
+                jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            })),
         }
         .spawn()
         .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?;

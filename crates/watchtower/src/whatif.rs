@@ -6,11 +6,17 @@
 //! (with its own later commands and schedule), the branch the same with the change. The
 //! paired table (baseline, branch, difference, per tick) goes to `--out` or stdout.
 //! Nothing is written to the database, so it works beside a live server.
+//!
+//! With `--seeds S` it is an ensemble instead ([`watchtower_experiment::ensemble`]): S
+//! pairs, each baseline and branch re-seeded alike at the fork, and the effect of the
+//! change per indicator with its 95% interval; `--out` gets the per-tick mean effect and
+//! band.
 
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
 use watchtower_engine::config;
+use watchtower_experiment::ensemble::{Ensemble, EnsembleError, pair_seeds};
 use watchtower_runner::branches::{Branch, change_commands, settings_as_changes};
 use watchtower_runner::paired::paired;
 use watchtower_runner::resume::rebuild;
@@ -59,6 +65,73 @@ pub fn notes(run: &watchtower_store::RunRow) -> String {
     notes.join("; ")
 }
 
+/// `--seeds S`: the change's effect across S pairs, with its interval.
+#[allow(clippy::too_many_arguments)]
+fn ensemble(
+    args: &RunArgs,
+    parent: i64,
+    ticks: u64,
+    seeds: usize,
+    start: watchtower_engine::Simulation,
+    schedule: watchtower_runner::Schedule,
+    changes: Vec<(String, serde_json::Value)>,
+    stop: &Stop,
+) -> Result<(), AppError> {
+    if seeds < 2 {
+        return Err(AppError::Usage("--seeds must be at least 2 (an interval needs two pairs)".into()));
+    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(AppError::Usage("--jobs must be at least 1".into())),
+        Some(jobs) => jobs,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let format = match &args.out {
+        Some(path) => Some(out_format(args, path)?),
+        None => None,
+    };
+    let at = start.tick();
+    let ensemble =
+        Ensemble { seeds: pair_seeds(start.spec().seed, at, seeds), start, schedule, changes: changes.clone(), ticks };
+    eprintln!(
+        "{seeds} pairs of {ticks} ticks from tick {at} on {} thread{}…",
+        jobs.min(seeds),
+        if jobs.min(seeds) == 1 { "" } else { "s" }
+    );
+    let started = Instant::now();
+    let forecast = ensemble.run(jobs, stop, |_| {}).map_err(|e| match e {
+        EnsembleError::Stopped => AppError::Usage("stopped before every pair had run: nothing written".into()),
+        e => AppError::Usage(format!("the ensemble failed: {e}")),
+    })?;
+    let elapsed = started.elapsed();
+    if let (Some(path), Some(format)) = (&args.out, format) {
+        let output = Output::create(path, &args.data.data_dir, args.force)?;
+        let mut file = BufWriter::new(output.file()?);
+        match format {
+            Format::Csv => forecast.write_csv(&mut file),
+            Format::Jsonl => forecast.write_jsonl(&mut file),
+        }
+        .map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
+        drop(file);
+        output.commit()?;
+    }
+    eprintln!(
+        "{seeds} pairs in {:.2} s; seeds from run {parent}'s seed and tick {at} (the first: {})",
+        elapsed.as_secs_f64(),
+        forecast.seeds.iter().take(3).map(u64::to_string).collect::<Vec<_>>().join(", ")
+    );
+    let change = changes.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
+    say!(
+        "Run {parent} from tick {at}, {ticks} ticks, {seeds} pairs (common random numbers); change: {}\n\
+         Effect averaged over the ticks, mean across the pairs and its 95% interval (Student's t):\n{}",
+        if change.is_empty() { "none".to_string() } else { change },
+        forecast.table()
+    );
+    if let Some(path) = &args.out {
+        say!("per-tick mean effect and band written to {}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs the what-if and writes its paired table.
 pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let (parent, at) = (args.fork_of.expect("--fork-of"), args.at.expect("--at"));
@@ -98,6 +171,9 @@ pub fn fork_of(args: &RunArgs, stop: &Stop) -> Result<(), AppError> {
     let mut baseline = rebuilt.simulation;
     let changes =
         settings_as_changes(baseline.registry(), &settings).map_err(|e| AppError::Usage(format!("--set: {e}")))?;
+    if let Some(seeds) = args.seeds {
+        return ensemble(args, parent, ticks, seeds, baseline, rebuilt.schedule, changes, stop);
+    }
     let pool = Pool::machine().map_err(|e| AppError::Startup(format!("cannot start threads: {e}")))?;
     baseline.set_workers(pool.clone());
     let copy = baseline.fork();

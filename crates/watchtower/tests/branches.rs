@@ -383,3 +383,75 @@ async fn forks_cannot_fill_the_disk() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("replays exactly"));
 }
+
+/// Issue 24, item 3: a live effect forecast through the real server. It needs the token,
+/// keeps within its caps and refuses a bad body, key or run in words; it runs in the
+/// background while the live run ticks on, one at a time; once done it holds each
+/// indicator's effect with its 95% interval and unit, and the per-tick bands from the
+/// fork tick.
+#[test]
+fn a_live_forecast_runs_in_the_background_one_at_a_time_within_its_caps() {
+    let mut server = Server::start(SMALL);
+    server.wait_ready();
+    let url = server.url("/api/runs/1/forecast");
+    let token = Some(server.token.as_str());
+    let tax = r#"{"set": {"government.income_tax_rate": 0.3}, "seeds": 20, "ticks": 1000}"#;
+    assert_eq!(post(&url, tax, None, None).0, 401, "no token, no forecast");
+    for (body, words) in [
+        (r#"{"seeds": 51}"#, "between 2 and 50 seeds (asked 51)"),
+        (r#"{"seeds": 1}"#, "between 2 and 50 seeds (asked 1)"),
+        (r#"{"ticks": 2001}"#, "between 1 and 2000 ticks (asked 2001)"),
+        ("[]", "not an object"),
+        (r#"{"sed": 3}"#, "unknown field"),
+    ] {
+        let (status, answer) = json_of(post(&url, body, token, None));
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(words), "{body}: {answer}");
+    }
+    let (status, answer) = json_of(post(&url, r#"{"set": {"government.income_tax": 0.3}}"#, token, None));
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("government.income_tax"), "{answer}");
+    assert_eq!(post(&server.url("/api/runs/99/forecast"), tax, token, None).0, 404);
+
+    let before = json_of(get(&server.url("/api/snapshot"))).1["tick"].as_u64().unwrap();
+    let (status, started) = json_of(post(&url, tax, token, None));
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_u64().unwrap();
+    assert_eq!(started["state"], "running");
+    let (status, busy) = json_of(post(&url, tax, token, None));
+    assert_eq!((status, busy["code"].as_str()), (409, Some("busy")), "{busy}");
+    assert!(busy["error"].as_str().unwrap().contains("one forecast at a time"), "{busy}");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let (status, s) = json_of(get(&server.url(&format!("/api/forecasts/{id}"))));
+        assert_eq!(status, 200, "{s}");
+        if s["state"] != "running" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the forecast did not finish in 120 s: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    let after = json_of(get(&server.url("/api/snapshot"))).1["tick"].as_u64().unwrap();
+    assert!(after > before + 10, "the live run kept ticking: {before} → {after}");
+    let forecast = &done["forecast"];
+    assert_eq!(forecast["seeds"].as_array().unwrap().len(), 20);
+    let fork_tick = forecast["fork_tick"].as_u64().unwrap();
+    let unemployment =
+        forecast["effects"].as_array().unwrap().iter().find(|e| e["indicator"] == "unemployment_rate").unwrap();
+    assert_eq!(unemployment["unit"], "percentage points");
+    let (effect, lo, hi) = (
+        unemployment["effect"].as_f64().unwrap(),
+        unemployment["lo"].as_f64().unwrap(),
+        unemployment["hi"].as_f64().unwrap(),
+    );
+    assert!(lo < effect && effect < hi, "{unemployment}");
+    for band in forecast["bands"].as_array().unwrap() {
+        let points = band["points"].as_array().unwrap();
+        assert_eq!(points.len(), 1000, "{}", band["indicator"]);
+        assert_eq!(points[0]["tick"].as_u64(), Some(fork_tick));
+    }
+    assert_eq!(get(&server.url("/api/forecasts/99")).0, 404);
+    assert!(server.stop().success());
+}

@@ -227,6 +227,63 @@ fn fork_of_writes_the_paired_table_of_a_what_if() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `government.income_tax`"));
 }
 
+/// Issue 24, item 3: `--fork-of … --seeds S` runs S pairs on common random numbers and
+/// gives each indicator's effect with its 95% interval; the interval of 10 pairs holds
+/// the effect 80 pairs find, and the numbers are the same bytes on one thread or two.
+#[test]
+fn fork_of_with_seeds_gives_each_effect_with_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&output(&["run", "--ticks", "400", "--households", "300", "--firms", "30"], dir.path()));
+    let ensemble = |seeds: &str, jobs: &str, out: &str| {
+        let args = [
+            "run",
+            "--fork-of",
+            "1",
+            "--at",
+            "300",
+            "--ticks",
+            "60",
+            "--set",
+            "government.income_tax_rate=0.3",
+            "--seeds",
+            seeds,
+            "--jobs",
+            jobs,
+            "--out",
+            out,
+        ];
+        ok(&output(&args, dir.path()))
+    };
+    // `(mean, lo, hi)` of the unemployment rate's effect, as printed.
+    let unemployment = |stdout: &str| -> (f64, f64, f64) {
+        let line = stdout.lines().find(|l| l.trim_start().starts_with("Unemployment rate")).expect(stdout);
+        assert!(line.contains("percentage points"), "{line}");
+        let numbers: Vec<f64> = line
+            .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',')
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (numbers[0], numbers[1], numbers[2])
+    };
+    let small = ensemble("10", "1", "ten.csv");
+    assert!(small.contains("10 pairs (common random numbers)"), "{small}");
+    let (_, lo, hi) = unemployment(&small);
+    let (large, large_lo, large_hi) = unemployment(&ensemble("80", "2", "eighty.csv"));
+    assert!(lo <= large && large <= hi, "10 pairs: [{lo}, {hi}] misses the 80 pairs' effect {large}\n{small}");
+    assert!(large_hi - large_lo < hi - lo, "80 pairs gave no narrower interval");
+    // Threads change no number.
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    ensemble("10", "2", "ten-on-two.csv");
+    assert_eq!(read("ten.csv"), read("ten-on-two.csv"));
+    let csv = String::from_utf8(read("ten.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 61, "a header and one row per tick");
+    assert!(rows[0].starts_with("tick,gdp_effect,gdp_lo,gdp_hi,"), "{}", rows[0]);
+    assert!(rows[1].starts_with("300,"), "{}", rows[1]);
+    let out = output(&["run", "--fork-of", "1", "--at", "300", "--ticks", "60", "--seeds", "1"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--seeds must be at least 2"));
+}
+
 /// Issue 21, item 9: a resume never ends a run by accident and never continues from
 /// damage.
 mod never_by_accident {
