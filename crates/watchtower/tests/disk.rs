@@ -226,3 +226,34 @@ fn retention_and_guard_flags_that_cannot_work_are_refused_before_anything_is_cre
     }
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
+
+/// Bytes free for an unprivileged process on `dir`'s file system, as `df` says.
+fn free_bytes(dir: &Path) -> u64 {
+    let out = std::process::Command::new("df").args(["--output=avail", "-B1"]).arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn under_twice_the_threshold_the_log_and_readyz_warn_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A threshold at three quarters of what is free: under twice it, over it.
+    let min_free = (free_bytes(dir.path()) / 4 * 3).to_string();
+    let mut args = SMALL.to_vec();
+    args.extend(["--min-free-disk", &min_free]);
+    let mut server = Server::start_in(dir, &args);
+    server.wait_ready();
+    let line = server.running.wait_for(Duration::from_secs(10), |l| l.contains("disk: "));
+    assert!(line.contains("WARN") && line.contains("the run will be paused under --min-free-disk"), "{line}");
+    let (status, body) = get(&server.url("/readyz"));
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &json["disk"]["state"]), (200, &serde_json::json!("low")), "{json}");
+    // A warning only: the run goes on, and nothing was paused.
+    let db = server.database();
+    let (before, _) = progress(&db);
+    wait_until(&db, Duration::from_secs(10), "ticks after the warning", |(last, _)| last > before + 100);
+    assert!(server.stop().success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let pauses: i64 =
+        conn.query_row("SELECT count(*) FROM commands WHERE key = 'sim.paused'", [], |r| r.get(0)).unwrap();
+    assert_eq!(pauses, 0);
+}
