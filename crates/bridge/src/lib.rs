@@ -528,6 +528,25 @@ pub struct Bridge {
     /// The runs advancing together (empty until the engine has published them). The main
     /// run's slots are [`Bridge::telemetry`] and [`Bridge::registry`].
     pub runs: Arc<Latest<LiveRuns>>,
+    /// Free space on the data directory's disk, as the disk guard last saw it (empty
+    /// when nothing is stored or the guard is off).
+    pub disk: Arc<Latest<DiskStatus>>,
+}
+
+/// Free space on the data directory's disk, and what the disk guard made of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DiskStatus {
+    /// `ok`; `low`: under the warning threshold; `paused`: under the pause threshold,
+    /// the run was paused (an audited `sim.paused`).
+    pub state: &'static str,
+    /// Bytes free for the process on the data directory's file system.
+    pub free_bytes: u64,
+    /// Under this, a warning.
+    pub warn_below: u64,
+    /// Under this, the run is paused.
+    pub pause_below: u64,
+    /// What it means, in words (empty when `ok`).
+    pub message: String,
 }
 
 impl Default for Bridge {
@@ -544,6 +563,7 @@ impl Default for Bridge {
             requests: Requests::default(),
             forecasts: Forecasts::default(),
             runs: Arc::new(Latest::new()),
+            disk: Arc::new(Latest::new()),
         }
     }
 }

@@ -514,7 +514,10 @@ impl<'a> Group<'a> {
             return Err(GroupError::TooMany);
         }
         let copy = simulation.fork();
-        let schedule = schedule.clone();
+        // A branch inherits its parent's schedule but its simulation controls: those
+        // pace the whole group and stay the main run's (a scheduled `sim.paused` would
+        // otherwise show a paused branch that ticks).
+        let (schedule, next) = schedule.without(next, is_control);
         let opened =
             open(&Fork { parent, simulation: &copy, schedule: &schedule, changes }).map_err(GroupError::Unavailable)?;
         let tick = copy.tick();
@@ -619,6 +622,54 @@ mod tests {
         let mut tape = Tape::default();
         alone.run(Some(400), &mut Headless::default(), &mut [&mut tape as &mut dyn Sink]).unwrap();
         assert_eq!(*tape.0.lock().unwrap(), sequential[0]);
+    }
+
+    /// Ticks to `until`, forking the main run (no change) before tick `at`.
+    struct ForkAt {
+        at: u64,
+        until: u64,
+        forked: Option<i64>,
+    }
+
+    impl crate::Driver for ForkAt {
+        fn next(&mut self, simulation: &Simulation) -> crate::Next {
+            if simulation.tick() < self.until { crate::Next::Tick } else { crate::Next::Stop }
+        }
+
+        fn regroup(&mut self, group: &mut Group<'_>) {
+            if group.main().tick() == self.at && self.forked.is_none() {
+                let opened = |_: &Fork<'_>| Ok(Opened { run_id: 2, sinks: vec![], on_close: None });
+                self.forked = Some(group.fork(1, &[], "test", opened).unwrap().0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_branch_does_not_inherit_its_parents_scheduled_controls() {
+        use watchtower_protocol::ParamValue;
+        let text = "schedule:\n  - {tick: 150, set: {sim.paused: true, government.income_tax_rate: 0.3}}\n  \
+                    - {tick: 160, set: {sim.tick_rate: 5}}\n";
+        let doc = watchtower_engine::yaml::Doc::parse(text, "s.yaml").unwrap();
+        let node = doc.root.as_mapping().unwrap().get("schedule").unwrap().clone();
+        let schedule = Schedule::parse(&doc, &node).unwrap();
+        let scenario = Scenario { households: 300, firms: 30, schedule, ..Scenario::default() };
+        let mut main = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+        main.branches_mut().set_main_run(1);
+        let mut driver = ForkAt { at: 100, until: 200, forked: None };
+        main.run(Some(200), &mut driver, &mut []).unwrap();
+        let branch = main.branches().get(driver.forked.unwrap()).expect("the branch is live");
+        let registry = branch.simulation().registry();
+        assert_eq!(registry.get("government.income_tax_rate"), Some(ParamValue::Float(0.3)), "other entries apply");
+        assert_eq!(registry.get("sim.paused"), Some(ParamValue::Bool(false)), "the branch is not shown paused");
+        let default_rate = Registry::builtin(watchtower_engine::ModelKind::Mark0).get("sim.tick_rate");
+        assert_eq!(registry.get("sim.tick_rate"), default_rate, "nor paced apart");
+        assert_eq!(main.simulation().registry().get("sim.tick_rate"), Some(ParamValue::Float(5.0)));
+        assert_eq!(
+            main.simulation().registry().get("sim.paused"),
+            Some(ParamValue::Bool(true)),
+            "the main run's apply"
+        );
+        main.branches_mut().close_all(RunStatus::Finished);
     }
 
     #[test]

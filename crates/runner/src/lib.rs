@@ -24,6 +24,7 @@
 //! - [`checkpoints`]: the engine's state stored while a run is recorded; [`resume`]: a
 //!   recorded run rebuilt at a tick from its latest checkpoint, and `--resume` (found,
 //!   rebuilt, its writer resumed).
+//! - [`disk_guard`]: a live run warned about, then paused before, a full disk.
 //!
 //! The binary parses arguments and wires these together; the Python module and the
 //! experiment crate (`watchtower-experiment`) use the same pieces.
@@ -31,6 +32,7 @@
 pub mod branches;
 pub mod checkpoints;
 pub mod cycle;
+pub mod disk_guard;
 pub mod embedding;
 pub mod forecast;
 pub mod live;

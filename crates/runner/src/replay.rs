@@ -95,6 +95,7 @@ pub struct Compare<'h> {
     last: u64,
     page: VecDeque<TickRow>,
     next_from: u64,
+    thinned_before: u64,
     /// Ticks found identical so far.
     pub compared: u64,
     /// The first difference, in words.
@@ -109,7 +110,23 @@ impl<'h> Compare<'h> {
 
     /// Compares ticks `first..=last` of `run` (a replay from a checkpoint at `first`).
     pub fn between(history: &'h History, run: i64, first: u64, last: u64) -> Self {
-        Self { history, run, last, page: VecDeque::new(), next_from: first, compared: 0, difference: None }
+        Self {
+            history,
+            run,
+            last,
+            page: VecDeque::new(),
+            next_from: first,
+            thinned_before: 0,
+            compared: 0,
+            difference: None,
+        }
+    }
+
+    /// Compares only the rows retention kept where it thinned them (`--keep-ticks`): a
+    /// replayed tick before `thinned.before` with no stored row is passed over.
+    pub fn thinned(mut self, thinned: Option<watchtower_store::Thinned>) -> Self {
+        self.thinned_before = thinned.map_or(0, |t| t.before);
+        self
     }
 
     fn next_stored(&mut self) -> Result<Option<TickRow>, StoreError> {
@@ -140,6 +157,11 @@ impl Sink for Compare<'_> {
         let Some(stored) = stored else {
             return Ok(self.stop(format!("tick {tick} is missing from the stored run")));
         };
+        if stored.tick > tick && tick < self.thinned_before {
+            // Thinned: compared with the next row kept.
+            self.page.push_front(stored);
+            return Ok(Flow::Continue);
+        }
         if stored.tick != tick {
             return Ok(
                 self.stop(format!("tick {tick} is missing from the stored run (the next stored is {})", stored.tick))

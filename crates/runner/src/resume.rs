@@ -196,9 +196,14 @@ pub struct Resumed {
 impl Rebuilt {
     /// Continues the run in the database at `db` from [`Rebuilt::tick`]: the store
     /// marks it running again and notes the tick it resumed at; checkpoints are taken
-    /// with `checkpoints`, counting from there.
-    pub fn resume(self, db: &Path, checkpoints: Option<CheckpointOptions>) -> Result<Resumed, ResumeError> {
-        let writer = Writer::resume(db, self.run.id, self.tick, WriterOptions::default())?;
+    /// with `checkpoints`, counting from there; the writer keeps what `options` says.
+    pub fn resume(
+        self,
+        db: &Path,
+        checkpoints: Option<CheckpointOptions>,
+        options: WriterOptions,
+    ) -> Result<Resumed, ResumeError> {
+        let writer = Writer::resume(db, self.run.id, self.tick, options)?;
         let checkpointer =
             checkpoints.map(|options| Checkpointer::new(writer.store().handle(), writer.run_id(), options, self.tick));
         Ok(Resumed { rebuilt: self, writer, checkpointer })
@@ -278,7 +283,7 @@ pub fn rebuild(history: &History, id: i64, at: Option<u64>, stop: &Stop) -> Resu
     let applied = history.applied_since(id, start)?;
     let catch_up = Schedule::new(scheduled(applied.iter().filter(|c| c.tick < tick).cloned(), &origin));
     let mut session = Session::new(simulation, catch_up);
-    let mut compare = Compare::between(history, id, start, tick.saturating_sub(1));
+    let mut compare = Compare::between(history, id, start, tick.saturating_sub(1)).thinned(run.thinned);
     let ran = session.run(Some(tick), &mut Headless::until_stopped(stop.clone()), &mut [&mut compare as &mut dyn Sink]);
     ran.map_err(|source| ResumeError::Run { run: id, source })?;
     if let Some(difference) = compare.difference.take() {

@@ -161,6 +161,16 @@ impl Schedule {
         Ok(Self::new(entries))
     }
 
+    /// The schedule without the entries `drop` names, and where `next` (an index into
+    /// this schedule) falls in it: what a what-if branch inherits, without the
+    /// simulation controls that pace its whole group (they stay the main run's).
+    pub fn without(&self, next: usize, drop: impl Fn(&str) -> bool) -> (Schedule, usize) {
+        let kept = |entries: &[Scheduled]| entries.iter().filter(|e| !drop(&e.key)).cloned().collect::<Vec<_>>();
+        let next = kept(&self.entries[..next.min(self.entries.len())]).len();
+        // Already in order: filtering keeps it.
+        (Self { entries: kept(&self.entries) }, next)
+    }
+
     /// The commands due at `tick`, taken off the front (the schedule is consumed as the
     /// run goes; `next` is the index of the first entry not yet taken).
     pub(crate) fn due(&self, next: &mut usize, tick: u64) -> impl Iterator<Item = &Scheduled> {
@@ -228,5 +238,18 @@ mod tests {
         assert_eq!(s.due(&mut next, 2).count(), 2);
         assert_eq!(s.due(&mut next, 2).count(), 0);
         assert_eq!(s.due(&mut next, 7).count(), 0, "tick 5 was passed by");
+    }
+
+    #[test]
+    fn without_drops_entries_and_keeps_the_place() {
+        let s = parse(
+            "schedule:\n  - {tick: 2, set: {sim.paused: true, a.b: 1}}\n  - {tick: 5, set: {sim.tick_rate: 5, a.d: 1}}\n",
+        )
+        .unwrap();
+        let (kept, next) = s.without(2, |k| k.starts_with("sim."));
+        assert_eq!(kept.entries().iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["a.b", "a.d"]);
+        assert_eq!(next, 1, "the entries before the place, less the dropped ones");
+        let mut next = next;
+        assert_eq!(kept.due(&mut next, 5).map(|e| e.key.clone()).collect::<Vec<_>>(), ["a.d"]);
     }
 }

@@ -155,6 +155,7 @@ const connection = new Connection({
     if (state.mode !== 'recorded') audit.setRuns(runs.auditRuns());
     audit.refresh();
     updateAvailability();
+    setTimeout(refreshThinned, 1_000);
     // A viewer has no live run: `/?run=ID` is a recorded run, and the bare page says
     // what it is and where to look.
     if (state.viewer && state.mode === 'pending') showRecorded(state.viewRun);
@@ -348,6 +349,24 @@ function showViewer() {
     ' (a running one is followed as its writer commits), or a recorded run’s charts at /?run=ID.');
 }
 
+/**
+ * Beside the charts, what retention (`--keep-ticks`) thinned of the run shown: its older
+ * ticks are 1 in K, so the long chart there is sparser than the window's.
+ */
+function showThinned(text) {
+  const note = byId('thinned-note');
+  note.hidden = !text;
+  setText(note, text ? `Older history thinned: ${text}; every tick from there on is kept.` : '');
+}
+
+/** Asks /api/runs what was thinned of the live run (it changes as the run goes). */
+function refreshThinned() {
+  if (state.mode !== 'live' || !state.recorded || state.runId == null || connection.state !== 'online') return;
+  describeRun(state.runId).then((known) => showThinned(known?.thinned ?? '')).catch(() => {
+    // the note stays as it was
+  });
+}
+
 /** `/?run=ID` of a run that is not live: its charts from the store, nothing live. */
 async function showRecorded(id) {
   setMode('recorded');
@@ -366,6 +385,7 @@ async function showRecorded(id) {
   describeRun(id).then((known) => {
     if (!known) return;
     if (known.resumed) setText(byId('run'), `recorded run #${id} · ${known.resumed}`);
+    showThinned(known.thinned);
     setText(about, known.notes.length ? ` (${known.notes.join(' · ')})` : '');
   }).catch(() => {
     // the note stays without it
@@ -481,6 +501,8 @@ setInterval(() => {
   }
 }, 1_000);
 setInterval(() => { if (connection.state === 'online') audit.refresh(); }, AUDIT_POLL_MS);
+// What retention thinned moves slowly (a batch per commit, a new boundary per checkpoint).
+setInterval(refreshThinned, 30_000);
 
 byId('token-form').addEventListener('submit', (event) => {
   event.preventDefault();

@@ -37,9 +37,19 @@ export async function loadRecorded(id, store, onPage) {
 }
 
 /**
+ * What retention thinned of a run (`thinned` of /api/runs): `{before: 95200, every: 200}`
+ * -> "ticks 0–95,199 kept 1 in 200 (--keep-ticks)"; nothing thinned -> "".
+ */
+export function thinnedText(thinned) {
+  if (!thinned || !(thinned.before > 0)) return '';
+  return `ticks 0–${count(thinned.before - 1)} kept 1 in ${count(thinned.every)} (--keep-ticks)`;
+}
+
+/**
  * What /api/runs says of run `id`: `{notes: ["branch of run #1 from tick 40", "resumed at
- * tick 96", "dropped at tick 120", "interrupted"], resumed: "resumed at tick 96"}`, or
- * null if it does not know the run.
+ * tick 96", "dropped at tick 120", "interrupted"], resumed: "resumed at tick 96",
+ * thinned: "ticks 0–95,199 kept 1 in 200 (--keep-ticks)"}`, or null if it does not know
+ * the run.
  */
 export async function describeRun(id) {
   // The listing comes in pages, newest first; the page after run id + 1 starts at run id.
@@ -47,11 +57,12 @@ export async function describeRun(id) {
   const r = status === 200 ? body?.runs?.find((x) => x.id === id) : null;
   if (!r) return null;
   const resumed = resumedText(r.resumed_at);
+  const thinned = thinnedText(r.thinned);
   const notes = [
     r.parent_run_id != null ? `branch of run #${r.parent_run_id} from tick ${count(r.fork_tick)}` : '',
     resumed,
     r.dropped_tick != null ? `dropped at tick ${count(r.dropped_tick)}` : '',
     r.status && r.status !== 'finished' ? r.status : '',
   ].filter(Boolean);
-  return { notes, resumed };
+  return { notes, resumed, thinned };
 }

@@ -38,7 +38,9 @@ fn failed(reason: &str) -> Response {
 }
 
 /// 200 once the first tick has settled; a viewer, which has no engine, is ready as soon
-/// as it serves (its store was opened before it bound).
+/// as it serves (its store was opened before it bound). With a disk guard, `disk` says
+/// how much space is free on the data directory's disk and whether that is low (`low`:
+/// a warning; `paused`: the run was paused for it): still 200, the process serves.
 pub async fn readyz(State((state, _)): AppState) -> Response {
     if let Some(dir) = &state.config.viewer {
         return Json(json!({"ready": true, "viewer": dir})).into_response();
@@ -47,7 +49,13 @@ pub async fn readyz(State((state, _)): AppState) -> Response {
         return failed(&reason);
     }
     match state.bridge.telemetry.load() {
-        Some(p) => Json(json!({"ready": true, "tick": p.telemetry.tick})).into_response(),
+        Some(p) => {
+            let mut body = json!({"ready": true, "tick": p.telemetry.tick});
+            if let Some(disk) = state.bridge.disk.load() {
+                body["disk"] = json!(*disk);
+            }
+            Json(body).into_response()
+        }
         None => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "state": "initializing"}))).into_response()
         }

@@ -116,7 +116,7 @@ pub fn forget_after(conn: &Connection, run_id: i64, after: u64) -> Result<usize,
 }
 
 /// Deletes the shared states no checkpoint names.
-fn forget_unused_blobs(conn: &Connection) -> Result<usize, StoreError> {
+pub(crate) fn forget_unused_blobs(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM checkpoint_blobs WHERE NOT EXISTS (SELECT 1 FROM checkpoints WHERE blob = digest)",
@@ -143,8 +143,10 @@ fn compress(run_id: i64, tick: u64, raw: &[u8]) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Checkpoint(format!("cannot compress run {run_id}'s state at tick {tick}: {e}")))
 }
 
-/// Deletes run `run_id`'s checkpoints but the newest [`KEEP_LAST`] and the first of every
-/// [`KEEP_EVERY`] ticks (and the shared states no row names any more).
+/// Deletes run `run_id`'s checkpoints but the newest [`KEEP_LAST`], the first of every
+/// [`KEEP_EVERY`] ticks and, for a thinned run, the one its whole rows start from
+/// (`runs.thinned_before`, see [`crate::retention`]); and the shared states no row names
+/// any more.
 pub fn prune(conn: &Connection, run_id: i64) -> Result<usize, StoreError> {
     let shared: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ?1 AND blob IS NOT NULL)")?
@@ -153,7 +155,8 @@ pub fn prune(conn: &Connection, run_id: i64) -> Result<usize, StoreError> {
         .prepare_cached(
             "DELETE FROM checkpoints WHERE run_id = ?1
            AND tick NOT IN (SELECT tick FROM checkpoints WHERE run_id = ?1 ORDER BY tick DESC LIMIT ?2)
-           AND tick NOT IN (SELECT min(tick) FROM checkpoints WHERE run_id = ?1 GROUP BY tick / ?3)",
+           AND tick NOT IN (SELECT min(tick) FROM checkpoints WHERE run_id = ?1 GROUP BY tick / ?3)
+           AND tick IS NOT (SELECT thinned_before FROM runs WHERE id = ?1)",
         )?
         .execute(params![run_id, KEEP_LAST as i64, KEEP_EVERY as i64])?;
     if shared && deleted > 0 {

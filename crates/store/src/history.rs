@@ -62,6 +62,8 @@ pub struct RunRow {
     pub schedule: serde_json::Value,
     /// The ticks it was resumed at, after a crash or an interruption.
     pub resumed_at: Vec<u64>,
+    /// What retention (`--keep-ticks`) thinned of its per-tick rows, if anything.
+    pub thinned: Option<crate::Thinned>,
 }
 
 /// Most characters of a free-text field (a branch's name, an error, an experiment's
@@ -87,7 +89,8 @@ fn run_columns(listed: bool) -> String {
         "id, model, seed, households, firms, agents, status, started_at, ended_at,
          coalesce(last_tick, (SELECT max(tick) FROM ticks WHERE run_id = runs.id)),
          {error}, parameters, model_version,
-         parent_run_id, fork_tick, {branch}, changes, dropped_tick, tick_target, {schedule}, resumed_at"
+         parent_run_id, fork_tick, {branch}, changes, dropped_tick, tick_target, {schedule}, resumed_at,
+         thinned_before, thin_every"
     )
 }
 
@@ -116,6 +119,10 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         tick_target: tick(r.get(18)?),
         schedule: json(r.get(19)?),
         resumed_at: serde_json::from_value(json(r.get(20)?)).unwrap_or_default(),
+        thinned: match (tick(r.get(21)?), tick(r.get(22)?)) {
+            (Some(before), Some(every)) if before > 0 => Some(crate::Thinned { before, every }),
+            _ => None,
+        },
     })
 }
 

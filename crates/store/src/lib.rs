@@ -7,6 +7,7 @@
 //!   file before a pool opens it (ours? this schema version?).
 //! - [`export`]: ticks as CSV or JSON lines.
 //! - [`checkpoints`]: the engine's state at a tick, zstd-compressed, with retention.
+//! - [`retention`]: `--keep-ticks`: older per-tick rows thinned, on the writer thread.
 //! - [`experiments`]: experiments and their runs' summaries.
 //! - [`files`]: the data directory's file names, and how to recognise a store's file anywhere.
 //! - [`lock`]: the data directory's lock (`simulation.lock`), one writer per directory.
@@ -25,6 +26,7 @@ pub mod history;
 pub mod lock;
 pub mod outputs;
 pub mod probe;
+pub mod retention;
 pub mod schema;
 pub mod writer;
 
@@ -37,6 +39,7 @@ pub use history::{AuditRow, History, RunRow, TickRow};
 pub use lock::{DirLock, LockError};
 pub use outputs::{Output, OutputError};
 pub use probe::{ProbeError, probe, quick_check};
+pub use retention::{Retention, Thinned};
 pub use writer::{
     Lineage, RecordSender, RunInfo, RunPlan, RunStatus, RunWriter, Store, StoreHandle, Writer, WriterOptions,
     WriterReport,

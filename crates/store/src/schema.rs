@@ -198,12 +198,20 @@ ALTER TABLE checkpoints ADD COLUMN blob TEXT;   -- NULL: the bytes are the row's
 CREATE INDEX checkpoints_by_blob ON checkpoints(blob) WHERE blob IS NOT NULL;
 "#;
 
+/// Version 6, retention (issue 21): a run kept with `--keep-ticks` has its per-tick rows
+/// before `thinned_before` thinned to the ticks that are multiples of `thin_every`
+/// (NULL: nothing thinned). Self-contained, so it can be renumbered.
+pub const V6_RETENTION: &str = r#"
+ALTER TABLE runs ADD COLUMN thinned_before INTEGER;
+ALTER TABLE runs ADD COLUMN thin_every     INTEGER;
+"#;
+
 /// The schema's migrations, oldest first.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
-const MIGRATIONS: [&str; 5] = [V1, V2, V3_WHATIF, V4_EXPERIMENTS, V5_SHARED_CHECKPOINTS];
+const MIGRATIONS: [&str; 6] = [V1, V2, V3_WHATIF, V4_EXPERIMENTS, V5_SHARED_CHECKPOINTS, V6_RETENTION];
 
 /// The schema version this build writes and reads (`PRAGMA user_version` once migrated).
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -30,6 +30,7 @@ use watchtower_protocol::{AuditEntry, IndicatorValue, Indicators, Telemetry, Tic
 
 use crate::StoreError;
 use crate::connection::open_writer;
+use crate::retention::{Retention, Thinning};
 use crate::schema;
 
 /// What a run is, recorded when it starts.
@@ -108,11 +109,13 @@ pub struct WriterOptions {
     pub interval: Duration,
     /// Messages that may wait in the channel before senders wait.
     pub capacity: usize,
+    /// What is kept of the runs it writes (`None`: everything).
+    pub retention: Option<Retention>,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        Self { batch: 512, interval: Duration::from_millis(100), capacity: 4_096 }
+        Self { batch: 512, interval: Duration::from_millis(100), capacity: 4_096, retention: None }
     }
 }
 
@@ -454,6 +457,7 @@ struct Loop {
     pending: usize,
     commits: u64,
     reports: HashMap<i64, WriterReport>,
+    thinning: HashMap<i64, Thinning>,
     tick_sql: String,
 }
 
@@ -465,6 +469,7 @@ fn write_loop(conn: Connection, rx: Receiver<Message>, options: WriterOptions) -
         pending: 0,
         commits: 0,
         reports: HashMap::new(),
+        thinning: HashMap::new(),
         tick_sql: insert_tick_sql(),
     };
     loop {
@@ -576,11 +581,38 @@ impl Loop {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
+        if self.open_since.is_some() {
+            self.thin()?;
+        }
         if self.open_since.take().is_some() {
             self.conn.execute_batch("COMMIT")?;
             self.commits += 1;
             debug!(messages = self.pending, "committed");
             self.pending = 0;
+        }
+        Ok(())
+    }
+}
+
+impl Loop {
+    /// One bounded step of retention for each open run, in the transaction about to be
+    /// committed (see [`crate::retention`]).
+    fn thin(&mut self) -> Result<(), StoreError> {
+        let Some(retention) = self.options.retention else { return Ok(()) };
+        self.thinning.retain(|run, _| self.reports.contains_key(run));
+        for (&run_id, report) in &self.reports {
+            let Some(last) = report.last_tick else { continue };
+            let thinning = self.thinning.entry(run_id).or_default();
+            let conn = &self.conn;
+            conn.execute_batch("SAVEPOINT thinning")?;
+            match thinning.step(conn, run_id, last, retention) {
+                Ok(_) => conn.execute_batch("RELEASE thinning")?,
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO thinning; RELEASE thinning")?;
+                    *thinning = Thinning::default();
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }

@@ -51,7 +51,10 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         let commands = scenario.schedule.entries().iter().filter(|e| e.tick <= last).count();
         (Session::new(scenario.build()?, scenario.schedule.clone()), commands)
     };
-    let mut compare = Compare::between(&history, id, first, last);
+    // A thinned run (`--keep-ticks`) is compared on the rows kept: every command and the
+    // parameters at start are, so it still replays from genesis.
+    let thinned = recorded.run.thinned;
+    let mut compare = Compare::between(&history, id, first, last).thinned(thinned);
     let ran = session.run(Some(last + 1), &mut Headless::default(), &mut [&mut compare as &mut dyn Sink]);
     if let Err(e) = ran {
         let tick = session.simulation().tick();
@@ -68,8 +71,12 @@ pub fn replay(args: ReplayArgs) -> Result<(), AppError> {
         };
         return Err(AppError::NotReproducible(format!("run {id} does not replay: {difference}{note}")));
     }
+    let kept = match thinned.filter(|t| t.before > first) {
+        Some(t) => format!(" (the ticks stored: {t})"),
+        None => String::new(),
+    };
     say!(
-        "Run {id} replays exactly: {} ticks ({first} to {last}) identical, bit for bit, with {commands} commands re-applied",
+        "Run {id} replays exactly: {} ticks ({first} to {last}){kept} identical, bit for bit, with {commands} commands re-applied",
         compare.compared
     );
     Ok(())

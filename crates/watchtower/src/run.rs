@@ -14,7 +14,7 @@ use watchtower_runner::resume::{Resumable, Resumed};
 use watchtower_runner::sink::{Recorder, TickFile};
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
-use watchtower_store::{Format, RunStatus, TickWriter, Writer, WriterOptions};
+use watchtower_store::{Format, RunStatus, TickWriter, Writer};
 
 use crate::error::AppError;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
@@ -117,6 +117,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         }
         Some(_) => None,
     };
+    let checkpoints = args.checkpoints.options()?;
+    let writer_options = args.checkpoints.writer_options()?;
     let mut out = match &args.out {
         Some(path) => {
             let format = out_format(&args, path)?;
@@ -130,7 +132,6 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         return Err(AppError::Usage("--resume continues a stored run: it cannot be --no-store".into()));
     }
     let lock = if args.no_store { None } else { Some(DirLock::acquire(&args.data.data_dir)?) };
-    let checkpoints = args.checkpoints.options()?;
     let (model, target, writer, mut simulation, schedule, checkpointer) = match (args.resume, fresh) {
         (Some(explicit), _) => {
             let resumable = Resumable::find(&args.data.database(), explicit)?;
@@ -159,7 +160,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                     .map_or("no checkpoint: re-run from genesis".into(), |c| format!("checkpoint at tick {c}")),
                 rebuilt.verified
             );
-            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&args.data.database(), checkpoints)?;
+            let Resumed { rebuilt, writer, checkpointer } =
+                rebuilt.resume(&args.data.database(), checkpoints, writer_options)?;
             (rebuilt.scenario.model, target, Some(writer), rebuilt.simulation, rebuilt.schedule, checkpointer)
         }
         (None, fresh) => {
@@ -170,7 +172,7 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
                     &args.data.database(),
                     &scenario.run_info(&registry),
                     &scenario.plan(Some(ticks)),
-                    WriterOptions::default(),
+                    writer_options,
                 )?),
                 None => None,
             };

@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use watchtower_bridge::Bridge;
 use watchtower_engine::Registry;
 use watchtower_runner::checkpoints::{CheckpointOptions, Checkpointer};
+use watchtower_runner::disk_guard::{DiskGuard, Thresholds};
 use watchtower_runner::live_engine::{EngineExit, EngineThread, LiveEngine, Start};
 use watchtower_runner::resume::{Rebuilt, Resumable, Resumed};
 use watchtower_runner::{Scenario, Stop};
@@ -70,9 +71,14 @@ pub struct ServeArgs {
     /// (or --ticks). The economy flags are the run's own and are ignored.
     #[arg(long, value_name = "RUN", num_args = 0..=1, conflicts_with = "no_store")]
     pub resume: Option<Option<i64>>,
-    /// Checkpoints.
+    /// Checkpoints and retention (--keep-ticks).
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+    /// Free space the data directory's disk must keep: under twice this, a warning in the
+    /// log and on /readyz; under it, the run is paused (an audited sim.paused) before the
+    /// disk fills. A size such as 1GiB or 500MiB; 0 switches the guard off.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::settings::parse_size)]
+    pub min_free_disk: u64,
 }
 
 fn generate_token() -> Result<String, AppError> {
@@ -86,6 +92,7 @@ struct Checked {
     /// The economy (for a resumed run, unused: the run's own is rebuilt).
     economy: (Scenario, Registry),
     checkpoints: Option<CheckpointOptions>,
+    writer: WriterOptions,
     limits: Limits,
     token: String,
 }
@@ -98,6 +105,10 @@ impl Checked {
         }
         let registry = scenario.registry()?;
         let checkpoints = args.checkpoints.options()?;
+        let writer = args.checkpoints.writer_options()?;
+        if args.no_store && writer.retention.is_some() {
+            return Err(AppError::Usage("--keep-ticks keeps stored rows: it cannot be --no-store".into()));
+        }
         let limits = args.listen.limits()?;
         if !args.listen.bind.ip().is_loopback() && args.token.is_none() && !args.insecure {
             return Err(AppError::Usage(format!(
@@ -113,7 +124,7 @@ impl Checked {
             Some(t) => t.trim().to_string(),
             None => generate_token()?,
         };
-        Ok(Self { economy: (scenario, registry), checkpoints, limits, token })
+        Ok(Self { economy: (scenario, registry), checkpoints, writer, limits, token })
     }
 }
 
@@ -139,22 +150,18 @@ fn rebuild(args: &ServeArgs, explicit: Option<i64>, stop: &Stop) -> Result<Rebui
 fn open_store(
     args: &ServeArgs,
     (scenario, registry): (Scenario, Registry),
-    checkpoints: Option<CheckpointOptions>,
+    (checkpoints, options): (Option<CheckpointOptions>, WriterOptions),
     rebuilt: Option<Rebuilt>,
 ) -> Result<(Option<Writer>, Option<Checkpointer>, Start), AppError> {
     let db = args.data.database();
     Ok(match (args.no_store, rebuilt) {
         (false, Some(rebuilt)) => {
-            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&db, checkpoints)?;
+            let Resumed { rebuilt, writer, checkpointer } = rebuilt.resume(&db, checkpoints, options)?;
             (Some(writer), checkpointer, Start::Resumed(Box::new(rebuilt)))
         }
         (false, None) => {
-            let writer = Writer::start_planned(
-                &db,
-                &scenario.run_info(&registry),
-                &scenario.plan(args.ticks),
-                WriterOptions::default(),
-            )?;
+            let writer =
+                Writer::start_planned(&db, &scenario.run_info(&registry), &scenario.plan(args.ticks), options)?;
             let checkpointer = checkpoints.map(|o| Checkpointer::new(writer.store().handle(), writer.run_id(), o, 0));
             (Some(writer), checkpointer, Start::Genesis(scenario.spec(), registry, scenario.schedule))
         }
@@ -173,6 +180,7 @@ pub struct Service {
     pub bridge: Bridge,
     server: Running,
     engine: EngineThread,
+    disk_guard: Option<DiskGuard>,
     writer: Option<Writer>,
     lock: Option<DirLock>,
     state: Arc<ServerState>,
@@ -184,7 +192,7 @@ impl Service {
     /// store, and starts the engine and the server. `stop` stops it (a signal,
     /// `--ticks`, or the caller).
     pub fn start(args: &ServeArgs, stop: Stop) -> Result<Self, AppError> {
-        let Checked { economy, checkpoints, limits, token } = Checked::from(args)?;
+        let Checked { economy, checkpoints, writer: writer_options, limits, token } = Checked::from(args)?;
         crate::listen::raise_open_files(&limits);
         if args.resume.is_some() {
             args.data.to_resume()?;
@@ -197,7 +205,7 @@ impl Service {
         let bound = Bound::bind(args.listen.bind).map_err(|e| AppError::Startup(e.to_string()))?;
         let addr = bound.addr();
         // Only now the database: a start refused above (port taken) leaves it untouched.
-        let (writer, checkpointer, start) = open_store(args, economy, checkpoints, rebuilt)?;
+        let (writer, checkpointer, start) = open_store(args, economy, (checkpoints, writer_options), rebuilt)?;
         let history = writer.as_ref().map(|w| History::open(w.path(), 4)).transpose()?;
         let bridge = Bridge::default();
         // Analytics start before the server serves, so the map is never asked for too late.
@@ -222,6 +230,13 @@ impl Service {
         }
         .spawn()
         .map_err(|e| AppError::Startup(format!("cannot start the engine thread: {e}")))?;
+        let disk_guard = match (&writer, args.min_free_disk) {
+            (Some(_), min_free) if min_free > 0 => Some(
+                DiskGuard::spawn(&args.data.data_dir, Thresholds::min_free(min_free), bridge.clone(), stop.clone())
+                    .map_err(|e| AppError::Startup(format!("cannot start the disk guard: {e}")))?,
+            ),
+            _ => None,
+        };
         let config = ServerConfig {
             token: token.clone(),
             allowed_origins: args.listen.allow_origin.clone(),
@@ -235,7 +250,7 @@ impl Service {
         };
         let state = ServerState::new(config, bridge.clone());
         let server = bound.serve(Arc::clone(&state));
-        Ok(Self { addr, token, bridge, server, engine, writer, lock, state, stop })
+        Ok(Self { addr, token, bridge, server, engine, disk_guard, writer, lock, state, stop })
     }
 
     /// The dashboard's URL, with the token.
@@ -267,6 +282,9 @@ impl Service {
         self.state.close_floods(); // a flood still being counted gets its summary row
         drop(self.state); // the read pool closes with the server's state...
         let mut exit = self.engine.join();
+        if let Some(guard) = self.disk_guard {
+            guard.join();
+        }
         let recorded = exit.record_audit();
         let (status, error_text) = match &exit.failure {
             None => (RunStatus::Finished, None),

@@ -116,9 +116,30 @@ pub struct CheckpointArgs {
     /// Take no checkpoints (a crashed run then resumes by re-running from tick 0).
     #[arg(long)]
     pub no_checkpoints: bool,
+    /// Keep the newest N ticks' rows whole and thin older ones to 1 in 100 (the stride
+    /// doubles past 4,000 older rows), so the database stops growing; every command and
+    /// the checkpoints a resume needs are kept (docs/CLI.md). Default: keep everything.
+    #[arg(long, value_name = "N")]
+    pub keep_ticks: Option<u64>,
 }
 
 impl CheckpointArgs {
+    /// The writer's options: what it keeps (`--keep-ticks`), which needs checkpoints (the
+    /// thinning stops at one, so a resume always finds whole rows after it).
+    pub fn writer_options(&self) -> Result<watchtower_store::WriterOptions, AppError> {
+        let retention = match self.keep_ticks {
+            None => None,
+            Some(0) => return Err(AppError::Usage("--keep-ticks must be 1 or more".into())),
+            Some(_) if self.no_checkpoints => {
+                return Err(AppError::Usage(
+                    "--keep-ticks needs checkpoints (the rows it keeps start at one): drop --no-checkpoints".into(),
+                ));
+            }
+            Some(n) => Some(watchtower_store::Retention::keep(n)),
+        };
+        Ok(watchtower_store::WriterOptions { retention, ..Default::default() })
+    }
+
     /// The options, or `None` when switched off.
     pub fn options(&self) -> Result<Option<watchtower_runner::checkpoints::CheckpointOptions>, AppError> {
         if self.no_checkpoints {
@@ -131,5 +152,49 @@ impl CheckpointArgs {
             every_ticks: self.checkpoint_every,
             every: std::time::Duration::from_secs_f64(self.checkpoint_seconds),
         }))
+    }
+}
+
+/// A size in bytes as written on the command line: a whole number of bytes, or one with
+/// a unit (`KiB`, `MiB`, `GiB`, `TiB`, or `K`, `M`, `G`, `T` for the same; `KB`, `MB`,
+/// `GB`, `TB` for powers of 1,000): `1GiB`, `500M`, `0`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = (text[..split].trim(), text[split..].trim());
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => return Err(format!("`{other}` is not a unit of size (bytes, KiB, MiB, GiB, TiB, KB, MB, GB, TB)")),
+    };
+    let value: f64 =
+        number.parse().map_err(|_| format!("`{text}` is not a size (say 1GiB, 500MiB or a number of bytes)"))?;
+    let bytes = value * scale as f64;
+    if !(bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64) {
+        return Err(format!("`{text}` is not a size this machine can have"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_are_read_with_their_units() {
+        use super::parse_size;
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5 G"), Ok(3 << 29));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("1 parsec").unwrap_err().contains("not a unit"));
+        assert!(parse_size("GiB").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1").is_err());
     }
 }

@@ -59,6 +59,9 @@ pub fn notes(run: &watchtower_store::RunRow) -> String {
     for tick in &run.resumed_at {
         notes.push(format!("resumed at tick {tick}"));
     }
+    if let Some(thinned) = run.thinned {
+        notes.push(format!("{thinned} (--keep-ticks)"));
+    }
     notes.join("; ")
 }
 

@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::output;
+use common::{mount_tmpfs, output, unmount};
 
 /// Runs `watchtower args` in `dir`; asserts a clean failure whose message has `needle`.
 fn refused(args: &[&str], dir: &Path, needle: &str) -> String {
@@ -17,29 +16,6 @@ fn refused(args: &[&str], dir: &Path, needle: &str) -> String {
     assert!(stderr.contains(needle), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
     stderr
-}
-
-/// Mounts a tmpfs at `at` with `options`. A test that cannot set itself up fails: it
-/// never passes without having run. Where mounting is impossible (not root) and you
-/// know it, `WATCHTOWER_SKIP_ROOT_TESTS=1` skips these tests, saying so; CI runs as root.
-fn mount_tmpfs(at: &Path, options: &str) -> bool {
-    std::fs::create_dir_all(at).unwrap();
-    let mounted =
-        Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).status().is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var_os("WATCHTOWER_SKIP_ROOT_TESTS").is_some(),
-            "cannot mount a tmpfs at {} (this test needs root); run as root, or set \
-             WATCHTOWER_SKIP_ROOT_TESTS=1 to skip it knowingly",
-            at.display()
-        );
-        eprintln!("SKIPPED (WATCHTOWER_SKIP_ROOT_TESTS): cannot mount a tmpfs here");
-    }
-    mounted
-}
-
-fn unmount(at: &Path) {
-    let _ = Command::new("umount").arg(at).status();
 }
 
 #[test]

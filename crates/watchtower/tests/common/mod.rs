@@ -225,3 +225,29 @@ pub fn post(url: &str, body: &str, token: Option<&str>, origin: Option<&str>) ->
         Err(e) => panic!("POST {url}: {e}"),
     }
 }
+
+/// Mounts a tmpfs at `at` with `options`. A test that cannot set itself up fails: it
+/// never passes without having run. Where mounting is impossible (not root) and you
+/// know it, `WATCHTOWER_SKIP_ROOT_TESTS=1` skips these tests, saying so; CI runs as root.
+pub fn mount_tmpfs(at: &Path, options: &str) -> bool {
+    std::fs::create_dir_all(at).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("WATCHTOWER_SKIP_ROOT_TESTS").is_some(),
+            "cannot mount a tmpfs at {} (this test needs root); run as root, or set \
+             WATCHTOWER_SKIP_ROOT_TESTS=1 to skip it knowingly",
+            at.display()
+        );
+        eprintln!("SKIPPED (WATCHTOWER_SKIP_ROOT_TESTS): cannot mount a tmpfs here");
+    }
+    mounted
+}
+
+pub fn unmount(at: &Path) {
+    let _ = std::process::Command::new("umount").arg(at).status();
+}

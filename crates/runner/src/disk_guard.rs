@@ -1,0 +1,185 @@
+//! The disk guard of a live run: it looks at the free space on the data directory's
+//! file system every second, so a run is paused cleanly before the disk fills, instead
+//! of stopping when the writer meets a full disk.
+//!
+//! Under twice `--min-free-disk` it warns, in the log and on `/readyz` (the bridge's
+//! [`DiskStatus`]); under `--min-free-disk` it pauses the main run (and so its
+//! branches) with an ordinary `sim.paused = true` command, audited with the source
+//! `disk-guard` and the free space in words, as an operator's pause would be. It never
+//! unpauses: the operator frees space and resumes. If the run is unpaused while the disk
+//! is still under the threshold, it pauses it again. Free space is read with `fs4`
+//! (`statvfs`), the space a process without privileges may use.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+use watchtower_bridge::{Bridge, DiskStatus, Envelope};
+use watchtower_protocol::{GodCommand, ParamValue};
+
+use crate::session::{Stop, now_ms};
+
+/// How often free space is read.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// The source of the guard's commands in the audit log.
+pub const SOURCE: &str = "disk-guard";
+
+/// The guard's thresholds, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Under this, a warning.
+    pub warn_below: u64,
+    /// Under this, the run is paused.
+    pub pause_below: u64,
+}
+
+impl Thresholds {
+    /// Pause under `min_free`, warn under twice that.
+    pub fn min_free(min_free: u64) -> Self {
+        Self { warn_below: min_free.saturating_mul(2), pause_below: min_free }
+    }
+}
+
+/// Bytes in words: `1.5 GiB`, `812 MiB`, `3 KiB`, `17 B`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let value = n as f64 / size as f64;
+            return if value < 10.0 { format!("{value:.1} {unit}") } else { format!("{value:.0} {unit}") };
+        }
+    }
+    format!("{n} B")
+}
+
+/// Whether the main run is paused, as its published registry says.
+fn paused(bridge: &Bridge) -> bool {
+    bridge
+        .registry
+        .load()
+        .is_some_and(|r| r.params.iter().any(|p| p.key == "sim.paused" && p.value == ParamValue::Bool(true)))
+}
+
+/// What the guard makes of `free` bytes; the status published, and whether to pause.
+fn judge(free: u64, limits: Thresholds, dir: &Path) -> (DiskStatus, bool) {
+    let (state, message, pause) = if free < limits.pause_below {
+        (
+            "paused",
+            format!(
+                "{} free on the disk of {}, under --min-free-disk {}: the run is paused (free space, then resume it)",
+                bytes(free),
+                dir.display(),
+                bytes(limits.pause_below)
+            ),
+            true,
+        )
+    } else if free < limits.warn_below {
+        (
+            "low",
+            format!(
+                "{} free on the disk of {}, under {}: the run will be paused under --min-free-disk {}",
+                bytes(free),
+                dir.display(),
+                bytes(limits.warn_below),
+                bytes(limits.pause_below)
+            ),
+            false,
+        )
+    } else {
+        ("ok", String::new(), false)
+    };
+    let status =
+        DiskStatus { state, free_bytes: free, warn_below: limits.warn_below, pause_below: limits.pause_below, message };
+    (status, pause)
+}
+
+/// The guard's thread; it ends with the stop.
+pub struct DiskGuard {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DiskGuard {
+    /// Starts watching `dir`'s file system for the run `bridge` steers, until `stop`.
+    pub fn spawn(dir: &Path, limits: Thresholds, bridge: Bridge, stop: Stop) -> std::io::Result<Self> {
+        let dir: PathBuf = dir.to_path_buf();
+        let thread = std::thread::Builder::new().name("disk-guard".into()).spawn(move || {
+            let mut last_state = "ok";
+            let mut unreadable = false;
+            while !stop.requested() {
+                match fs4::available_space(&dir) {
+                    Ok(free) => {
+                        unreadable = false;
+                        let (status, pause) = judge(free, limits, &dir);
+                        if status.state != last_state {
+                            match status.state {
+                                "ok" => {
+                                    info!(free = free, "disk: {} free on the disk of {}", bytes(free), dir.display())
+                                }
+                                _ => warn!(free = free, "disk: {}", status.message),
+                            }
+                            last_state = status.state;
+                        }
+                        if pause && !paused(&bridge) && bridge.registry.load().is_some() {
+                            pause_run(&bridge, &status);
+                        }
+                        bridge.disk.publish(Arc::new(status));
+                    }
+                    Err(e) if !unreadable => {
+                        unreadable = true;
+                        warn!("disk: cannot read the free space of {}: {e}", dir.display());
+                    }
+                    Err(_) => {}
+                }
+                // A stop takes effect within 50 ms.
+                for _ in 0..(PERIOD.as_millis() / 50) {
+                    if stop.requested() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })?;
+        Ok(Self { thread })
+    }
+
+    /// Waits for the thread after the stop.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Queues the audited pause; a full queue is tried again at the next look.
+fn pause_run(bridge: &Bridge, status: &DiskStatus) {
+    let command = GodCommand { id: SOURCE.into(), key: "sim.paused".into(), value: serde_json::Value::Bool(true) };
+    let source =
+        format!("{SOURCE}: {} free, under --min-free-disk {}", bytes(status.free_bytes), bytes(status.pause_below));
+    let envelope = Envelope { command, received_at_ms: now_ms(), source, reply: None, run: None };
+    match bridge.queue.try_send(envelope) {
+        Ok(()) => warn!("disk: pausing the run: {}", status.message),
+        Err(e) => warn!("disk: the pause could not be queued ({e}); trying again in {PERIOD:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_words_and_thresholds_judge() {
+        assert_eq!(bytes(17), "17 B");
+        assert_eq!(bytes(3 << 10), "3.0 KiB");
+        assert_eq!(bytes(812 << 20), "812 MiB");
+        assert_eq!(bytes(3 << 29), "1.5 GiB");
+        let limits = Thresholds::min_free(1 << 30);
+        let dir = Path::new("data");
+        assert_eq!(judge(3 << 30, limits, dir).0.state, "ok");
+        let (low, pause) = judge(1536 << 20, limits, dir);
+        assert_eq!((low.state, pause), ("low", false));
+        assert!(low.message.contains("1.5 GiB free on the disk of data, under 2.0 GiB"), "{}", low.message);
+        let (paused, pause) = judge(512 << 20, limits, dir);
+        assert_eq!((paused.state, pause), ("paused", true));
+        assert!(paused.message.contains("under --min-free-disk 1.0 GiB: the run is paused"), "{}", paused.message);
+    }
+}
