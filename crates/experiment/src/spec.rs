@@ -167,6 +167,17 @@ impl ExperimentSpec {
     /// `name=…`, `preset=…`) replaces the spec's value; a registry key (`area.key=…`)
     /// becomes a setting applied after the spec's `set:`. Everything is checked.
     pub fn parse_with(text: &str, source: &str, overrides: &[String]) -> Result<Self, SpecError> {
+        Self::parse_extended(text, source, overrides, &[])
+    }
+
+    /// [`ExperimentSpec::parse_with`] for a spec that extends this one (a calibration's):
+    /// the top-level keys in `extension` are left to the extension's own reader.
+    pub fn parse_extended(
+        text: &str,
+        source: &str,
+        overrides: &[String],
+        extension: &[&str],
+    ) -> Result<Self, SpecError> {
         let doc = Doc::parse(text, source)?;
         let root = doc.root.as_mapping().ok_or_else(|| doc.error(&doc.root, "a spec is a map of keys"))?;
         let at_root = doc.origin(&doc.root);
@@ -174,10 +185,14 @@ impl ExperimentSpec {
         for (key, value) in root.iter() {
             let name = key.as_str();
             let key_node = Node::Scalar(key.clone());
+            if extension.contains(&name) {
+                continue;
+            }
             if !KEYS.contains(&name) {
-                let hint = suggest(name, KEYS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                let known: Vec<&str> = KEYS.iter().chain(extension).copied().collect();
+                let hint = suggest(name, &known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
                 return Err(
-                    doc.error(&key_node, format!("unknown key `{name}`{hint}; a spec takes {}", KEYS.join(", ")))
+                    doc.error(&key_node, format!("unknown key `{name}`{hint}; a spec takes {}", known.join(", ")))
                 );
             }
             b.read(name, &key_node, value)?;
