@@ -26,13 +26,15 @@ use crate::calibrate::spec::{Free, Weighting};
 /// The z of a two-sided 90% interval.
 pub const Z90: f64 = 1.6448536269514722;
 
-/// The sample covariance (dividing by n − 1) of `draws` (one vector per draw).
+/// The sample covariance (dividing by n − 1) of `draws` (one vector per draw); a draw
+/// with a value that is not a number (a failed run) is left out.
 pub fn covariance(draws: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let draws: Vec<&Vec<f64>> = draws.iter().filter(|d| d.iter().all(|v| v.is_finite())).collect();
     let n = draws.len();
-    let m = draws.first().map_or(0, Vec::len);
+    let m = draws.first().map_or(0, |d| d.len());
     let mean: Vec<f64> = (0..m).map(|j| draws.iter().map(|d| d[j]).sum::<f64>() / n as f64).collect();
     let mut cov = vec![vec![0.0; m]; m];
-    for d in draws {
+    for d in &draws {
         for i in 0..m {
             for j in 0..m {
                 cov[i][j] += (d[i] - mean[i]) * (d[j] - mean[j]);

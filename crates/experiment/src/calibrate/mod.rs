@@ -11,7 +11,14 @@
 
 pub mod data;
 pub mod estimate;
+pub mod evaluate;
+pub mod lifecycle;
 pub mod moments;
+pub mod report;
+pub mod search;
+pub mod simulate;
 pub mod spec;
+pub mod store;
+pub mod surrogate;
 
 pub use spec::CalibrationSpec;
