@@ -14,11 +14,13 @@ pub mod estimate;
 pub mod evaluate;
 pub mod lifecycle;
 pub mod moments;
+pub mod plot;
 pub mod report;
 pub mod search;
 pub mod simulate;
 pub mod spec;
 pub mod store;
 pub mod surrogate;
+pub mod table;
 
 pub use spec::CalibrationSpec;
