@@ -8,12 +8,15 @@
 //!     ticks_per_observation: 3              # a tick is a month, an observation a quarter
 //!     columns:
 //!       unemployment_rate: {column: unemp, scale: 0.01, aggregate: mean}
-//!       inflation: {column: infl, scale: 0.01, annualised: 4, aggregate: compound}
+//!       inflation: {column: infl, scale: 0.01, annualised: 4, log: true, aggregate: compound}
+//!     skip: 1                               # data rows left out at the start (optional)
 //!     bootstrap: {block: 8, samples: 500, seed: 1}   # optional; the defaults
 //! ```
 //!
 //! `scale` multiplies the column (percent → fraction: 0.01); `annualised: n` turns an
-//! annual rate into the rate of one observation, (1 + x)^(1/n) − 1. The model's ticks
+//! annual rate into the rate of one observation, (1 + x)^(1/n) − 1, or e^(x/n) − 1 for
+//! a continuously compounded (log) rate with `log: true` (statsmodels' `infl` is
+//! 400·ln(cpi_t/cpi_{t−1})). The model's ticks
 //! are aggregated the same way on both sides of the comparison: `mean` for a level
 //! (unemployment), `compound` for a rate (inflation: Π(1 + r) − 1 over the ticks).
 
@@ -46,6 +49,8 @@ pub struct Column {
     pub scale: f64,
     /// Observations per year of an annualised rate (1: as it is).
     pub annualised: f64,
+    /// Whether the rate is continuously compounded (a log rate).
+    pub log: bool,
     /// How the model's ticks aggregate into one observation.
     pub aggregate: Aggregate,
 }
@@ -57,6 +62,8 @@ pub struct DataSpec {
     pub file: String,
     /// Ticks that make one observation.
     pub ticks_per_observation: u64,
+    /// Data rows left out at the start.
+    pub skip: usize,
     /// The columns.
     pub columns: Vec<Column>,
     /// Block length of the moving-block bootstrap (observations).
@@ -85,6 +92,7 @@ impl DataSpec {
         let mut spec = DataSpec {
             file: String::new(),
             ticks_per_observation: 1,
+            skip: 0,
             columns: Vec::new(),
             block: 8,
             samples: 500,
@@ -98,6 +106,7 @@ impl DataSpec {
             match k.as_str() {
                 "file" => spec.file = v.as_scalar().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 "ticks_per_observation" => spec.ticks_per_observation = whole(v, "ticks_per_observation", 1)? as u64,
+                "skip" => spec.skip = whole(v, "skip", 0)? as usize,
                 "bootstrap" => {
                     let b =
                         v.as_mapping().ok_or_else(|| doc.error(v, "data: `bootstrap` is {block, samples, seed}"))?;
@@ -168,6 +177,9 @@ impl DataSpec {
         for (row, record) in reader.records().enumerate() {
             let line = row + 2;
             let record = record.map_err(|e| format!("{file}:{line}: {e}"))?;
+            if row < self.skip {
+                continue;
+            }
             for ((c, &i), out) in self.columns.iter().zip(&at).zip(&mut series) {
                 let cell = record.get(i).unwrap_or("").trim();
                 let x: f64 = cell
@@ -189,7 +201,13 @@ impl Column {
     /// A value of the file in per-observation units.
     pub fn per_observation(&self, x: f64) -> f64 {
         let x = x * self.scale;
-        if self.annualised == 1.0 { x } else { (1.0 + x).powf(1.0 / self.annualised) - 1.0 }
+        if self.log {
+            (x / self.annualised).exp_m1()
+        } else if self.annualised == 1.0 {
+            x
+        } else {
+            (1.0 + x).powf(1.0 / self.annualised) - 1.0
+        }
     }
 
     /// The model's ticks aggregated into observations (a last, incomplete one dropped).
@@ -221,6 +239,7 @@ fn read_column(doc: &Doc, indicator: &str, node: &Node) -> Result<Column, SpecEr
         column: String::new(),
         scale: 1.0,
         annualised: 1.0,
+        log: false,
         aggregate: Aggregate::Mean,
     };
     let num = |n: &Node, key: &str| match raw_value(n) {
@@ -233,6 +252,13 @@ fn read_column(doc: &Doc, indicator: &str, node: &Node) -> Result<Column, SpecEr
             "column" => c.column = v.as_scalar().map(|s| s.as_str().to_string()).unwrap_or_default(),
             "scale" => c.scale = num(v, "scale")?,
             "annualised" => c.annualised = num(v, "annualised")?,
+            "log" => {
+                c.log = match v.as_scalar().map(|s| s.as_str()) {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err(doc.error(v, format!("data column of `{indicator}`: `log` is true or false"))),
+                }
+            }
             "aggregate" => {
                 c.aggregate = match v.as_scalar().map(|s| s.as_str()) {
                     Some("mean") => Aggregate::Mean,
@@ -248,7 +274,7 @@ fn read_column(doc: &Doc, indicator: &str, node: &Node) -> Result<Column, SpecEr
             other => {
                 return Err(doc.error(
                     &Node::Scalar(k.clone()),
-                    format!("data column of `{indicator}`: unknown field `{other}`; it takes column, scale, annualised, aggregate"),
+                    format!("data column of `{indicator}`: unknown field `{other}`; it takes column, scale, annualised, log, aggregate"),
                 ));
             }
         }
@@ -326,6 +352,10 @@ mod tests {
         let obs = d.parse(&csv).unwrap();
         assert_eq!(obs.series[0][0], 0.05);
         assert!((obs.series[1][0] - (1.04f64.powf(0.25) - 1.0)).abs() < 1e-15);
+        let log = Column { log: true, ..d.columns[1].clone() };
+        assert!((log.per_observation(4.0) - (0.01f64).exp_m1()).abs() < 1e-15);
+        let skipping = DataSpec { skip: 1, ..d.clone() };
+        assert_eq!(skipping.parse(&csv).unwrap().series[0].len(), 9);
         let e = d.parse("year,unemp\n1959,5\n").unwrap_err();
         assert!(e.contains("us.csv") && e.contains("no column `infl`"), "{e}");
         let e = d.parse("unemp,infl\n5,4\n5,x\n").unwrap_err();

@@ -187,6 +187,15 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
         let (lo, hi) = (u - Z90 * se_u, u + Z90 * se_u);
         let scale = if f.log { f.value(u) * (f.max.ln() - f.min.ln()) } else { f.max - f.min };
         std_errors.push(se_u * scale);
+        if !(1e-3..=1.0 - 1e-3).contains(&u) {
+            warnings.push(format!(
+                "WARNING: {} is estimated at a bound ({}): the best fit may lie beyond [{}, {}], and the sandwich's interval, which assumes an interior minimum, understates the uncertainty",
+                f.key,
+                f.value(u),
+                f.min,
+                f.max
+            ));
+        }
         if unidentified[j] || !se_u.is_finite() {
             warnings.push(format!(
                 "WARNING: {} is not identified by these moments (its Jacobian column is flat or collinear with another's): its interval is its bounds [{}, {}], and its estimate means nothing",
@@ -337,6 +346,19 @@ mod tests {
         });
         assert_eq!(u.intervals[1], (0.0, 1.0));
         assert!(u.warnings.iter().any(|w| w.contains("wider than its bounds")), "{:?}", u.warnings);
+        // An estimate at a bound is flagged: the sandwich assumes an interior minimum.
+        let u = uncertainty(&Inputs {
+            free: &frees,
+            unit: &[0.0, 0.7],
+            names: &names,
+            target: &[0.5, 1.0],
+            model: &[0.5, 1.0],
+            jacobian: &jac,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: a is estimated at a bound")), "{:?}", u.warnings);
     }
 
     #[test]
