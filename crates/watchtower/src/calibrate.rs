@@ -114,7 +114,8 @@ pub fn calibrate(args: CalibrateArgs, stop: &Stop) -> Result<(), AppError> {
     );
     let mut progress = RunsProgress::new(spec.budget, stored_calibration.stored_simulations());
     let finished = stored_calibration.run(jobs, stop, |p| {
-        progress.set(p.simulations, &format!("{} evaluations, best loss {:.4}", p.evaluations, p.best))
+        let best = if p.best.is_finite() { format!("best loss {:.4}", p.best) } else { "no loss yet".into() };
+        progress.set(p.simulations, &format!("{} evaluations, {best}", p.evaluations))
     });
     progress.finish();
     let finished = finished?;
