@@ -73,6 +73,10 @@ impl Evaluator for Pool<'_> {
         self.loss = Some((target, weights));
     }
 
+    fn stop(&self) -> Option<&Stop> {
+        Some(self.stop)
+    }
+
     fn batch(&mut self, requests: Vec<Request>) -> Result<Vec<Evaluation>, Halt> {
         let m = self.spec.moments.len();
         let first = self.next;

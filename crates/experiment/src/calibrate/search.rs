@@ -3,8 +3,8 @@
 //! resume changes a number.
 //!
 //! ```text
-//! batch 0   the target (a synthetic truth's run) and K runs at the centre of the bounds
-//!           (the covariance Σ₀ of the moments, for the weighting)
+//! batch 0   the target (a synthetic truth's run); the covariance Σ₀ of its moments, for
+//!           the weighting, by a moving-block bootstrap of its series, as for data
 //! batch 1   a scrambled Sobol design: the space-filling start
 //! then      one point at a time where a Gaussian process of the log loss expects the
 //!           most improvement (over Sobol candidates and a box around the best)
@@ -22,8 +22,9 @@ use argmin::core::{CostFunction, Error as ArgminError, Executor};
 use argmin::solver::neldermead::NelderMead;
 use nalgebra::DMatrix;
 
-use crate::calibrate::data::bootstrap;
+use crate::calibrate::data::{Observed, bootstrap};
 use crate::calibrate::estimate::{self, Inputs, Uncertainty, covariance, difference_points, weights};
+use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::calibrate::surrogate::Gp;
 
@@ -104,6 +105,8 @@ pub trait Evaluator {
     fn batch(&mut self, requests: Vec<Request>) -> Result<Vec<Evaluation>, Halt>;
     /// From now on, losses are g'Wg with g = target − model.
     fn set_loss(&mut self, target: Vec<f64>, weights: DMatrix<f64>);
+    /// The stop the simulations watch (Ctrl-C).
+    fn stop(&self) -> Option<&watchtower_runner::session::Stop>;
 }
 
 /// How the budget is spent.
@@ -126,7 +129,9 @@ impl Allocation {
         let (p, m, s) = (spec.free.len() as u64, spec.moments.len() as u64, spec.ensemble);
         let synthetic = matches!(spec.target, Target::Synthetic { .. });
         let covariance_runs = if synthetic { (4 * m).max(16) } else { 0 };
-        let fixed = u64::from(synthetic) + 2 * covariance_runs + 2 * p * s;
+        // The target's run (stored), its series run again for the bootstrap, K runs at the
+        // estimate, the Jacobian's 2p points.
+        let fixed = 2 * u64::from(synthetic) + covariance_runs + 2 * p * s;
         let min_points = 2 * p + 4;
         let need = fixed + min_points * s;
         if spec.budget < need {
@@ -175,7 +180,6 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     let s = spec.ensemble;
     let ensemble = spec.seeds(0, s);
     let cov_seeds = spec.seeds(s, alloc.covariance_runs);
-    let centre = vec![0.5; p];
     let mut all: Vec<Evaluation> = Vec::new();
 
     // Batch 0: the target and the covariance at the centre.
@@ -193,10 +197,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
                     f.unit(v)
                 })
                 .collect();
-            let got = ev.batch(vec![
-                Request { kind: Kind::Target, unit: truth, seeds: vec![*seed] },
-                Request { kind: Kind::Covariance, unit: centre.clone(), seeds: cov_seeds.clone() },
-            ])?;
+            let got = ev.batch(vec![Request { kind: Kind::Target, unit: truth, seeds: vec![*seed] }])?;
             let target = got[0].moments();
             if target.iter().any(|v| !v.is_finite()) {
                 return Err(Halt::Error(format!(
@@ -204,8 +205,18 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
                     target
                 )));
             }
-            let sigma0 = covariance(&got[1].per_seed);
             all.extend(got);
+            // The target's own noise, as data's: a block bootstrap of its series (run again,
+            // a pure function of its scenario, so a resume needs nothing stored).
+            let scenario = spec.target_scenario().expect("synthetic");
+            let series = match series(spec, &scenario, ev.stop()) {
+                Ok(series) => series,
+                Err(Simulated::Stopped) => return Err(Halt::Stopped),
+                Err(other) => return Err(Halt::Error(format!("the synthetic target's run failed: {other:?}"))),
+            };
+            let observed = Observed { indicators: spec.indicators(), series };
+            let block = (spec.base.window() as usize / 25).max(8);
+            let (_, sigma0) = bootstrap(&observed, &spec.moments, spec.hp_lambda, block, 500, 1);
             (target, sigma0, 1.0 + 1.0 / s as f64)
         }
         Target::Data(d) => {
@@ -310,7 +321,8 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         weights: &w,
         correction,
     });
-    let simulations = all.iter().map(|e| e.seeds.len() as u64).sum();
+    // The target's series run for the bootstrap counts too.
+    let simulations = all.iter().map(|e| e.seeds.len() as u64).sum::<u64>() + u64::from(alloc.covariance_runs > 0);
     Ok(Outcome {
         estimates: spec.free.iter().zip(&best.unit).map(|(f, u)| f.value(*u)).collect(),
         unit: best.unit.clone(),

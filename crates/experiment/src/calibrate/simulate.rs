@@ -53,6 +53,15 @@ pub enum Simulated {
 
 /// Runs `scenario` for the spec's ticks and computes the spec's moments over its window.
 pub fn simulate(spec: &CalibrationSpec, scenario: &Scenario, stop: Option<&Stop>) -> Simulated {
+    match series(spec, scenario, stop) {
+        Ok(series) => Simulated::Moments(moments_of(spec, &spec.indicators(), &series)),
+        Err(other) => other,
+    }
+}
+
+/// Runs `scenario` for the spec's ticks: the window's series of [`CalibrationSpec::indicators`]
+/// (per tick), or why there are none.
+pub fn series(spec: &CalibrationSpec, scenario: &Scenario, stop: Option<&Stop>) -> Result<Vec<Vec<f64>>, Simulated> {
     let indicators = spec.indicators();
     let fields: Vec<usize> = indicators
         .iter()
@@ -60,20 +69,17 @@ pub fn simulate(spec: &CalibrationSpec, scenario: &Scenario, stop: Option<&Stop>
         .collect();
     let names = fields.iter().map(|&f| Indicators::FIELDS[f].0).collect();
     let mut sink = SeriesSink { fields, names, warmup: spec.base.warmup, series: vec![Vec::new(); indicators.len()] };
-    let simulation = match scenario.build() {
-        Ok(sim) => sim,
-        Err(e) => return Simulated::Failed(e.to_string()),
-    };
+    let simulation = scenario.build().map_err(|e| Simulated::Failed(e.to_string()))?;
     let mut driver = match stop {
         Some(stop) => Headless::until_stopped(stop.clone()),
         None => Headless::default(),
     };
     let mut session = Session::new(simulation, spec.base.schedule.clone());
     match session.run(Some(spec.base.ticks), &mut driver, &mut [&mut sink]) {
-        Ok(Ended::Target) => Simulated::Moments(moments_of(spec, &indicators, &sink.series)),
-        Ok(_) => Simulated::Stopped,
-        Err(RunError::Engine(e)) => Simulated::Failed(e.to_string()),
-        Err(RunError::Sink(e)) => Simulated::Failed(e.to_string()),
+        Ok(Ended::Target) => Ok(sink.series),
+        Ok(_) => Err(Simulated::Stopped),
+        Err(RunError::Engine(e)) => Err(Simulated::Failed(e.to_string())),
+        Err(RunError::Sink(e)) => Err(Simulated::Failed(e.to_string())),
     }
 }
 
