@@ -173,7 +173,14 @@ fn space(area: &Area<'_>, spec: &CalibrationSpec, o: &Outcome) -> Result<(), Str
     }
     let f1 = &spec.free[1];
     let mut chart = ChartBuilder::on(area)
-        .caption("the search (darker: lower loss); red: estimate, 90% box; black: truth", font(14))
+        .caption(
+            if truth.is_some() {
+                "the search (darker: lower loss); red: estimate, 90% box; black: truth"
+            } else {
+                "the search (darker: lower loss); red: estimate and its 90% box"
+            },
+            font(14),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(50)
