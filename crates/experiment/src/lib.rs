@@ -28,6 +28,7 @@
 //! The CLI (`watchtower experiment`) and the Python module share these pieces; the CLI
 //! adds argument parsing, the directory lock, the progress bar, signals and printing.
 
+pub mod calibrate;
 pub mod cells;
 pub mod design;
 pub mod ensemble;

@@ -29,7 +29,7 @@ use crate::table::ExperimentTable;
 const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
@@ -81,11 +81,11 @@ pub fn plot(table: &ExperimentTable, column: &str, path: &Path) -> Result<(), Ex
     Ok(())
 }
 
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&BLACK)
 }
 
-fn de<E: std::fmt::Display>(e: E) -> String {
+pub(crate) fn de<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 

@@ -167,6 +167,17 @@ impl ExperimentSpec {
     /// `name=…`, `preset=…`) replaces the spec's value; a registry key (`area.key=…`)
     /// becomes a setting applied after the spec's `set:`. Everything is checked.
     pub fn parse_with(text: &str, source: &str, overrides: &[String]) -> Result<Self, SpecError> {
+        Self::parse_extended(text, source, overrides, &[])
+    }
+
+    /// [`ExperimentSpec::parse_with`] for a spec that extends this one (a calibration's):
+    /// the top-level keys in `extension` are left to the extension's own reader.
+    pub fn parse_extended(
+        text: &str,
+        source: &str,
+        overrides: &[String],
+        extension: &[&str],
+    ) -> Result<Self, SpecError> {
         let doc = Doc::parse(text, source)?;
         let root = doc.root.as_mapping().ok_or_else(|| doc.error(&doc.root, "a spec is a map of keys"))?;
         let at_root = doc.origin(&doc.root);
@@ -174,10 +185,14 @@ impl ExperimentSpec {
         for (key, value) in root.iter() {
             let name = key.as_str();
             let key_node = Node::Scalar(key.clone());
+            if extension.contains(&name) {
+                continue;
+            }
             if !KEYS.contains(&name) {
-                let hint = suggest(name, KEYS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                let known: Vec<&str> = KEYS.iter().chain(extension).copied().collect();
+                let hint = suggest(name, &known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
                 return Err(
-                    doc.error(&key_node, format!("unknown key `{name}`{hint}; a spec takes {}", KEYS.join(", ")))
+                    doc.error(&key_node, format!("unknown key `{name}`{hint}; a spec takes {}", known.join(", ")))
                 );
             }
             b.read(name, &key_node, value)?;
@@ -1100,6 +1115,12 @@ mod examples {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();
+                if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("calibrate-")) {
+                    // A calibration's spec extends an experiment's; its own reader checks it.
+                    crate::calibrate::CalibrationSpec::parse(&text, &path.display().to_string(), &[])
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    continue;
+                }
                 let spec = ExperimentSpec::parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
                 if spec.name == "mark0-2015-phase-diagram" {
                     assert!(spec.points() >= 100, "the phase diagram has {} points", spec.points());

@@ -102,6 +102,11 @@ pub struct Loaded {
 /// stored summary.
 pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentError> {
     let Some(detail) = history.experiment(id)? else { return Ok(None) };
+    if crate::calibrate::store::is_calibration(&detail.row.layout) {
+        return Err(ExperimentError::Other(format!(
+            "experiment {id} is a calibration: continue it with `watchtower calibrate --resume {id}`, export its simulations with `watchtower export --experiment {id}`"
+        )));
+    }
     let spec = ExperimentSpec::parse_with(&detail.spec, &detail.row.source, &detail.overrides)?;
     let mut table = ExperimentTable::new(Plan::new(spec));
     let planned = table.plan().len();

@@ -89,7 +89,7 @@ impl RunsProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  eta {eta}")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  eta {eta}  {msg}")
                     .expect("valid template"),
             );
             bar.set_position(done);
@@ -108,6 +108,25 @@ impl RunsProgress {
                 let rate = self.rate();
                 let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
                 eprintln!("{} of {} runs, {rate:.2} runs/s, about {left:.0} s left", self.done, self.total);
+                self.last_line = Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    /// `done` runs in all (several may finish at once, as a calibration's point's seeds
+    /// do), with a note (a calibration's best loss) beside the count.
+    pub fn set(&mut self, done: u64, note: &str) {
+        self.done = done.max(self.done);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.done);
+                bar.set_message(note.to_string());
+            }
+            None if self.last_line.elapsed() >= PLAIN_EVERY || self.done >= self.total => {
+                let rate = self.rate();
+                let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
+                eprintln!("{} of {} runs, {note}, {rate:.2} runs/s, at most {left:.0} s left", self.done, self.total);
                 self.last_line = Instant::now();
             }
             None => {}

@@ -412,7 +412,11 @@ pub fn experiments(args: ExperimentsArgs) -> Result<(), AppError> {
             e.status,
             e.name,
             format!("{}/{}", e.done, e.runs),
-            e.points,
+            if watchtower_experiment::calibrate::store::is_calibration(&e.layout) {
+                "calib.".to_string()
+            } else {
+                e.points.to_string()
+            },
             e.started_at,
             e.ended_at.unwrap_or_default()
         );
@@ -435,7 +439,27 @@ pub fn load(data: &DataDirArg, experiment: &str) -> Result<stored::Loaded, AppEr
         .ok_or_else(|| AppError::Usage(format!("no experiment {id} in {}", data.database().display())))
 }
 
-/// `watchtower export --experiment ID|latest`: the tidy table.
+/// The stored calibration `experiment` names (an id, or `latest`), or `None` when it
+/// names an experiment that is not a calibration.
+fn load_calibration(
+    data: &DataDirArg,
+    experiment: &str,
+) -> Result<Option<watchtower_experiment::calibrate::store::Loaded>, AppError> {
+    use watchtower_experiment::calibrate::store as calibration;
+    let history = History::open(&data.database(), 1)?;
+    let id = match experiment {
+        "latest" => history.latest_experiment()?,
+        id => id.parse().ok(),
+    };
+    let Some(detail) = id.map(|id| history.experiment(id)).transpose()?.flatten() else { return Ok(None) };
+    if !calibration::is_calibration(&detail.row.layout) {
+        return Ok(None);
+    }
+    Ok(calibration::load(&history, detail.row.id)?)
+}
+
+/// `watchtower export --experiment ID|latest`: the tidy table (a calibration's: one row
+/// per simulation).
 pub fn export(
     data: &DataDirArg,
     experiment: &str,
@@ -443,9 +467,27 @@ pub fn export(
     out: Option<&Path>,
     force: bool,
 ) -> Result<(), AppError> {
-    let loaded = load(data, experiment)?;
     let format =
         format.map(TableFormat::from).or_else(|| out.and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
+    if let Some(calibration) = load_calibration(data, experiment)? {
+        let (spec, rows) = (&calibration.spec, &calibration.rows);
+        return match out {
+            Some(path) => {
+                let output = Output::create(path, &data.data_dir, force)?;
+                watchtower_experiment::calibrate::table::write(spec, rows, &output.file()?, format)?;
+                Ok(output.commit()?)
+            }
+            None if format == TableFormat::Parquet => Err(AppError::Usage("--format parquet needs --out FILE".into())),
+            None => {
+                let mut stdout = std::io::stdout();
+                match watchtower_experiment::calibrate::table::write(spec, rows, &mut stdout, format) {
+                    Err(watchtower_experiment::ExperimentError::Other(m)) if m.contains("Broken pipe") => Ok(()),
+                    other => Ok(other?),
+                }
+            }
+        };
+    }
+    let loaded = load(data, experiment)?;
     match out {
         Some(path) => write_table(&loaded.table, path, format, &data.data_dir, force),
         None if format == TableFormat::Parquet => Err(AppError::Usage("--format parquet needs --out FILE".into())),

@@ -19,6 +19,7 @@ macro_rules! say {
 }
 
 pub mod bench;
+pub mod calibrate;
 pub mod error;
 pub mod experiment;
 pub mod history;
@@ -63,7 +64,10 @@ enum Command {
     Export(history::ExportArgs),
     /// Run an experiment: a grid of settings × seeds, summarised run by run.
     Experiment(experiment::ExperimentArgs),
-    /// List the experiments in a data directory.
+    /// Estimate free parameters from moments of data or of a synthetic truth (the method
+    /// of simulated moments), with standard errors, 90% intervals and a J test.
+    Calibrate(calibrate::CalibrateArgs),
+    /// List the experiments (and calibrations) in a data directory.
     Experiments(experiment::ExperimentsArgs),
     /// Which parameter matters: the Sobol indices (first and total order, with 95%
     /// intervals) of a Sobol design's summary columns.
@@ -94,6 +98,7 @@ pub fn dispatch(cli: Cli) -> Result<(), AppError> {
         Some(Command::Runs(args)) => history::runs(args),
         Some(Command::Export(args)) => history::export(args),
         Some(Command::Experiment(args)) => experiment::experiment(args, &signals()?),
+        Some(Command::Calibrate(args)) => calibrate::calibrate(args, &signals()?),
         Some(Command::Experiments(args)) => experiment::experiments(args),
         Some(Command::Sensitivity(args)) => sensitivity::sensitivity(args),
         Some(Command::Replay(args)) => replay::replay(args),

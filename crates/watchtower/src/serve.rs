@@ -336,9 +336,23 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
 #[derive(Debug)]
 pub(crate) struct Experiments;
 
+/// A calibration has no fan chart, cells or indices: asked for them, the reader
+/// refuses in words (a 4xx) instead of failing to read its rows as an experiment's.
+fn calibration(history: &History, id: i64) -> Result<Option<ExperimentAnswer>, String> {
+    let detail = history.experiment(id).map_err(|e| e.to_string())?;
+    Ok(detail.filter(|d| watchtower_experiment::calibrate::store::is_calibration(&d.row.layout)).map(|_| {
+        ExperimentAnswer::Refused(format!(
+            "experiment {id} is a calibration: its simulations are at `watchtower export --experiment {id}`"
+        ))
+    }))
+}
+
 impl ExperimentReader for Experiments {
     fn fan(&self, history: &History, id: i64, indicator: &str) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::fan;
+        if let Some(refused) = calibration(history, id)? {
+            return Ok(refused);
+        }
         Ok(match fan::read(history, id, indicator).map_err(|e| e.to_string())? {
             fan::FanAnswer::Fan(value) => ExperimentAnswer::Found(value),
             fan::FanAnswer::NoExperiment => ExperimentAnswer::NoExperiment,
@@ -348,6 +362,9 @@ impl ExperimentReader for Experiments {
 
     fn cells(&self, history: &History, id: i64, q: &CellsQuery) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::store;
+        if let Some(refused) = calibration(history, id)? {
+            return Ok(refused);
+        }
         Ok(match store::cells(history, id, q.column.as_deref(), q.x, q.y).map_err(|e| e.to_string())? {
             Some(Ok(value)) => ExperimentAnswer::Found(value),
             Some(Err(message)) => ExperimentAnswer::Refused(message),
@@ -357,6 +374,9 @@ impl ExperimentReader for Experiments {
 
     fn sensitivity(&self, history: &History, id: i64, indicator: Option<&str>) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::store;
+        if let Some(refused) = calibration(history, id)? {
+            return Ok(refused);
+        }
         Ok(match store::sensitivity(history, id, indicator).map_err(|e| e.to_string())? {
             Some(Ok(value)) => ExperimentAnswer::Found(value),
             Some(Err(message)) => ExperimentAnswer::Refused(message),

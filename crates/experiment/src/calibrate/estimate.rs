@@ -1,0 +1,374 @@
+//! The uncertainty of a method-of-simulated-moments estimate.
+//!
+//! With g(θ) the target's moments less the model's (the mean over S seeds), W the
+//! loss's weighting, Σ the covariance of one sample's moments and G = ∂m/∂θ the
+//! Jacobian of the model's moments at the estimate (numerical, on the same seeds), the
+//! estimate's covariance is the sandwich
+//!
+//! ```text
+//! V = c · (G'WG)⁻¹ G'W Σ W G (G'WG)⁻¹,   c = 1 + 1/S (simulation noise)
+//! ```
+//!
+//! which is c · (G'Σ⁻¹G)⁻¹ for the efficient W = Σ⁻¹ (Gouriéroux & Monfort 1996; for
+//! data of length n and simulations of length n_s, c = 1 + n/(S·n_s)). The J statistic
+//! g'Σ⁻¹g / c is χ² with m − p degrees of freedom when the model is right. The sandwich
+//! was chosen over a likelihood-free posterior because it costs 2p·S simulations, not
+//! thousands, and its assumptions (a smooth, locally linear moment map) are checked by
+//! the warnings: a parameter whose moments barely move (a flat or collinear Jacobian
+//! column) gets the whole of its bounds as its interval and a warning, never a narrow
+//! interval around a number the data cannot pin down.
+
+use nalgebra::{DMatrix, DVector};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+use crate::calibrate::spec::{Free, Weighting};
+
+/// The z of a two-sided 90% interval.
+pub const Z90: f64 = 1.6448536269514722;
+
+/// The sample covariance (dividing by n − 1) of `draws` (one vector per draw); a draw
+/// with a value that is not a number (a failed run) is left out.
+pub fn covariance(draws: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let draws: Vec<&Vec<f64>> = draws.iter().filter(|d| d.iter().all(|v| v.is_finite())).collect();
+    let n = draws.len();
+    let m = draws.first().map_or(0, |d| d.len());
+    let mean: Vec<f64> = (0..m).map(|j| draws.iter().map(|d| d[j]).sum::<f64>() / n as f64).collect();
+    let mut cov = vec![vec![0.0; m]; m];
+    for d in &draws {
+        for i in 0..m {
+            for j in 0..m {
+                cov[i][j] += (d[i] - mean[i]) * (d[j] - mean[j]);
+            }
+        }
+    }
+    let div = (n.max(2) - 1) as f64;
+    cov.iter_mut().flatten().for_each(|v| *v /= div);
+    cov
+}
+
+fn matrix(rows: &[Vec<f64>]) -> DMatrix<f64> {
+    let (r, c) = (rows.len(), rows.first().map_or(0, Vec::len));
+    DMatrix::from_fn(r, c, |i, j| rows[i][j])
+}
+
+/// The inverse of a symmetric positive semi-definite matrix through its eigenvalues,
+/// directions with an eigenvalue below 1e-10 of the largest dropped (a pseudo-inverse),
+/// and how many were dropped.
+pub fn pseudo_inverse(a: &DMatrix<f64>) -> (DMatrix<f64>, usize) {
+    let eig = a.clone().symmetric_eigen();
+    let top = eig.eigenvalues.iter().cloned().fold(0.0f64, f64::max);
+    let mut dropped = 0;
+    let inv: DVector<f64> = eig.eigenvalues.map(|l| {
+        if top > 0.0 && l > 1e-10 * top {
+            1.0 / l
+        } else {
+            dropped += 1;
+            0.0
+        }
+    });
+    let v = &eig.eigenvectors;
+    (v * DMatrix::from_diagonal(&inv) * v.transpose(), dropped)
+}
+
+/// The weighting matrix for `cov`, the covariance of the moments.
+pub fn weights(weighting: Weighting, cov: &[Vec<f64>]) -> DMatrix<f64> {
+    let m = cov.len();
+    match weighting {
+        Weighting::Identity => DMatrix::identity(m, m),
+        Weighting::Diagonal => {
+            DMatrix::from_fn(m, m, |i, j| if i == j && cov[i][i] > 0.0 { 1.0 / cov[i][i] } else { 0.0 })
+        }
+        Weighting::Inverse => pseudo_inverse(&matrix(cov)).0,
+    }
+}
+
+/// The loss g'Wg of the differences `g`.
+pub fn loss(g: &[f64], w: &DMatrix<f64>) -> f64 {
+    let g = DVector::from_column_slice(g);
+    let value = (g.transpose() * w * &g)[(0, 0)];
+    if value.is_finite() { value } else { f64::INFINITY }
+}
+
+/// One moment's row of the fit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MomentFit {
+    /// Its name.
+    pub name: String,
+    /// The target's value.
+    pub target: f64,
+    /// The model's at the estimate (mean over the ensemble).
+    pub model: f64,
+    /// The standard error of target − model: √(c Σᵢᵢ).
+    pub se: f64,
+    /// (target − model) / se.
+    pub t: f64,
+}
+
+/// The J test of over-identifying restrictions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JTest {
+    /// g'Σ⁻¹g / c.
+    pub statistic: f64,
+    /// m − p.
+    pub df: usize,
+    /// P(χ²_df > statistic).
+    pub p_value: f64,
+}
+
+/// The uncertainty of an estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uncertainty {
+    /// Standard errors in the parameters' units (infinite where unidentified).
+    pub std_errors: Vec<f64>,
+    /// 90% intervals in the parameters' units, within the bounds.
+    pub intervals: Vec<(f64, f64)>,
+    /// The moment table.
+    pub moments: Vec<MomentFit>,
+    /// With more moments than parameters.
+    pub j_test: Option<JTest>,
+    /// What a reader must not miss (unidentified parameters, clipped intervals).
+    pub warnings: Vec<String>,
+}
+
+/// What the sandwich needs.
+pub struct Inputs<'a> {
+    /// The free parameters.
+    pub free: &'a [Free],
+    /// The estimate on the search's unit scale.
+    pub unit: &'a [f64],
+    /// The moment names.
+    pub names: &'a [String],
+    /// The target's moments.
+    pub target: &'a [f64],
+    /// The model's moments at the estimate.
+    pub model: &'a [f64],
+    /// ∂ model moment i / ∂ unit parameter j (m × p, rows are moments).
+    pub jacobian: &'a [Vec<f64>],
+    /// Covariance of one sample's moments.
+    pub sigma: &'a [Vec<f64>],
+    /// The loss's weighting.
+    pub weights: &'a DMatrix<f64>,
+    /// The simulation-noise factor c (1 + 1/S).
+    pub correction: f64,
+}
+
+/// Standard errors, 90% intervals, the J test, the moment table and the warnings.
+pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
+    let (m, p) = (x.names.len(), x.free.len());
+    let g = matrix(x.jacobian);
+    let sigma = matrix(x.sigma);
+    let w = x.weights;
+    let mut warnings = Vec::new();
+    let bread = g.transpose() * w * &g;
+    let (bread_inv, singular) = pseudo_inverse(&bread);
+    let meat = g.transpose() * w * &sigma * w * &g;
+    let v = &bread_inv * meat * &bread_inv * x.correction;
+    // A parameter is unidentified when its Jacobian column is (nearly) flat or lies in
+    // the span of the others: then it shares a dropped direction of G'WG.
+    let unidentified: Vec<bool> = if singular == 0 {
+        vec![false; p]
+    } else {
+        let eig = bread.clone().symmetric_eigen();
+        let top = eig.eigenvalues.iter().cloned().fold(0.0f64, f64::max);
+        (0..p)
+            .map(|j| {
+                eig.eigenvalues
+                    .iter()
+                    .enumerate()
+                    .any(|(k, &l)| !(top > 0.0 && l > 1e-10 * top) && eig.eigenvectors[(j, k)].abs() > 0.1)
+            })
+            .collect()
+    };
+    let mut std_errors = Vec::with_capacity(p);
+    let mut intervals = Vec::with_capacity(p);
+    for (j, f) in x.free.iter().enumerate() {
+        let u = x.unit[j];
+        let se_u = if unidentified[j] { f64::INFINITY } else { v[(j, j)].max(0.0).sqrt() };
+        let (lo, hi) = (u - Z90 * se_u, u + Z90 * se_u);
+        let scale = if f.log { f.value(u) * (f.max.ln() - f.min.ln()) } else { f.max - f.min };
+        std_errors.push(se_u * scale);
+        if !(1e-3..=1.0 - 1e-3).contains(&u) {
+            warnings.push(format!(
+                "WARNING: {} is estimated at a bound ({}): the best fit may lie beyond [{}, {}], and the sandwich's interval, which assumes an interior minimum, understates the uncertainty",
+                f.key,
+                f.value(u),
+                f.min,
+                f.max
+            ));
+        }
+        if unidentified[j] || !se_u.is_finite() {
+            warnings.push(format!(
+                "WARNING: {} is not identified by these moments (its Jacobian column is flat or collinear with another's): its interval is its bounds [{}, {}], and its estimate means nothing",
+                f.key, f.min, f.max
+            ));
+        } else if hi - lo >= 1.0 {
+            warnings.push(format!(
+                "WARNING: {}'s 90% interval is wider than its bounds [{}, {}]: the moments barely pin it down; the interval shown is the bounds",
+                f.key, f.min, f.max
+            ));
+        } else if lo < 0.0 || hi > 1.0 {
+            warnings.push(format!(
+                "note: {}'s 90% interval reaches past a bound and is clipped to [{}, {}]",
+                f.key, f.min, f.max
+            ));
+        }
+        intervals.push((f.value(lo.max(0.0)), f.value(hi.min(1.0))));
+    }
+    let moments: Vec<MomentFit> = (0..m)
+        .map(|i| {
+            let se = (x.correction * x.sigma[i][i]).max(0.0).sqrt();
+            let d = x.target[i] - x.model[i];
+            MomentFit { name: x.names[i].clone(), target: x.target[i], model: x.model[i], se, t: d / se }
+        })
+        .collect();
+    let j_test = (m > p).then(|| {
+        let (sigma_inv, _) = pseudo_inverse(&sigma);
+        let d: Vec<f64> = (0..m).map(|i| x.target[i] - x.model[i]).collect();
+        let statistic = loss(&d, &sigma_inv) / x.correction;
+        let df = m - p;
+        let p_value = ChiSquared::new(df as f64).map_or(f64::NAN, |c| 1.0 - c.cdf(statistic));
+        JTest { statistic, df, p_value }
+    });
+    Uncertainty { std_errors, intervals, moments, j_test, warnings }
+}
+
+/// The Jacobian's step on the unit scale, and the two points of a central difference
+/// at `u` in direction `j` (one-sided where a bound is nearer than the step).
+pub const STEP: f64 = 0.05;
+
+/// The points (`plus`, `minus`) of the difference in direction `j`, and their distance.
+pub fn difference_points(u: &[f64], j: usize) -> (Vec<f64>, Vec<f64>, f64) {
+    let (mut plus, mut minus) = (u.to_vec(), u.to_vec());
+    plus[j] = (u[j] + STEP).min(1.0);
+    minus[j] = (u[j] - STEP).max(0.0);
+    let h = plus[j] - minus[j];
+    (plus, minus, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchtower_engine::config::Origin;
+
+    fn free(key: &str) -> Free {
+        Free { key: key.into(), min: 0.0, max: 1.0, log: false, origin: Origin { source: "t".into(), line: None } }
+    }
+
+    #[test]
+    fn the_sandwich_of_a_linear_model_is_ols() {
+        // m(θ) = Aθ with Σ = σ²I and W = I: V = c σ² (A'A)⁻¹, the OLS covariance.
+        let a = vec![vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 2.0], vec![1.0, 3.0]];
+        let sigma2 = 0.01;
+        let sigma: Vec<Vec<f64>> =
+            (0..4).map(|i| (0..4).map(|j| if i == j { sigma2 } else { 0.0 }).collect()).collect();
+        let names: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+        let theta = [0.4, 0.3];
+        let model: Vec<f64> = a.iter().map(|r| r[0] * theta[0] + r[1] * theta[1]).collect();
+        let target: Vec<f64> = model.iter().zip([0.1, -0.1, -0.1, 0.1]).map(|(m, e)| m + e).collect();
+        let w = weights(Weighting::Identity, &sigma);
+        let frees = [free("a"), free("b")];
+        let u = uncertainty(&Inputs {
+            free: &frees,
+            unit: &theta,
+            names: &names,
+            target: &target,
+            model: &model,
+            jacobian: &a,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        // (A'A)⁻¹ = [[7, −3], [−3, 2]] / 10 (A'A = [[4, 6], [6, 14]], det 20).
+        let want = [(1.25f64 * sigma2 * 14.0 / 20.0).sqrt(), (1.25f64 * sigma2 * 4.0 / 20.0).sqrt()];
+        for (got, want) in u.std_errors.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        assert!((u.intervals[1].0 - (0.3 - Z90 * want[1])).abs() < 1e-12);
+        // The same with W = Σ⁻¹ (a multiple of I): the efficient formula gives the same.
+        let w = weights(Weighting::Inverse, &sigma);
+        let u2 = uncertainty(&Inputs {
+            free: &frees,
+            unit: &theta,
+            names: &names,
+            target: &target,
+            model: &model,
+            jacobian: &a,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        for (a, b) in u.std_errors.iter().zip(&u2.std_errors) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        // J = Σ e² / (σ² c) with 2 degrees of freedom.
+        let j = u.j_test.unwrap();
+        assert_eq!(j.df, 2);
+        assert!((j.statistic - 0.04 / sigma2 / 1.25).abs() < 1e-9);
+        assert!((j.p_value - (-j.statistic / 2.0).exp()).abs() < 1e-12, "χ²₂'s tail is e^(−x/2)");
+        assert!((u.moments[1].t + 0.1 / (1.25 * sigma2).sqrt()).abs() < 1e-12);
+        assert!(u.warnings.is_empty(), "{:?}", u.warnings);
+    }
+
+    #[test]
+    fn a_parameter_the_moments_ignore_gets_its_bounds_and_a_warning() {
+        let jac = vec![vec![1.0, 0.0], vec![2.0, 0.0]];
+        let sigma = vec![vec![0.01, 0.0], vec![0.0, 0.01]];
+        let w = weights(Weighting::Inverse, &sigma);
+        let names = vec!["m0".to_string(), "m1".to_string()];
+        let frees = [free("a"), free("flat")];
+        let u = uncertainty(&Inputs {
+            free: &frees,
+            unit: &[0.5, 0.7],
+            names: &names,
+            target: &[0.5, 1.0],
+            model: &[0.5, 1.0],
+            jacobian: &jac,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        assert!(u.std_errors[0].is_finite());
+        assert_eq!(u.std_errors[1], f64::INFINITY);
+        assert_eq!(u.intervals[1], (0.0, 1.0));
+        assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: flat is not identified")), "{:?}", u.warnings);
+        // A weak but non-zero column: an interval wider than the bounds, and a warning.
+        let jac = vec![vec![1.0, 0.01], vec![2.0, -0.01]];
+        let u = uncertainty(&Inputs {
+            free: &frees,
+            unit: &[0.5, 0.7],
+            names: &names,
+            target: &[0.5, 1.0],
+            model: &[0.5, 1.0],
+            jacobian: &jac,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        assert_eq!(u.intervals[1], (0.0, 1.0));
+        assert!(u.warnings.iter().any(|w| w.contains("wider than its bounds")), "{:?}", u.warnings);
+        // An estimate at a bound is flagged: the sandwich assumes an interior minimum.
+        let u = uncertainty(&Inputs {
+            free: &frees,
+            unit: &[0.0, 0.7],
+            names: &names,
+            target: &[0.5, 1.0],
+            model: &[0.5, 1.0],
+            jacobian: &jac,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        });
+        assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: a is estimated at a bound")), "{:?}", u.warnings);
+    }
+
+    #[test]
+    fn covariance_and_weights() {
+        let cov = covariance(&[vec![1.0, 2.0], vec![3.0, 2.0], vec![2.0, 5.0]]);
+        assert_eq!(cov[0][0], 1.0);
+        assert_eq!(cov[1][1], 3.0);
+        assert_eq!(cov[0][1], 0.0);
+        let w = weights(Weighting::Diagonal, &cov);
+        assert_eq!((w[(0, 0)], w[(1, 1)], w[(0, 1)]), (1.0, 1.0 / 3.0, 0.0));
+        assert_eq!(loss(&[1.0, 3.0], &w), 4.0);
+    }
+}

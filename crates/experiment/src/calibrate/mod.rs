@@ -1,0 +1,26 @@
+//! Calibration: the method of simulated moments, searched within a budget of
+//! simulations, with the uncertainty of its result.
+//!
+//! ```text
+//! spec (YAML, checked) ─> target moments (a synthetic run, or data and its bootstrap)
+//!     └─ search: batches, each a pure function of the spec and the batches before it
+//!          scrambled Sobol start ─> Gaussian-process expected improvement ─> Nelder–Mead
+//!          every point on the same ensemble seeds (common random numbers)
+//!     └─ estimate: the best point; Σ and the Jacobian there ─> sandwich, J test, table
+//! ```
+
+pub mod data;
+pub mod estimate;
+pub mod evaluate;
+pub mod lifecycle;
+pub mod moments;
+pub mod plot;
+pub mod report;
+pub mod search;
+pub mod simulate;
+pub mod spec;
+pub mod store;
+pub mod surrogate;
+pub mod table;
+
+pub use spec::CalibrationSpec;
