@@ -406,6 +406,11 @@ impl Sink for SummarySink {
         self.capture()
     }
 
+    /// Nothing before the warm-up ends unless it keeps a trace: those ticks are not read.
+    fn needs_at(&self, tick: u64) -> Capture {
+        if tick < self.warmup && self.block == u64::MAX { Capture::NONE } else { self.capture() }
+    }
+
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
             self.observe(outcome.tick, &outcome.telemetry.indicators);

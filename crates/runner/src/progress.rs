@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use watchtower_engine::Capture;
 
 use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
@@ -60,6 +61,11 @@ impl Sink for Progress {
             None => {}
         }
         Ok(Flow::Continue)
+    }
+
+    /// The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise.
+    fn needs(&self) -> Capture {
+        Capture::only(&["unemployment_rate", "gini_wealth"]).expect("indicator fields")
     }
 
     /// Clears the bar, or says the tick reached.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use watchtower_engine::ModelKind;
+use watchtower_engine::{Capture, ModelKind};
 
 use crate::session::Cycle;
 use crate::sink::{Flow, Sink, SinkError};
@@ -70,6 +70,10 @@ impl EconomicPhase {
         }
     }
 }
+
+/// The indicators [`RunReport`] reads of every tick.
+const READ: [&str; 7] =
+    ["unemployment_rate", "inflation", "gini_wealth", "gini_income", "money_drift", "gdp", "government_debt"];
 
 /// Per-tick series kept for the report (four numbers a tick, so a single run only;
 /// experiments summarise as they go instead).
@@ -200,6 +204,12 @@ impl Sink for RunReport {
             self.last = Some((i.gdp, i.government_debt));
         }
         Ok(Flow::Continue)
+    }
+
+    /// The indicators it keeps, no distribution: a run that only prints its report (`run
+    /// --no-store`) does not order the firms' sizes and cash or take any quantile.
+    fn needs(&self) -> Capture {
+        Capture::only(&READ).expect("the report reads indicator fields")
     }
 }
 
