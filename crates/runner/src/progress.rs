@@ -19,6 +19,8 @@ pub struct Progress {
     total: u64,
     last_line: Instant,
     last_tick: u64,
+    /// What the headline reads (found once: the session asks every tick).
+    reads: Capture,
 }
 
 impl Progress {
@@ -32,7 +34,9 @@ impl Progress {
             );
             bar
         });
-        Self { bar, total, last_line: Instant::now(), last_tick: 0 }
+        // The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise.
+        let reads = Capture::only(&["unemployment_rate", "gini_wealth"]).expect("indicator fields");
+        Self { bar, total, last_line: Instant::now(), last_tick: 0, reads }
     }
 }
 
@@ -63,9 +67,9 @@ impl Sink for Progress {
         Ok(Flow::Continue)
     }
 
-    /// The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise.
+    /// The headline's indicator.
     fn needs(&self) -> Capture {
-        Capture::only(&["unemployment_rate", "gini_wealth"]).expect("indicator fields")
+        self.reads
     }
 
     /// Clears the bar, or says the tick reached.

@@ -85,6 +85,8 @@ pub struct RunReport {
     gini_income: Vec<f64>,
     max_drift: i64,
     last: Option<(i64, i64)>,
+    /// [`READ`] as a capture (found once: the session asks every tick).
+    reads: Capture,
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -122,6 +124,7 @@ impl RunReport {
             gini_income: Vec::new(),
             max_drift: 0,
             last: None,
+            reads: Capture::only(&READ).expect("the report reads indicator fields"),
         }
     }
 
@@ -209,7 +212,7 @@ impl Sink for RunReport {
     /// The indicators it keeps, no distribution: a run that only prints its report (`run
     /// --no-store`) does not order the firms' sizes and cash or take any quantile.
     fn needs(&self) -> Capture {
-        Capture::only(&READ).expect("the report reads indicator fields")
+        self.reads
     }
 }
 
