@@ -283,6 +283,8 @@ pub struct SummarySink {
     unemployment: Moments,
     unemployment_field: usize,
     ticks: u64,
+    /// What it reads of a tick it reads (found once: the session asks every tick).
+    reads: Capture,
 }
 
 impl SummarySink {
@@ -310,7 +312,7 @@ impl SummarySink {
                 block_n: 0,
             })
             .collect();
-        Self {
+        let mut sink = Self {
             warmup,
             block: if trace { ticks.div_ceil(TRACE_POINTS).max(1) } else { u64::MAX },
             mark0,
@@ -318,7 +320,10 @@ impl SummarySink {
             unemployment: Moments::default(),
             unemployment_field: field("unemployment_rate"),
             ticks: 0,
-        }
+            reads: Capture::NONE,
+        };
+        sink.reads = sink.capture();
+        sink
     }
 
     /// The indicators this sink reads, and nothing else: a run of an experiment then
@@ -403,7 +408,12 @@ impl SummarySink {
 
 impl Sink for SummarySink {
     fn needs(&self) -> Capture {
-        self.capture()
+        self.reads
+    }
+
+    /// Nothing before the warm-up ends unless it keeps a trace: those ticks are not read.
+    fn needs_at(&self, tick: u64) -> Capture {
+        if tick < self.warmup && self.block == u64::MAX { Capture::NONE } else { self.reads }
     }
 
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use watchtower_engine::Capture;
 
 use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
@@ -18,6 +19,8 @@ pub struct Progress {
     total: u64,
     last_line: Instant,
     last_tick: u64,
+    /// What the headline reads (found once: the session asks every tick).
+    reads: Capture,
 }
 
 impl Progress {
@@ -31,7 +34,9 @@ impl Progress {
             );
             bar
         });
-        Self { bar, total, last_line: Instant::now(), last_tick: 0 }
+        // The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise.
+        let reads = Capture::only(&["unemployment_rate", "gini_wealth"]).expect("indicator fields");
+        Self { bar, total, last_line: Instant::now(), last_tick: 0, reads }
     }
 }
 
@@ -60,6 +65,11 @@ impl Sink for Progress {
             None => {}
         }
         Ok(Flow::Continue)
+    }
+
+    /// The headline's indicator.
+    fn needs(&self) -> Capture {
+        self.reads
     }
 
     /// Clears the bar, or says the tick reached.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use watchtower_engine::ModelKind;
+use watchtower_engine::{Capture, ModelKind};
 
 use crate::session::Cycle;
 use crate::sink::{Flow, Sink, SinkError};
@@ -96,6 +96,10 @@ impl EconomicPhase {
     }
 }
 
+/// The indicators [`RunReport`] reads of every tick.
+const READ: [&str; 7] =
+    ["unemployment_rate", "inflation", "gini_wealth", "gini_income", "money_drift", "gdp", "government_debt"];
+
 /// Per-tick series kept for the report (four numbers a tick, so a single run only;
 /// experiments summarise as they go instead).
 pub struct RunReport {
@@ -106,6 +110,8 @@ pub struct RunReport {
     gini_income: Vec<f64>,
     max_drift: i64,
     last: Option<(i64, i64)>,
+    /// [`READ`] as a capture (found once: the session asks every tick).
+    reads: Capture,
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -143,6 +149,7 @@ impl RunReport {
             gini_income: Vec::new(),
             max_drift: 0,
             last: None,
+            reads: Capture::only(&READ).expect("the report reads indicator fields"),
         }
     }
 
@@ -225,6 +232,12 @@ impl Sink for RunReport {
             self.last = Some((i.gdp, i.government_debt));
         }
         Ok(Flow::Continue)
+    }
+
+    /// The indicators it keeps, no distribution: a run that only prints its report (`run
+    /// --no-store`) does not order the firms' sizes and cash or take any quantile.
+    fn needs(&self) -> Capture {
+        self.reads
     }
 }
 

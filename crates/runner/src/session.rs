@@ -257,8 +257,11 @@ impl Session {
         driver: &mut dyn Driver,
         sinks: &mut [&mut dyn Sink],
     ) -> Result<Ended, RunError> {
-        let capture = sinks.iter().fold(self.required, |wanted, sink| wanted.union(sink.needs()));
-        self.simulation.set_capture(capture);
+        let required = self.required;
+        let wanted = |sinks: &[&mut dyn Sink], tick| {
+            sinks.iter().fold(required, |wanted, sink| wanted.union(sink.needs_at(tick)))
+        };
+        self.simulation.set_capture(wanted(sinks, self.simulation.tick()));
         loop {
             if until.is_some_and(|target| self.simulation.tick() >= target) {
                 return Ok(Ended::Target);
@@ -289,7 +292,10 @@ impl Session {
                 self.simulation.submit(p.command.clone());
             }
             let outcome = match next {
-                Next::Tick => Some(self.branches.step(&mut self.simulation)?),
+                Next::Tick => {
+                    self.simulation.set_capture(wanted(sinks, tick));
+                    Some(self.branches.step(&mut self.simulation)?)
+                }
                 _ => {
                     self.branches.idle();
                     None

@@ -42,6 +42,14 @@ pub trait Sink {
         Capture::FULL
     }
 
+    /// What this sink reads of the telemetry of tick `tick` (the tick about to run): by
+    /// default [`needs`](Sink::needs), the same every tick. A sink that reads some ticks
+    /// only (an experiment's summary reads nothing before its warm-up ends) says so here,
+    /// so that those ticks skip the statistics; it must read nothing else of them.
+    fn needs_at(&self, _tick: u64) -> Capture {
+        self.needs()
+    }
+
     /// At the end of every [`Session::run`](crate::Session::run), whatever ended it (the
     /// target, a stop, a sink, an error), after the last cycle: flush, close, report.
     /// Every sink is finished even if one fails; the run's own error comes first, then
@@ -70,6 +78,11 @@ impl<W: Write> Sink for TickFile<W> {
             self.writer.write(t.tick, t.indicators.values()).map_err(|e| SinkError::new("tick file", e))?;
         }
         Ok(Flow::Continue)
+    }
+
+    /// Every indicator, no distribution: the file holds the indicators only.
+    fn needs(&self) -> Capture {
+        Capture::INDICATORS
     }
 
     /// Flushes the file.

@@ -54,3 +54,43 @@ fn a_session_captures_the_union_of_its_sinks_needs() {
     // Beside a sink that reads everything, the narrow sink sees everything too.
     assert_eq!(beside.ticks, everything.ticks);
 }
+
+/// Reads nothing of the ticks before `from`, then what it is told.
+struct From {
+    from: u64,
+    keep: Keep,
+}
+
+impl Sink for From {
+    fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
+        self.keep.settled(cycle)
+    }
+
+    fn needs(&self) -> Capture {
+        self.keep.needs
+    }
+
+    fn needs_at(&self, tick: u64) -> Capture {
+        if tick < self.from { Capture::NONE } else { self.keep.needs }
+    }
+}
+
+#[test]
+fn ticks_no_sink_reads_skip_the_statistics_and_the_others_keep_every_number() {
+    let summary = Capture::only(&["gini_wealth"]).unwrap();
+    let mut late = From { from: 10, keep: Keep { needs: summary, ticks: Vec::new() } };
+    let scenario = Scenario { households: 2_000, firms: 200, ..Scenario::default() };
+    let mut session = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+    session.run(Some(30), &mut Headless::default(), &mut [&mut late]).unwrap();
+    let mut every = Keep { needs: summary, ticks: Vec::new() };
+    run(&mut [&mut every]);
+    for (t, (late, every)) in late.keep.ticks.iter().zip(&every.ticks).enumerate() {
+        assert_eq!(late.indicators.gdp, every.indicators.gdp);
+        if t < 10 {
+            assert_eq!(late.indicators.gini_wealth, 0.0, "tick {t} was read by nobody");
+        } else {
+            assert_eq!(late.indicators.gini_wealth.to_bits(), every.indicators.gini_wealth.to_bits());
+        }
+    }
+    assert!(every.ticks[0].indicators.gini_wealth > 0.0);
+}

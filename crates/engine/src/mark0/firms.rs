@@ -108,9 +108,9 @@ impl Mark0 {
                     // from a firm that paid wages is a tie: sales and wages cancelled,
                     // which the authors' doubles leave as a residue of either sign. A
                     // firm revived at zero profit, or paying no wages, is exactly zero
-                    // in their code too, so it gets no coin.
+                    // in their code too, so it gets no coin. (`revived` is in firm order.)
                     let mut last_profit = profit[i];
-                    if coin_ties && last_profit == 0.0 && pay_roll > 0.0 && !revived.contains(&i) {
+                    if coin_ties && last_profit == 0.0 && pay_roll > 0.0 && revived.binary_search(&i).is_err() {
                         let coin = tie_rng.get_or_insert_with(|| {
                             ctx.streams.stream(Purpose::ProfitTie, ctx.tick, chunk_start / CHUNK)
                         });

@@ -31,6 +31,9 @@ pub(super) struct Labour {
     /// Scratch.
     #[serde(skip)]
     buckets: Vec<u32>,
+    /// Scratch: the firms below their target, in firm order.
+    #[serde(skip)]
+    hiring: Vec<u32>,
 }
 
 impl Labour {
@@ -43,6 +46,7 @@ impl Labour {
             target: vec![0; firms],
             remainders: Vec::with_capacity(firms),
             buckets: Vec::new(),
+            hiring: Vec::new(),
         }
     }
 
@@ -60,19 +64,27 @@ impl Labour {
     /// Matches head-counts to `output` (dead firms employ nobody).
     pub fn rebalance(&mut self, output: &[f64], alive: &[bool], households_per_unit: f64) {
         self.set_targets(output, alive, households_per_unit);
+        // One pass over the firms: those above their target fire now (to the back of the
+        // queue, before anyone is hired), those below are noted and hire after, in firm
+        // order; a firm at its target is not touched again.
+        self.hiring.clear();
         for (firm, staff) in self.staff.iter_mut().enumerate() {
             let target = self.target[firm] as usize;
+            if staff.len() < target {
+                self.hiring.push(firm as u32);
+            }
             while staff.len() > target {
                 let h = staff.pop().expect("len > target >= 0");
                 self.employer[h as usize] = UNEMPLOYED;
                 self.pool.push_back(h);
             }
         }
-        for (firm, staff) in self.staff.iter_mut().enumerate() {
-            let target = self.target[firm] as usize;
+        for &firm in &self.hiring {
+            let staff = &mut self.staff[firm as usize];
+            let target = self.target[firm as usize] as usize;
             while staff.len() < target {
                 let h = self.pool.pop_front().expect("targets sum to at most H");
-                self.employer[h as usize] = firm as u32;
+                self.employer[h as usize] = firm;
                 staff.push(h);
             }
         }
