@@ -131,7 +131,7 @@ fn under_the_free_disk_threshold_the_run_is_paused_said_and_nothing_is_lost() {
     let db = server.database();
     // The log says why, once.
     let line = server.running.wait_for(Duration::from_secs(10), |l| l.contains("disk: pausing the run"));
-    assert!(line.contains("under --min-free-disk 1000000 TiB: the run is paused"), "{line}");
+    assert!(line.contains("under --min-free-disk 1000000 TiB within 2 s: the run is paused"), "{line}");
     // /readyz keeps its contract (200, ready) and says the disk is why the run is paused.
     let deadline = Instant::now() + Duration::from_secs(10);
     let readyz = loop {
