@@ -30,6 +30,7 @@ pub mod design;
 pub mod execute;
 pub mod fan;
 pub mod lifecycle;
+pub mod meta;
 pub mod plan;
 pub mod plot;
 pub mod report;

@@ -335,7 +335,7 @@ impl SummarySink {
     pub fn observe(&mut self, tick: u64, indicators: &Indicators) {
         // One pass over the fields, cheap next to a tick.
         let mut values = [0.0f64; 64];
-        for (slot, v) in values.iter_mut().zip(indicators.values()) {
+        for (slot, v) in values.iter_mut().zip(indicators.reported()) {
             *slot = match v {
                 IndicatorValue::Int(i) => i as f64,
                 IndicatorValue::Real(x) => x,
