@@ -53,5 +53,5 @@ export async function describeRun(id) {
     r.dropped_tick != null ? `dropped at tick ${count(r.dropped_tick)}` : '',
     r.status && r.status !== 'finished' ? r.status : '',
   ].filter(Boolean);
-  return { notes, resumed };
+  return { notes, resumed, parameters: r.parameters };
 }
