@@ -1,6 +1,7 @@
 //! What each column of an experiment's table means: its unit and description, with the
 //! spec, the program's version and the time mapping beside them. Parquet carries it (each
-//! Arrow field's metadata, and the file's key-value metadata), a CSV table its sidecar
+//! Arrow field's metadata, and the file's key-value metadata, the spec under
+//! `watchtower.experiment.spec` as in a shard's file), a CSV table its sidecar
 //! (`FILE.csv.json`), and the Python module's Arrow tables the same field metadata, so a
 //! result read anywhere says what its numbers are.
 
@@ -12,6 +13,7 @@ use watchtower_protocol::{Indicators, Unit};
 
 use crate::plan::Plan;
 use crate::spec::ExperimentSpec;
+use crate::table::META_SPEC;
 
 /// Field metadata key: the column's unit, as a person reads it.
 pub const FIELD_UNIT: &str = "unit";
@@ -21,8 +23,6 @@ pub const FIELD_DESCRIPTION: &str = "description";
 /// Parquet key-value metadata: every column's unit and description (JSON, the sidecar's
 /// `columns`).
 pub const META_COLUMNS: &str = "watchtower.columns";
-/// Parquet key-value metadata: the experiment's spec, as written.
-pub const META_SPEC_TEXT: &str = "watchtower.spec";
 /// Parquet key-value metadata: the program's version.
 pub const META_VERSION: &str = "watchtower.version";
 /// Parquet key-value metadata: the time mapping (JSON: ticks per year, how rates read).
@@ -143,15 +143,20 @@ pub fn table(plan: &Plan, columns: &[String]) -> serde_json::Value {
     })
 }
 
-/// The key-value pairs Parquet carries (beside each field's own metadata).
-pub fn parquet_pairs(plan: &Plan, columns: &[String]) -> Vec<(String, String)> {
-    let spec = plan.spec();
+/// The key-value pairs Parquet carries (beside each field's own metadata): the version,
+/// the time mapping, how money reads, every column, and the spec as written (under
+/// [`META_SPEC`], the key a shard's file has it under too, so a file holds it once; a
+/// shard's writer adds it with its digests, so `with_spec` is false there).
+pub fn parquet_pairs(plan: &Plan, columns: &[String], with_spec: bool) -> Vec<(String, String)> {
     let meta = table(plan, columns);
-    vec![
+    let mut pairs = vec![
         (META_VERSION.into(), env!("CARGO_PKG_VERSION").into()),
-        (META_SPEC_TEXT.into(), spec.text.clone()),
         (META_TIME.into(), meta["time"].to_string()),
         (META_MONEY.into(), MONEY_NOTE.into()),
         (META_COLUMNS.into(), meta["columns"].to_string()),
-    ]
+    ];
+    if with_spec {
+        pairs.push((META_SPEC.into(), plan.spec().text.clone()));
+    }
+    pairs
 }

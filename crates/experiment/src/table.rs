@@ -432,7 +432,7 @@ impl ExperimentTable {
         use parquet::file::properties::WriterProperties;
         let batch = self.record_batch(shard.is_some());
         // What the numbers are: the spec, the version, the time mapping, each column's unit.
-        let mut meta: Vec<KeyValue> = crate::meta::parquet_pairs(&self.plan, &self.columns())
+        let mut meta: Vec<KeyValue> = crate::meta::parquet_pairs(&self.plan, &self.columns(), shard.is_none())
             .into_iter()
             .map(|(k, v)| KeyValue::new(k, v))
             .collect();

@@ -3,9 +3,8 @@
 //! the spec, the version and the time mapping; the Arrow batch handed to Python carries the
 //! same field metadata; the CSV sidecar's columns are the CSV's.
 
-use watchtower_experiment::meta::{
-    FIELD_DESCRIPTION, FIELD_UNIT, META_COLUMNS, META_SPEC_TEXT, META_TIME, META_VERSION,
-};
+use watchtower_experiment::meta::{FIELD_DESCRIPTION, FIELD_UNIT, META_COLUMNS, META_TIME, META_VERSION};
+use watchtower_experiment::table::META_SPEC;
 use watchtower_experiment::{ExperimentSpec, ExperimentTable, NoRecording, Plan, TableFormat, execute};
 use watchtower_runner::Stop;
 
@@ -51,7 +50,7 @@ fn parquet_and_arrow_carry_units_descriptions_spec_version_and_time() {
         .iter()
         .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
         .collect();
-    assert_eq!(kv[META_SPEC_TEXT], SPEC);
+    assert_eq!(kv[META_SPEC], SPEC);
     assert_eq!(kv[META_VERSION], env!("CARGO_PKG_VERSION"));
     let time: serde_json::Value = serde_json::from_str(&kv[META_TIME]).unwrap();
     assert_eq!(time["ticks_per_year"], 4.0);
