@@ -5,8 +5,9 @@
 # (dashboard.test.mjs), the what-if branches and resume (whatif.test.mjs), the live
 # effect forecast (forecast.test.mjs), and the
 # experiments view, with a real experiment followed through `watchtower view`
-# (experiments.test.mjs), and what --keep-ticks thinned beside the charts
-# (retention.test.mjs). Each test starts and stops its own `watchtower serve` (and
+# (experiments.test.mjs), what --keep-ticks thinned beside the charts
+# (retention.test.mjs), and how the page reads units: rates per year, time in years,
+# differences in pp, redenominations marked (units.test.mjs). Each test starts and stops its own `watchtower serve` (and
 # `view`) on loopback with a temporary data directory, every process by its PID. Screenshots land in
 # e2e/screenshots/ (whatif.png and experiments.png are committed). Every test runs, even
 # after one fails; the script exits non-zero if any failed, naming them.
@@ -20,7 +21,7 @@ cargo build -p watchtower || exit 1
 
 failed=()
 passed=0
-for test in dashboard whatif forecast experiments retention; do
+for test in dashboard whatif forecast experiments retention units; do
   echo "== e2e/$test.test.mjs"
   if node "e2e/$test.test.mjs"; then
     passed=$((passed + 1))

@@ -1,11 +1,14 @@
 //! Every tick's indicators as Arrow columns: one `tick` column, then one column per
 //! indicator in the order of `Indicators::FIELDS` (the one list of indicator columns, which
-//! the store's `ticks` table follows too). Money and counts are `int64`, the rest `float64`.
+//! the store's `ticks` table follows too), as reported: counts are `int64`; money (in
+//! genesis currency units) and the rest `float64`. Each field's metadata holds its `unit`
+//! and `description`, as an experiment's Parquet columns do.
 //!
 //! Values are appended to plain vectors; [`Columns::table`] hands them to Arrow without
 //! copying (`Buffer::from_vec`) as a new chunk, so a history of any length reaches Python
 //! in the time it takes to wrap its buffers.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
@@ -17,10 +20,16 @@ use watchtower_protocol::{IndicatorValue, Indicators};
 pub fn tick_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
-        let mut fields = vec![Field::new("tick", DataType::Int64, false)];
-        fields.extend(Indicators::FIELDS.iter().map(|(name, sql)| {
-            let kind = if *sql == "INTEGER" { DataType::Int64 } else { DataType::Float64 };
-            Field::new(*name, kind, false)
+        let described = |unit: &str, description: String| -> HashMap<String, String> {
+            [("unit".to_string(), unit.to_string()), ("description".to_string(), description)].into()
+        };
+        let mut fields = vec![
+            Field::new("tick", DataType::Int64, false)
+                .with_metadata(described("tick", "The tick a row closes (0 is the first tick after genesis).".into())),
+        ];
+        fields.extend(Indicators::COLUMNS.iter().map(|c| {
+            let kind = if c.reported_integer() { DataType::Int64 } else { DataType::Float64 };
+            Field::new(c.name, kind, false).with_metadata(described(c.unit.label(), c.describe()))
         }));
         Arc::new(Schema::new(fields))
     }))
@@ -42,9 +51,9 @@ struct Open {
 
 impl Open {
     fn new() -> Self {
-        let columns = Indicators::FIELDS
+        let columns = Indicators::COLUMNS
             .iter()
-            .map(|(_, sql)| if *sql == "INTEGER" { Column::Int(Vec::new()) } else { Column::Real(Vec::new()) })
+            .map(|c| if c.reported_integer() { Column::Int(Vec::new()) } else { Column::Real(Vec::new()) })
             .collect();
         Self { ticks: Vec::new(), columns }
     }
@@ -78,14 +87,14 @@ impl Default for Columns {
 }
 
 impl Columns {
-    /// Appends one tick's row.
+    /// Appends one tick's row, as reported ([`Indicators::reported`]).
     pub fn push(&mut self, tick: u64, values: impl Iterator<Item = IndicatorValue>) {
         self.open.ticks.push(tick as i64);
         for (column, value) in self.open.columns.iter_mut().zip(values) {
             match (column, value) {
                 (Column::Int(v), IndicatorValue::Int(x)) => v.push(x),
                 (Column::Real(v), IndicatorValue::Real(x)) => v.push(x),
-                // FIELDS and values() come from one macro: the kinds always agree.
+                // COLUMNS and reported() come from one macro: the kinds always agree.
                 (Column::Int(v), IndicatorValue::Real(x)) => v.push(x as i64),
                 (Column::Real(v), IndicatorValue::Int(x)) => v.push(x as f64),
             }

@@ -93,11 +93,12 @@ pub fn json<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'
     })
 }
 
-/// One tick's indicators as a dict, `tick` first.
+/// One tick's indicators as a dict, `tick` first, as reported (money in genesis currency
+/// units).
 pub fn indicators<'py>(py: Python<'py>, tick: u64, values: &Indicators) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("tick", tick)?;
-    for ((name, _), value) in Indicators::FIELDS.iter().zip(values.values()) {
+    for ((name, _), value) in Indicators::FIELDS.iter().zip(values.reported()) {
         match value {
             IndicatorValue::Int(i) => dict.set_item(*name, i)?,
             IndicatorValue::Real(x) => dict.set_item(*name, x)?,

@@ -57,7 +57,7 @@ struct HistorySink {
 impl Sink for HistorySink {
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
-            self.columns.push(outcome.tick, outcome.telemetry.indicators.values());
+            self.columns.push(outcome.tick, outcome.telemetry.indicators.reported());
             self.tick.store(outcome.tick + 1, Ordering::Relaxed);
         }
         Ok(Flow::Continue)
@@ -425,7 +425,7 @@ impl Economy {
     }
 
     /// The last tick's indicators: `{"tick": T, "gdp": ..., "unemployment_rate": ...}`
-    /// (money in integer cents); None before the first tick.
+    /// (money in genesis currency units, a float); None before the first tick.
     fn indicators<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let telemetry = self.latest(py)?;
         telemetry.map(|t| convert::indicators(py, t.tick, &t.indicators)).transpose()
@@ -437,14 +437,19 @@ impl Economy {
     /// `pyarrow.Table`; empty before the first tick.
     fn distributions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let telemetry = self.latest(py)?;
-        let batch = distribution_batch(telemetry.as_ref().map_or(&[][..], |t| &t.distributions));
+        let reported: Vec<Distribution> = telemetry
+            .as_ref()
+            .map(|t| t.distributions.iter().map(|d| d.reported(t.indicators.redenominations)).collect())
+            .unwrap_or_default();
+        let batch = distribution_batch(&reported);
         let schema = batch.schema();
         to_pyarrow(py, vec![batch], schema)
     }
 
     /// Every tick's indicators so far as a `pyarrow.Table`: `tick`, then one column per
-    /// indicator (money and counts `int64`, in integer cents; the rest `float64`), the
-    /// columns of the store's `ticks` table. Handed over without copying: pass it to
+    /// indicator (counts `int64`; money `float64` in genesis currency units; the rest
+    /// `float64`), the columns of the store's `ticks` table; each field's metadata
+    /// carries its `unit` and `description`. Handed over without copying: pass it to
     /// `polars.from_arrow`, call `.to_pandas()`, or query it with DuckDB.
     fn history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let batches = self.with(py, |state| Ok(state.history.columns.batches()))?;

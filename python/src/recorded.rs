@@ -10,6 +10,7 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
+use watchtower_protocol::Indicators;
 use watchtower_runner::Scenario;
 use watchtower_runner::replay::{ReplayError, recorded};
 use watchtower_store::{AuditRow, DATABASE_FILE, History, RunRow, StoreError};
@@ -77,7 +78,7 @@ pub fn _read_run<'py>(
         let mut columns = Columns::default();
         history
             .for_each_tick(id, 0, u64::MAX, usize::MAX, |tick, values| {
-                columns.push(tick, values.iter().copied());
+                columns.push(tick, Indicators::report(values));
                 Ok(())
             })
             .map_err(store_error)?;

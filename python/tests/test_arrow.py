@@ -21,7 +21,9 @@ def test_pandas_round_trip(history):
     df = history.to_pandas()
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == history.column_names
-    assert str(df["gdp"].dtype) == "int64" and str(df["inflation"].dtype) == "float64"
+    # Counts are integers; money (genesis currency units) and rates are floats.
+    assert str(df["employed"].dtype) == "int64" and str(df["inflation"].dtype) == "float64"
+    assert str(df["gdp"].dtype) == "float64"
     assert df["tick"].tolist() == list(range(60))
     back = pa.Table.from_pandas(df, schema=history.schema, preserve_index=False)
     assert back.equals(history)
@@ -31,7 +33,8 @@ def test_polars_round_trip(history):
     pl = pytest.importorskip("polars")
     df = pl.from_arrow(history)
     assert df.shape == (60, history.num_columns)
-    assert df.schema["gdp"] == pl.Int64 and df.schema["unemployment_rate"] == pl.Float64
+    assert df.schema["employed"] == pl.Int64 and df.schema["unemployment_rate"] == pl.Float64
+    assert df.schema["gdp"] == pl.Float64
     assert df.to_arrow().cast(history.schema).equals(history)
     assert df["unemployment_rate"].to_list() == history.column("unemployment_rate").to_pylist()
 

@@ -151,7 +151,8 @@ def test_step_tick_and_indicators():
     ind = econ.indicators()
     assert ind["tick"] == 9
     assert list(ind) == ["tick", *watchtower.indicator_names()]
-    assert isinstance(ind["gdp"], int) and isinstance(ind["unemployment_rate"], float)
+    assert isinstance(ind["employed"], int) and isinstance(ind["unemployment_rate"], float)
+    assert isinstance(ind["gdp"], float)  # genesis currency units
     assert ind["money_drift"] == 0
     with pytest.raises(ValueError, match="n must be a whole number of at least 0"):
         econ.step(-1)
@@ -237,8 +238,13 @@ def test_history_columns_and_rows():
     h = econ.history()
     assert h.num_rows == 25
     assert h.column("tick").to_pylist() == list(range(25))
-    assert h.schema.field("gdp").type == pa.int64()
+    assert h.schema.field("employed").type == pa.int64()
+    assert h.schema.field("gdp").type == pa.float64()
     assert h.schema.field("unemployment_rate").type == pa.float64()
+    # Each column says what it is.
+    assert h.schema.field("gdp").metadata[b"unit"] == b"genesis currency units per tick"
+    assert h.schema.field("inflation").metadata[b"unit"] == b"rate per tick"
+    assert h.schema.field("tick").metadata[b"description"].startswith(b"The tick")
     assert h.column("money_drift").to_pylist() == [0] * 25
     last = {k: v[-1] for k, v in h.to_pydict().items()}
     assert last == econ.indicators()

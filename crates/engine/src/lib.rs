@@ -42,6 +42,6 @@ pub use config::{ConfigError, Override};
 pub use ledger::{AccountId, Ledger, LedgerError};
 pub use model::{Model, ModelError};
 pub use phase::Phase;
-pub use registry::{ModelKind, RawValue, Registry, RegistryError};
+pub use registry::{ModelKind, RawValue, Registry, RegistryError, TICKS_PER_YEAR};
 pub use simulation::{EngineError, HookContext, RunSpec, Simulation, TickOutcome};
 pub use workers::{Sequential, Workers};

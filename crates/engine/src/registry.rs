@@ -16,6 +16,9 @@ use watchtower_protocol::{ParamInfo, ParamKind, ParamValue, RegistrySnapshot};
 /// The registry file shipped with Watchtower.
 pub const BUILTIN_REGISTRY: &str = include_str!("../economy_params.yaml");
 
+/// The key of the time mapping: how many ticks make a year.
+pub const TICKS_PER_YEAR: &str = "economy.ticks_per_year";
+
 /// Which model a parameter belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -409,6 +412,12 @@ impl Registry {
     /// would be a mismatch between the model and `economy_params.yaml` (tested).
     pub fn f64(&self, key: &str) -> f64 {
         self.get(key).unwrap_or_else(|| panic!("registry has no `{key}`")).as_f64()
+    }
+
+    /// How many ticks make a year (`economy.ticks_per_year`, docs/MODEL.md §8): the time
+    /// mapping outputs read rates per year and time in years by. No rule of a model reads it.
+    pub fn ticks_per_year(&self) -> f64 {
+        self.f64(TICKS_PER_YEAR)
     }
 
     /// A switch the model relies on; panics like [`Registry::f64`].

@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use watchtower_engine::workers::sequential;
 use watchtower_engine::{Capture, Simulation};
-use watchtower_protocol::{Effect, EffectBand, EffectForecast, EffectPoint, GodCommand, IndicatorValue, Indicators};
+use watchtower_protocol::{
+    Effect, EffectBand, EffectForecast, EffectPoint, GodCommand, IndicatorValue, Indicators, Unit,
+};
 use watchtower_runner::branches::change_commands;
 use watchtower_runner::forecast::{ForecastJob, Forecaster};
 use watchtower_runner::{Cycle, Ended, Flow, Headless, RunError, Schedule, Session, Sink, SinkError, Stop};
@@ -49,8 +51,9 @@ pub struct Measured {
     pub scale: f64,
 }
 
-const fn money(indicator: &'static str, label: &'static str) -> Measured {
-    Measured { indicator, label, level_unit: "cents", effect_unit: "cents", scale: 1.0 }
+const fn money(indicator: &'static str, label: &'static str, unit: Unit) -> Measured {
+    let unit = unit.label();
+    Measured { indicator, label, level_unit: unit, effect_unit: unit, scale: 1.0 }
 }
 
 const fn share(indicator: &'static str, label: &'static str, per: &'static str) -> Measured {
@@ -61,10 +64,11 @@ const fn share(indicator: &'static str, label: &'static str, per: &'static str) 
     Measured { indicator, label, level_unit, effect_unit, scale: 100.0 }
 }
 
-/// The indicators forecast, in the dashboard's chart order. Money is the ledger's
-/// integer cents, as the telemetry carries it.
+/// The indicators forecast, in the dashboard's chart order. Money is in genesis currency
+/// units, as every output reports it (so pairs that redenominate at different ticks
+/// compare).
 pub const MEASURED: &[Measured] = &[
-    money("gdp", "Nominal GDP per tick"),
+    money("gdp", "Nominal GDP per tick", Unit::MoneyPerTick),
     Measured {
         indicator: "output_real",
         label: "Real output",
@@ -82,7 +86,7 @@ pub const MEASURED: &[Measured] = &[
         effect_unit: "log₁₀ points",
         scale: 1.0,
     },
-    money("average_wage", "Average wage per tick"),
+    money("average_wage", "Average wage per tick", Unit::MoneyPerTick),
     Measured {
         indicator: "gini_wealth",
         label: "Gini of wealth",
@@ -97,37 +101,26 @@ pub const MEASURED: &[Measured] = &[
         effect_unit: "Gini points (0–1)",
         scale: 1.0,
     },
-    money("government_balance", "Government balance per tick"),
-    money("government_debt", "Government debt"),
-    money("tax_revenue", "Tax revenue per tick"),
-    money("welfare_paid", "Welfare paid per tick"),
-    money("money_stock", "Money stock"),
+    money("government_balance", "Government balance per tick", Unit::MoneyPerTick),
+    money("government_debt", "Government debt", Unit::Money),
+    money("tax_revenue", "Tax revenue per tick", Unit::MoneyPerTick),
+    money("welfare_paid", "Welfare paid per tick", Unit::MoneyPerTick),
+    money("money_stock", "Money stock", Unit::Money),
     share("policy_rate", "Policy rate", "tick"),
     share("loan_rate", "Loan rate", "tick"),
     share("deposit_rate", "Deposit rate", "tick"),
 ];
 
 /// How indicator `name` reads: its [`MEASURED`] entry, or for another indicator its own
-/// name and units (the ledger's cents, or the indicator's unit as docs/MODEL.md gives
-/// it), unscaled.
+/// name and the unit [`Indicators::COLUMNS`] gives it, unscaled.
 pub fn measured(name: &str) -> Measured {
     if let Some(m) = MEASURED.iter().find(|m| m.indicator == name) {
         return *m;
     }
-    let cents = matches!(
-        name,
-        "consumption"
-            | "government_spending"
-            | "wage_bill"
-            | "income_tax"
-            | "corporate_tax"
-            | "loans"
-            | "defaults"
-            | "profits"
-            | "dividends"
-    ) || name.starts_with("money_");
-    let unit = if cents { "cents" } else { "the indicator's unit" };
-    let indicator = Indicators::FIELDS.iter().find(|(f, _)| *f == name).map_or("", |(f, _)| f);
+    let (indicator, unit) = Indicators::COLUMNS
+        .iter()
+        .find(|c| c.name == name)
+        .map_or(("", "the indicator's unit"), |c| (c.name, c.unit.label()));
     Measured { indicator, label: indicator, level_unit: unit, effect_unit: unit, scale: 1.0 }
 }
 
@@ -254,7 +247,7 @@ impl Sink for Trace {
             let all: Vec<f64> = outcome
                 .telemetry
                 .indicators
-                .values()
+                .reported()
                 .map(|v| match v {
                     IndicatorValue::Int(i) => i as f64,
                     IndicatorValue::Real(x) => x,

@@ -35,6 +35,7 @@ pub mod ensemble;
 pub mod execute;
 pub mod fan;
 pub mod lifecycle;
+pub mod meta;
 pub mod plan;
 pub mod plot;
 pub mod report;

@@ -340,7 +340,7 @@ impl SummarySink {
     pub fn observe(&mut self, tick: u64, indicators: &Indicators) {
         // One pass over the fields, cheap next to a tick.
         let mut values = [0.0f64; 64];
-        for (slot, v) in values.iter_mut().zip(indicators.values()) {
+        for (slot, v) in values.iter_mut().zip(indicators.reported()) {
             *slot = match v {
                 IndicatorValue::Int(i) => i as f64,
                 IndicatorValue::Real(x) => x,
@@ -455,7 +455,8 @@ mod tests {
         let names = vec!["unemployment_rate".to_string(), "gdp".to_string()];
         let mut s = SummarySink::new(&names, 10, 4, true, true);
         for tick in 0..10 {
-            let i = Indicators { unemployment_rate: tick as f64 / 100.0, gdp: tick * 10, ..Indicators::default() };
+            // GDP 10·tick genesis units: 1,000·tick cents before any redenomination.
+            let i = Indicators { unemployment_rate: tick as f64 / 100.0, gdp: tick * 1_000, ..Indicators::default() };
             s.observe(tick as u64, &i);
         }
         let a = s.into_summary(false);

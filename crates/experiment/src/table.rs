@@ -354,7 +354,14 @@ impl ExperimentTable {
         out.flush().map_err(io)
     }
 
-    /// The table as one Arrow record batch (reals that are missing are null). A designed
+    /// What the table's columns are (unit, description), with the spec, the version and
+    /// the time mapping: a CSV table's sidecar.
+    pub fn metadata(&self) -> serde_json::Value {
+        crate::meta::table(&self.plan, &self.columns())
+    }
+
+    /// The table as one Arrow record batch (reals that are missing are null); each field's
+    /// metadata holds its `unit` and `description` ([`crate::meta`]). A designed
     /// experiment's carries its design in the schema's metadata
     /// ([`crate::sensitivity::META_DESIGN`]), so the batch alone can be analysed.
     pub fn to_record_batch(&self) -> RecordBatch {
@@ -363,6 +370,7 @@ impl ExperimentTable {
 
     fn record_batch(&self, with_summaries: bool) -> RecordBatch {
         let kinds = self.schema_kinds();
+        let mut described = crate::meta::fields(&self.plan, &self.columns());
         let rows: Vec<Vec<Cell>> = self.rows.values().map(|s| self.cells(s)).collect();
         let mut fields = Vec::new();
         let mut arrays: Vec<ArrayRef> = Vec::new();
@@ -397,7 +405,7 @@ impl ExperimentTable {
                     (DataType::Utf8, true, Arc::new(b.finish()))
                 }
             };
-            fields.push(Field::new(name, ty, nullable));
+            fields.push(Field::new(name, ty, nullable).with_metadata(described.remove(name).unwrap_or_default()));
             arrays.push(array);
         }
         if with_summaries {
@@ -423,7 +431,11 @@ impl ExperimentTable {
         use parquet::file::metadata::KeyValue;
         use parquet::file::properties::WriterProperties;
         let batch = self.record_batch(shard.is_some());
-        let mut meta = Vec::new();
+        // What the numbers are: the spec, the version, the time mapping, each column's unit.
+        let mut meta: Vec<KeyValue> = crate::meta::parquet_pairs(&self.plan, &self.columns(), shard.is_none())
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect();
         if let Some(shard) = shard {
             let spec = self.spec();
             let overrides = serde_json::to_string(&spec.overrides).expect("text");
@@ -441,7 +453,7 @@ impl ExperimentTable {
         }
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_key_value_metadata(if meta.is_empty() { None } else { Some(meta) })
+            .set_key_value_metadata(Some(meta))
             .build();
         let err = |e: parquet::errors::ParquetError| ExperimentError::Other(format!("cannot write Parquet: {e}"));
         let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(props)).map_err(err)?;

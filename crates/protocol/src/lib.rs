@@ -11,9 +11,13 @@ pub mod command;
 pub mod effects;
 pub mod registry;
 pub mod telemetry;
+pub mod units;
 
 pub use analytics::{EmbeddingMap, EmbeddingPoint, EmbeddingStatus, FeatureRow, FeatureTable};
 pub use command::{ErrorCode, GodCommand, GodResponse};
 pub use effects::{Effect, EffectBand, EffectForecast, EffectPoint};
 pub use registry::{ParamInfo, ParamKind, ParamValue, RegistrySnapshot};
-pub use telemetry::{AuditEntry, Distribution, Histogram, IndicatorValue, Indicators, Telemetry, TickRecord};
+pub use telemetry::{
+    AuditEntry, Column, Distribution, Histogram, IndicatorValue, Indicators, Reported, Telemetry, TickRecord,
+};
+pub use units::{Unit, genesis_price, genesis_units, tick_table_metadata};

@@ -4,7 +4,8 @@
 //!
 //! CSV: `tick`, then for every indicator `NAME_baseline`, `NAME_branch`,
 //! `NAME_difference`. JSON lines: `{"tick":T,"baseline":{…},"branch":{…},"difference":{…}}`.
-//! Money columns are integer cents and so are their differences.
+//! Values as reported ([`Indicators::reported`]): money in genesis currency units, so a
+//! baseline and a branch that redenominated at different ticks differ continuously.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -86,7 +87,7 @@ fn as_f64(v: IndicatorValue) -> f64 {
 impl<W: Write> PairedTable<W> {
     fn write_row(&mut self, tick: u64, base: &Indicators, branch: &Indicators) -> std::io::Result<()> {
         self.line.clear();
-        let pairs: Vec<(IndicatorValue, IndicatorValue)> = base.values().zip(branch.values()).collect();
+        let pairs: Vec<(IndicatorValue, IndicatorValue)> = base.reported().zip(branch.reported()).collect();
         for (i, (a, b)) in pairs.iter().enumerate() {
             self.sums[i].0 += as_f64(*a);
             self.sums[i].1 += as_f64(*b);

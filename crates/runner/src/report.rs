@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use watchtower_engine::{Capture, ModelKind};
+use watchtower_protocol::genesis_units;
 
 use crate::session::Cycle;
 use crate::sink::{Flow, Sink, SinkError};
@@ -109,7 +110,7 @@ pub struct RunReport {
     gini_wealth: Vec<f64>,
     gini_income: Vec<f64>,
     max_drift: i64,
-    last: Option<(i64, i64)>,
+    last: Option<(f64, f64)>,
     /// [`READ`] as a capture (found once: the session asks every tick).
     reads: Capture,
 }
@@ -123,19 +124,20 @@ fn sd(xs: &[f64]) -> f64 {
     if xs.is_empty() { 0.0 } else { (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt() }
 }
 
-/// Cents as currency with thousands separators: `-1234567` → `-12,345.67`.
-pub fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    let units = (abs / 100).to_string();
+/// Genesis currency units with thousands separators and two decimals:
+/// `-12345.67` → `-12,345.67`.
+pub fn money(units: f64) -> String {
+    let fixed = format!("{:.2}", units.abs());
+    let (whole, cents) = fixed.split_once('.').unwrap_or((&fixed, "00"));
+    let sign = if units < 0.0 && fixed.bytes().any(|b| (b'1'..=b'9').contains(&b)) { "-" } else { "" };
     let mut grouped = String::new();
-    for (i, c) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i).is_multiple_of(3) {
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
     }
-    format!("{sign}{grouped}.{:02}", abs % 100)
+    format!("{sign}{grouped}.{cents}")
 }
 
 impl RunReport {
@@ -229,7 +231,8 @@ impl Sink for RunReport {
             self.gini_wealth.push(i.gini_wealth);
             self.gini_income.push(i.gini_income);
             self.max_drift = self.max_drift.max(i.money_drift.abs());
-            self.last = Some((i.gdp, i.government_debt));
+            let k = i.redenominations;
+            self.last = Some((genesis_units(i.gdp as f64, k), genesis_units(i.government_debt as f64, k)));
         }
         Ok(Flow::Continue)
     }
@@ -247,9 +250,9 @@ mod tests {
 
     #[test]
     fn money_is_grouped() {
-        assert_eq!(money(-123_456_789), "-1,234,567.89");
-        assert_eq!(money(5), "0.05");
-        assert_eq!(money(100_000), "1,000.00");
+        assert_eq!(money(-1_234_567.89), "-1,234,567.89");
+        assert_eq!(money(0.05), "0.05");
+        assert_eq!(money(1_000.0), "1,000.00");
     }
 
     #[test]

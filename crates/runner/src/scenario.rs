@@ -190,6 +190,34 @@ pub fn run_info(spec: &RunSpec, registry: &Registry) -> RunInfo {
     }
 }
 
+/// The metadata of a table of a run's ticks (a CSV export's sidecar): every column's unit
+/// and description, the time mapping (`economy.ticks_per_year` of `registry`), and the
+/// run: model, seed, size and every parameter at start.
+pub fn tick_metadata(spec: &RunSpec, registry: &Registry) -> serde_json::Value {
+    let info = run_info(spec, registry);
+    let run = serde_json::json!({
+        "model": info.model,
+        "seed": info.seed,
+        "households": info.households,
+        "firms": info.firms,
+        "agents": info.agents,
+        "model_version": info.model_version,
+        "parameters": info.parameters,
+    });
+    watchtower_protocol::tick_table_metadata(registry.ticks_per_year(), run)
+}
+
+/// [`tick_metadata`] of a stored run, from what the store says of it (a run recorded
+/// before `economy.ticks_per_year` existed reads the default).
+pub fn stored_tick_metadata(row: &watchtower_store::RunRow) -> serde_json::Value {
+    let ticks_per_year = row.parameters.get(watchtower_engine::TICKS_PER_YEAR).and_then(serde_json::Value::as_f64);
+    let ticks_per_year = ticks_per_year.unwrap_or_else(|| {
+        Registry::builtin(ModelKind::from_name(&row.model).unwrap_or(ModelKind::Mark0)).ticks_per_year()
+    });
+    let run = serde_json::to_value(row).expect("a run row serialises");
+    watchtower_protocol::tick_table_metadata(ticks_per_year, run)
+}
+
 /// Reads a YAML file a user gave (a settings file, an experiment spec), refusing one over
 /// [`yaml::MAX_BYTES`] by its size before reading it, and reading no more than that even
 /// from a file that grows meanwhile (a pipe, a device).

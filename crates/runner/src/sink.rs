@@ -75,7 +75,7 @@ impl<W: Write> Sink for TickFile<W> {
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
             let t = &outcome.telemetry;
-            self.writer.write(t.tick, t.indicators.values()).map_err(|e| SinkError::new("tick file", e))?;
+            self.writer.write(t.tick, t.indicators.reported()).map_err(|e| SinkError::new("tick file", e))?;
         }
         Ok(Flow::Continue)
     }

@@ -27,7 +27,8 @@ import { Distributions } from './distributions.js';
 import { byId, h, setText } from './dom.js';
 import { EmbeddingMap } from './embedding.js';
 import { Experiments } from './experiments.js';
-import { count, money, number, percent } from './format.js';
+import { count, money, number, paramValue, percent } from './format.js';
+import { ratePeriod, shownRate, takeTicksPerYear, units } from './units.js';
 import { describeRun, loadRecorded } from './recorded.js';
 import { commandIds, keepToken } from './session.js';
 import {
@@ -100,13 +101,22 @@ const experiments = new Experiments(byId('exp-list'), byId('exp-detail'));
 const KPIS = [
   ['kpi-gdp', (i) => money(i.gdp)],
   ['kpi-unemployment', (i) => percent(i.unemployment_rate, 1)],
-  ['kpi-inflation', (i) => percent(i.inflation, 2)],
+  // The card's label says the period (% a year or a tick): the value alone fits the card.
+  ['kpi-inflation', (i) => percent(shownRate(i.inflation), 2)],
   ['kpi-wage', (i) => money(i.average_wage)],
   ['kpi-gini', (i) => number(i.gini_wealth)],
   ['kpi-balance', (i) => money(i.government_balance)],
   ['kpi-debt', (i) => money(i.government_debt)],
   ['kpi-firms', (i) => count(i.active_firms)],
 ].map(([id, fmt]) => [byId(id), fmt]);
+
+/** The indicators the cards last showed, to show again when the units change. */
+let kpiRow = null;
+
+function showKpis(row) {
+  kpiRow = row;
+  for (const [el, fmt] of KPIS) setText(el, fmt(row));
+}
 
 // ---- connection -----------------------------------------------------------------------
 
@@ -212,6 +222,7 @@ function frame(msg) {
   const tps = frameArrived(msg.tick);
   const row = { tps };
   for (const f of CHART_FIELDS) if (f in ind) row[f] = ind[f];
+
   store.push(msg.tick, row);
 
   if (tps != null && !document.body.classList.contains('sim-paused')) setText(byId('tps'), `${number(tps)} ticks/s`);
@@ -240,7 +251,7 @@ function branchFrame(msg) {
 /** The headline figures, books badge and histograms of the steered run's frame. */
 function figures(msg) {
   const ind = msg.indicators ?? {};
-  for (const [el, fmt] of KPIS) setText(el, fmt(ind));
+  showKpis(ind);
   drift(ind.money_drift);
   distributions.update(msg.distributions, msg.tick);
 }
@@ -311,11 +322,11 @@ async function dropBranch(id) {
 function drift(cents) {
   const badge = charts.badge('money-drift');
   const balanced = cents === 0;
-  setText(badge, balanced ? 'books balanced' : `drift ${money(cents)} (${count(cents)} ¢)`);
+  setText(badge, balanced ? 'books balanced' : `drift ${count(cents)} ¢ of the ledger's unit`);
   badge.className = `badge ${balanced ? 'ok' : 'error'}`;
   badge.title = balanced ? 'Every balance sums to zero, to the cent.' : 'The sum of every balance is not zero: money was created or lost outside the books.';
   const kpi = byId('kpi-books');
-  setText(kpi, balanced ? 'balanced' : money(cents));
+  setText(kpi, balanced ? 'balanced' : `${count(cents)} ¢`);
   kpi.classList.toggle('bad', !balanced);
 }
 
@@ -375,7 +386,7 @@ async function showRecorded(id) {
   clearBranches();
   overlay();
   setText(byId('run'), `recorded run #${id}`);
-  setText(byId('charts-sub'), 'Recorded ticks of this run, from the store · hover a chart to read every chart at that tick · money in currency units');
+  setText(byId('charts-sub'), 'Recorded ticks of this run, from the store · hover a chart to read every chart at that tick · money in genesis currency units');
   const note = byId('recorded-note');
   note.hidden = false;
   const status = h('span', { 'data-testid': 'recorded-status', text: 'loading its ticks…' });
@@ -386,6 +397,7 @@ async function showRecorded(id) {
     if (!known) return;
     if (known.resumed) setText(byId('run'), `recorded run #${id} · ${known.resumed}`);
     showThinned(known.thinned);
+    if (takeTicksPerYear(known.parameters)) unitsChanged();
     setText(about, known.notes.length ? ` (${known.notes.join(' · ')})` : '');
   }).catch(() => {
     // the note stays without it
@@ -401,7 +413,7 @@ async function showRecorded(id) {
       return;
     }
     const last = store.lastTick;
-    for (const [el, fmt] of KPIS) setText(el, fmt(answer.row));
+    showKpis(answer.row);
     drift(answer.row.money_drift);
     setText(byId('tick'), count(last));
     setText(byId('tps'), '–');
@@ -452,6 +464,7 @@ async function loadRegistry(run, version) {
     if (status === 200 && body?.params) {
       registryLoaded(key, version != null && body.version === version ? version : body.version);
       if (main) controls.setSimRegistry(body);
+      if (main && takeTicksPerYear(body.params)) unitsChanged();
       if ((state.steer ?? state.mainRun) === run || (main && state.steer == null)) controls.setRegistry(body);
       audit.refreshSoon();
     }
@@ -491,6 +504,22 @@ function setWindow(value) {
 }
 
 for (const b of document.querySelectorAll('[data-window]')) b.addEventListener('click', () => setWindow(b.dataset.window));
+
+/** Rates per year or per tick, time in ticks or years (units.js): the toolbar's toggles. */
+function unitsChanged() {
+  for (const b of document.querySelectorAll('[data-rates]')) b.setAttribute('aria-pressed', String((b.dataset.rates === 'annual') === units.annual));
+  for (const b of document.querySelectorAll('[data-time]')) b.setAttribute('aria-pressed', String((b.dataset.time === 'years') === units.years));
+  setText(byId('kpi-inflation-label'), `Inflation, % ${ratePeriod()}`);
+  const tpy = byId('ticks-per-year');
+  setText(tpy, `1 year = ${paramValue(units.ticksPerYear)} ticks`);
+  tpy.title = 'economy.ticks_per_year, a scenario setting (docs/MODEL.md): rates per tick compound to annual rates over this many ticks';
+  charts.unitsChanged();
+  if (kpiRow) showKpis(kpiRow);
+  scheduleRender();
+}
+
+for (const b of document.querySelectorAll('[data-rates]')) b.addEventListener('click', () => { units.annual = b.dataset.rates === 'annual'; unitsChanged(); });
+for (const b of document.querySelectorAll('[data-time]')) b.addEventListener('click', () => { units.years = b.dataset.time === 'years'; unitsChanged(); });
 
 // A paused or stalled engine runs no tick: the speed reads 0, never a stale rate.
 setInterval(() => {
@@ -536,5 +565,6 @@ window.addEventListener('hashchange', route);
 window.watchtower = Object.freeze({ state, store, connection, charts, runs, branches: state.branches, experiments, steered: () => state.steer });
 
 setWindow('200');
+unitsChanged();
 route();
 connection.connect();

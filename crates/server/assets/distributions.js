@@ -59,7 +59,7 @@ export class Distributions {
       h('div', { class: 'card-head' }, h('div', {}, h('h3', { text: title }), h('p', { class: 'card-sub', text: sub ? `${sub} · counts on a log scale` : 'counts on a log scale' }))),
       plot, stats);
     this.container.append(el);
-    const isMoney = d.unit === 'cents';
+    const isMoney = d.unit === 'genesis currency units';
     card = { el, plot, stats, d, fmt: isMoney ? money : number, lo: 0, hi: 1, binWidth: 1, hover: null };
     const opts = {
       width: Math.max(200, plot.clientWidth || 300),

@@ -182,8 +182,8 @@ export class EmbeddingMap {
       return;
     }
     const lines = best.kind === 'firm'
-      ? [`Firm #${best.id} · ${best.label}`, `cash ${money(best.cash)} · ${count(best.firm_size)} employees`, `price ${number(best.price)} · wage ${number(best.wage)}`]
-      : [`Household #${best.id} · ${best.label}`, `wealth ${money(best.wealth)}`, `income ${money(best.income)}`];
+      ? [`Firm #${best.id} · ${best.label}`, `cash ${money(best.cash / 100)} (current unit) · ${count(best.firm_size)} employees`, `price ${number(best.price)} · wage ${number(best.wage)}`]
+      : [`Household #${best.id} · ${best.label}`, `wealth ${money(best.wealth / 100)}`, `income ${money(best.income / 100)} (current unit)`];
     this.tooltip.replaceChildren(...lines.map((l) => h('div', { text: l })));
     this.tooltip.hidden = false;
     const x = Math.min(left + 12, u.over.clientWidth - 200);

@@ -1,7 +1,11 @@
 // format.js: how numbers read on the dashboard.
 //
-// Money arrives as integer cents and is shown in currency units (cents / 100); large
-// amounts are abbreviated (1.23M). Rates and shares are shown as percentages.
+// Money arrives in genesis currency units (the server converts the ledger's cents once,
+// so a redenomination moves nothing); large amounts are abbreviated (1.23M). Shares are
+// shown as percentages, rates per tick as "% a year" or "% a tick" (units.js), and a
+// difference of either in percentage points ("pp").
+
+import { ratePeriod, units } from './units.js';
 
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
 const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -13,11 +17,15 @@ function finite(x) {
   return typeof x === 'number' && Number.isFinite(x);
 }
 
-/** Money from cents: "1,234.56" below 10,000 units, "12.3K", "4.56M" above. */
-export function money(cents) {
-  if (!finite(cents)) return DASH;
-  const units = cents / 100;
+/** Money in genesis currency units: "1,234.56" below 10,000, "12.3K", "4.56M" above. */
+export function money(units) {
+  if (!finite(units)) return DASH;
   return Math.abs(units) >= 10_000 ? compact.format(units) : twoDecimals.format(units);
+}
+
+/** A difference of shares or rates in percentage points: 0.0123 -> "+1.23 pp". */
+export function points(x, digits = 2) {
+  return finite(x) ? `${x > 0 ? '+' : ''}${(x * 100).toFixed(digits)} pp` : DASH;
 }
 
 /** A whole count with thousands separators. */
@@ -74,14 +82,20 @@ export function axisValues(kind) {
       if (v == null) return '';
       switch (kind) {
         case 'money': {
-          const units = v / 100;
-          const big = Math.max(...splits.map((x) => Math.abs(x ?? 0))) / 100 >= 10_000;
-          if (big) return compact.format(units);
-          const d = decimals(step / 100 || 1, 2);
-          return units.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+          const big = Math.max(...splits.map((x) => Math.abs(x ?? 0))) >= 10_000;
+          if (big) return compact.format(v);
+          const d = decimals(step || 1, 2);
+          return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
         }
-        case 'percent': {
+        case 'percent':
+        case 'rate': {
           return `${(v * 100).toFixed(decimals(step * 100 || 1, 4))}%`;
+        }
+        case 'pp': {
+          return `${(v * 100).toFixed(decimals(step * 100 || 1, 4))} pp`;
+        }
+        case 'time': {
+          return units.years ? v.toFixed(decimals(step || 1, 2)) : count(v);
         }
         case 'int': return count(v);
         default: {
@@ -97,6 +111,10 @@ export function valueOf(kind) {
   switch (kind) {
     case 'money': return money;
     case 'percent': return (x) => percent(x, 2);
+    // A rate series' values are already shown (annualised or not) by the chart.
+    case 'rate': return (x) => (finite(x) ? `${(x * 100).toFixed(2)} % ${ratePeriod()}` : DASH);
+    case 'pp': return (x) => points(x, 2);
+    case 'time': return (x) => (!finite(x) ? DASH : units.years ? `year ${x.toFixed(2)}` : count(x));
     case 'int': return count;
     default: return number;
   }

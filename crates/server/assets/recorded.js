@@ -64,5 +64,5 @@ export async function describeRun(id) {
     r.dropped_tick != null ? `dropped at tick ${count(r.dropped_tick)}` : '',
     r.status && r.status !== 'finished' ? r.status : '',
   ].filter(Boolean);
-  return { notes, resumed, thinned };
+  return { notes, resumed, thinned, parameters: r.parameters };
 }

@@ -19,7 +19,8 @@ use crate::state::{Frame, ServerState};
 /// The broadcast period (10 frames a second).
 pub const INTERVAL: Duration = Duration::from_millis(100);
 
-/// `{"type":"telemetry","run_id":…,"published_at_ms":…,<the telemetry's fields>}`.
+/// `{"type":"telemetry","run_id":…,"published_at_ms":…,<the telemetry's fields>}`, as
+/// reported (money in genesis currency units, `Reported`).
 #[derive(Serialize)]
 struct TelemetryFrame<'a> {
     #[serde(rename = "type")]
@@ -27,7 +28,7 @@ struct TelemetryFrame<'a> {
     run_id: Option<i64>,
     published_at_ms: u64,
     #[serde(flatten)]
-    telemetry: &'a watchtower_protocol::Telemetry,
+    telemetry: watchtower_protocol::Reported<'a>,
 }
 
 /// Runs until `cancel`.
@@ -67,7 +68,12 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
         m.ticks.set(telemetry.tick as i64 + 1);
         m.money_drift.set(telemetry.indicators.money_drift);
         let run_id = main_run(&state);
-        let frame = TelemetryFrame { kind: "telemetry", run_id, published_at_ms: published.at_ms, telemetry };
+        let frame = TelemetryFrame {
+            kind: "telemetry",
+            run_id,
+            published_at_ms: published.at_ms,
+            telemetry: watchtower_protocol::Reported(telemetry),
+        };
         let text = serde_json::to_string(&frame).expect("telemetry serialises");
         let mut branches = Vec::new();
         if let Some(live) = &live {
@@ -77,7 +83,7 @@ pub async fn run(state: Arc<ServerState>, cancel: CancellationToken) {
                     kind: "telemetry",
                     run_id: Some(run.run_id),
                     published_at_ms: p.at_ms,
-                    telemetry: &p.telemetry,
+                    telemetry: watchtower_protocol::Reported(&p.telemetry),
                 };
                 let text = serde_json::to_string(&frame).expect("telemetry serialises");
                 branches.push((run.run_id, text.into()));

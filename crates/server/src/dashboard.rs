@@ -31,6 +31,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("session.js", "text/javascript; charset=utf-8", include_bytes!("../assets/session.js")),
     ("state.js", "text/javascript; charset=utf-8", include_bytes!("../assets/state.js")),
     ("store.js", "text/javascript; charset=utf-8", include_bytes!("../assets/store.js")),
+    ("units.js", "text/javascript; charset=utf-8", include_bytes!("../assets/units.js")),
     ("whatif.js", "text/javascript; charset=utf-8", include_bytes!("../assets/whatif.js")),
     (
         "vendor/uPlot.iife.min.js",

@@ -129,14 +129,15 @@ impl Cursor {
 }
 
 /// One tick as a JSON object: `tick` first, then every indicator in the order of
-/// [`Indicators::FIELDS`] (the columns of `watchtower export`). Non-finite reals, which
+/// [`Indicators::FIELDS`] (the columns of `watchtower export`), as reported: money in
+/// genesis currency units ([`Indicators::report`]). Non-finite reals, which
 /// telemetry never holds, would be `null`.
 fn push_row(out: &mut Vec<u8>, tick: u64, values: &[IndicatorValue]) {
     // Writing to a Vec cannot fail.
     let _ = write!(out, "{{\"tick\":{tick}");
-    for ((name, _), value) in Indicators::FIELDS.iter().zip(values) {
+    for ((name, _), value) in Indicators::FIELDS.iter().zip(Indicators::report(values)) {
         let _ = write!(out, ",\"{name}\":");
-        match *value {
+        match value {
             IndicatorValue::Int(i) => {
                 let _ = write!(out, "{i}");
             }
@@ -271,14 +272,18 @@ mod tests {
 
     #[test]
     fn a_row_is_the_json_of_its_indicators() {
-        let indicators = Indicators { gdp: 42, unemployment_rate: 0.125, ..Indicators::default() };
+        // As the WebSocket reports them: money in genesis currency units.
+        let indicators = Indicators { gdp: 42, unemployment_rate: 0.125, redenominations: 3, ..Indicators::default() };
         let values: Vec<IndicatorValue> = indicators.values().collect();
         let mut out = Vec::new();
         push_row(&mut out, 7, &values);
         let row: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let mut expected = serde_json::to_value(&indicators).unwrap();
+        let telemetry = watchtower_protocol::Telemetry { indicators, ..Default::default() };
+        let mut expected =
+            serde_json::to_value(watchtower_protocol::Reported(&telemetry)).unwrap()["indicators"].clone();
         expected["tick"] = 7.into();
         assert_eq!(row, expected);
+        assert_eq!(row["gdp"], 420.0, "42 cents after 3 redenominations are 420 genesis units");
     }
 
     #[test]

@@ -442,7 +442,7 @@ pub async fn snapshot(State((state, _)): AppState, Query(q): Query<RunQuery>) ->
         Err(response) => return response,
     };
     match telemetry {
-        Some(p) => Json(&*p.telemetry).into_response(),
+        Some(p) => Json(watchtower_protocol::Reported(&p.telemetry)).into_response(),
         None => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"type": "status", "state": "initializing"}))).into_response()
         }

@@ -3,7 +3,9 @@
 //!
 //! Used by `watchtower run --out` (as the engine runs) and `watchtower export` (from the
 //! database), so both produce the same columns: `tick`, then every indicator in the
-//! order of `Indicators::FIELDS`. Money columns are integer cents.
+//! order of `Indicators::FIELDS`, as their callers report them ([`Indicators::reported`],
+//! [`Indicators::report`]): money in genesis currency units, a float that no
+//! redenomination makes jump. The raw cents stay in the database's `ticks` table.
 
 use std::io::Write;
 use std::str::FromStr;
@@ -58,7 +60,8 @@ impl<W: Write> TickWriter<W> {
         Self { format, out, header_written: false, line: String::with_capacity(1024) }
     }
 
-    /// Writes tick `tick` with `values` in the order of `Indicators::FIELDS`.
+    /// Writes tick `tick` with `values` in the order of `Indicators::FIELDS` (reported
+    /// values: the writer converts nothing).
     pub fn write(&mut self, tick: u64, values: impl IntoIterator<Item = IndicatorValue>) -> Result<(), StoreError> {
         use std::fmt::Write as _;
         self.line.clear();

@@ -151,6 +151,37 @@ impl Output {
     }
 }
 
+/// The sidecar of a CSV file, `FILE.csv.json`: what the CSV cannot carry itself (each
+/// column's unit and description, the time mapping, what produced it), as JSON.
+pub struct Sidecar {
+    output: Output,
+}
+
+impl Sidecar {
+    /// `csv`'s sidecar path: the CSV's name with `.json` appended.
+    pub fn path(csv: &Path) -> PathBuf {
+        let mut name = csv.as_os_str().to_owned();
+        name.push(".json");
+        name.into()
+    }
+
+    /// Checks and opens the sidecar of `csv` under the policy of every output ([`check`]),
+    /// before the CSV is written, so a refusal comes before any work.
+    pub fn create(csv: &Path, data_dir: &Path, force: bool) -> Result<Self, OutputError> {
+        Ok(Self { output: Output::create(&Self::path(csv), data_dir, force)? })
+    }
+
+    /// Writes `metadata` (indented JSON) and renames the sidecar into place.
+    pub fn commit(self, metadata: &serde_json::Value) -> Result<(), OutputError> {
+        let target = self.output.target.clone();
+        let mut text = serde_json::to_string_pretty(metadata).expect("JSON values serialise");
+        text.push('\n');
+        std::io::Write::write_all(&mut self.output.file()?, text.as_bytes())
+            .map_err(|e| OutputError::io(&target, e))?;
+        self.output.commit()
+    }
+}
+
 /// Whether two paths name one file, once resolved (a symbolic link, `..`), or one
 /// inode (a hard link).
 pub fn same(a: &Path, b: &Path) -> bool {

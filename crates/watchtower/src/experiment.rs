@@ -19,7 +19,7 @@ use watchtower_store::{History, RunStatus};
 use crate::error::AppError;
 use crate::settings::DataDirArg;
 use watchtower_store::DirLock;
-use watchtower_store::outputs::Output;
+use watchtower_store::outputs::{Output, Sidecar};
 
 /// Arguments of `watchtower experiment`.
 #[derive(Debug, Clone, Args)]
@@ -153,8 +153,14 @@ pub fn write_table(
     force: bool,
 ) -> Result<(), AppError> {
     let output = Output::create(out, data_dir, force)?;
+    // A CSV table carries no units: its sidecar (FILE.csv.json) says them.
+    let sidecar = (format == TableFormat::Csv).then(|| Sidecar::create(out, data_dir, force)).transpose()?;
     table.write(&output.file()?, format)?;
-    Ok(output.commit()?)
+    output.commit()?;
+    if let Some(sidecar) = sidecar {
+        sidecar.commit(&table.metadata())?;
+    }
+    Ok(())
 }
 
 /// Draws `column` of `table` to `png`, through the one policy for output files.
@@ -172,7 +178,8 @@ pub fn check_outputs(out: Option<&Path>, png: Option<&Path>, data_dir: &Path, fo
     {
         return Err(AppError::Usage(format!("--plot {}: the picture is a PNG; name it FILE.png", png.display())));
     }
-    for file in [out, png].into_iter().flatten() {
+    let sidecar = out.filter(|o| TableFormat::from_path(o) == Some(TableFormat::Csv)).map(Sidecar::path);
+    for file in [out, png, sidecar.as_deref()].into_iter().flatten() {
         watchtower_store::outputs::check(file, data_dir, force)?;
     }
     Ok(())

@@ -5,12 +5,14 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Args;
+use watchtower_protocol::Indicators;
 use watchtower_store::{Format, History, StoreError, TickWriter};
 
 use crate::error::AppError;
 use crate::experiment::TableFormatArg;
 use crate::settings::DataDirArg;
-use watchtower_store::outputs::Output;
+use watchtower_runner::scenario::stored_tick_metadata;
+use watchtower_store::outputs::{Output, Sidecar};
 
 /// Arguments of `watchtower runs`.
 #[derive(Debug, Clone, Args)]
@@ -126,16 +128,30 @@ pub fn export(args: ExportArgs) -> Result<(), AppError> {
     };
     let format = format.or_else(|| args.out.as_deref().and_then(Format::from_path)).unwrap_or(Format::Csv);
     let output = args.out.as_deref().map(|path| Output::create(path, &args.data.data_dir, args.force)).transpose()?;
+    // A CSV file carries no units: its sidecar (FILE.csv.json) says them.
+    let sidecar = match (&args.out, format) {
+        (Some(path), Format::Csv) => Some(Sidecar::create(path, &args.data.data_dir, args.force)?),
+        _ => None,
+    };
     let sink: Box<dyn Write> = match &output {
         Some(output) => Box::new(BufWriter::new(output.file()?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = TickWriter::new(sink, format);
     let written = history
-        .for_each_tick(run, args.from, args.to, usize::MAX, |tick, values| writer.write(tick, values.iter().copied()))
+        .for_each_tick(run, args.from, args.to, usize::MAX, |tick, values| {
+            writer.write(tick, Indicators::report(values))
+        })
         .and_then(|()| writer.finish().map(drop));
     match (written, output) {
-        (Ok(()), Some(output)) => Ok(output.commit()?),
+        (Ok(()), Some(output)) => {
+            output.commit()?;
+            if let Some(sidecar) = sidecar {
+                let row = history.runs()?.into_iter().find(|r| r.id == run).expect("resolved above");
+                sidecar.commit(&stored_tick_metadata(&row))?;
+            }
+            Ok(())
+        }
         // `watchtower export | head`: the reader has what it wanted.
         (Err(StoreError::Output(e)), None) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         (other, _) => Ok(other?),

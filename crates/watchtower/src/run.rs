@@ -11,6 +11,7 @@ use clap::Args;
 use watchtower_runner::checkpoints::Checkpointer;
 use watchtower_runner::progress::Progress;
 use watchtower_runner::resume::{Resumable, Resumed};
+use watchtower_runner::scenario::tick_metadata;
 use watchtower_runner::sink::{Recorder, TickFile};
 use watchtower_runner::workers::Pool;
 use watchtower_runner::{Headless, RunError, RunReport, Session, Sink, Stop};
@@ -19,7 +20,7 @@ use watchtower_store::{Format, RunStatus, TickWriter, Writer};
 use crate::error::AppError;
 use crate::settings::{CheckpointArgs, DataDirArg, EconomyArgs};
 use watchtower_store::DirLock;
-use watchtower_store::outputs::Output;
+use watchtower_store::outputs::{Output, Sidecar};
 
 /// Arguments of `watchtower run`.
 #[derive(Debug, Clone, Args)]
@@ -123,7 +124,10 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
         Some(path) => {
             let format = out_format(&args, path)?;
             let output = Output::create(path, &args.data.data_dir, args.force)?;
-            Some((TickFile::new(TickWriter::new(BufWriter::new(output.file()?), format)), output))
+            // A CSV carries no units: its sidecar (FILE.csv.json) says them.
+            let sidecar =
+                (format == Format::Csv).then(|| Sidecar::create(path, &args.data.data_dir, args.force)).transpose()?;
+            Some((TickFile::new(TickWriter::new(BufWriter::new(output.file()?), format)), output, sidecar))
         }
         None => None,
     };
@@ -209,9 +213,10 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     if let Some(c) = checkpointer.as_mut() {
         sinks.push(c);
     }
-    if let Some((o, _)) = out.as_mut() {
+    if let Some((o, _, _)) = out.as_mut() {
         sinks.push(o);
     }
+    let metadata = tick_metadata(simulation.spec(), simulation.registry());
     let mut session = Session::new(simulation, schedule);
     let started = Instant::now();
     // Every sink is finished when it returns: the bar cleared, the files flushed.
@@ -233,8 +238,11 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     };
     // Only a run that ended well (to its target, or stopped by a signal) puts its table
     // in place (the session has flushed it); a failed one leaves no half table behind.
-    if let (Some((_, output)), Ok(_)) = (out, &result) {
+    if let (Some((_, output, sidecar)), Ok(_)) = (out, &result) {
         output.commit()?;
+        if let Some(sidecar) = sidecar {
+            sidecar.commit(&metadata)?;
+        }
     }
     drop(lock);
 

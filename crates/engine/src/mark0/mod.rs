@@ -234,6 +234,11 @@ pub struct Mark0 {
     /// Scratch: random draws made ahead of the loop that uses them.
     #[serde(skip)]
     draws: Vec<f64>,
+    /// Redenominations made at the end of this tick, after its flows were booked (0 if
+    /// none): telemetry reports those flows in the closing unit, like the balances. Read
+    /// only by the capture that follows in the same tick, so a checkpoint need not keep it.
+    #[serde(skip)]
+    closing_step: i64,
 }
 
 impl Mark0 {
@@ -273,6 +278,7 @@ impl Mark0 {
             per_firm: vec![0.0; n],
             cash: vec![0.0; n],
             draws: Vec::new(),
+            closing_step: 0,
         };
         model.seed_state(&mut ledger, streams)?;
         Ok((model, ledger))
@@ -424,6 +430,9 @@ impl Mark0 {
     /// passes [`MID_TICK_CEILING`], far above anything a sane economy reaches.
     #[inline(never)] // one call a tick; kept apart so profiles name it
     fn redenominate(&mut self, ctx: &mut Context<'_>, moment: Moment) -> Result<(), ModelError> {
+        if moment == Moment::EndOfTick {
+            self.closing_step = 0;
+        }
         let ceiling = match moment {
             Moment::EndOfTick => REDENOMINATION_BASE,
             Moment::MidTick => MID_TICK_CEILING,
@@ -464,6 +473,9 @@ impl Mark0 {
             *x *= factor;
         }
         m.redenominations += step;
+        if moment == Moment::EndOfTick {
+            self.closing_step = step;
+        }
         // Cents that outlive the moment must follow the unit: income not yet taxed
         // always (it is taxed next tick), and mid-tick every flow the rest of the tick adds to.
         let rescale = |x: &mut i64| {

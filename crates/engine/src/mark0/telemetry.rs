@@ -3,7 +3,8 @@
 use watchtower_protocol::{Indicators, Telemetry};
 
 use super::labour::UNEMPLOYED;
-use super::{Mark0, accounts, chunks};
+use super::{Flows, Mark0, accounts, chunks};
+use crate::apportion::divide_rounding;
 use crate::capture::Mark;
 use crate::ledger::{self, Ledger};
 use crate::model::CaptureContext;
@@ -31,6 +32,28 @@ impl Mark0 {
                 profits += f.flow[i];
             }
         }
+        // A redenomination at this tick's end came after its flows were booked: they are
+        // reported in the closing unit, like the balances, so that the tick's one count of
+        // redenominations converts every cent of it (protocol's `units.rs`).
+        let step = self.closing_step;
+        let closing = |cents: i64| match step {
+            0 => cents,
+            s if s > 0 => divide_rounding(cents, 10_i64.pow(s as u32)),
+            s => cents.saturating_mul(10_i64.pow(s.unsigned_abs() as u32)),
+        };
+        let profits = closing(profits);
+        let flows = Flows {
+            defaults: closing(flows.defaults),
+            wage_bill: closing(flows.wage_bill),
+            income_tax: closing(flows.income_tax),
+            corporate_tax: closing(flows.corporate_tax),
+            welfare: closing(flows.welfare),
+            consumption: closing(flows.consumption),
+            government_spending: closing(flows.government_spending),
+            sales: closing(flows.sales),
+            dividends: closing(flows.dividends),
+            ..flows.clone()
+        };
         let employed = self.labour.employed() as i64;
         let tax_revenue = flows.income_tax + flows.corporate_tax;
         let money_other: i64 =
@@ -108,6 +131,16 @@ impl Mark0 {
         }
         indicators.gini_wealth = summaries[0].as_ref().map_or(0.0, |s| s.gini);
         indicators.gini_income = summaries[1].as_ref().map_or(0.0, |s| s.gini);
+        // This tick's incomes, too, are in the unit they were booked in.
+        if let (Some(income), true) = (summaries[1].as_mut(), step != 0) {
+            let d = &mut income.distribution;
+            let f = 10f64.powi(-(step as i32));
+            for x in [&mut d.mean, &mut d.min, &mut d.p10, &mut d.p50, &mut d.p90, &mut d.max] {
+                *x *= f;
+            }
+            d.histogram.lo *= f;
+            d.histogram.hi *= f;
+        }
         let distributions =
             if all { summaries.into_iter().flatten().map(|s| s.distribution).collect() } else { Vec::new() };
         Telemetry {
