@@ -1,6 +1,7 @@
 //! One simulation of a calibration: the ordinary tick loop over a scenario with a sink
 //! that keeps the window's values of the indicators the moments read (8 bytes a tick
-//! an indicator: 2,000 ticks of three indicators is 48 KB), then the moments.
+//! an indicator: 2,000 ticks of three indicators is 48 KB; money in genesis currency units,
+//! as every output reports it, so a redenomination is no jump in a series), then the moments.
 
 use watchtower_engine::Capture;
 use watchtower_protocol::{IndicatorValue, Indicators};
@@ -28,7 +29,7 @@ impl Sink for SeriesSink {
         if let Some(outcome) = cycle.outcome
             && outcome.tick >= self.warmup
         {
-            let values: Vec<IndicatorValue> = outcome.telemetry.indicators.values().collect();
+            let values: Vec<IndicatorValue> = outcome.telemetry.indicators.reported().collect();
             for (s, &f) in self.series.iter_mut().zip(&self.fields) {
                 s.push(match values[f] {
                     IndicatorValue::Int(i) => i as f64,
