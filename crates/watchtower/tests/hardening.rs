@@ -124,7 +124,7 @@ fn history_comes_in_pages_that_say_where_the_next_begins() {
     let row = &page["ticks"][0];
     assert_eq!(row["tick"], 1000);
     assert_eq!(row["money_drift"], 0);
-    assert!(row["gdp"].is_i64() && row["unemployment_rate"].is_f64(), "{row}");
+    assert!(row["gdp"].is_f64() && row["unemployment_rate"].is_f64(), "{row}");
     // Without `from`: the newest `limit` ticks.
     let (_, body) = get(&server.url("/api/history?run=1&limit=10"));
     let page: Value = serde_json::from_str(&body).unwrap();
