@@ -4,7 +4,7 @@
 # in headless Chromium (/usr/bin/chromium; no browser download): the live page
 # (dashboard.test.mjs), the what-if branches and resume (whatif.test.mjs), and the
 # experiments view, with a real experiment followed through `watchtower view`
-# (experiments.test.mjs). Each test starts and stops its own `watchtower serve` (and
+# (experiments.test.mjs), and a calibration followed live (calibration.test.mjs). Each test starts and stops its own `watchtower serve` (and
 # `view`) on loopback with a temporary data directory, every process by its PID. Screenshots land in
 # e2e/screenshots/ (whatif.png and experiments.png are committed). Every test runs, even
 # after one fails; the script exits non-zero if any failed, naming them.
@@ -18,7 +18,7 @@ cargo build -p watchtower || exit 1
 
 failed=()
 passed=0
-for test in dashboard whatif experiments; do
+for test in dashboard whatif experiments calibration; do
   echo "== e2e/$test.test.mjs"
   if node "e2e/$test.test.mjs"; then
     passed=$((passed + 1))
