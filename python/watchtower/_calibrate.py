@@ -4,7 +4,9 @@ Python.
 Everything that decides a number is Rust: the spec is read and checked by the experiment
 crate's calibration (that of ``watchtower calibrate``), the calibration is recorded in a
 data directory and run by the same code, and the result is the CLI's ``--json`` object
-and its ``--out`` table, bit for bit. Python only passes the spec and wraps the result.
+and its ``--out`` table, bit for bit. Python only passes the spec, ships a batch's
+simulations to Ray or an executor when asked (each a pure function of the spec, the point
+and the seed; their moments come back as floats, exact), and wraps the result.
 """
 
 from __future__ import annotations
@@ -19,7 +21,42 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import pyarrow as pa
 
 from . import _watchtower
-from ._experiment import Spec, _spec_text
+from ._experiment import Spec, _chunks, _executor_workers, _ray_workers, _spec_text
+
+Job = Tuple[str, List[float], int]
+
+
+def _simulate_chunk(text: str, source: str, jobs: List[Job]) -> List[List[float]]:
+    """One task: the moments of each ``(kind, unit, seed)`` simulation, in order.
+    Module-level, so Ray and process pools can ship it."""
+    return [_watchtower._simulate(text, source, kind, list(unit), seed) for kind, unit, seed in jobs]
+
+
+def _batch_runner(text: str, source: str, executor: Union[str, concurrent.futures.Executor]):
+    """The callable the Rust search hands each batch's simulations to: it splits them
+    into chunks, ships them to Ray or the executor and returns their moments in order."""
+    if isinstance(executor, str):
+        import ray
+
+        if not ray.is_initialized():
+            ray.init()
+        task = ray.remote(num_cpus=1)(_simulate_chunk)
+        workers = _ray_workers(ray)
+
+        def run(jobs: List[Job]) -> List[List[float]]:
+            chunks = _chunks(len(jobs), workers, None)
+            parts = ray.get([task.remote(text, source, [jobs[i] for i in c]) for c in chunks])
+            return [m for part in parts for m in part]
+
+    else:
+        workers = _executor_workers(executor)
+
+        def run(jobs: List[Job]) -> List[List[float]]:
+            chunks = _chunks(len(jobs), workers, None)
+            futures = [executor.submit(_simulate_chunk, text, source, [jobs[i] for i in c]) for c in chunks]
+            return [m for f in futures for m in f.result()]
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -78,11 +115,19 @@ def calibrate(
     spec raises ``ValueError`` naming the key and the line before anything runs. A
     relative ``target: {data: ...}`` path is read from the current directory.
 
-    ``executor`` is where the simulations go: ``None``, on this machine, ``jobs`` at
-    once (default: every core), as ``watchtower calibrate --jobs``. The search is a
-    sequence of small batches, each depending on the ones before, so a cluster gains
-    little; ``"ray"`` and a ``concurrent.futures.Executor`` are not offered yet and raise
-    ``NotImplementedError``.
+    ``executor`` is where the simulations go (the search itself runs here, and every
+    evaluation is stored here, as the CLI stores it):
+
+    - ``None``: on this machine, ``jobs`` at once (default: every core), as ``watchtower
+      calibrate --jobs``.
+    - ``"ray"``: each batch's simulations in chunks as Ray tasks, against the cluster of
+      ``ray.init()`` (called with no arguments if Ray is not initialised yet).
+    - any ``concurrent.futures.Executor``: a Dask client's ``get_executor()``, a process
+      or thread pool.
+
+    The search asks for batches one after another (each depends on the ones before), so
+    a cluster helps most with large ensembles and long runs. Every executor gives the
+    same numbers.
 
     ``data_dir`` is the data directory the calibration is recorded in (created if
     needed; locked while it runs): ``watchtower experiments`` lists it, ``watchtower
@@ -96,18 +141,15 @@ def calibrate(
             raise TypeError(
                 f'executor must be None, "ray" or a concurrent.futures.Executor, not {type(executor).__name__}'
             )
-        raise NotImplementedError(
-            "calibrate runs on this machine only (executor=None): its search asks for small batches, "
-            "each depending on the ones before"
-        )
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     text, source = _spec_text(spec)
+    run_batch = None if executor is None else _batch_runner(text, source, executor)
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="watchtower-calibrate-") as scratch:
-            out, table = _watchtower._calibrate(text, source, scratch, jobs)
+            out, table = _watchtower._calibrate(text, source, scratch, jobs, run_batch)
     else:
-        out, table = _watchtower._calibrate(text, source, os.fspath(data_dir), jobs)
+        out, table = _watchtower._calibrate(text, source, os.fspath(data_dir), jobs, run_batch)
     result = json.loads(out)
     return Calibration(
         id=result["id"],
