@@ -6,8 +6,9 @@
 # effect forecast (forecast.test.mjs), and the
 # experiments view, with a real experiment followed through `watchtower view`
 # (experiments.test.mjs), what --keep-ticks thinned beside the charts
-# (retention.test.mjs), and how the page reads units: rates per year, time in years,
-# differences in pp, redenominations marked (units.test.mjs). Each test starts and stops its own `watchtower serve` (and
+# (retention.test.mjs), how the page reads units: rates per year, time in years,
+# differences in pp, redenominations marked (units.test.mjs), and a calibration followed
+# live (calibration.test.mjs). Each test starts and stops its own `watchtower serve` (and
 # `view`) on loopback with a temporary data directory, every process by its PID. Screenshots land in
 # e2e/screenshots/ (whatif.png and experiments.png are committed). Every test runs, even
 # after one fails; the script exits non-zero if any failed, naming them.
@@ -21,7 +22,7 @@ cargo build -p watchtower || exit 1
 
 failed=()
 passed=0
-for test in dashboard whatif forecast experiments retention units; do
+for test in dashboard whatif forecast experiments retention units calibration; do
   echo "== e2e/$test.test.mjs"
   if node "e2e/$test.test.mjs"; then
     passed=$((passed + 1))

@@ -5,12 +5,16 @@
 //! - [`recorded`]: runs recorded in `watchtower.db`, as Arrow tables or rebuilt economies.
 //! - [`experiment`]: experiments on the runner's experiment engine, here or in chunks on
 //!   Ray or any `concurrent.futures` executor, assembled by the table code the CLI uses.
+//! - [`calibrate`]: calibrations (the method of simulated moments) in a data directory,
+//!   run by the code `watchtower calibrate` runs (its simulations here, or shipped to Ray
+//!   or an executor by batch), returned as its `--json` and `--out`.
 //! - [`columns`]: every tick's indicators as Arrow columns, handed over without a copy.
 //! - [`convert`], [`scenario`]: Python values in, the registry's checks and messages out.
 //!
 //! The Python side (`python/watchtower/__init__.py`) re-exports these and adds what is
 //! plain Python (handing chunks of runs to Ray or an executor).
 
+pub mod calibrate;
 pub mod columns;
 pub mod convert;
 pub mod economy;
@@ -36,5 +40,7 @@ fn _watchtower(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(experiment::run_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::_assemble, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::_sensitivity, m)?)?;
+    m.add_function(wrap_pyfunction!(calibrate::_calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(calibrate::_simulate, m)?)?;
     Ok(())
 }

@@ -21,6 +21,7 @@ from typing import Any, Dict, Union
 
 import pyarrow as pa
 
+from ._calibrate import Calibration, calibrate
 from ._experiment import experiment, sensitivity
 from ._watchtower import (
     CommandError,
@@ -32,10 +33,12 @@ from ._watchtower import (
 )
 
 __all__ = [
+    "Calibration",
     "CommandError",
     "Economy",
     "EngineError",
     "RecordedRun",
+    "calibrate",
     "experiment",
     "indicator_names",
     "read_run",

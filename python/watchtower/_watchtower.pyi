@@ -1,7 +1,7 @@
 """Type stubs of the compiled module ``watchtower._watchtower`` (re-exported by ``watchtower``)."""
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Optional, TypedDict, Union
 
 import pyarrow as pa
@@ -176,3 +176,11 @@ def _plan_runs(text: str, source: str) -> int: ...
 def _execute(text: str, source: str, jobs: Optional[int] = None) -> pa.Table: ...
 def _assemble(text: str, source: str, chunks: Sequence[pa.Table]) -> pa.Table: ...
 def _sensitivity(table: pa.Table, columns: Sequence[str], design: Optional[str] = None) -> pa.Table: ...
+def _calibrate(
+    text: str,
+    source: str,
+    data_dir: Union[str, os.PathLike[str]],
+    jobs: Optional[int] = None,
+    run_batch: Optional[Callable[[list[tuple[str, list[float], int]]], list[list[float]]]] = None,
+) -> tuple[str, pa.Table]: ...
+def _simulate(text: str, source: str, kind: str, unit: Sequence[float], seed: int) -> list[float]: ...

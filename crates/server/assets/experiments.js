@@ -9,7 +9,8 @@
 // ensemble (no axes) as a fan chart (fan.js) from GET /api/experiments/{id}/fan; a Sobol or
 // Morris design (layout.design), whose points form no grid, as its sensitivity indices
 // (sensitivity.js) from GET /api/experiments/{id}/sensitivity, the design's progress
-// while it runs. A grid point's runs are listed with a link to each one's charts
+// while it runs; a calibration (layout.kind) as its progress, least loss and estimates
+// (calibration.js) from GET /api/experiments/{id}/calibration. A grid point's runs are listed with a link to each one's charts
 // (`/?run=ID`) when its ticks were kept.
 
 import { getJSON } from './api.js';
@@ -19,6 +20,7 @@ import { labelOf } from './controls.js';
 import { FanChart } from './fan.js';
 import { HeatMap, pointIndices, short } from './heatmap.js';
 import { Sensitivity, designText } from './sensitivity.js';
+import { Calibration } from './calibration.js';
 
 const POLL_MS = 1_000;
 const POLL_MAX_MS = 10_000;
@@ -60,6 +62,7 @@ export class Experiments {
     this.heatmap = null;
     this.fanChart = null;
     this.sensitivity = null;
+    this.calibration = null;
     this.picked = null;
     this.lastTable = 0;
     this.heatAsked = 0;
@@ -111,7 +114,9 @@ export class Experiments {
         'aria-current': e.id === this.id ? 'true' : null,
       },
       h('span', { class: 'exp-item-head' }, h('strong', { text: e.name }), badge(e.status)),
-      h('span', { class: 'exp-item-sub', text: `#${e.id} · ${count(e.done)} of ${count(e.runs)} runs · ${count(e.points)} grid point${e.points === 1 ? '' : 's'}` }),
+      h('span', { class: 'exp-item-sub', text: e.layout?.kind === 'calibration'
+        ? `#${e.id} · calibration · ${count(e.done)} of ${count(e.runs)} simulations`
+        : `#${e.id} · ${count(e.done)} of ${count(e.runs)} runs · ${count(e.points)} grid point${e.points === 1 ? '' : 's'}` }),
       bar);
     }));
   }
@@ -213,7 +218,12 @@ export class Experiments {
     this.heatmap = null;
     this.fanChart = null;
     this.sensitivity = null;
+    this.calibration = null;
     this.els = {};
+    if (layout.kind === 'calibration') {
+      this.buildCalibration();
+      return;
+    }
     const head = h('div', { class: 'exp-head' },
       h('div', {}, h('h2', { 'data-testid': 'exp-name', text: e.name }),
         h('p', { class: 'panel-sub', text: `#${e.id} · ${e.source} · started ${when(e.started_at)}${e.ended_at ? ` · ended ${when(e.ended_at)}` : ''}` })),
@@ -276,9 +286,52 @@ export class Experiments {
     this.update();
   }
 
+  /** The detail panel of a calibration: its spec and what calibration.js draws. */
+  buildCalibration() {
+    const e = this.exp.detail;
+    const layout = this.layout;
+    const head = h('div', { class: 'exp-head' },
+      h('div', {}, h('h2', { 'data-testid': 'exp-name', text: e.name }),
+        h('p', { class: 'panel-sub', text: `#${e.id} · calibration · ${e.source} · started ${when(e.started_at)}${e.ended_at ? ` · ended ${when(e.ended_at)}` : ''}` })),
+      this.els.status = h('span', {}));
+    this.els.bar = h('progress', { 'data-testid': 'exp-progress', max: 1, value: 0 });
+    this.els.progress = h('span', { class: 'exp-progress-text', 'data-testid': 'exp-progress-text' });
+    const spec = h('dl', { class: 'exp-spec' },
+      h('dt', { text: 'Economy' }), h('dd', { text: `${layout.model ?? 'mark0'}, ${count(layout.ticks)} ticks, moments after tick ${count(layout.warmup ?? 0)}` }),
+      h('dt', { text: 'Free' }), h('dd', { text: (layout.free ?? []).map((f) => labelOf(f.key)).join(', ') }),
+      h('dt', { text: 'Moments' }), h('dd', { text: (layout.moments ?? []).join(', ') }));
+    const plot = h('div', { class: 'cal-view', 'data-testid': 'exp-calibration' });
+    const parts = [head, h('div', { class: 'exp-progress' }, this.els.bar, this.els.progress), spec];
+    if (e.error) parts.push(h('p', { class: 'exp-error', text: e.error }));
+    parts.push(h('section', { class: 'card exp-card', 'data-testid': 'exp-calibration-card' },
+      h('div', { class: 'card-head' }, h('div', {}, h('h3', { text: 'Calibration' }),
+        h('p', { class: 'card-sub', text: 'the method of simulated moments (watchtower calibrate): the search so far, then the estimates with their uncertainty' }))),
+      plot));
+    this.calibration = new Calibration(plot);
+    this.detailEl.replaceChildren(...parts);
+    this.update();
+  }
+
+  /** Reads the calibration's progress or result and draws it. */
+  async loadCalibration() {
+    const generation = this.generation;
+    try {
+      const { status, body } = await getJSON(`/api/experiments/${this.id}/calibration`, { timeout: 20_000 });
+      if (generation !== this.generation || !this.calibration) return;
+      if (status === 200 && body) this.calibration.set(body);
+      else if (status === 400) this.calibration.refuse(body?.error ?? 'Not a calibration.');
+    } catch {
+      // the next update tries again
+    }
+  }
+
   /** Redraws what depends on the table and the progress. */
   update() {
     this.showProgress();
+    if (this.calibration) {
+      this.loadCalibration();
+      return;
+    }
     if (this.heatmap) this.drawHeat();
     if (this.fanChart) this.loadFan();
     if (this.sensitivity) this.loadSensitivity();
@@ -290,7 +343,8 @@ export class Experiments {
     this.els.status.replaceChildren(badge(p.status));
     this.els.bar.max = Math.max(1, p.runs);
     this.els.bar.value = p.done;
-    setText(this.els.progress, `${count(p.done)} of ${count(p.runs)} runs (${percent(p.share, 0)})${p.status === 'running' ? ' · running: read from the store every second' : ` · ${p.status}`}`);
+    const unit = this.calibration ? 'simulations' : 'runs';
+    setText(this.els.progress, `${count(p.done)} of ${count(p.runs)} ${unit} (${percent(p.share, 0)})${p.status === 'running' ? ' · running: read from the store every second' : ` · ${p.status}`}`);
   }
 
   /** Reads the cells' numbers (GET …/cells) for the chosen column and axes, then draws. */

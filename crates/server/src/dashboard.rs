@@ -15,6 +15,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("../assets/api.js")),
     ("audit.js", "text/javascript; charset=utf-8", include_bytes!("../assets/audit.js")),
     ("branches.js", "text/javascript; charset=utf-8", include_bytes!("../assets/branches.js")),
+    ("calibration.js", "text/javascript; charset=utf-8", include_bytes!("../assets/calibration.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_bytes!("../assets/charts.js")),
     ("connection.js", "text/javascript; charset=utf-8", include_bytes!("../assets/connection.js")),
     ("controls.js", "text/javascript; charset=utf-8", include_bytes!("../assets/controls.js")),

@@ -171,6 +171,22 @@ pub async fn experiment_sensitivity(
     experiment_answer(id, answer)
 }
 
+/// `GET /api/experiments/{id}/calibration`: a calibration's evaluations and simulations
+/// so far against its budget, its least loss and the point that has it, and once it
+/// finished its estimates, 90% intervals, standard errors, moment table, J test and
+/// warnings (`watchtower calibrate --json`'s), computed by the experiment crate from
+/// what is stored. 400 for an experiment that is not a calibration.
+pub async fn experiment_calibration(State((state, _)): AppState, Path(id): Path<i64>) -> Response {
+    let Some(readers) = &state.readers else {
+        return no_store();
+    };
+    let Some(reader) = state.config.experiments.clone() else {
+        return problem(StatusCode::NOT_FOUND, "this server cannot read calibrations");
+    };
+    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.calibration(h, id))).await;
+    experiment_answer(id, answer)
+}
+
 /// An experiment reader's answer as a response.
 fn experiment_answer(id: i64, answer: Result<Result<ExperimentAnswer, String>, ReadError>) -> Response {
     match answer {

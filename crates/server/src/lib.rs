@@ -13,7 +13,7 @@
 //! Endpoints: `/` (dashboard), `/ws`, `/healthz`, `/readyz`, `/metrics`, and under `/api`:
 //! `commands` (POST), `registry`, `snapshot`, `history`, `audit`, `runs`, `experiments`,
 //! `experiments/{id}`, `experiments/{id}/fan`, `experiments/{id}/cells`,
-//! `experiments/{id}/sensitivity`,
+//! `experiments/{id}/sensitivity`, `experiments/{id}/calibration`,
 //! `admin/embedding-map` (and `/refresh`, POST), and the what-if branches:
 //! `runs/{id}/fork` (POST), `runs/{id}` (DELETE) and `runs/{id}/drop` (POST).
 

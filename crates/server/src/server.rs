@@ -130,6 +130,7 @@ pub fn router(state: Arc<ServerState>, cancel: CancellationToken) -> Router {
         .route("/api/experiments/{id}/fan", get(experiments::experiment_fan))
         .route("/api/experiments/{id}/cells", get(experiments::experiment_cells))
         .route("/api/experiments/{id}/sensitivity", get(experiments::experiment_sensitivity))
+        .route("/api/experiments/{id}/calibration", get(experiments::experiment_calibration))
         .route("/api/admin/embedding-map", get(api::embedding))
         .route("/api/admin/embedding-map/refresh", post(api::refresh_embedding))
         .route("/api/debug/crash", post(api::crash))

@@ -67,6 +67,13 @@ pub trait ExperimentReader: Send + Sync + std::fmt::Debug {
     /// "progress", "complete", "indices", "order", "notes", "waiting", …}`; the indices
     /// `null` until every run of the design is stored). A grid is `Refused`.
     fn sensitivity(&self, history: &History, id: i64, indicator: Option<&str>) -> Result<ExperimentAnswer, String>;
+
+    /// A calibration's progress and, once finished, its result, read through `history`:
+    /// `{"status", "budget", "simulations", "evaluations", "best_loss", "best", "free",
+    /// "moments", "result", "meaning", …}`, `result` the `watchtower calibrate --json`
+    /// object (`null` until it finishes). An experiment that is not a calibration is
+    /// `Refused`.
+    fn calibration(&self, history: &History, id: i64) -> Result<ExperimentAnswer, String>;
 }
 
 /// The heat map asked for: a summary column over one or two of the grid's axes (each

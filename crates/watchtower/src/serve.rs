@@ -383,4 +383,13 @@ impl ExperimentReader for Experiments {
             None => ExperimentAnswer::NoExperiment,
         })
     }
+
+    fn calibration(&self, history: &History, id: i64) -> Result<ExperimentAnswer, String> {
+        use watchtower_experiment::calibrate::view;
+        Ok(match view::view(history, id).map_err(|e| e.to_string())? {
+            Some(Ok(value)) => ExperimentAnswer::Found(value),
+            Some(Err(message)) => ExperimentAnswer::Refused(message),
+            None => ExperimentAnswer::NoExperiment,
+        })
+    }
 }

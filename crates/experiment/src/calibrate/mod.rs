@@ -22,5 +22,6 @@ pub mod spec;
 pub mod store;
 pub mod surrogate;
 pub mod table;
+pub mod view;
 
 pub use spec::CalibrationSpec;

@@ -1,0 +1,156 @@
+//! A stored calibration as the dashboard shows it (`GET /api/experiments/{id}/calibration`),
+//! live or finished, computed here so the page only draws numbers.
+//!
+//! While it runs: evaluations and simulations so far against the budget, the least loss
+//! and the point that has it (the current estimates). Once finished: the `--json` object
+//! of `watchtower calibrate` (estimates, 90% intervals, standard errors, the moment table,
+//! the J test, warnings), obtained by replaying the stored evaluations through the search
+//! — the search is a pure function of them, so the replay is the run's own result, bit
+//! for bit. It simulates no evaluation (one that is not stored ends it); a synthetic
+//! target's run is run again for its bootstrap, as a resume does.
+
+use watchtower_runner::session::Stop;
+use watchtower_store::History;
+
+use crate::calibrate::evaluate::Pool;
+use crate::calibrate::search::{Evaluation, calibrate};
+use crate::calibrate::store::{is_calibration, load};
+use crate::calibrate::{report, spec::CalibrationSpec};
+use crate::execute::ExperimentError;
+
+fn number(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// What each number means, for the page to show beside it.
+fn meanings() -> serde_json::Value {
+    serde_json::json!({
+        "loss": "g'Wg, g = target − model moments (the seeds' mean), W the weighting; dimensionless, lower fits better",
+        "best": "the free parameters of the evaluation with the least loss so far, in each parameter's own unit",
+        "simulations": "runs of the economy, the target's included; the budget bounds them",
+        "evaluations": "points evaluated, each on the ensemble's seeds",
+        "estimates": "the point estimate, in each parameter's own unit",
+        "std_errors": "standard error: the MSM sandwich with the (1 + 1/S) simulation-noise correction",
+        "intervals": "90% interval: the estimate ± 1.645 standard errors on the search's scale (logarithmic for a log parameter), within the bounds; the whole bounds for a parameter the moments do not pin down",
+        "target": "the moment of the target (the data, or the synthetic truth's run)",
+        "model": "the moment of the model at the estimate (the mean over the ensemble's seeds)",
+        "se": "the standard error of target − model",
+        "t": "(target − model) / se: beyond ±2, the model misses that moment",
+        "j_test": "Hansen's J of the over-identifying restrictions: a small p-value says the moments cannot all be matched at once",
+    })
+}
+
+/// The calibration's result, replayed from its stored evaluations; `Err` in words when
+/// the replay needs what is not stored (or fails).
+fn replay(
+    id: i64,
+    spec: &CalibrationSpec,
+    evaluations: std::collections::BTreeMap<u64, Evaluation>,
+) -> Result<serde_json::Value, String> {
+    let stop = Stop::default();
+    // The pool hands over only what it had to simulate: for a finished calibration,
+    // nothing; anything else ends the replay at once.
+    let mut unstored = |e: &Evaluation, _: u64| -> Result<(), String> {
+        Err(format!("evaluation {} is not stored: continue it with `watchtower calibrate --resume`", e.index))
+    };
+    let mut pool = Pool::new(spec, 1, &stop, evaluations, &mut unstored);
+    match calibrate(spec, &mut pool) {
+        Ok(outcome) => Ok(report::to_json(id, spec, &outcome)),
+        Err(crate::calibrate::search::Halt::Stopped) => Err("stopped".into()),
+        Err(crate::calibrate::search::Halt::Error(e)) => Err(e),
+    }
+}
+
+/// Calibration `id` for the dashboard: `None` when there is no such experiment,
+/// `Some(Err)` (in words) when it is not a calibration.
+pub fn view(history: &History, id: i64) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
+    let Some(detail) = history.experiment(id)? else { return Ok(None) };
+    if !is_calibration(&detail.row.layout) {
+        return Ok(Some(Err(format!("experiment {id} is not a calibration"))));
+    }
+    let loaded = load(history, id)?.expect("the experiment was there");
+    let spec = &loaded.spec;
+    let best = loaded
+        .evaluations
+        .values()
+        .filter(|e| e.loss.is_finite())
+        .min_by(|a, b| a.loss.total_cmp(&b.loss).then(a.index.cmp(&b.index)));
+    let best_point = best.map(|e| {
+        spec.free
+            .iter()
+            .zip(&e.unit)
+            .map(|(f, u)| (f.key.clone(), number(f.value(*u))))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    let (result, result_note) = if loaded.status == "finished" {
+        match replay(id, spec, loaded.evaluations.clone()) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(Some(Ok(serde_json::json!({
+        "id": id,
+        "name": spec.base.name,
+        "status": loaded.status,
+        "budget": spec.budget,
+        "simulations": loaded.rows.len(),
+        "evaluations": loaded.evaluations.len(),
+        "ensemble": spec.ensemble,
+        "weighting": spec.weighting.name(),
+        "free": spec.free.iter().map(|f| serde_json::json!({"key": f.key, "min": f.min, "max": f.max, "log": f.log})).collect::<Vec<_>>(),
+        "moments": spec.moment_names(),
+        "best_loss": best.map_or(serde_json::Value::Null, |e| number(e.loss)),
+        "best_evaluation": best.map(|e| e.index),
+        "best": best_point,
+        "result": result,
+        "result_note": result_note,
+        "meaning": meanings(),
+    }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calibrate::lifecycle::{Start, Stored};
+
+    const SPEC: &str = "name: c\nfirms: 10\nhouseholds: 100\nticks: 120\nwarmup: 40\nfree:\n  firms.price_adjustment: {min: 0.02, max: 0.3}\ntarget:\n  synthetic: {set: {firms.price_adjustment: 0.12}, seed: 2}\nmoments:\n  inflation: [mean, sd, acf1]\n  unemployment_rate: [mean]\nensemble: 2\nbudget: 90\n";
+
+    fn run(db: &std::path::Path, stop_after: Option<u64>) -> (i64, Option<serde_json::Value>) {
+        let spec = CalibrationSpec::parse(SPEC, "c.yaml", &[]).unwrap();
+        let stored = Stored::open(db, Start::New(Box::new(spec))).unwrap();
+        let stop = Stop::default();
+        let f = stored
+            .run(2, &stop, |p| {
+                if stop_after.is_some_and(|n| p.evaluations >= n) {
+                    stop.request();
+                }
+            })
+            .unwrap();
+        (f.id, f.outcome.as_ref().map(|o| report::to_json(f.id, &f.spec, o)))
+    }
+
+    #[test]
+    fn a_finished_calibration_shows_the_clis_result_and_a_cut_one_its_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("w.db");
+        let (id, json) = run(&db, None);
+        let history = History::open(&db, 1).unwrap();
+        let v = view(&history, id).unwrap().unwrap().unwrap();
+        assert_eq!(v["status"], "finished");
+        assert_eq!(v["result"], json.unwrap(), "the replay is the run's result, bit for bit ({})", v["result_note"]);
+        assert!(v["best_loss"].as_f64().unwrap() >= 0.0);
+        assert!(v["best"]["firms.price_adjustment"].as_f64().is_some());
+
+        let (cut, none) = run(&db, Some(8));
+        assert!(none.is_none());
+        let v = view(&History::open(&db, 1).unwrap(), cut).unwrap().unwrap().unwrap();
+        assert_eq!(v["status"], "interrupted");
+        assert!(v["result"].is_null());
+        assert!(v["evaluations"].as_u64().unwrap() >= 8);
+        assert_eq!(v["budget"], 90);
+
+        assert!(view(&history, 99).unwrap().is_none());
+    }
+}
