@@ -245,7 +245,7 @@ impl Service {
             fault_injection: cfg!(debug_assertions),
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            experiments: Some(Arc::new(Experiments)),
+            experiments: Some(Arc::new(Experiments::default())),
             viewer: None,
         };
         let state = ServerState::new(config, bridge.clone());
@@ -331,10 +331,14 @@ pub fn serve(args: ServeArgs, stop: &Stop) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The experiments' statistics the server serves (fan charts, heat-map cells), read and
-/// computed by the experiment crate (the server does not know its summary encoding).
-#[derive(Debug)]
-pub(crate) struct Experiments;
+/// The experiments' statistics the server serves (fan charts, heat-map cells, sensitivity
+/// indices, calibrations), read and computed by the experiment crate (the server does not
+/// know its summary encoding).
+#[derive(Debug, Default)]
+pub(crate) struct Experiments {
+    /// Finished calibrations' results, replayed once by this process.
+    replays: watchtower_experiment::calibrate::view::Replays,
+}
 
 /// A calibration has no fan chart, cells or indices: asked for them, the reader
 /// refuses in words (a 4xx) instead of failing to read its rows as an experiment's.
@@ -386,7 +390,7 @@ impl ExperimentReader for Experiments {
 
     fn calibration(&self, history: &History, id: i64) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::calibrate::view;
-        Ok(match view::view(history, id).map_err(|e| e.to_string())? {
+        Ok(match view::view(history, id, &self.replays).map_err(|e| e.to_string())? {
             Some(Ok(value)) => ExperimentAnswer::Found(value),
             Some(Err(message)) => ExperimentAnswer::Refused(message),
             None => ExperimentAnswer::NoExperiment,

@@ -94,7 +94,7 @@ impl Viewer {
             fault_injection: false,
             allowed_hosts: args.listen.allow_host.clone(),
             limits,
-            experiments: Some(Arc::new(crate::serve::Experiments)),
+            experiments: Some(Arc::new(crate::serve::Experiments::default())),
             viewer: Some(dir.display().to_string()),
         };
         // A bridge with no engine behind it: nothing is ever published, and nothing

@@ -8,6 +8,14 @@
 //! — the search is a pure function of them, so the replay is the run's own result, bit
 //! for bit. It simulates no evaluation (one that is not stored ends it); a synthetic
 //! target's run is run again for its bootstrap, as a resume does.
+//!
+//! That replay costs a simulation and the surrogate's fits, and the endpoint is a read a
+//! stranger may make, so a process replays each finished calibration once ([`Replays`]:
+//! one replay at a time, the results kept for the last [`Replays::KEPT`] calibrations);
+//! every later request is a copy.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use watchtower_runner::session::Stop;
 use watchtower_store::History;
@@ -61,9 +69,45 @@ fn replay(
     }
 }
 
+/// Finished calibrations' results, replayed once each by this process.
+#[derive(Debug, Default)]
+pub struct Replays {
+    /// By experiment id; held while a replay runs, so replays run one at a time.
+    done: Mutex<BTreeMap<i64, Result<serde_json::Value, String>>>,
+}
+
+impl Replays {
+    /// How many finished calibrations' results are kept (the oldest id goes first).
+    pub const KEPT: usize = 32;
+
+    /// The result of finished calibration `id`: the kept one, or replayed now and kept.
+    fn result(
+        &self,
+        id: i64,
+        spec: &CalibrationSpec,
+        evaluations: BTreeMap<u64, Evaluation>,
+    ) -> Result<serde_json::Value, String> {
+        let mut done = self.done.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(kept) = done.get(&id) {
+            return kept.clone();
+        }
+        let result = replay(id, spec, evaluations);
+        if done.len() >= Self::KEPT {
+            done.pop_first();
+        }
+        done.insert(id, result.clone());
+        result
+    }
+}
+
 /// Calibration `id` for the dashboard: `None` when there is no such experiment,
-/// `Some(Err)` (in words) when it is not a calibration.
-pub fn view(history: &History, id: i64) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
+/// `Some(Err)` (in words) when it is not a calibration. A finished one's result comes
+/// from `replays`.
+pub fn view(
+    history: &History,
+    id: i64,
+    replays: &Replays,
+) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
     let Some(detail) = history.experiment(id)? else { return Ok(None) };
     if !is_calibration(&detail.row.layout) {
         return Ok(Some(Err(format!("experiment {id} is not a calibration"))));
@@ -83,7 +127,7 @@ pub fn view(history: &History, id: i64) -> Result<Option<Result<serde_json::Valu
             .collect::<serde_json::Map<_, _>>()
     });
     let (result, result_note) = if loaded.status == "finished" {
-        match replay(id, spec, loaded.evaluations.clone()) {
+        match replays.result(id, spec, loaded.evaluations.clone()) {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e)),
         }
@@ -137,20 +181,24 @@ mod tests {
         let db = dir.path().join("w.db");
         let (id, json) = run(&db, None);
         let history = History::open(&db, 1).unwrap();
-        let v = view(&history, id).unwrap().unwrap().unwrap();
+        let replays = Replays::default();
+        let v = view(&history, id, &replays).unwrap().unwrap().unwrap();
         assert_eq!(v["status"], "finished");
         assert_eq!(v["result"], json.unwrap(), "the replay is the run's result, bit for bit ({})", v["result_note"]);
+        // Asked again, the kept result: the same bytes, no second replay.
+        assert_eq!(view(&history, id, &replays).unwrap().unwrap().unwrap(), v);
+        assert_eq!(replays.done.lock().unwrap().len(), 1);
         assert!(v["best_loss"].as_f64().unwrap() >= 0.0);
         assert!(v["best"]["firms.price_adjustment"].as_f64().is_some());
 
         let (cut, none) = run(&db, Some(8));
         assert!(none.is_none());
-        let v = view(&History::open(&db, 1).unwrap(), cut).unwrap().unwrap().unwrap();
+        let v = view(&History::open(&db, 1).unwrap(), cut, &replays).unwrap().unwrap().unwrap();
         assert_eq!(v["status"], "interrupted");
         assert!(v["result"].is_null());
         assert!(v["evaluations"].as_u64().unwrap() >= 8);
         assert_eq!(v["budget"], 90);
 
-        assert!(view(&history, 99).unwrap().is_none());
+        assert!(view(&history, 99, &replays).unwrap().is_none());
     }
 }
