@@ -11,7 +11,6 @@
 //! which hold an `f64` exactly, so every number is the one a local run gives.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -28,6 +27,7 @@ use watchtower_experiment::calibrate::simulate::{Simulated, simulate};
 use watchtower_store::{Store, WriterOptions};
 
 use crate::columns::to_pyarrow;
+use crate::interrupt::interruptible;
 
 /// Reads and checks a calibration spec, as `watchtower calibrate` does before it runs:
 /// `ValueError` with the file, line and key otherwise.
@@ -66,30 +66,8 @@ pub fn _calibrate<'py>(
     }
     let stored_calibration = Stored::open(&database, Start::New(Box::new(spec))).map_err(err)?;
     let stop = Stop::default();
-    let (result, interrupted) = py.detach(|| {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| stored_calibration.run(jobs, &stop, |_| {}));
-            // Look at Python's signals (Ctrl-C) while the simulations go on.
-            let mut interrupted = None;
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(50));
-                if interrupted.is_none()
-                    && let Err(e) = Python::attach(|py| py.check_signals())
-                {
-                    stop.request();
-                    interrupted = Some(e);
-                }
-            }
-            (worker.join(), interrupted)
-        })
-    });
-    if let Some(e) = interrupted {
-        return Err(e);
-    }
-    let finished = match result {
-        Ok(r) => r.map_err(err)?,
-        Err(_) => return Err(PyRuntimeError::new_err("a calibration thread panicked")),
-    };
+    let finished = interruptible(py, &stop, "a calibration thread", || stored_calibration.run(jobs, &stop, |_| {}))?
+        .map_err(err)?;
     let id = finished.id;
     match finished.status {
         RunStatus::Finished => {}

@@ -11,7 +11,6 @@
 //! - [`_assemble`]: chunks' tables, in any order, into the one table.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -24,6 +23,7 @@ use watchtower_experiment::{
 use watchtower_runner::Stop;
 
 use crate::columns::to_pyarrow;
+use crate::interrupt::interruptible;
 
 /// The column of a chunk's table that carries each run's encoded summary.
 pub const SUMMARY_COLUMN: &str = "_summary";
@@ -57,36 +57,13 @@ pub fn _execute<'py>(py: Python<'py>, text: &str, source: &str, jobs: Option<usi
     let runs: Vec<u64> = (0..plan.len()).collect();
     let stop = Stop::default();
     let mut table = ExperimentTable::new(plan.clone());
-    let (result, interrupted) = py.detach(|| {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                execute(&plan, &runs, jobs, &stop, &NoRecording, |summary| {
-                    table.insert(summary);
-                    Ok(())
-                })
-            });
-            // Look at Python's signals (Ctrl-C) while the runs go on.
-            let mut interrupted = None;
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(50));
-                if interrupted.is_none()
-                    && let Err(e) = Python::attach(|py| py.check_signals())
-                {
-                    stop.request();
-                    interrupted = Some(e);
-                }
-            }
-            (worker.join(), interrupted)
+    interruptible(py, &stop, "an experiment thread", || {
+        execute(&plan, &runs, jobs, &stop, &NoRecording, |summary| {
+            table.insert(summary);
+            Ok(())
         })
-    });
-    if let Some(e) = interrupted {
-        return Err(e);
-    }
-    match result {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(experiment_error(e)),
-        Err(_) => return Err(PyRuntimeError::new_err("an experiment thread panicked")),
-    }
+    })?
+    .map_err(experiment_error)?;
     let batch = table.to_record_batch();
     let schema = batch.schema();
     to_pyarrow(py, vec![batch], schema)

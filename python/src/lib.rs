@@ -9,6 +9,7 @@
 //!   run by the code `watchtower calibrate` runs (its simulations here, or shipped to Ray
 //!   or an executor by batch), returned as its `--json` and `--out`.
 //! - [`columns`]: every tick's indicators as Arrow columns, handed over without a copy.
+//! - [`interrupt`]: long work that Ctrl-C stops.
 //! - [`convert`], [`scenario`]: Python values in, the registry's checks and messages out.
 //!
 //! The Python side (`python/watchtower/__init__.py`) re-exports these and adds what is
@@ -19,6 +20,7 @@ pub mod columns;
 pub mod convert;
 pub mod economy;
 pub mod experiment;
+pub mod interrupt;
 pub mod recorded;
 pub mod scenario;
 
