@@ -119,6 +119,12 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
 /// Experiment `id`'s stored summary of run `run` (`bytes`, in encoding `format`),
 /// decoded and checked against its plan of `planned` runs.
 pub fn decode(id: i64, run: u64, format: i64, bytes: &[u8], planned: u64) -> Result<RunSummary, ExperimentError> {
+    if format == 1 {
+        return Err(ExperimentError::Other(format!(
+            "experiment {id}, run {run}: its summary is in format 1 (money in the ledger's cents, before money was kept \
+             in genesis currency units), which this version cannot mix with its own: run the experiment again"
+        )));
+    }
     if format != SUMMARY_FORMAT {
         return Err(ExperimentError::Other(format!(
             "experiment {id}, run {run}: its summary was written by another version of Watchtower (format {format})"

@@ -125,8 +125,11 @@ impl RunSummary {
     }
 }
 
-/// The version of [`RunSummary::encode`]'s layout, stored beside it.
-pub const SUMMARY_FORMAT: i64 = 1;
+/// The version of [`RunSummary::encode`]'s layout and units, stored beside it: 2 has money
+/// in genesis currency units; 1 (before) had the ledger's cents, which cannot be turned
+/// into genesis units afterwards (a window's mean mixes the units of its
+/// redenominations), so a format-1 summary is refused rather than misread.
+pub const SUMMARY_FORMAT: i64 = 2;
 
 /// Welford's running mean and variance, with min and max.
 #[derive(Debug, Clone, Default)]

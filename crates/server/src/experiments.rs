@@ -193,6 +193,11 @@ fn experiment_answer(id: i64, answer: Result<Result<ExperimentAnswer, String>, R
         Ok(Ok(ExperimentAnswer::Found(value))) => Json(value).into_response(),
         Ok(Ok(ExperimentAnswer::NoExperiment)) => problem(StatusCode::NOT_FOUND, format!("no experiment {id}")),
         Ok(Ok(ExperimentAnswer::Refused(message))) => problem(StatusCode::BAD_REQUEST, message),
+        Ok(Ok(ExperimentAnswer::Busy(message))) => {
+            let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, message);
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+            response
+        }
         Ok(Err(message)) => problem(StatusCode::INTERNAL_SERVER_ERROR, message),
         Err(e) => e.into_response(),
     }

@@ -98,6 +98,8 @@ pub enum ExperimentAnswer {
     /// A question the experiment has no answer to: an indicator it does not summarise,
     /// an axis it does not have (400, with the reason).
     Refused(String),
+    /// An answer being prepared by another request: ask again (503, `Retry-After`).
+    Busy(String),
 }
 
 /// One serialised broadcast: the same bytes go to every client.

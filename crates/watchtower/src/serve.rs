@@ -392,6 +392,7 @@ impl ExperimentReader for Experiments {
         use watchtower_experiment::calibrate::view;
         Ok(match view::view(history, id, &self.replays).map_err(|e| e.to_string())? {
             Some(Ok(value)) => ExperimentAnswer::Found(value),
+            Some(Err(message)) if message == view::BUSY => ExperimentAnswer::Busy(message),
             Some(Err(message)) => ExperimentAnswer::Refused(message),
             None => ExperimentAnswer::NoExperiment,
         })

@@ -11,10 +11,9 @@
 //!
 //! That replay costs a simulation and the surrogate's fits, and the endpoint is a read a
 //! stranger may make, so a process replays each finished calibration once ([`Replays`]:
-//! one replay at a time, the results kept for the last [`Replays::KEPT`] calibrations);
-//! every later request is a copy.
+//! one replay at a time, a request that finds one running told to ask again, the views
+//! of the [`Replays::KEPT`] most recently asked kept); every later request is a copy.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use watchtower_runner::session::Stop;
@@ -69,40 +68,46 @@ fn replay(
     }
 }
 
-/// Finished calibrations' results, replayed once each by this process.
+/// Finished calibrations as the endpoint shows them, each replayed once by this process.
 #[derive(Debug, Default)]
 pub struct Replays {
-    /// By experiment id; held while a replay runs, so replays run one at a time.
-    done: Mutex<BTreeMap<i64, Result<serde_json::Value, String>>>,
+    /// Finished views by experiment id, the most recently asked last.
+    done: Mutex<Vec<(i64, serde_json::Value)>>,
+    /// Held while a replay runs: one at a time, and a request that finds it taken is
+    /// told to ask again instead of waiting (holding a reader of the store).
+    replaying: Mutex<()>,
 }
 
 impl Replays {
-    /// How many finished calibrations' results are kept (the oldest id goes first).
+    /// How many finished calibrations' views are kept (the least recently asked goes).
     pub const KEPT: usize = 32;
 
-    /// The result of finished calibration `id`: the kept one, or replayed now and kept.
-    fn result(
-        &self,
-        id: i64,
-        spec: &CalibrationSpec,
-        evaluations: BTreeMap<u64, Evaluation>,
-    ) -> Result<serde_json::Value, String> {
+    fn kept(&self, id: i64) -> Option<serde_json::Value> {
         let mut done = self.done.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(kept) = done.get(&id) {
-            return kept.clone();
-        }
-        let result = replay(id, spec, evaluations);
+        let at = done.iter().position(|(kept, _)| *kept == id)?;
+        let entry = done.remove(at);
+        let view = entry.1.clone();
+        done.push(entry);
+        Some(view)
+    }
+
+    fn keep(&self, id: i64, view: &serde_json::Value) {
+        let mut done = self.done.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        done.retain(|(kept, _)| *kept != id);
         if done.len() >= Self::KEPT {
-            done.pop_first();
+            done.remove(0);
         }
-        done.insert(id, result.clone());
-        result
+        done.push((id, view.clone()));
     }
 }
 
+/// What the endpoint answers while another request replays a calibration.
+pub const BUSY: &str = "another calibration's result is being prepared: ask again in a few seconds";
+
 /// Calibration `id` for the dashboard: `None` when there is no such experiment,
-/// `Some(Err)` (in words) when it is not a calibration. A finished one's result comes
-/// from `replays`.
+/// `Some(Err)` (in words) when it is not a calibration, or when another finished
+/// calibration is being replayed right now ([`BUSY`]). A finished one's view is kept in
+/// `replays` once its replay succeeded: asking again is a copy.
 pub fn view(
     history: &History,
     id: i64,
@@ -112,7 +117,23 @@ pub fn view(
     if !is_calibration(&detail.row.layout) {
         return Ok(Some(Err(format!("experiment {id} is not a calibration"))));
     }
-    let loaded = load(history, id)?.expect("the experiment was there");
+    if detail.row.status == "finished" {
+        if let Some(kept) = replays.kept(id) {
+            return Ok(Some(Ok(kept)));
+        }
+        let Ok(_replaying) = replays.replaying.try_lock() else { return Ok(Some(Err(BUSY.into()))) };
+        let view = build(history, id)?;
+        if view["result"].is_object() {
+            replays.keep(id, &view);
+        }
+        return Ok(Some(Ok(view)));
+    }
+    Ok(Some(Ok(build(history, id)?)))
+}
+
+/// Calibration `id` as stored now, a finished one replayed.
+fn build(history: &History, id: i64) -> Result<serde_json::Value, ExperimentError> {
+    let loaded = load(history, id)?.ok_or_else(|| ExperimentError::Other(format!("experiment {id} is gone")))?;
     let spec = &loaded.spec;
     let best = loaded
         .evaluations
@@ -127,14 +148,14 @@ pub fn view(
             .collect::<serde_json::Map<_, _>>()
     });
     let (result, result_note) = if loaded.status == "finished" {
-        match replays.result(id, spec, loaded.evaluations.clone()) {
+        match replay(id, spec, loaded.evaluations.clone()) {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e)),
         }
     } else {
         (None, None)
     };
-    Ok(Some(Ok(serde_json::json!({
+    Ok(serde_json::json!({
         "id": id,
         "name": spec.base.name,
         "status": loaded.status,
@@ -151,7 +172,7 @@ pub fn view(
         "result": result,
         "result_note": result_note,
         "meaning": meanings(),
-    }))))
+    }))
 }
 
 #[cfg(test)]
@@ -188,6 +209,11 @@ mod tests {
         // Asked again, the kept result: the same bytes, no second replay.
         assert_eq!(view(&history, id, &replays).unwrap().unwrap().unwrap(), v);
         assert_eq!(replays.done.lock().unwrap().len(), 1);
+        // While another replay runs, a finished calibration not yet kept is not waited for.
+        replays.done.lock().unwrap().clear();
+        let busy = replays.replaying.lock().unwrap();
+        assert_eq!(view(&history, id, &replays).unwrap().unwrap(), Err(BUSY.to_string()));
+        drop(busy);
         assert!(v["best_loss"].as_f64().unwrap() >= 0.0);
         assert!(v["best"]["firms.price_adjustment"].as_f64().is_some());
 
