@@ -98,16 +98,15 @@ fn paused(bridge: &Bridge) -> bool {
 
 /// What the guard makes of `free` bytes falling at `falling` bytes a second; the status
 /// published, and whether to pause.
-fn judge(free: u64, falling: f64, limits: Thresholds, dir: &Path) -> (DiskStatus, bool) {
+fn judge(free: u64, falling: f64, limits: Thresholds) -> (DiskStatus, bool) {
     let soon = free.saturating_sub((falling * HORIZON.as_secs_f64()) as u64);
     let rate = if falling >= 1.0 { format!(", falling {}/s", bytes(falling as u64)) } else { String::new() };
     let (state, message, pause) = if soon < limits.pause_below {
         (
             "paused",
             format!(
-                "{} free on the disk of {}{rate}, under --min-free-disk {} within {} s: the run is paused (free space, then resume it)",
+                "{} free on the data directory's disk{rate}, under --min-free-disk {} within {} s: the run is paused (free space, then resume it)",
                 bytes(free),
-                dir.display(),
                 bytes(limits.pause_below),
                 HORIZON.as_secs()
             ),
@@ -117,9 +116,8 @@ fn judge(free: u64, falling: f64, limits: Thresholds, dir: &Path) -> (DiskStatus
         (
             "low",
             format!(
-                "{} free on the disk of {}{rate}, under {}: the run will be paused under --min-free-disk {}",
+                "{} free on the data directory's disk{rate}, under {}: the run will be paused under --min-free-disk {}",
                 bytes(free),
-                dir.display(),
                 bytes(limits.warn_below),
                 bytes(limits.pause_below)
             ),
@@ -151,13 +149,13 @@ impl DiskGuard {
                     Ok(free) => {
                         unreadable = false;
                         let rate = falling.note(free, std::time::Instant::now());
-                        let (status, pause) = judge(free, rate, limits, &dir);
+                        let (status, pause) = judge(free, rate, limits);
                         if status.state != last_state {
                             match status.state {
                                 "ok" => {
                                     info!(free = free, "disk: {} free on the disk of {}", bytes(free), dir.display())
                                 }
-                                _ => warn!(free = free, "disk: {}", status.message),
+                                _ => warn!(free = free, dir = %dir.display(), "disk: {}", status.message),
                             }
                             last_state = status.state;
                         }
@@ -213,12 +211,11 @@ mod tests {
         assert_eq!(bytes(812 << 20), "812 MiB");
         assert_eq!(bytes(3 << 29), "1.5 GiB");
         let limits = Thresholds::min_free(1 << 30);
-        let dir = Path::new("data");
-        assert_eq!(judge(3 << 30, 0.0, limits, dir).0.state, "ok");
-        let (low, pause) = judge(1536 << 20, 0.0, limits, dir);
+        assert_eq!(judge(3 << 30, 0.0, limits).0.state, "ok");
+        let (low, pause) = judge(1536 << 20, 0.0, limits);
         assert_eq!((low.state, pause), ("low", false));
-        assert!(low.message.contains("1.5 GiB free on the disk of data, under 2.0 GiB"), "{}", low.message);
-        let (paused, pause) = judge(512 << 20, 0.0, limits, dir);
+        assert!(low.message.contains("1.5 GiB free on the data directory's disk, under 2.0 GiB"), "{}", low.message);
+        let (paused, pause) = judge(512 << 20, 0.0, limits);
         assert_eq!((paused.state, pause), ("paused", true));
         assert!(
             paused.message.contains("under --min-free-disk 1.0 GiB within 2 s: the run is paused"),
@@ -226,9 +223,13 @@ mod tests {
             paused.message
         );
         // 3 GiB free, falling 1.5 GiB a second: none left within the horizon, so paused now.
-        let (soon, pause) = judge(3 << 30, (3u64 << 29) as f64, limits, dir);
+        let (soon, pause) = judge(3 << 30, (3u64 << 29) as f64, limits);
         assert_eq!((soon.state, pause), ("paused", true));
-        assert!(soon.message.contains("3.0 GiB free on the disk of data, falling 1.5 GiB/s"), "{}", soon.message);
+        assert!(
+            soon.message.contains("3.0 GiB free on the data directory's disk, falling 1.5 GiB/s"),
+            "{}",
+            soon.message
+        );
     }
 
     #[test]

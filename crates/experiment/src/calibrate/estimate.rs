@@ -212,6 +212,8 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
                 f.key, f.min, f.max
             ));
         }
+        // What the warnings say: the whole bounds for a parameter not pinned down.
+        let (lo, hi) = if unidentified[j] || !se_u.is_finite() || hi - lo >= 1.0 { (0.0, 1.0) } else { (lo, hi) };
         intervals.push((f.value(lo.max(0.0)), f.value(hi.min(1.0))));
     }
     let moments: Vec<MomentFit> = (0..m)

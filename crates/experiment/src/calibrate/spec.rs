@@ -26,6 +26,10 @@ use watchtower_protocol::Indicators;
 use crate::calibrate::moments::Moment;
 use crate::spec::{ExperimentSpec, SpecError};
 
+/// The fewest observations a data target's model series may have (the window's ticks
+/// over `ticks_per_observation`).
+pub const MIN_OBSERVATIONS: u64 = 8;
+
 /// The keys a calibration adds to an experiment spec.
 pub const KEYS: &[&str] = &["free", "target", "moments", "ensemble", "budget", "weighting", "hp_lambda"];
 
@@ -216,6 +220,22 @@ impl CalibrationSpec {
                 .expect("synthetic")
                 .registry()
                 .map_err(|e| SpecError { origin: set[0].origin.clone(), message: e.to_string() })?;
+        }
+        // A model series of fewer observations than this has no sd or autocorrelation
+        // worth matching (and none at all below two).
+        if let Target::Data(d) = &self.target {
+            let window = self.base.window();
+            if window / d.ticks_per_observation < MIN_OBSERVATIONS {
+                return Err(doc.error(
+                    &doc.root,
+                    format!(
+                        "target.data.ticks_per_observation {} makes {} observations of the {window} ticks from `warmup` to `ticks`; \
+                         at least {MIN_OBSERVATIONS} are needed (lengthen `ticks` or lower ticks_per_observation)",
+                        d.ticks_per_observation,
+                        window / d.ticks_per_observation
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -473,5 +493,18 @@ mod tests {
         assert!(e.contains("`seeds` has no place"), "{e}");
         let e = error(&SMALL.replace("unemployment_rate: [mean]", "unemployment: [mean]"));
         assert!(e.contains("did you mean `unemployment_rate`"), "{e}");
+        // 60 ticks of window in observations of 10 ticks: 6, too few for an sd or an acf.
+        let data = "target:\n  data:\n    file: us.csv\n    ticks_per_observation: 10\n    columns:\n      inflation: {column: infl}\n      unemployment_rate: {column: unemp}\n";
+        let spec = SMALL.replace("target:\n  synthetic: {set: {firms.price_adjustment: 0.12}, seed: 2}\n", data);
+        let e = error(&spec);
+        assert!(e.contains("ticks_per_observation 10 makes 6 observations") && e.contains("at least 8"), "{e}");
+        assert!(
+            CalibrationSpec::parse(
+                &spec.replace("ticks_per_observation: 10", "ticks_per_observation: 5"),
+                "c.yaml",
+                &[]
+            )
+            .is_ok()
+        );
     }
 }
