@@ -190,6 +190,13 @@ impl Evaluator for Remote<'_, '_> {
                 return Err(Halt::Error(words));
             }
         };
+        let width = self.spec.moment_names().len();
+        if let Some(short) = moments.as_slice().iter().position(|m| m.len() != width) {
+            return Err(Halt::Error(format!(
+                "the executor answered simulation {short} of a batch with {} moments, not the spec's {width}",
+                moments.as_slice()[short].len()
+            )));
+        }
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             let per_seed: Vec<Vec<f64>> = moments.by_ref().take(r.seeds.len()).collect();

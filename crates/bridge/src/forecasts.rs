@@ -93,6 +93,9 @@ pub struct Busy {
 struct Book {
     next_id: u64,
     kept: VecDeque<ForecastStatus>,
+    /// The JSON of each ended forecast kept, written once when it ends: a done one is
+    /// megabytes (every band), and `GET /api/forecasts/{id}` is a read anyone may make.
+    ended: Vec<(u64, Arc<[u8]>)>,
 }
 
 /// The forecasts of this process, shared by the engine side, the threads that run
@@ -105,11 +108,25 @@ impl Forecasts {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The forecast running now, if one is: asked before the engine thread copies an
+    /// economy for a new one, so a refused request costs no copy.
+    pub fn busy(&self) -> Option<Busy> {
+        Self::running(&self.book())
+    }
+
+    fn running(book: &Book) -> Option<Busy> {
+        book.kept.iter().find(|f| f.state == ForecastState::Running).map(|r| Busy {
+            id: r.id,
+            pairs_done: r.pairs_done,
+            seeds: r.seeds,
+        })
+    }
+
     /// Registers a forecast as running, or says which one still runs.
     pub fn begin(&self, plan: ForecastPlan) -> Result<ForecastStatus, Busy> {
         let mut book = self.book();
-        if let Some(running) = book.kept.iter().find(|f| f.state == ForecastState::Running) {
-            return Err(Busy { id: running.id, pairs_done: running.pairs_done, seeds: running.seeds });
+        if let Some(busy) = Self::running(&book) {
+            return Err(busy);
         }
         book.next_id += 1;
         let status = ForecastStatus {
@@ -128,7 +145,9 @@ impl Forecasts {
         };
         book.kept.push_back(status.clone());
         while book.kept.len() > KEPT_FORECASTS {
-            book.kept.pop_front();
+            if let Some(gone) = book.kept.pop_front() {
+                book.ended.retain(|(id, _)| *id != gone.id);
+            }
         }
         Ok(status)
     }
@@ -142,20 +161,33 @@ impl Forecasts {
 
     /// Forecast `id` ended: its forecast, or why not.
     pub fn finish(&self, id: u64, result: Result<EffectForecast, String>) {
-        if let Some(f) = self.book().kept.iter_mut().find(|f| f.id == id) {
-            f.elapsed_ms = now_ms().saturating_sub(f.started_ms);
-            match result {
-                Ok(forecast) => {
-                    f.state = ForecastState::Done;
-                    f.pairs_done = f.seeds;
-                    f.forecast = Some(Arc::new(forecast));
-                }
-                Err(error) => {
-                    f.state = ForecastState::Failed;
-                    f.error = Some(error);
-                }
+        let mut book = self.book();
+        let Some(f) = book.kept.iter_mut().find(|f| f.id == id) else { return };
+        f.elapsed_ms = now_ms().saturating_sub(f.started_ms);
+        match result {
+            Ok(forecast) => {
+                f.state = ForecastState::Done;
+                f.pairs_done = f.seeds;
+                f.forecast = Some(Arc::new(forecast));
+            }
+            Err(error) => {
+                f.state = ForecastState::Failed;
+                f.error = Some(error);
             }
         }
+        let json: Arc<[u8]> = serde_json::to_vec(&*f).unwrap_or_default().into();
+        book.ended.push((id, json));
+    }
+
+    /// Forecast `id` as JSON, if it is kept: an ended one's bytes as written when it
+    /// ended (no work per request), a running one's status (small: no bands yet).
+    pub fn json(&self, id: u64) -> Option<Arc<[u8]>> {
+        let book = self.book();
+        if let Some((_, json)) = book.ended.iter().find(|(ended, _)| *ended == id) {
+            return Some(Arc::clone(json));
+        }
+        let status = book.kept.iter().find(|f| f.id == id).map(Self::timed)?;
+        Some(serde_json::to_vec(&status).unwrap_or_default().into())
     }
 
     /// Forecast `id`, if it is kept.
@@ -189,10 +221,17 @@ mod tests {
         assert_eq!(forecasts.get(first.id).unwrap().pairs_done, 2);
         forecasts.finish(first.id, Err("stopped".into()));
         assert_eq!(forecasts.get(first.id).unwrap().state, ForecastState::Failed);
+        // An ended forecast's JSON is written once: every request gets the same bytes.
+        let (a, b) = (forecasts.json(first.id).unwrap(), forecasts.json(first.id).unwrap());
+        assert!(Arc::ptr_eq(&a, &b));
+        let served: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!((served["state"].as_str(), served["error"].as_str()), (Some("failed"), Some("stopped")));
         for _ in 0..KEPT_FORECASTS {
             let next = forecasts.begin(plan()).unwrap();
             forecasts.finish(next.id, Err("stopped".into()));
         }
         assert!(forecasts.get(first.id).is_none(), "only the last {KEPT_FORECASTS} are kept");
+        assert!(forecasts.json(first.id).is_none());
+        assert_eq!(forecasts.book().ended.len(), KEPT_FORECASTS, "the JSON goes with its forecast");
     }
 }

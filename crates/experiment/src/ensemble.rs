@@ -412,8 +412,13 @@ impl Forecaster for InBackground {
         let inside = std::sync::Arc::clone(&finish);
         let spawned = std::thread::Builder::new().name(format!("forecast-{id}")).spawn(move || {
             let ensemble = Ensemble { start, schedule, changes, seeds, ticks };
-            let result = ensemble.run(jobs, &stop, progress);
-            let answer = result.map(|f| f.to_dto(run, &ensemble.changes)).map_err(|e| e.to_string());
+            // A panic in a pair (or a thread that cannot start) must still end the
+            // forecast, or it would stay `running` and refuse every later one.
+            let run_all = std::panic::AssertUnwindSafe(|| ensemble.run(jobs, &stop, progress));
+            let answer = match std::panic::catch_unwind(run_all) {
+                Ok(result) => result.map(|f| f.to_dto(run, &ensemble.changes)).map_err(|e| e.to_string()),
+                Err(_) => Err("the forecast stopped on an internal error (a panic); see the server's log".to_string()),
+            };
             if let Some(finish) = inside.lock().expect("not poisoned").take() {
                 finish(answer);
             }

@@ -107,6 +107,9 @@ impl LiveBranches {
         let Some(forecaster) = &self.forecaster else {
             return Err(Refusal::new(RefusalCode::Unavailable, "this server makes no effect forecasts"));
         };
+        if let Some(busy) = self.bridge.forecasts.busy() {
+            return Err(Refusal::new(RefusalCode::Busy, busy.to_string()));
+        }
         let (start, schedule) = group.copy(run).map_err(refusal)?;
         validate_changes(start.registry(), &set).map_err(|e| Refusal::new(RefusalCode::Invalid, e))?;
         let plan = ForecastPlan { run, fork_tick: start.tick(), seeds, ticks, changes: set.iter().cloned().collect() };

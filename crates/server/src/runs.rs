@@ -266,8 +266,10 @@ pub async fn forecast(State((state, _)): AppState, Path(run): Path<i64>, headers
 
 /// `GET /api/forecasts/{id}`.
 pub async fn forecast_status(State((state, _)): AppState, Path(id): Path<u64>) -> Response {
-    match state.bridge.forecasts.get(id) {
-        Some(status) => Json(status).into_response(),
+    match state.bridge.forecasts.json(id) {
+        Some(json) => {
+            ([(header::CONTENT_TYPE, "application/json")], axum::body::Bytes::from_owner(json)).into_response()
+        }
         None => problem(
             StatusCode::NOT_FOUND,
             format!("no forecast {id} here (the last {} are kept)", watchtower_bridge::forecasts::KEPT_FORECASTS),
