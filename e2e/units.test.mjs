@@ -52,7 +52,7 @@ async function main() {
   // Let it pass two redenominations (one every ~250 ticks here), then pause to compare.
   await waitFor(() => Number(document.querySelector('[data-testid=tick]').textContent.replace(/[^0-9]/g, '')) > 900, null, 30_000, 'tick 900');
   await page.click('[data-testid=btn-pause]');
-  await waitText('[data-testid=sim-status]', /^Paused at tick \d+/, 5_000, 'the pause');
+  await waitText('[data-testid=sim-status]', /^Paused after tick [\d,]+/, 5_000, 'the pause');
   await sleep(500);
   const tick = Number((await text('tick')).replace(/[^0-9]/g, ''));
   const row = (await api(base, `/api/history?from=${tick}&to=${tick}`)).body.ticks[0];
