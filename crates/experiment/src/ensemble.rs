@@ -489,20 +489,53 @@ impl Forecast {
     /// The effect table in words: per indicator its effect, its 95% interval and unit,
     /// and the baseline's level for scale.
     pub fn table(&self) -> String {
+        let rows: Vec<[String; 6]> = MEASURED
+            .iter()
+            .zip(&self.effects)
+            .zip(&self.baseline)
+            .map(|((m, e), level)| {
+                [
+                    m.label.to_string(),
+                    signed(e.mean),
+                    format!("[{}, {}]", signed(e.lo), signed(e.hi)),
+                    m.effect_unit.to_string(),
+                    figure(*level),
+                    m.level_unit.to_string(),
+                ]
+            })
+            .collect();
+        // Each column as wide as its widest cell (a unit may be long: "genesis currency
+        // units per tick"), so the columns line up whatever the numbers.
+        let head = ["indicator", "effect", "95% interval", "unit", "baseline level", ""];
+        let width =
+            |c: usize| rows.iter().map(|r| r[c].chars().count()).chain([head[c].chars().count()]).max().unwrap_or(0);
+        let w: Vec<usize> = (0..4).map(width).collect();
         let mut s = format!(
-            "  {:<28}{:>16}  {:<38}{:<28}{}\n",
-            "indicator", "effect", "95% interval", "unit", "baseline level"
+            "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}\n",
+            head[0],
+            head[1],
+            head[2],
+            head[3],
+            head[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
         );
-        for ((m, e), level) in MEASURED.iter().zip(&self.effects).zip(&self.baseline) {
-            let interval = format!("[{}, {}]", signed(e.lo), signed(e.hi));
+        for r in &rows {
             let _ = writeln!(
                 s,
-                "  {:<28}{:>16}  {interval:<38}{:<28}{} {}",
-                m.label,
-                signed(e.mean),
-                m.effect_unit,
-                figure(*level),
-                m.level_unit
+                "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {} {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3]
             );
         }
         s
