@@ -505,38 +505,16 @@ impl Forecast {
             })
             .collect();
         // Each column as wide as its widest cell (a unit may be long: "genesis currency
-        // units per tick"), so the columns line up whatever the numbers.
-        let head = ["indicator", "effect", "95% interval", "unit", "baseline level", ""];
-        let width =
-            |c: usize| rows.iter().map(|r| r[c].chars().count()).chain([head[c].chars().count()]).max().unwrap_or(0);
-        let w: Vec<usize> = (0..4).map(width).collect();
-        let mut s = format!(
-            "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}\n",
-            head[0],
-            head[1],
-            head[2],
-            head[3],
-            head[4],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3]
-        );
-        for r in &rows {
-            let _ = writeln!(
-                s,
-                "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {} {}",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2],
-                w3 = w[3]
-            );
+        // units per tick"), so the columns line up whatever the numbers; the header is
+        // the first row.
+        let head = ["indicator", "effect", "95% interval", "unit", "baseline level", ""].map(String::from);
+        let rows: Vec<[String; 6]> = std::iter::once(head).chain(rows).collect();
+        let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+        let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+        let mut s = String::new();
+        for [indicator, effect, interval, unit, level, level_unit] in &rows {
+            let line = format!("  {indicator:<w0$}  {effect:>w1$}  {interval:<w2$}  {unit:<w3$}  {level} {level_unit}");
+            let _ = writeln!(s, "{}", line.trim_end());
         }
         s
     }
