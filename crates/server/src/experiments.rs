@@ -1,11 +1,12 @@
 //! `GET /api/experiments`, `/api/experiments/{id}`, `/api/experiments/{id}/fan`,
-//! `/api/experiments/{id}/cells` and `/api/experiments/{id}/sensitivity`: the
-//! experiments recorded in the store, one experiment's spec, progress and summary table,
-//! an ensemble's fan chart, a grid's heat-map cells and a designed experiment's
-//! sensitivity indices. Every read goes through the readers' gate (`readers.rs`) on a
-//! blocking thread; the fan, the cells and the indices come through the
-//! [`ExperimentReader`] seam, since the server cannot decode the experiment crate's
-//! summaries itself.
+//! `/api/experiments/{id}/cells`, `/api/experiments/{id}/sensitivity` and
+//! `/api/experiments/{id}/calibration`: the experiments recorded in the store, one
+//! experiment's spec, progress and summary table, an ensemble's fan chart, a grid's
+//! heat-map cells, a designed experiment's sensitivity indices and a calibration. Every
+//! read goes through the readers' gate (`readers.rs`) on a blocking thread; the fan, the
+//! cells, the indices and the calibration come through the [`ExperimentReader`] seam
+//! (`ask_reader`), since the server cannot decode the experiment crate's summaries
+//! itself.
 //!
 //! [`ExperimentReader`]: crate::ExperimentReader
 
@@ -16,10 +17,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::ExperimentReader;
 use crate::query::whole;
 use crate::readers::{QUEUE_WAIT, ReadError};
 use crate::respond::{no_store, problem, read_json};
-use crate::state::{AppState, CellsQuery, ExperimentAnswer};
+use crate::state::{AppState, CellsQuery, ExperimentAnswer, ServerState};
+use watchtower_store::{History, StoreError};
 
 /// `GET /api/experiments`: every experiment, newest first, with its progress.
 pub async fn experiments(State((state, _)): AppState) -> Response {
@@ -91,26 +94,18 @@ pub struct FanQuery {
 /// mean across seeds and its 95% interval per block of ticks, for the baseline and, with a
 /// fork, the branch (default indicator: the experiment's first).
 pub async fn experiment_fan(State((state, _)): AppState, Path(id): Path<i64>, Query(q): Query<FanQuery>) -> Response {
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    let Some(reader) = state.config.experiments.clone() else {
-        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' fan charts");
-    };
     let indicator = q.indicator.filter(|i| !i.trim().is_empty());
-    let answer = readers
-        .read(QUEUE_WAIT, move |h| {
-            let indicator = match indicator {
-                Some(indicator) => indicator,
-                None => match h.experiment(id)? {
-                    Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
-                    None => return Ok(Ok(ExperimentAnswer::NoExperiment)),
-                },
-            };
-            Ok(reader.fan(h, id, &indicator))
-        })
-        .await;
-    experiment_answer(id, answer)
+    ask_reader(&state, id, "experiments' fan charts", move |reader, h| {
+        let indicator = match indicator {
+            Some(indicator) => indicator,
+            None => match h.experiment(id)? {
+                Some(d) => d.row.layout["indicators"][0].as_str().unwrap_or_default().to_string(),
+                None => return Ok(Ok(ExperimentAnswer::NoExperiment)),
+            },
+        };
+        Ok(reader.fan(h, id, &indicator))
+    })
+    .await
 }
 
 /// The heat map's query parameters, as text so each is checked by name.
@@ -135,14 +130,7 @@ pub async fn experiment_cells(
         (Ok(x), Ok(y)) => CellsQuery { column: q.column.filter(|c| !c.trim().is_empty()), x, y },
         (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
     };
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    let Some(reader) = state.config.experiments.clone() else {
-        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' heat maps");
-    };
-    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.cells(h, id, &query))).await;
-    experiment_answer(id, answer)
+    ask_reader(&state, id, "experiments' heat maps", move |reader, h| Ok(reader.cells(h, id, &query))).await
 }
 
 /// The sensitivity query's parameter.
@@ -160,15 +148,11 @@ pub async fn experiment_sensitivity(
     Path(id): Path<i64>,
     Query(q): Query<SensitivityQuery>,
 ) -> Response {
-    let Some(readers) = &state.readers else {
-        return no_store();
-    };
-    let Some(reader) = state.config.experiments.clone() else {
-        return problem(StatusCode::NOT_FOUND, "this server cannot read experiments' sensitivity indices");
-    };
     let indicator = q.indicator.filter(|i| !i.trim().is_empty());
-    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.sensitivity(h, id, indicator.as_deref()))).await;
-    experiment_answer(id, answer)
+    ask_reader(&state, id, "experiments' sensitivity indices", move |reader, h| {
+        Ok(reader.sensitivity(h, id, indicator.as_deref()))
+    })
+    .await
 }
 
 /// `GET /api/experiments/{id}/calibration`: a calibration's evaluations and simulations
@@ -177,14 +161,29 @@ pub async fn experiment_sensitivity(
 /// warnings (`watchtower calibrate --json`'s), computed by the experiment crate from
 /// what is stored. 400 for an experiment that is not a calibration.
 pub async fn experiment_calibration(State((state, _)): AppState, Path(id): Path<i64>) -> Response {
+    ask_reader(&state, id, "calibrations", move |reader, h| Ok(reader.calibration(h, id))).await
+}
+
+/// Asks the server's [`ExperimentReader`] about experiment `id` through the readers'
+/// gate (`ask` runs on a blocking thread with a read connection) and answers with what
+/// it says; 503 without a store, 404 naming `what` when the server has no reader.
+///
+/// [`ExperimentReader`]: crate::ExperimentReader
+async fn ask_reader(
+    state: &ServerState,
+    id: i64,
+    what: &str,
+    ask: impl FnOnce(&dyn ExperimentReader, &History) -> Result<Result<ExperimentAnswer, String>, StoreError>
+    + Send
+    + 'static,
+) -> Response {
     let Some(readers) = &state.readers else {
         return no_store();
     };
     let Some(reader) = state.config.experiments.clone() else {
-        return problem(StatusCode::NOT_FOUND, "this server cannot read calibrations");
+        return problem(StatusCode::NOT_FOUND, format!("this server cannot read {what}"));
     };
-    let answer = readers.read(QUEUE_WAIT, move |h| Ok(reader.calibration(h, id))).await;
-    experiment_answer(id, answer)
+    experiment_answer(id, readers.read(QUEUE_WAIT, move |h| ask(&*reader, h)).await)
 }
 
 /// An experiment reader's answer as a response.
