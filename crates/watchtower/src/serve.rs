@@ -391,10 +391,10 @@ impl ExperimentReader for Experiments {
     fn calibration(&self, history: &History, id: i64) -> Result<ExperimentAnswer, String> {
         use watchtower_experiment::calibrate::view;
         Ok(match view::view(history, id, &self.replays).map_err(|e| e.to_string())? {
-            Some(Ok(value)) => ExperimentAnswer::Found(value),
-            Some(Err(message)) if message == view::BUSY => ExperimentAnswer::Busy(message),
-            Some(Err(message)) => ExperimentAnswer::Refused(message),
-            None => ExperimentAnswer::NoExperiment,
+            view::Answer::Found(value) => ExperimentAnswer::Found(value),
+            view::Answer::Busy => ExperimentAnswer::Busy(view::BUSY.into()),
+            view::Answer::Refused(message) => ExperimentAnswer::Refused(message),
+            view::Answer::NoExperiment => ExperimentAnswer::NoExperiment,
         })
     }
 }

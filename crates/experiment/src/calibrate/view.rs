@@ -101,34 +101,41 @@ impl Replays {
     }
 }
 
-/// What the endpoint answers while another request replays a calibration.
+/// What [`view`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The calibration as the page shows it.
+    Found(serde_json::Value),
+    /// No experiment with that id.
+    NoExperiment,
+    /// The experiment is not a calibration (in words).
+    Refused(String),
+    /// Another finished calibration is being replayed right now: ask again ([`BUSY`]).
+    Busy,
+}
+
+/// What the endpoint says while another request replays a calibration.
 pub const BUSY: &str = "another calibration's result is being prepared: ask again in a few seconds";
 
-/// Calibration `id` for the dashboard: `None` when there is no such experiment,
-/// `Some(Err)` (in words) when it is not a calibration, or when another finished
-/// calibration is being replayed right now ([`BUSY`]). A finished one's view is kept in
-/// `replays` once its replay succeeded: asking again is a copy.
-pub fn view(
-    history: &History,
-    id: i64,
-    replays: &Replays,
-) -> Result<Option<Result<serde_json::Value, String>>, ExperimentError> {
-    let Some(detail) = history.experiment(id)? else { return Ok(None) };
+/// Calibration `id` for the dashboard. A finished one's view is kept in `replays` once
+/// its replay succeeded: asking again is a copy.
+pub fn view(history: &History, id: i64, replays: &Replays) -> Result<Answer, ExperimentError> {
+    let Some(detail) = history.experiment(id)? else { return Ok(Answer::NoExperiment) };
     if !is_calibration(&detail.row.layout) {
-        return Ok(Some(Err(format!("experiment {id} is not a calibration"))));
+        return Ok(Answer::Refused(format!("experiment {id} is not a calibration")));
     }
     if detail.row.status == "finished" {
         if let Some(kept) = replays.kept(id) {
-            return Ok(Some(Ok(kept)));
+            return Ok(Answer::Found(kept));
         }
-        let Ok(_replaying) = replays.replaying.try_lock() else { return Ok(Some(Err(BUSY.into()))) };
+        let Ok(_replaying) = replays.replaying.try_lock() else { return Ok(Answer::Busy) };
         let view = build(history, id)?;
         if view["result"].is_object() {
             replays.keep(id, &view);
         }
-        return Ok(Some(Ok(view)));
+        return Ok(Answer::Found(view));
     }
-    Ok(Some(Ok(build(history, id)?)))
+    Ok(Answer::Found(build(history, id)?))
 }
 
 /// Calibration `id` as stored now, a finished one replayed.
@@ -203,28 +210,28 @@ mod tests {
         let (id, json) = run(&db, None);
         let history = History::open(&db, 1).unwrap();
         let replays = Replays::default();
-        let v = view(&history, id, &replays).unwrap().unwrap().unwrap();
+        let Answer::Found(v) = view(&history, id, &replays).unwrap() else { panic!("no view") };
         assert_eq!(v["status"], "finished");
         assert_eq!(v["result"], json.unwrap(), "the replay is the run's result, bit for bit ({})", v["result_note"]);
         // Asked again, the kept result: the same bytes, no second replay.
-        assert_eq!(view(&history, id, &replays).unwrap().unwrap().unwrap(), v);
+        assert_eq!(view(&history, id, &replays).unwrap(), Answer::Found(v.clone()));
         assert_eq!(replays.done.lock().unwrap().len(), 1);
         // While another replay runs, a finished calibration not yet kept is not waited for.
         replays.done.lock().unwrap().clear();
         let busy = replays.replaying.lock().unwrap();
-        assert_eq!(view(&history, id, &replays).unwrap().unwrap(), Err(BUSY.to_string()));
+        assert_eq!(view(&history, id, &replays).unwrap(), Answer::Busy);
         drop(busy);
         assert!(v["best_loss"].as_f64().unwrap() >= 0.0);
         assert!(v["best"]["firms.price_adjustment"].as_f64().is_some());
 
         let (cut, none) = run(&db, Some(8));
         assert!(none.is_none());
-        let v = view(&History::open(&db, 1).unwrap(), cut, &replays).unwrap().unwrap().unwrap();
+        let Answer::Found(v) = view(&History::open(&db, 1).unwrap(), cut, &replays).unwrap() else { panic!("no view") };
         assert_eq!(v["status"], "interrupted");
         assert!(v["result"].is_null());
         assert!(v["evaluations"].as_u64().unwrap() >= 8);
         assert_eq!(v["budget"], 90);
 
-        assert!(view(&history, 99, &replays).unwrap().is_none());
+        assert_eq!(view(&history, 99, &replays).unwrap(), Answer::NoExperiment);
     }
 }
