@@ -244,15 +244,7 @@ impl Sink for Trace {
 
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         if let Some(outcome) = cycle.outcome {
-            let all: Vec<f64> = outcome
-                .telemetry
-                .indicators
-                .reported()
-                .map(|v| match v {
-                    IndicatorValue::Int(i) => i as f64,
-                    IndicatorValue::Real(x) => x,
-                })
-                .collect();
+            let all: Vec<f64> = outcome.telemetry.indicators.reported().map(IndicatorValue::as_f64).collect();
             self.values.extend(self.fields.iter().zip(MEASURED).map(|(&i, m)| all[i] * m.scale));
         }
         Ok(Flow::Continue)

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use watchtower_engine::Capture;
-use watchtower_protocol::{IndicatorValue, Indicators};
+use watchtower_protocol::Indicators;
 
 use watchtower_runner::report::EconomicPhase;
 use watchtower_runner::session::Cycle;
@@ -344,10 +344,7 @@ impl SummarySink {
         // One pass over the fields, cheap next to a tick.
         let mut values = [0.0f64; 64];
         for (slot, v) in values.iter_mut().zip(indicators.reported()) {
-            *slot = match v {
-                IndicatorValue::Int(i) => i as f64,
-                IndicatorValue::Real(x) => x,
-            };
+            *slot = v.as_f64();
         }
         let in_window = tick >= self.warmup;
         for t in &mut self.trackers {

@@ -24,6 +24,16 @@ pub enum IndicatorValue {
     Real(f64),
 }
 
+impl IndicatorValue {
+    /// The value as a float (a count or cents converted exactly up to 2^53).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            IndicatorValue::Int(i) => i as f64,
+            IndicatorValue::Real(x) => x,
+        }
+    }
+}
+
 /// Converts an indicator field into an [`IndicatorValue`].
 trait AsIndicator {
     const SQL_TYPE: &'static str;

@@ -77,20 +77,13 @@ fn difference(a: IndicatorValue, b: IndicatorValue) -> IndicatorValue {
     }
 }
 
-fn as_f64(v: IndicatorValue) -> f64 {
-    match v {
-        IndicatorValue::Int(i) => i as f64,
-        IndicatorValue::Real(x) => x,
-    }
-}
-
 impl<W: Write> PairedTable<W> {
     fn write_row(&mut self, tick: u64, base: &Indicators, branch: &Indicators) -> std::io::Result<()> {
         self.line.clear();
         let pairs: Vec<(IndicatorValue, IndicatorValue)> = base.reported().zip(branch.reported()).collect();
         for (i, (a, b)) in pairs.iter().enumerate() {
-            self.sums[i].0 += as_f64(*a);
-            self.sums[i].1 += as_f64(*b);
+            self.sums[i].0 += a.as_f64();
+            self.sums[i].1 += b.as_f64();
         }
         match self.format {
             Format::Csv => {

@@ -31,10 +31,7 @@ impl Sink for SeriesSink {
         {
             let values: Vec<IndicatorValue> = outcome.telemetry.indicators.reported().collect();
             for (s, &f) in self.series.iter_mut().zip(&self.fields) {
-                s.push(match values[f] {
-                    IndicatorValue::Int(i) => i as f64,
-                    IndicatorValue::Real(x) => x,
-                });
+                s.push(values[f].as_f64());
             }
         }
         Ok(Flow::Continue)
