@@ -6,12 +6,14 @@
 //!     └─ search: batches, each a pure function of the spec and the batches before it
 //!          scrambled Sobol start ─> Gaussian-process expected improvement ─> Nelder–Mead
 //!          every point on the same ensemble seeds (common random numbers)
-//!     └─ estimate: the best point; Σ and the Jacobian there ─> sandwich, J test, table
+//!     └─ estimate: the best point; Σ there, the Jacobian by a local regression on the
+//!          points nearby (or differences) ─> sandwich, J test, table
 //! ```
 
 pub mod data;
 pub mod estimate;
 pub mod evaluate;
+pub mod jacobian;
 pub mod lifecycle;
 pub mod moments;
 pub mod plot;

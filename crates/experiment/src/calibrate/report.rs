@@ -33,8 +33,8 @@ pub fn to_json(id: i64, spec: &CalibrationSpec, o: &Outcome) -> serde_json::Valu
         "j_test": u.j_test.as_ref().map(|j| serde_json::json!({"statistic": number(j.statistic), "df": j.df, "p_value": number(j.p_value)})),
         "warnings": u.warnings,
         "method": format!(
-            "method of simulated moments, {} weighting, {} seeds a point (common random numbers); standard errors by the sandwich with the (1 + 1/S) simulation correction",
-            spec.weighting.name(), spec.ensemble
+            "method of simulated moments, {} weighting, {} seeds a point (common random numbers); standard errors by the sandwich with the (1 + 1/S) simulation correction; {}",
+            spec.weighting.name(), spec.ensemble, o.jacobian.describe()
         ),
     })
 }

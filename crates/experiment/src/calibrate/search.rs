@@ -24,6 +24,7 @@ use nalgebra::DMatrix;
 
 use crate::calibrate::data::{Observed, bootstrap};
 use crate::calibrate::estimate::{self, Inputs, Uncertainty, covariance, difference_points, weights};
+use crate::calibrate::jacobian;
 use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::calibrate::surrogate::Gp;
@@ -165,6 +166,8 @@ pub struct Outcome {
     pub simulations: u64,
     /// The best loss.
     pub loss: f64,
+    /// How the Jacobian behind the standard errors was found.
+    pub jacobian: jacobian::Source,
 }
 
 /// Scrambled Sobol points on the unit cube: point `i` of `n`, `dims` coordinates,
@@ -299,15 +302,19 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     let (sigma, jac) =
         if alloc.covariance_runs > 0 { (covariance(&got[0].per_seed), &got[1..]) } else { (sigma0, &got[..]) };
     let m = spec.moments.len();
-    let mut jacobian = vec![vec![0.0; p]; m];
+    let mut differences = vec![vec![0.0; p]; m];
     for j in 0..p {
         let (_, _, h) = difference_points(&best.unit, j);
         let (plus, minus) = (jac[2 * j].moments(), jac[2 * j + 1].moments());
         for i in 0..m {
-            jacobian[i][j] = (plus[i] - minus[i]) / h;
+            differences[i][j] = (plus[i] - minus[i]) / h;
         }
     }
     all.extend(got.iter().cloned());
+    let (jacobian, jacobian_source) = match jacobian::regression(&all, &best.unit) {
+        Some((g, points)) => (g, jacobian::Source::Regression { points }),
+        None => (differences, jacobian::Source::Differences),
+    };
     let names = spec.moment_names();
     let model = best.moments();
     let uncertainty = estimate::uncertainty(&Inputs {
@@ -331,6 +338,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         evaluations: all,
         simulations,
         loss: best.loss,
+        jacobian: jacobian_source,
     })
 }
 
