@@ -222,12 +222,12 @@ impl Evaluator for Remote<'_, '_> {
 /// A new calibration stored in `database`, its simulations run by `run_batch`.
 fn remote(
     database: &std::path::Path,
-    spec: CalibrationSpec,
+    mut spec: CalibrationSpec,
     run_batch: Bound<'_, PyAny>,
 ) -> PyResult<(i64, CalibrationSpec, Outcome)> {
     let err = |e: watchtower_experiment::ExperimentError| PyRuntimeError::new_err(e.to_string());
     let store = Store::open(database, WriterOptions::default()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    let id = stored::create(&store, &spec).map_err(err)?;
+    let id = stored::create(&store, &mut spec).map_err(err)?;
     let mut ev = Remote {
         spec: &spec,
         run_batch,

@@ -72,8 +72,10 @@ class Calibration:
     - ``intervals``: ``{key: (low, high)}``, 90% intervals (``interval_level`` is 0.9).
     - ``moments``: one dict per moment: ``name``, ``target``, ``model`` (at the
       estimate), ``se`` (of target − model), ``t`` (``(target − model) / se``).
-    - ``j_test``: ``{statistic, df, p_value}`` of the over-identifying restrictions, or
-      ``None`` when there are no more moments than parameters.
+    - ``j_test``: ``{statistic, df, p_value, covariance_samples, hartlap}`` of the
+      over-identifying restrictions (Σ⁻¹ from ``covariance_samples`` samples, times
+      Hartlap's factor ``hartlap``), or ``None`` when there are no more moments than
+      parameters.
     - ``warnings``: in words (an estimate at a bound, an unidentified parameter).
     - ``evaluations``: one row per simulation: ``simulation``, ``evaluation``, ``kind``
       (``target``, ``covariance``, ``search``, ``jacobian``), ``seed``, each free

@@ -113,3 +113,65 @@ fn a_bad_spec_is_refused_with_its_line_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("budget 20 is too small"), "{err}");
 }
+
+/// The same economy fitted to a CSV beside the spec (46 quarters, in percent).
+fn data_calibration(d: &Path) -> Vec<u8> {
+    let spec = SPEC.replace(
+        "  synthetic: {set: {firms.price_adjustment: 0.12, firms.hiring_firing_ratio: 2.5}, seed: 99}\n",
+        "  data:\n    file: us.csv\n    ticks_per_observation: 3\n    columns:\n      unemployment_rate: {column: unemp, scale: 0.01}\n      inflation: {column: infl, scale: 0.01, annualised: 4, aggregate: compound}\n",
+    );
+    std::fs::write(d.join("c.yaml"), spec).unwrap();
+    let mut csv = String::from("unemp,infl\n");
+    for i in 0..46 {
+        let t = f64::from(i);
+        csv.push_str(&format!("{:.3},{:.3}\n", 6.0 + (t / 5.0).sin(), 4.0 + 2.0 * (t / 3.0).cos()));
+    }
+    std::fs::write(d.join("us.csv"), &csv).unwrap();
+    csv.into_bytes()
+}
+
+#[test]
+fn a_data_calibration_resumes_only_on_the_data_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = data_calibration(d);
+    let whole = ok(&output(&["calibrate", "c.yaml", "--data-dir", "whole", "--jobs", "2", "--json"], d));
+    let json: serde_json::Value = serde_json::from_str(&whole).unwrap();
+    let simulations = json["simulations"].as_u64().unwrap();
+
+    // kill -9 once some simulations are stored.
+    let db = d.join("kill").join("watchtower.db");
+    let mut running = Running::spawn(&["calibrate", "c.yaml", "--data-dir", "kill", "--jobs", "2"], d);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(&db) < 30 {
+        assert!(Instant::now() < deadline, "nothing stored within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal("KILL");
+    running.wait(Duration::from_secs(30));
+    let cut = stored(&db);
+    assert!((cut as u64) < simulations, "the calibration finished before the kill; make it slower");
+    let pinned = watchtower_experiment::calibrate::data::sha256(&original);
+
+    // The CSV edited (one value): the resume is refused, naming the file and both hashes.
+    let edited = String::from_utf8(original.clone()).unwrap().replacen("6.000,", "6.500,", 1);
+    std::fs::write(d.join("us.csv"), &edited).unwrap();
+    let out = output(&["calibrate", "--resume", "1", "--data-dir", "kill", "--json"], d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a resume on edited data ran: {err}");
+    let now = watchtower_experiment::calibrate::data::sha256(edited.as_bytes());
+    assert!(err.contains("us.csv changed since this calibration started"), "{err}");
+    assert!(err.contains(&pinned) && err.contains(&now), "{err}");
+    assert_eq!(stored(&db), cut, "nothing simulated on the edited data");
+    // Missing (a resume from another directory): refused as well.
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let out = output(&["calibrate", "--resume", "1", "--data-dir", "../kill"], &d.join("elsewhere"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("us.csv") && err.contains(&pinned), "{err}");
+
+    // Put back: the resume finishes with the uninterrupted result, byte for byte.
+    std::fs::write(d.join("us.csv"), &original).unwrap();
+    let resumed = ok(&output(&["calibrate", "--resume", "1", "--data-dir", "kill", "--jobs", "2", "--json"], d));
+    assert_eq!(resumed, whole, "resumed after kill -9 differs from uninterrupted");
+    assert_eq!(stored(&db) as u64, simulations, "no simulation stored twice");
+}

@@ -19,6 +19,11 @@
 //! 400·ln(cpi_t/cpi_{t−1})). The model's ticks
 //! are aggregated the same way on both sides of the comparison: `mean` for a level
 //! (unemployment), `compound` for a rate (inflation: Π(1 + r) − 1 over the ticks).
+//!
+//! The file is part of the calibration: the SHA-256 of its bytes is stored with it when
+//! it starts ([`DataSpec::pin`]), and a resume or a replay that finds other bytes (or
+//! none) under that name is refused, naming the file and both hashes, rather than fit
+//! another target than the one its stored evaluations were scored against.
 
 use marked_yaml::Node;
 use rand_chacha::ChaCha8Rng;
@@ -26,6 +31,7 @@ use rand_core::{RngCore, SeedableRng};
 use watchtower_engine::RawValue;
 use watchtower_engine::yaml::{Doc, raw_value};
 
+use crate::calibrate::estimate::Covariance;
 use crate::calibrate::moments::Moment;
 use crate::spec::SpecError;
 
@@ -72,6 +78,15 @@ pub struct DataSpec {
     pub samples: usize,
     /// The bootstrap's seed.
     pub seed: u64,
+    /// The SHA-256 (lowercase hex) the file's bytes must have: the one stored with the
+    /// calibration when it started; `None` for a spec just read, not yet pinned.
+    pub sha256: Option<String>,
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The data read: one series per column, in the order of [`DataSpec::columns`].
@@ -97,6 +112,7 @@ impl DataSpec {
             block: 8,
             samples: 500,
             seed: 1,
+            sha256: None,
         };
         let whole = |n: &Node, key: &str, min: i64| match raw_value(n) {
             RawValue::Int(v) if v >= min && v <= 1_000_000 => Ok(v),
@@ -150,10 +166,43 @@ impl DataSpec {
         self.columns.iter().find(|c| c.indicator == indicator)
     }
 
-    /// Reads the file: errors name the file, the line and the column.
+    /// Reads the file: errors name the file, the line and the column. A pinned spec's
+    /// file must still have the bytes it was pinned with.
     pub fn load(&self) -> Result<Observed, String> {
-        let text = std::fs::read_to_string(&self.file).map_err(|e| format!("{}: {e}", self.file))?;
+        let bytes = self.bytes()?;
+        let text = String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text: {e}", self.file))?;
         self.parse(&text)
+    }
+
+    /// Records the file's SHA-256 in the spec, so that every later read must find the
+    /// same bytes (a spec already pinned is checked instead).
+    pub fn pin(&mut self) -> Result<(), String> {
+        let bytes = self.bytes()?;
+        self.sha256 = Some(sha256(&bytes));
+        Ok(())
+    }
+
+    /// The file's bytes, refused when they are not the pinned ones.
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        let file = &self.file;
+        let bytes = std::fs::read(file).map_err(|e| match &self.sha256 {
+            Some(want) => format!(
+                "{file}: {e}; this calibration was fitted to that file with SHA-256 {want}: put it back where it was \
+                 (relative to the directory the command runs in) to resume or replay it"
+            ),
+            None => format!("{file}: {e}"),
+        })?;
+        if let Some(want) = &self.sha256 {
+            let got = sha256(&bytes);
+            if got != *want {
+                return Err(format!(
+                    "{file} changed since this calibration started: its SHA-256 was {want} and is now {got}; \
+                     the stored evaluations were scored against the old bytes: \
+                     restore the file, or start a new calibration for the new data"
+                ));
+            }
+        }
+        Ok(bytes)
     }
 
     /// Reads CSV `text` (the file's content).
@@ -295,7 +344,7 @@ pub fn bootstrap(
     block: usize,
     samples: usize,
     seed: u64,
-) -> (Vec<f64>, Vec<Vec<f64>>) {
+) -> (Vec<f64>, Covariance) {
     let series = |obs: &Observed, name: &str| -> Vec<f64> {
         let i = obs.indicators.iter().position(|n| n == name).expect("checked: every moment's indicator has a column");
         obs.series[i].clone()
@@ -383,6 +432,7 @@ mod tests {
         assert_eq!((point.clone(), cov.clone()), bootstrap(&obs, &m, 1600.0, 4, 400, 1));
         // Nearly independent draws: the mean's variance is close to var/n.
         let var = crate::calibrate::moments::sd(&obs.series[0]).powi(2) / 200.0;
-        assert!((cov[0][0] / var - 1.0).abs() < 0.35, "{} vs {var}", cov[0][0]);
+        assert!((cov.matrix[0][0] / var - 1.0).abs() < 0.35, "{} vs {var}", cov.matrix[0][0]);
+        assert_eq!(cov.samples, 400);
     }
 }

@@ -11,7 +11,11 @@
 //!
 //! which is c · (G'Σ⁻¹G)⁻¹ for the efficient W = Σ⁻¹ (Gouriéroux & Monfort 1996; for
 //! data of length n and simulations of length n_s, c = 1 + n/(S·n_s)). The J statistic
-//! g'Σ⁻¹g / c is χ² with m − p degrees of freedom when the model is right. The sandwich
+//! h · g'Σ⁻¹g / c is χ² with m − rank(G'WG) degrees of freedom when the model is right.
+//! Every Σ here is estimated from N samples (runs, or bootstrap draws), and the inverse
+//! of such an estimate is biased up by (N − 1)/(N − m − 2): wherever an inverse is a
+//! weighting or in J it is multiplied by Hartlap, Simon & Schneider's (2007)
+//! h = (N − m − 2)/(N − 1), and fewer than m + 3 samples are refused. The sandwich
 //! was chosen over a likelihood-free posterior because it costs 2p·S simulations, not
 //! thousands, and its assumptions (a smooth, locally linear moment map) are checked by
 //! the warnings: a parameter whose moments barely move (a flat or collinear Jacobian
@@ -26,9 +30,28 @@ use crate::calibrate::spec::{Free, Weighting};
 /// The z of a two-sided 90% interval.
 pub const Z90: f64 = 1.6448536269514722;
 
+/// A covariance estimated from samples: the matrix, and how many samples made it (the
+/// N of the Hartlap factor of its inverse).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Covariance {
+    /// The sample covariance (m × m).
+    pub matrix: Vec<Vec<f64>>,
+    /// The samples it was estimated from (those with every value a number).
+    pub samples: usize,
+}
+
+/// Hartlap, Simon & Schneider (2007): the inverse of a covariance estimated from
+/// `samples` Gaussian draws of `m` quantities overestimates the true inverse by
+/// (N − 1)/(N − m − 2); multiplying by (N − m − 2)/(N − 1) makes it unbiased. `None`
+/// when N ≤ m + 2, where the factor would be zero or negative: too few samples for an
+/// inverse at all.
+pub fn hartlap(samples: usize, m: usize) -> Option<f64> {
+    (samples > m + 2).then(|| (samples - m - 2) as f64 / (samples - 1) as f64)
+}
+
 /// The sample covariance (dividing by n − 1) of `draws` (one vector per draw); a draw
 /// with a value that is not a number (a failed run) is left out.
-pub fn covariance(draws: &[Vec<f64>]) -> Vec<Vec<f64>> {
+pub fn covariance(draws: &[Vec<f64>]) -> Covariance {
     let draws: Vec<&Vec<f64>> = draws.iter().filter(|d| d.iter().all(|v| v.is_finite())).collect();
     let n = draws.len();
     let m = draws.first().map_or(0, |d| d.len());
@@ -43,7 +66,7 @@ pub fn covariance(draws: &[Vec<f64>]) -> Vec<Vec<f64>> {
     }
     let div = (n.max(2) - 1) as f64;
     cov.iter_mut().flatten().for_each(|v| *v /= div);
-    cov
+    Covariance { matrix: cov, samples: n }
 }
 
 fn matrix(rows: &[Vec<f64>]) -> DMatrix<f64> {
@@ -70,16 +93,41 @@ pub fn pseudo_inverse(a: &DMatrix<f64>) -> (DMatrix<f64>, usize) {
     (v * DMatrix::from_diagonal(&inv) * v.transpose(), dropped)
 }
 
-/// The weighting matrix for `cov`, the covariance of the moments.
-pub fn weights(weighting: Weighting, cov: &[Vec<f64>]) -> DMatrix<f64> {
-    let m = cov.len();
-    match weighting {
-        Weighting::Identity => DMatrix::identity(m, m),
+/// A loss's weighting matrix and what it was made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// W (m × m).
+    pub matrix: DMatrix<f64>,
+    /// The samples of the covariance it was computed from.
+    pub covariance_samples: usize,
+    /// The Hartlap factor the inverse covariance was multiplied by (`inverse` only).
+    pub hartlap: Option<f64>,
+}
+
+/// The weighting matrix for `cov`, the covariance of the moments: for `inverse`, its
+/// pseudo-inverse times the Hartlap factor, and an error in words when it has too few
+/// samples for one (the caller names the spec's keys).
+pub fn weights(weighting: Weighting, cov: &Covariance) -> Result<Weights, String> {
+    let (c, m) = (&cov.matrix, cov.matrix.len());
+    let (matrix, hartlap) = match weighting {
+        Weighting::Identity => (DMatrix::identity(m, m), None),
         Weighting::Diagonal => {
-            DMatrix::from_fn(m, m, |i, j| if i == j && cov[i][i] > 0.0 { 1.0 / cov[i][i] } else { 0.0 })
+            (DMatrix::from_fn(m, m, |i, j| if i == j && c[i][i] > 0.0 { 1.0 / c[i][i] } else { 0.0 }), None)
         }
-        Weighting::Inverse => pseudo_inverse(&matrix(cov)).0,
-    }
+        Weighting::Inverse => {
+            let h = hartlap(cov.samples, m).ok_or_else(|| too_few(cov.samples, m))?;
+            (pseudo_inverse(&matrix(c)).0 * h, Some(h))
+        }
+    };
+    Ok(Weights { matrix, covariance_samples: cov.samples, hartlap })
+}
+
+/// Why a covariance of `samples` samples of `m` moments has no usable inverse.
+pub fn too_few(samples: usize, m: usize) -> String {
+    format!(
+        "the moments' covariance comes from {samples} samples of {m} moments: its inverse needs more than m + 2 = {} (Hartlap's factor (N − m − 2)/(N − 1) would not be positive)",
+        m + 2
+    )
 }
 
 /// The loss g'Wg of the differences `g`.
@@ -107,12 +155,16 @@ pub struct MomentFit {
 /// The J test of over-identifying restrictions.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JTest {
-    /// g'Σ⁻¹g / c.
+    /// h · g'Σ⁻¹g / c.
     pub statistic: f64,
-    /// m − p.
+    /// m − rank(G'WG): m − p unless the pseudo-inverse of G'WG dropped directions.
     pub df: usize,
     /// P(χ²_df > statistic).
     pub p_value: f64,
+    /// N: the samples Σ was estimated from (runs at the estimate, or bootstrap draws).
+    pub covariance_samples: usize,
+    /// h = (N − m − 2)/(N − 1), the Hartlap factor of Σ⁻¹.
+    pub hartlap: f64,
 }
 
 /// The uncertainty of an estimate.
@@ -144,8 +196,8 @@ pub struct Inputs<'a> {
     pub model: &'a [f64],
     /// ∂ model moment i / ∂ unit parameter j (m × p, rows are moments).
     pub jacobian: &'a [Vec<f64>],
-    /// Covariance of one sample's moments.
-    pub sigma: &'a [Vec<f64>],
+    /// Covariance of one sample's moments, and its samples.
+    pub sigma: &'a Covariance,
     /// The loss's weighting.
     pub weights: &'a DMatrix<f64>,
     /// The simulation-noise factor c (1 + 1/S).
@@ -156,7 +208,7 @@ pub struct Inputs<'a> {
 pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
     let (m, p) = (x.names.len(), x.free.len());
     let g = matrix(x.jacobian);
-    let sigma = matrix(x.sigma);
+    let sigma = matrix(&x.sigma.matrix);
     let w = x.weights;
     let mut warnings = Vec::new();
     let bread = g.transpose() * w * &g;
@@ -218,18 +270,25 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
     }
     let moments: Vec<MomentFit> = (0..m)
         .map(|i| {
-            let se = (x.correction * x.sigma[i][i]).max(0.0).sqrt();
+            let se = (x.correction * x.sigma.matrix[i][i]).max(0.0).sqrt();
             let d = x.target[i] - x.model[i];
             MomentFit { name: x.names[i].clone(), target: x.target[i], model: x.model[i], se, t: d / se }
         })
         .collect();
-    let j_test = (m > p).then(|| {
+    // J needs Σ⁻¹, so Σ's samples must number more than m + 2; fewer (failed runs at the
+    // estimate) leave the test out with a warning rather than fail the calibration.
+    let hartlap_sigma = hartlap(x.sigma.samples, m);
+    if m > p && hartlap_sigma.is_none() {
+        warnings.push(format!("WARNING: no J test: {}", too_few(x.sigma.samples, m)));
+    }
+    let j_test = hartlap_sigma.filter(|_| m > p).map(|h| {
         let (sigma_inv, _) = pseudo_inverse(&sigma);
         let d: Vec<f64> = (0..m).map(|i| x.target[i] - x.model[i]).collect();
-        let statistic = loss(&d, &sigma_inv) / x.correction;
-        let df = m - p;
+        let statistic = h * loss(&d, &sigma_inv) / x.correction;
+        // The parameters fit rank(G'WG) directions of the moments, not p when some drop.
+        let df = m - (p - singular);
         let p_value = ChiSquared::new(df as f64).map_or(f64::NAN, |c| 1.0 - c.cdf(statistic));
-        JTest { statistic, df, p_value }
+        JTest { statistic, df, p_value, covariance_samples: x.sigma.samples, hartlap: h }
     });
     Uncertainty { std_errors, intervals, moments, j_test, warnings }
 }
@@ -261,13 +320,15 @@ mod tests {
         // m(θ) = Aθ with Σ = σ²I and W = I: V = c σ² (A'A)⁻¹, the OLS covariance.
         let a = vec![vec![1.0, 0.0], vec![1.0, 1.0], vec![1.0, 2.0], vec![1.0, 3.0]];
         let sigma2 = 0.01;
-        let sigma: Vec<Vec<f64>> =
-            (0..4).map(|i| (0..4).map(|j| if i == j { sigma2 } else { 0.0 }).collect()).collect();
+        let sigma = Covariance {
+            matrix: (0..4).map(|i| (0..4).map(|j| if i == j { sigma2 } else { 0.0 }).collect()).collect(),
+            samples: 28,
+        };
         let names: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
         let theta = [0.4, 0.3];
         let model: Vec<f64> = a.iter().map(|r| r[0] * theta[0] + r[1] * theta[1]).collect();
         let target: Vec<f64> = model.iter().zip([0.1, -0.1, -0.1, 0.1]).map(|(m, e)| m + e).collect();
-        let w = weights(Weighting::Identity, &sigma);
+        let w = weights(Weighting::Identity, &sigma).unwrap().matrix;
         let frees = [free("a"), free("b")];
         let u = uncertainty(&Inputs {
             free: &frees,
@@ -286,8 +347,9 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
         assert!((u.intervals[1].0 - (0.3 - Z90 * want[1])).abs() < 1e-12);
-        // The same with W = Σ⁻¹ (a multiple of I): the efficient formula gives the same.
-        let w = weights(Weighting::Inverse, &sigma);
+        // The same with W = h Σ⁻¹ (a multiple of I): the efficient formula gives the same
+        // (the sandwich does not depend on W's scale, so neither on Hartlap's factor).
+        let w = weights(Weighting::Inverse, &sigma).unwrap().matrix;
         let u2 = uncertainty(&Inputs {
             free: &frees,
             unit: &theta,
@@ -302,10 +364,11 @@ mod tests {
         for (a, b) in u.std_errors.iter().zip(&u2.std_errors) {
             assert!((a - b).abs() < 1e-12);
         }
-        // J = Σ e² / (σ² c) with 2 degrees of freedom.
+        // J = h Σ e² / (σ² c) with 2 degrees of freedom, h = (28 − 4 − 2)/(28 − 1).
         let j = u.j_test.unwrap();
         assert_eq!(j.df, 2);
-        assert!((j.statistic - 0.04 / sigma2 / 1.25).abs() < 1e-9);
+        assert_eq!((j.covariance_samples, j.hartlap), (28, 22.0 / 27.0));
+        assert!((j.statistic - 22.0 / 27.0 * 0.04 / sigma2 / 1.25).abs() < 1e-9);
         assert!((j.p_value - (-j.statistic / 2.0).exp()).abs() < 1e-12, "χ²₂'s tail is e^(−x/2)");
         assert!((u.moments[1].t + 0.1 / (1.25 * sigma2).sqrt()).abs() < 1e-12);
         assert!(u.warnings.is_empty(), "{:?}", u.warnings);
@@ -314,8 +377,8 @@ mod tests {
     #[test]
     fn a_parameter_the_moments_ignore_gets_its_bounds_and_a_warning() {
         let jac = vec![vec![1.0, 0.0], vec![2.0, 0.0]];
-        let sigma = vec![vec![0.01, 0.0], vec![0.0, 0.01]];
-        let w = weights(Weighting::Inverse, &sigma);
+        let sigma = Covariance { matrix: vec![vec![0.01, 0.0], vec![0.0, 0.01]], samples: 500 };
+        let w = weights(Weighting::Inverse, &sigma).unwrap().matrix;
         let names = vec!["m0".to_string(), "m1".to_string()];
         let frees = [free("a"), free("flat")];
         let u = uncertainty(&Inputs {
@@ -364,13 +427,66 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_direction_is_not_a_degree_of_freedom_fitted() {
+        // Three moments, two parameters, the second moving none of them: G'WG has rank 1,
+        // so J has 3 − 1 = 2 degrees of freedom, not 3 − 2 = 1.
+        let jac = vec![vec![1.0, 0.0], vec![2.0, 0.0], vec![0.5, 0.0]];
+        let sigma = Covariance {
+            matrix: (0..3).map(|i| (0..3).map(|j| if i == j { 0.01 } else { 0.0 }).collect()).collect(),
+            samples: 20,
+        };
+        let w = weights(Weighting::Inverse, &sigma).unwrap().matrix;
+        let names: Vec<String> = (0..3).map(|i| format!("m{i}")).collect();
+        let frees = [free("a"), free("flat")];
+        let inputs = Inputs {
+            free: &frees,
+            unit: &[0.5, 0.7],
+            names: &names,
+            target: &[0.6, 1.0, 0.2],
+            model: &[0.5, 1.0, 0.25],
+            jacobian: &jac,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+        };
+        let j = uncertainty(&inputs).j_test.unwrap();
+        assert_eq!(j.df, 2);
+        // h = (20 − 3 − 2)/19; J = h (0.1² + 0.05²)/0.01/c.
+        assert!((j.statistic - 15.0 / 19.0 * 1.25 / 1.25).abs() < 1e-12, "{}", j.statistic);
+        // Σ from 5 runs of 3 moments has no usable inverse: no J test, and a warning.
+        let few = Covariance { samples: 5, ..sigma.clone() };
+        let u = uncertainty(&Inputs { sigma: &few, ..inputs });
+        assert!(u.j_test.is_none());
+        assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: no J test") && w.contains("5 samples of 3 moments")));
+    }
+
+    #[test]
     fn covariance_and_weights() {
-        let cov = covariance(&[vec![1.0, 2.0], vec![3.0, 2.0], vec![2.0, 5.0]]);
-        assert_eq!(cov[0][0], 1.0);
-        assert_eq!(cov[1][1], 3.0);
-        assert_eq!(cov[0][1], 0.0);
-        let w = weights(Weighting::Diagonal, &cov);
+        let cov = covariance(&[vec![1.0, 2.0], vec![3.0, 2.0], vec![2.0, 5.0], vec![f64::NAN, 1.0]]);
+        assert_eq!(cov.matrix[0][0], 1.0);
+        assert_eq!(cov.matrix[1][1], 3.0);
+        assert_eq!(cov.matrix[0][1], 0.0);
+        assert_eq!(cov.samples, 3, "a draw that is not a number is no sample");
+        let w = weights(Weighting::Diagonal, &cov).unwrap();
+        assert_eq!((w.covariance_samples, w.hartlap), (3, None));
+        let w = w.matrix;
         assert_eq!((w[(0, 0)], w[(1, 1)], w[(0, 1)]), (1.0, 1.0 / 3.0, 0.0));
         assert_eq!(loss(&[1.0, 3.0], &w), 4.0);
+        // Inverse: h Σ⁻¹, refused with N ≤ m + 2.
+        let e = weights(Weighting::Inverse, &cov).unwrap_err();
+        assert!(e.contains("3 samples of 2 moments") && e.contains("more than m + 2 = 4"), "{e}");
+        let cov = Covariance { samples: 11, ..cov };
+        let w = weights(Weighting::Inverse, &cov).unwrap();
+        assert_eq!(w.hartlap, Some(7.0 / 10.0));
+        assert!((w.matrix[(0, 0)] - 0.7).abs() < 1e-15 && (w.matrix[(1, 1)] - 0.7 / 3.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn hartlaps_factor() {
+        assert_eq!(hartlap(28, 7), Some(19.0 / 27.0));
+        assert_eq!(hartlap(500, 6), Some(492.0 / 499.0));
+        assert_eq!(hartlap(9, 7), None, "N = m + 2");
+        assert_eq!(hartlap(10, 7), Some(1.0 / 9.0));
+        assert_eq!(hartlap(0, 0), None);
     }
 }

@@ -13,7 +13,7 @@ use watchtower_store::{History, RunStatus, Store, WriterOptions};
 
 use crate::calibrate::evaluate::Pool;
 use crate::calibrate::search::{Evaluation, Halt, Outcome, calibrate};
-use crate::calibrate::spec::CalibrationSpec;
+use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::calibrate::store as stored;
 use crate::execute::ExperimentError;
 use crate::store::finish;
@@ -73,15 +73,20 @@ impl Stored {
     pub fn open(database: &Path, start: Start) -> Result<Self, ExperimentError> {
         let store = Arc::new(Store::open(database, WriterOptions::default())?);
         match start {
-            Start::New(spec) => {
+            Start::New(mut spec) => {
                 crate::calibrate::search::Allocation::of(&spec).map_err(ExperimentError::Other)?;
-                let id = stored::create(&store, &spec)?;
+                let id = stored::create(&store, &mut spec)?;
                 Ok(Stored { store, id, spec: *spec, evaluations: Default::default(), resumed: false })
             }
             Start::Resume(id) => {
                 let history = History::open(database, 1)?;
                 let loaded = stored::load(&history, id)?
                     .ok_or_else(|| ExperimentError::Other(format!("no calibration {id} in {}", database.display())))?;
+                // Refused before the calibration is touched: with the data it was fitted to
+                // put back, the same resume works.
+                if let Target::Data(d) = &loaded.spec.target {
+                    d.load().map_err(|e| ExperimentError::Other(format!("calibration {id} cannot resume: {e}")))?;
+                }
                 Ok(Stored { store, id, spec: loaded.spec, evaluations: loaded.evaluations, resumed: true })
             }
         }
@@ -157,10 +162,77 @@ impl Stored {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SPEC: &str = "name: c\nfirms: 10\nhouseholds: 100\nticks: 120\nwarmup: 40\nfree:\n  firms.price_adjustment: {min: 0.02, max: 0.3}\ntarget:\n  synthetic: {set: {firms.price_adjustment: 0.12}, seed: 2}\nmoments:\n  inflation: [mean, sd, acf1]\n  unemployment_rate: [mean]\nensemble: 2\nbudget: 90\n";
+
+    /// A small calibration to `csv` (40 quarters of unemployment and inflation, in percent).
+    pub(crate) fn data_spec(csv: &Path) -> String {
+        let mut rows = String::from("unemp,infl\n");
+        for i in 0..40 {
+            let t = f64::from(i);
+            rows.push_str(&format!("{:.3},{:.3}\n", 6.0 + (t / 5.0).sin(), 4.0 + 2.0 * (t / 3.0).cos()));
+        }
+        std::fs::write(csv, rows).unwrap();
+        format!(
+            "name: d\nfirms: 10\nhouseholds: 100\nticks: 120\nwarmup: 40\nfree:\n  firms.price_adjustment: {{min: 0.02, max: 0.3}}\n\
+             target:\n  data:\n    file: '{}'\n    ticks_per_observation: 2\n    columns:\n      \
+             unemployment_rate: {{column: unemp, scale: 0.01}}\n      inflation: {{column: infl, scale: 0.01, annualised: 4, aggregate: compound}}\n\
+             moments:\n  inflation: [mean, sd, acf1]\n  unemployment_rate: [mean]\nensemble: 2\nbudget: 40\n",
+            csv.display()
+        )
+    }
+
+    #[test]
+    fn a_data_calibration_resumes_on_its_own_data_only() {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let run = |dir: &Path, stop_after: Option<u64>| {
+            let csv = dir.join("us.csv");
+            let spec = CalibrationSpec::parse(&data_spec(&csv), "d.yaml", &[]).unwrap();
+            let stored = Stored::open(&dir.join("w.db"), Start::New(Box::new(spec))).unwrap();
+            let stop = Stop::default();
+            stored
+                .run(1, &stop, |p| {
+                    if stop_after.is_some_and(|n| p.evaluations >= n) {
+                        stop.request();
+                    }
+                })
+                .unwrap()
+        };
+        let whole = run(dirs[0].path(), None);
+        assert_eq!(whole.status, RunStatus::Finished, "{:?}", whole.error);
+        let json =
+            crate::calibrate::report::to_json(whole.id, &whole.spec, whole.outcome.as_ref().unwrap()).to_string();
+        let cut = run(dirs[1].path(), Some(5));
+        assert_eq!(cut.status, RunStatus::Interrupted);
+        // The file's hash is stored with the calibration.
+        let (db, csv) = (dirs[1].path().join("w.db"), dirs[1].path().join("us.csv"));
+        let original = std::fs::read(&csv).unwrap();
+        let pinned = crate::calibrate::data::sha256(&original);
+        let history = History::open(&db, 1).unwrap();
+        assert_eq!(history.experiment(cut.id).unwrap().unwrap().row.layout["data"]["sha256"], pinned.as_str());
+        // Edited: the resume is refused, naming the file and both hashes, and the
+        // calibration is left as it was.
+        let mut edited = original.clone();
+        edited.extend_from_slice(b"7.0,3.0\n");
+        std::fs::write(&csv, &edited).unwrap();
+        let e = Stored::open(&db, Start::Resume(cut.id)).err().expect("refused").to_string();
+        let now = crate::calibrate::data::sha256(&edited);
+        assert!(e.contains(&csv.display().to_string()) && e.contains(&pinned) && e.contains(&now), "{e}");
+        assert!(e.contains("changed since this calibration started"), "{e}");
+        assert_eq!(history.experiment(cut.id).unwrap().unwrap().row.status, "interrupted");
+        // Gone: refused too.
+        std::fs::remove_file(&csv).unwrap();
+        let e = Stored::open(&db, Start::Resume(cut.id)).err().expect("refused").to_string();
+        assert!(e.contains(&csv.display().to_string()) && e.contains(&pinned), "{e}");
+        // Put back: the resume finishes with the uninterrupted result.
+        std::fs::write(&csv, &original).unwrap();
+        let f = Stored::open(&db, Start::Resume(cut.id)).unwrap().run(2, &Stop::default(), |_| {}).unwrap();
+        assert_eq!(f.status, RunStatus::Finished, "{:?}", f.error);
+        let resumed = crate::calibrate::report::to_json(f.id, &f.spec, f.outcome.as_ref().unwrap()).to_string();
+        assert_eq!(resumed, json, "resumed on the same data, the uninterrupted result");
+    }
 
     fn calibrate_in(dir: &Path, jobs: usize, stop_after: Option<u64>) -> (Finished, String) {
         let spec = CalibrationSpec::parse(SPEC, "c.yaml", &[]).unwrap();

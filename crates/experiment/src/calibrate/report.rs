@@ -10,8 +10,10 @@ fn number(x: f64) -> serde_json::Value {
 }
 
 /// `{id, name, estimates, std_errors, intervals (90%), simulations, evaluations, loss,
-/// moments: [{name, target, model, se, t}], j_test, warnings, method}`; a standard
-/// error that is infinite (an unidentified parameter) is `null`.
+/// moments: [{name, target, model, se, t}], j_test: {statistic, df, p_value,
+/// covariance_samples, hartlap}, weighting: {name, covariance_samples, hartlap}, warnings,
+/// method}`; a standard error that is infinite (an unidentified parameter) is `null`,
+/// and so is `weighting.hartlap` for a weighting that inverts no covariance.
 pub fn to_json(id: i64, spec: &CalibrationSpec, o: &Outcome) -> serde_json::Value {
     let u = &o.uncertainty;
     let by_key = |f: &dyn Fn(usize) -> serde_json::Value| -> serde_json::Value {
@@ -30,7 +32,15 @@ pub fn to_json(id: i64, spec: &CalibrationSpec, o: &Outcome) -> serde_json::Valu
         "moments": u.moments.iter().map(|m| serde_json::json!({
             "name": m.name, "target": number(m.target), "model": number(m.model), "se": number(m.se), "t": number(m.t),
         })).collect::<Vec<_>>(),
-        "j_test": u.j_test.as_ref().map(|j| serde_json::json!({"statistic": number(j.statistic), "df": j.df, "p_value": number(j.p_value)})),
+        "j_test": u.j_test.as_ref().map(|j| serde_json::json!({
+            "statistic": number(j.statistic), "df": j.df, "p_value": number(j.p_value),
+            "covariance_samples": j.covariance_samples, "hartlap": number(j.hartlap),
+        })),
+        "weighting": {
+            "name": spec.weighting.name(),
+            "covariance_samples": o.weights.covariance_samples,
+            "hartlap": o.weights.hartlap.map_or(serde_json::Value::Null, number),
+        },
         "warnings": u.warnings,
         "method": format!(
             "method of simulated moments, {} weighting, {} seeds a point (common random numbers); standard errors by the sandwich with the (1 + 1/S) simulation correction; {}",
@@ -60,12 +70,22 @@ pub fn text(spec: &CalibrationSpec, o: &Outcome) -> String {
     }
     match &u.j_test {
         Some(j) => {
-            let _ =
-                writeln!(s, "\nJ test: J = {:.3} on {} degrees of freedom, p = {:.3}", j.statistic, j.df, j.p_value);
+            let _ = writeln!(
+                s,
+                "\nJ test: J = {:.3} on {} degrees of freedom, p = {:.3} (Σ from {} samples, its inverse × {:.4}, Hartlap's factor)",
+                j.statistic, j.df, j.p_value, j.covariance_samples, j.hartlap
+            );
         }
         None => {
             let _ = writeln!(s, "\nJ test: none (as many moments as parameters)");
         }
+    }
+    if let Some(h) = o.weights.hartlap {
+        let _ = writeln!(
+            s,
+            "weighting: the inverse covariance of {} bootstrap draws × {h:.4}, Hartlap's factor",
+            o.weights.covariance_samples
+        );
     }
     let _ = writeln!(s, "{} simulations, {} evaluations, least loss {:.4}", o.simulations, o.evaluations.len(), o.loss);
     for w in &u.warnings {

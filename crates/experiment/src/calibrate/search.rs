@@ -23,7 +23,7 @@ use argmin::solver::neldermead::NelderMead;
 use nalgebra::DMatrix;
 
 use crate::calibrate::data::{Observed, bootstrap};
-use crate::calibrate::estimate::{self, Inputs, Uncertainty, covariance, difference_points, weights};
+use crate::calibrate::estimate::{self, Inputs, Uncertainty, Weights, covariance, difference_points, weights};
 use crate::calibrate::jacobian;
 use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
@@ -168,6 +168,8 @@ pub struct Outcome {
     pub loss: f64,
     /// How the Jacobian behind the standard errors was found.
     pub jacobian: jacobian::Source,
+    /// The loss's weighting, and the covariance samples and Hartlap factor it came from.
+    pub weights: Weights,
 }
 
 /// Scrambled Sobol points on the unit cube: point `i` of `n`, `dims` coordinates,
@@ -240,8 +242,18 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
             (target, sigma, 1.0 + n_data / (s as f64 * n_sim))
         }
     };
-    let w = weights(spec.weighting, &sigma0);
-    ev.set_loss(target.clone(), w.clone());
+    let w = weights(spec.weighting, &sigma0).map_err(|e| {
+        Halt::Error(match &spec.target {
+            Target::Data(d) => format!(
+                "{}, target.data.bootstrap.samples {}: {e}, a draw whose moments are not all numbers being no sample; raise `samples` or list fewer `moments`",
+                d.file, d.samples
+            ),
+            Target::Synthetic { .. } => format!(
+                "the synthetic target's bootstrap: {e}, a draw whose moments are not all numbers being no sample; list fewer `moments`"
+            ),
+        })
+    })?;
+    ev.set_loss(target.clone(), w.matrix.clone());
 
     // Batch 1: the Sobol start.
     let start: Vec<Request> = sobol(alloc.start, p, 0x5eed)
@@ -325,7 +337,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         model: &model,
         jacobian: &jacobian,
         sigma: &sigma,
-        weights: &w,
+        weights: &w.matrix,
         correction,
     });
     // The target's series run for the bootstrap counts too.
@@ -339,6 +351,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         simulations,
         loss: best.loss,
         jacobian: jacobian_source,
+        weights: w,
     })
 }
 

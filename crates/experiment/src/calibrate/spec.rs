@@ -224,6 +224,20 @@ impl CalibrationSpec {
         // A model series of fewer observations than this has no sd or autocorrelation
         // worth matching (and none at all below two).
         if let Target::Data(d) = &self.target {
+            // Σ⁻¹ (the weighting, the J test) from B bootstrap draws needs B > m + 2.
+            let m = self.moments.len();
+            if crate::calibrate::estimate::hartlap(d.samples, m).is_none() {
+                return Err(doc.error(
+                    &doc.root,
+                    format!(
+                        "target.data.bootstrap.samples {} is too few for {m} `moments`: the inverse of their covariance \
+                         needs more than m + 2 = {} draws (Hartlap's factor (N − m − 2)/(N − 1) would not be positive); \
+                         raise `samples` (500 by default) or list fewer moments",
+                        d.samples,
+                        m + 2
+                    ),
+                ));
+            }
             let window = self.base.window();
             if window / d.ticks_per_observation < MIN_OBSERVATIONS {
                 return Err(doc.error(
@@ -506,5 +520,15 @@ mod tests {
             )
             .is_ok()
         );
+        // Σ⁻¹ of 4 moments from 20 bootstrap draws is fine, from 6 it is not (Hartlap).
+        let spec = spec.replace("ticks_per_observation: 10", "ticks_per_observation: 5");
+        let few = spec.replace(
+            "unemployment_rate: {column: unemp}\n",
+            "unemployment_rate: {column: unemp}\n    bootstrap: {samples: 20}\n",
+        );
+        assert!(CalibrationSpec::parse(&few, "c.yaml", &[]).is_ok());
+        let six = "inflation: [mean, sd, acf1, acf2, skewness, kurtosis]";
+        let e = error(&few.replace("inflation: [mean, sd, acf1]", &format!("{six}\n  unemployment_rate: [mean, sd, acf1, acf2, skewness, kurtosis, acf3, acf4, acf5, acf6, acf7, acf8]")).replace("  unemployment_rate: [mean]\n", ""));
+        assert!(e.contains("bootstrap.samples 20 is too few for 18 `moments`") && e.contains("m + 2 = 20"), "{e}");
     }
 }

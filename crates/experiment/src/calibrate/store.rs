@@ -3,7 +3,8 @@
 //! and the evaluation's loss), written through the one writer thread when its
 //! evaluation's last seed finishes. `watchtower experiments` lists it (its layout says
 //! `"kind": "calibration"`), `export --experiment` writes its rows, `calibrate --resume`
-//! replays them.
+//! replays them. A data target's file is pinned by its SHA-256, kept in the layout
+//! (`"data": {"file", "sha256"}`), so a resume or a replay reads the same data or none.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use watchtower_store::experiments::{NewExperiment, StoredSummary, create_experim
 use watchtower_store::{History, Store};
 
 use crate::calibrate::search::{Evaluation, Kind};
-use crate::calibrate::spec::CalibrationSpec;
+use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::execute::ExperimentError;
 
 /// The version of a stored simulation's encoding (experiments' summaries are 1).
@@ -40,9 +41,9 @@ pub struct StoredSimulation {
     pub loss: f64,
 }
 
-/// What readers that do not parse the spec need.
+/// What readers that do not parse the spec need, and a data target's pinned hash.
 pub fn layout(spec: &CalibrationSpec) -> serde_json::Value {
-    serde_json::json!({
+    let mut layout = serde_json::json!({
         "kind": KIND,
         "model": spec.base.model.name(),
         "ticks": spec.base.ticks,
@@ -53,7 +54,11 @@ pub fn layout(spec: &CalibrationSpec) -> serde_json::Value {
         "budget": spec.budget,
         "weighting": spec.weighting.name(),
         "columns": columns(spec),
-    })
+    });
+    if let Target::Data(d) = &spec.target {
+        layout["data"] = serde_json::json!({"file": d.file, "sha256": d.sha256});
+    }
+    layout
 }
 
 /// The columns of a calibration's table, in order.
@@ -65,8 +70,12 @@ pub fn columns(spec: &CalibrationSpec) -> Vec<String> {
     c
 }
 
-/// Records a new calibration and returns its id.
-pub fn create(store: &Store, spec: &CalibrationSpec) -> Result<i64, ExperimentError> {
+/// Records a new calibration and returns its id; a data target's file is pinned first
+/// (its SHA-256 recorded in `spec` and stored), so the calibration fits those bytes only.
+pub fn create(store: &Store, spec: &mut CalibrationSpec) -> Result<i64, ExperimentError> {
+    if let Target::Data(d) = &mut spec.target {
+        d.pin().map_err(ExperimentError::Other)?;
+    }
     let new = NewExperiment {
         name: spec.base.name.clone(),
         source: spec.base.source.clone(),
@@ -159,7 +168,11 @@ pub fn load(history: &History, id: i64) -> Result<Option<Loaded>, ExperimentErro
             "experiment {id} is not a calibration (resume it with watchtower experiment --resume {id})"
         )));
     }
-    let spec = CalibrationSpec::parse(&detail.spec, &detail.row.source, &detail.overrides)?;
+    let mut spec = CalibrationSpec::parse(&detail.spec, &detail.row.source, &detail.overrides)?;
+    // The data it was fitted to (a calibration stored before data were pinned has none).
+    if let Target::Data(d) = &mut spec.target {
+        d.sha256 = detail.row.layout.pointer("/data/sha256").and_then(|h| h.as_str()).map(String::from);
+    }
     let mut partial: BTreeMap<u64, Evaluation> = BTreeMap::new();
     let mut rows = Vec::new();
     for r in history.run_summaries(id, 0, usize::MAX)? {

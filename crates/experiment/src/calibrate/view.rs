@@ -43,7 +43,7 @@ fn meanings() -> serde_json::Value {
         "model": "the moment of the model at the estimate (the mean over the ensemble's seeds)",
         "se": "the standard error of target − model",
         "t": "(target − model) / se: beyond ±2, the model misses that moment",
-        "j_test": "Hansen's J of the over-identifying restrictions: a small p-value says the moments cannot all be matched at once",
+        "j_test": "Hansen's J of the over-identifying restrictions: a small p-value says the moments cannot all be matched at once (the inverse covariance of the moments, from covariance_samples samples, times Hartlap's factor, which removes its bias)",
     })
 }
 
@@ -233,5 +233,26 @@ mod tests {
         assert_eq!(v["budget"], 90);
 
         assert_eq!(view(&history, 99, &replays).unwrap(), Answer::NoExperiment);
+    }
+
+    #[test]
+    fn a_data_calibration_is_replayed_on_its_own_data_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, csv) = (dir.path().join("w.db"), dir.path().join("us.csv"));
+        let spec = CalibrationSpec::parse(&crate::calibrate::lifecycle::tests::data_spec(&csv), "d.yaml", &[]).unwrap();
+        let f = Stored::open(&db, Start::New(Box::new(spec))).unwrap().run(2, &Stop::default(), |_| {}).unwrap();
+        let json = report::to_json(f.id, &f.spec, f.outcome.as_ref().unwrap());
+        let history = History::open(&db, 1).unwrap();
+        let Answer::Found(v) = view(&history, f.id, &Replays::default()).unwrap() else { panic!("no view") };
+        assert_eq!(v["result"], json, "{}", v["result_note"]);
+        // The file edited: the replay is refused with both hashes, not fitted to other data.
+        let original = std::fs::read(&csv).unwrap();
+        let text = String::from_utf8(original.clone()).unwrap().replacen("6.000,", "9.000,", 1);
+        std::fs::write(&csv, &text).unwrap();
+        let Answer::Found(v) = view(&history, f.id, &Replays::default()).unwrap() else { panic!("no view") };
+        assert!(v["result"].is_null());
+        let note = v["result_note"].as_str().unwrap();
+        let (was, now) = (crate::calibrate::data::sha256(&original), crate::calibrate::data::sha256(text.as_bytes()));
+        assert!(note.contains(&csv.display().to_string()) && note.contains(&was) && note.contains(&now), "{note}");
     }
 }
