@@ -14,11 +14,13 @@
 //! ensemble means, all on the same seeds) on the parameters, over every search and
 //! difference point within ±`RADIUS` of the range around the estimate — the Gaussian
 //! process and Nelder–Mead put most of the budget there, so this costs no simulation.
-//! Where too few points are near, or they do not spread along every parameter, the
-//! central differences are used, and the report says which.
+//! Where too few points are near, or they spread too little along a parameter for a
+//! slope more precise than the central difference's, the differences are used, and the
+//! report says which.
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::calibrate::estimate::STEP;
 use crate::calibrate::search::{Evaluation, Kind};
 
 /// Half the side of the box around the estimate, as a share of each parameter's range.
@@ -53,8 +55,10 @@ impl Source {
 
 /// The regression's G (m × p, ∂ moment i / ∂ unit parameter j) at `at` from the search
 /// and difference points in `all` that lie within the box, or `None` when fewer than
-/// 4(p + 1) lie there or one parameter's spread among them is under a fifth of the
-/// box's half-side (a slope that would rest on noise).
+/// 4(p + 1) lie there or a slope would be noisier than the central difference's: with
+/// the same noise σ in every evaluation's moments, slope j's variance is
+/// σ²·[(X'X)⁻¹]ⱼⱼ (X the points' centred offsets) against the difference's 2σ²/h², h the
+/// step between its two points.
 pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<(Vec<Vec<f64>>, usize)> {
     let p = at.len();
     let near: Vec<(Vec<f64>, Vec<f64>)> = all
@@ -68,12 +72,12 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<(Vec<Vec<f64>>, usiz
     if n < 4 * (p + 1) {
         return None;
     }
-    for j in 0..p {
-        let mean = near.iter().map(|(d, _)| d[j]).sum::<f64>() / n as f64;
-        let sd = (near.iter().map(|(d, _)| (d[j] - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
-        if sd < RADIUS / 5.0 {
-            return None;
-        }
+    let means: Vec<f64> = (0..p).map(|j| near.iter().map(|(d, _)| d[j]).sum::<f64>() / n as f64).collect();
+    let centred = DMatrix::from_fn(n, p, |i, j| near[i].0[j] - means[j]);
+    let spread = (centred.transpose() * &centred).try_inverse()?;
+    let h = 2.0 * STEP;
+    if (0..p).any(|j| spread[(j, j)].is_nan() || spread[(j, j)] > 2.0 / (h * h)) {
+        return None;
     }
     let m = near[0].1.len();
     let x = DMatrix::from_fn(n, p + 1, |i, j| if j == 0 { 1.0 } else { near[i].0[j - 1] });
@@ -125,5 +129,21 @@ mod tests {
         let line: Vec<Evaluation> =
             (0..12).map(|i| eval(Kind::Search, vec![0.4 + 0.02 * f64::from(i), 0.5], vec![1.0])).collect();
         assert!(regression(&line, &[0.5, 0.5]).is_none());
+        // Twelve points spread along u₀ but within ±0.001 in u₁: a slope in u₁ noisier
+        // than a difference over ±5%.
+        let thin: Vec<Evaluation> = (0..12)
+            .map(|i| {
+                eval(Kind::Search, vec![0.4 + 0.02 * f64::from(i), 0.5 + 0.001 * f64::from(i % 3) - 0.001], vec![1.0])
+            })
+            .collect();
+        assert!(regression(&thin, &[0.5, 0.5]).is_none());
+        // Crowded near the estimate but spread enough along both: the regression.
+        let crowd: Vec<Evaluation> = (0..40)
+            .map(|i| {
+                let (a, b) = (f64::from(i % 7) - 3.0, f64::from(i % 5) - 2.0);
+                eval(Kind::Search, vec![0.5 + 0.01 * a, 0.5 + 0.012 * b], vec![a + b])
+            })
+            .collect();
+        assert!(regression(&crowd, &[0.5, 0.5]).is_some());
     }
 }
