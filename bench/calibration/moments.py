@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-INDICATORS = ["unemployment_rate", "inflation", "bankruptcies", "active_firms"]
+INDICATORS = ["unemployment_rate", "inflation", "bankruptcies", "active_firms", "gini_wealth", "gini_income"]
 SETS = {
     "the issue's six": ["unemployment_rate.mean", "unemployment_rate.sd", "unemployment_rate.acf1",
                         "inflation.mean", "inflation.sd", "inflation.acf1"],
@@ -30,8 +30,11 @@ SETS = {
 SETS["+ bankruptcies mean, diff:sd"] = SETS["+ inflation diff:sd"] + ["bankruptcies.mean", "bankruptcies.diff:sd"]
 SETS["+ unemployment skewness, diff:sd"] = SETS["+ bankruptcies mean, diff:sd"] + [
     "unemployment_rate.skewness", "unemployment_rate.diff:sd"]
-SETS["+ active firms mean, sd (shipped)"] = SETS["+ unemployment skewness, diff:sd"] + [
-    "active_firms.mean", "active_firms.sd"]
+SETS["+ active firms mean, sd"] = SETS["+ unemployment skewness, diff:sd"] + ["active_firms.mean", "active_firms.sd"]
+SETS["+ bankruptcies skewness, active firms acf1, skewness"] = SETS["+ active firms mean, sd"] + [
+    "bankruptcies.skewness", "active_firms.acf1", "active_firms.skewness"]
+SETS["+ both Gini means (shipped)"] = SETS["+ bankruptcies skewness, active firms acf1, skewness"] + [
+    "gini_wealth.mean", "gini_income.mean"]
 
 
 def acf1(x):
@@ -94,7 +97,7 @@ def main():
         prec = np.linalg.inv(cov[np.ix_(idx, idx)]) * (n - m - 2) / (n - 1)
         jac = np.stack([slope_g[idx], slope_r[idx]], 1)
         v = np.linalg.inv(jac.T @ prec @ jac)
-        print(f"  {label:40s} {m:2d} moments: se(R) {np.sqrt(v[1, 1]):.3f}, se(γp) {np.sqrt(v[0, 0]):.4f}")
+        print(f"  {label:55s} {m:2d} moments: se(R) {np.sqrt(v[1, 1]):.3f}, se(γp) {np.sqrt(v[0, 0]):.4f}")
 
 
 if __name__ == "__main__":
