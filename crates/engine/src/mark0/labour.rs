@@ -246,14 +246,17 @@ impl Labour {
         let tied = &mut self.tied;
         tied.clear();
         tied.resize(ties + 1, (0.0, 0));
+        // A remainder r lies above the tied bucket when r ≥ (threshold + 1)/1024, and in
+        // it when threshold/1024 ≤ r below that: the bucket's bounds, exact (powers of
+        // two), compared with rather than each remainder's bucket found again.
+        let (low, high) = (threshold as f64 / BUCKETS as f64, (threshold + 1) as f64 / BUCKETS as f64);
         let mut count = 0;
         let n = self.target.len();
         let (target, whole, remainders) = (&mut self.target[..n], &self.whole[..n], &self.remainders[..n]);
         for ((t, &w), &(r, i)) in target.iter_mut().zip(whole).zip(remainders) {
-            let b = bucket(r);
-            *t = w + u32::from(r > 0.0 && b > threshold);
+            *t = w + u32::from(r >= high);
             tied[count] = (r, i);
-            count += usize::from(r > 0.0 && b == threshold);
+            count += usize::from(r > 0.0 && r >= low && r < high);
         }
         tied.truncate(count);
         let needed = extra - above;
