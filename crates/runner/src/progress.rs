@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use watchtower_engine::Capture;
+use watchtower_engine::{Capture, ModelKind};
 
 use crate::session::{Cycle, Finish};
 use crate::sink::{Flow, Sink, SinkError};
@@ -17,6 +17,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(1);
 pub struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
+    model: ModelKind,
     last_line: Instant,
     last_tick: u64,
     /// What the headline reads (found once: the session asks every tick).
@@ -24,8 +25,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Progress towards `total` ticks.
-    pub fn new(total: u64) -> Self {
+    /// Progress towards `total` ticks of a run of `model`.
+    pub fn new(total: u64, model: ModelKind) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -34,9 +35,14 @@ impl Progress {
             );
             bar
         });
-        // The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise.
-        let reads = Capture::only(&["unemployment_rate", "gini_wealth"]).expect("indicator fields");
-        Self { bar, total, last_line: Instant::now(), last_tick: 0, reads }
+        // The headline's indicator: unemployment for Mark-0, the Gini of wealth otherwise
+        // (only that one: Mark-0's progress costs no sort of the households).
+        let headline = match model {
+            ModelKind::Mark0 => "unemployment_rate",
+            ModelKind::Boltzmann => "gini_wealth",
+        };
+        let reads = Capture::only(&[headline]).expect("indicator fields");
+        Self { bar, total, model, last_line: Instant::now(), last_tick: 0, reads }
     }
 }
 
@@ -44,9 +50,9 @@ impl Sink for Progress {
     fn settled(&mut self, cycle: &Cycle<'_>) -> Result<Flow, SinkError> {
         let Some(outcome) = cycle.outcome else { return Ok(Flow::Continue) };
         let t = &outcome.telemetry;
-        let headline = || match t.model.as_str() {
-            "mark0" => format!("unemployment {:.1}%", 100.0 * t.indicators.unemployment_rate),
-            _ => format!("Gini {:.3}", t.indicators.gini_wealth),
+        let headline = || match self.model {
+            ModelKind::Mark0 => format!("unemployment {:.1}%", 100.0 * t.indicators.unemployment_rate),
+            ModelKind::Boltzmann => format!("Gini {:.3}", t.indicators.gini_wealth),
         };
         match &self.bar {
             Some(bar) => {

@@ -98,21 +98,36 @@ impl EconomicPhase {
 }
 
 /// The indicators [`RunReport`] reads of every tick.
-const READ: [&str; 7] =
-    ["unemployment_rate", "inflation", "gini_wealth", "gini_income", "money_drift", "gdp", "government_debt"];
+const READ: [&str; 5] = ["unemployment_rate", "inflation", "money_drift", "gdp", "government_debt"];
 
-/// Per-tick series kept for the report (four numbers a tick, so a single run only;
+/// The indicators it reads of the last tick only: the Gini coefficients, which order every
+/// household's wealth and income, so a run that only prints its report sorts them once.
+const READ_LAST: [&str; 2] = ["gini_wealth", "gini_income"];
+
+/// The Gini coefficients of one tick.
+#[derive(Debug, Clone, Copy)]
+struct Ginis {
+    tick: u64,
+    wealth: f64,
+    income: f64,
+}
+
+/// Per-tick series kept for the report (two numbers a tick, so a single run only;
 /// experiments summarise as they go instead).
 pub struct RunReport {
     model: ModelKind,
+    /// The run's tick target: the Gini coefficients are read of the tick before it.
+    target: u64,
     unemployment: Vec<f64>,
     inflation: Vec<f64>,
-    gini_wealth: Vec<f64>,
-    gini_income: Vec<f64>,
+    /// Of the last tick, once it ran (a run stopped early has none).
+    ginis: Option<Ginis>,
     max_drift: i64,
     last: Option<(f64, f64)>,
     /// [`READ`] as a capture (found once: the session asks every tick).
     reads: Capture,
+    /// [`READ`] and [`READ_LAST`]: what it reads of the last tick.
+    reads_last: Capture,
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -141,18 +156,26 @@ pub fn money(units: f64) -> String {
 }
 
 impl RunReport {
-    /// An empty report.
-    pub fn new(model: ModelKind) -> Self {
+    /// An empty report of a run to the tick target `target` (its whole target, as the
+    /// session's `until`: the last tick it runs is `target - 1`).
+    pub fn new(model: ModelKind, target: u64) -> Self {
+        let reads = Capture::only(&READ).expect("the report reads indicator fields");
         Self {
             model,
+            target,
             unemployment: Vec::new(),
             inflation: Vec::new(),
-            gini_wealth: Vec::new(),
-            gini_income: Vec::new(),
+            ginis: None,
             max_drift: 0,
             last: None,
-            reads: Capture::only(&READ).expect("the report reads indicator fields"),
+            reads,
+            reads_last: reads.union(Capture::only(&READ_LAST).expect("the Gini coefficients are indicators")),
         }
+    }
+
+    /// Whether `tick` is the last of the run, the one whose Gini coefficients it reads.
+    fn is_last(&self, tick: u64) -> bool {
+        tick.checked_add(1) == Some(self.target)
     }
 
     fn half<'a>(&self, xs: &'a [f64]) -> &'a [f64] {
@@ -180,17 +203,17 @@ impl RunReport {
             s += &row("unemployment, mean", pct(mean(u)), pct(mean(h)));
             s += &row("unemployment, sd", pct(sd(u)), pct(sd(h)));
             s += &row("inflation per tick, mean", pct(mean(&self.inflation)), pct(mean(self.half(&self.inflation))));
-            s += &row(
-                "Gini of income, mean",
-                format!("{:.3}", mean(&self.gini_income)),
-                format!("{:.3}", mean(self.half(&self.gini_income))),
-            );
         }
-        s += &row(
-            "Gini of wealth, mean",
-            format!("{:.3}", mean(&self.gini_wealth)),
-            format!("{:.3}", mean(self.half(&self.gini_wealth))),
-        );
+        let single = |name: &str, value: String| format!("  {name:<28}{value:>28}\n");
+        match self.ginis {
+            Some(g) => {
+                if self.model == ModelKind::Mark0 {
+                    s += &single(&format!("Gini of income at tick {}", g.tick), format!("{:.3}", g.income));
+                }
+                s += &single(&format!("Gini of wealth at tick {}", g.tick), format!("{:.3}", g.wealth));
+            }
+            None => s += &single("Gini of wealth", "not taken (stopped early)".into()),
+        }
         if let Some(phase) = self.phase() {
             s += &format!("  {:<28}{:>28}\n", "phase (second half)", phase.describe());
             if let Some((gdp, debt)) = self.last {
@@ -214,8 +237,9 @@ impl RunReport {
             "unemployment_mean_second_half": mean(h),
             "unemployment_sd_second_half": sd(h),
             "inflation_mean": mean(&self.inflation),
-            "gini_wealth_mean": mean(&self.gini_wealth),
-            "gini_income_mean": mean(&self.gini_income),
+            "gini_tick": self.ginis.map(|g| g.tick),
+            "gini_wealth": self.ginis.map(|g| g.wealth),
+            "gini_income": self.ginis.map(|g| g.income),
             "phase_second_half": self.phase().map(EconomicPhase::describe),
             "money_drift_max": self.max_drift,
         })
@@ -228,8 +252,10 @@ impl Sink for RunReport {
             let i = &outcome.telemetry.indicators;
             self.unemployment.push(i.unemployment_rate);
             self.inflation.push(i.inflation);
-            self.gini_wealth.push(i.gini_wealth);
-            self.gini_income.push(i.gini_income);
+            let tick = outcome.telemetry.tick;
+            if self.is_last(tick) {
+                self.ginis = Some(Ginis { tick, wealth: i.gini_wealth, income: i.gini_income });
+            }
             self.max_drift = self.max_drift.max(i.money_drift.abs());
             let k = i.redenominations;
             self.last = Some((genesis_units(i.gdp as f64, k), genesis_units(i.government_debt as f64, k)));
@@ -240,7 +266,13 @@ impl Sink for RunReport {
     /// The indicators it keeps, no distribution: a run that only prints its report (`run
     /// --no-store`) does not order the firms' sizes and cash or take any quantile.
     fn needs(&self) -> Capture {
-        self.reads
+        self.reads_last
+    }
+
+    /// The Gini coefficients of the last tick only: before it, the indicators that need no
+    /// sort.
+    fn needs_at(&self, tick: u64) -> Capture {
+        if self.is_last(tick) { self.reads_last } else { self.reads }
     }
 }
 

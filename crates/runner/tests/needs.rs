@@ -1,9 +1,9 @@
 //! The engine captures what the session's sinks read: the union of their needs, and
 //! everything when any of them reads everything. What is captured never changes the run.
 
-use watchtower_engine::Capture;
+use watchtower_engine::{Capture, ModelKind};
 use watchtower_protocol::Telemetry;
-use watchtower_runner::{Cycle, Flow, Headless, Scenario, Session, Sink, SinkError};
+use watchtower_runner::{Cycle, Flow, Headless, RunReport, Scenario, Session, Sink, SinkError};
 
 /// Keeps every tick's telemetry and says it needs `needs`.
 struct Keep {
@@ -93,4 +93,34 @@ fn ticks_no_sink_reads_skip_the_statistics_and_the_others_keep_every_number() {
         }
     }
     assert!(every.ticks[0].indicators.gini_wealth > 0.0);
+}
+
+#[test]
+fn a_runs_report_has_the_gini_coefficients_taken_of_its_last_tick_only() {
+    let mut report = RunReport::new(ModelKind::Mark0, 30);
+    let mut beside = Keep { needs: Capture::NONE, ticks: Vec::new() };
+    let scenario = Scenario { households: 2_000, firms: 200, ..Scenario::default() };
+    let mut session = Session::new(scenario.build().unwrap(), scenario.schedule.clone());
+    session.run(Some(30), &mut Headless::default(), &mut [&mut report, &mut beside]).unwrap();
+    let mut every = Keep { needs: Capture::FULL, ticks: Vec::new() };
+    run(&mut [&mut every]);
+
+    for (t, (narrow, full)) in beside.ticks.iter().zip(&every.ticks).enumerate() {
+        assert_eq!(narrow.indicators.unemployment_rate.to_bits(), full.indicators.unemployment_rate.to_bits());
+        if t < 29 {
+            assert_eq!(narrow.indicators.gini_wealth, 0.0, "tick {t}: the report reads no Gini before the last");
+            assert_eq!(narrow.indicators.gini_income, 0.0, "tick {t}: the report reads no Gini before the last");
+        }
+        assert!(narrow.distributions.is_empty());
+    }
+    let last = &every.ticks[29].indicators;
+    let json = report.to_json(30, std::time::Duration::from_secs(1), None);
+    assert_eq!(json["gini_tick"], 29);
+    assert_eq!(json["gini_wealth"].as_f64().unwrap().to_bits(), last.gini_wealth.to_bits());
+    assert_eq!(json["gini_income"].as_f64().unwrap().to_bits(), last.gini_income.to_bits());
+    assert!(
+        report
+            .table(30, std::time::Duration::from_secs(1), "finished", "here", None)
+            .contains("Gini of wealth at tick 29")
+    );
 }

@@ -203,8 +203,8 @@ pub fn run(args: RunArgs, stop: &Stop) -> Result<(), AppError> {
     // Stopped early by a signal, the run is left interrupted: its last checkpoint is
     // taken where it stopped, so a resume starts right there, with nothing to re-run.
     let mut checkpointer = checkpointer.map(Checkpointer::closing);
-    let mut progress = Progress::new(target);
-    let mut report = RunReport::new(model);
+    let mut progress = Progress::new(target, model);
+    let mut report = RunReport::new(model, target);
     let mut sinks: Vec<&mut dyn Sink> = vec![&mut progress, &mut report];
     if let Some(r) = recorder.as_mut() {
         sinks.push(r);

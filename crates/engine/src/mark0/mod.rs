@@ -378,9 +378,11 @@ impl Mark0 {
     fn settle(&mut self, ctx: &mut Context<'_>) -> Result<(), ModelError> {
         self.revive(ctx)?;
         // Revived firms hire. Without one, every firm's output is what phase 2's
-        // rebalance matched head-counts to, so another would change nothing.
+        // rebalance matched head-counts to, so another would change nothing; with some,
+        // theirs are the only outputs that moved since (no phase between touches one).
         if !self.revived.is_empty() {
-            self.labour.rebalance(&self.firms.output, &self.firms.alive, self.households_per_unit());
+            let per_unit = self.households_per_unit();
+            self.labour.rebalance_changed(&self.firms.output, &self.firms.alive, per_unit, &self.revived);
         }
         let f = &self.firms;
         let (mut ytot, mut wtot, mut ptot, mut wmax, mut dead) = (0.0, 0.0, 0.0, 0.0_f64, 0usize);
