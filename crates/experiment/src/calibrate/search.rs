@@ -25,7 +25,9 @@ use argmin::solver::neldermead::NelderMead;
 use nalgebra::DMatrix;
 
 use crate::calibrate::data::{Observed, bootstrap};
-use crate::calibrate::estimate::{self, Inputs, Uncertainty, Weights, covariance, difference_points, weights};
+use crate::calibrate::estimate::{
+    self, Inputs, Outlier, Uncertainty, Weights, difference_points, regime_covariance, weights,
+};
 use crate::calibrate::jacobian;
 use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
@@ -274,12 +276,15 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     // correlated than they are — and R is identified by just such a combination: on the
     // two-parameter recovery the bootstrap's weighting gave R a standard error of 0.47
     // where K runs at the estimate give about 0.05.
+    let mut regimes: Vec<Option<String>> = Vec::new();
     let w = match &spec.target {
         Target::Synthetic { .. } if alloc.covariance_runs > 0 => {
             improve(&mut all, ev, p, &ensemble, 0..alloc.improvement / 2)?;
             let at = best_of(&all).unit.clone();
             let got = ev.batch(vec![Request { kind: Kind::Covariance, unit: at, seeds: cov_seeds.clone() }])?;
-            let w = weights(spec.weighting, &covariance(&got[0].per_seed)).map_err(|e| {
+            let (sigma1, out) = regime_covariance(&got[0].per_seed);
+            regimes.push(regime_warning("at the search's halfway best point (the weighting's Σ)", spec, &got[0], &out));
+            let w = weights(spec.weighting, &sigma1).map_err(|e| {
                 Halt::Error(format!("the second step's covariance: {e}; raise `ensemble`, or list fewer `moments`"))
             })?;
             ev.set_loss(target.clone(), w.matrix.clone());
@@ -339,8 +344,13 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         last.push(Request { kind: Kind::Jacobian, unit: minus, seeds: ensemble.clone() });
     }
     let got = ev.batch(last)?;
-    let (sigma, jac) =
-        if alloc.covariance_runs > 0 { (covariance(&got[0].per_seed), &got[1..]) } else { (sigma0, &got[..]) };
+    let (sigma, jac) = if alloc.covariance_runs > 0 {
+        let (sigma, out) = regime_covariance(&got[0].per_seed);
+        regimes.push(regime_warning("at the estimate (the standard errors' Σ)", spec, &got[0], &out));
+        (sigma, &got[1..])
+    } else {
+        (sigma0, &got[..])
+    };
     let m = spec.moments.len();
     let mut differences = vec![vec![0.0; p]; m];
     for j in 0..p {
@@ -357,7 +367,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     };
     let names = spec.moment_names();
     let model = best.moments();
-    let uncertainty = estimate::uncertainty(&Inputs {
+    let mut uncertainty = estimate::uncertainty(&Inputs {
         free: &spec.free,
         unit: &best.unit,
         names: &names,
@@ -368,6 +378,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         weights: &w.matrix,
         correction,
     });
+    uncertainty.warnings.extend(regimes.into_iter().flatten());
     // The target's series run for the bootstrap counts too.
     let simulations = all.iter().map(|e| e.seeds.len() as u64).sum::<u64>() + u64::from(alloc.covariance_runs > 0);
     Ok(Outcome {
@@ -381,6 +392,25 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         jacobian: jacobian_source,
         weights: w,
     })
+}
+
+/// The warning for the covariance runs `e` of which `out` (from
+/// [`estimate::other_regime`]) ended in another regime, or `None` when none did.
+fn regime_warning(at: &str, spec: &CalibrationSpec, e: &Evaluation, out: &[Outlier]) -> Option<String> {
+    let first = out.first()?;
+    let (i, j, value, median, sds) = (first.run, first.moment, first.value, first.median, first.sds);
+    let names = spec.moment_names();
+    let seeds: Vec<String> = out.iter().map(|o| e.seeds[o.run].to_string()).collect();
+    Some(format!(
+        "WARNING: {} of the {} runs {at} ended in another regime than the rest (seed {}: {} {value:.4} against a median of {median:.4}, {sds:.0} robust sd away; seeds {}) and are left out of Σ: near these parameters the economy leaves its usual regime in about {} of {} runs within the window, which the standard errors, being of one regime, do not include",
+        out.len(),
+        e.seeds.len(),
+        e.seeds[i],
+        names[j],
+        seeds.join(", "),
+        out.len(),
+        e.seeds.len(),
+    ))
 }
 
 /// The expected-improvement steps `steps`, one point a batch.
