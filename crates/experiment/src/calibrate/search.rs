@@ -362,7 +362,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     }
     all.extend(got.iter().cloned());
     let (jacobian, jacobian_source) = match jacobian::regression(&all, &best.unit) {
-        Some((g, points)) => (g, jacobian::Source::Regression { points }),
+        Some(r) => (r.jacobian, jacobian::Source::Regression { points: r.points, other_regime: r.other_regime }),
         None => (differences, jacobian::Source::Differences),
     };
     let names = spec.moment_names();
