@@ -44,6 +44,20 @@ fn stored(db: &Path) -> i64 {
     conn.query_row("SELECT count(*) FROM run_summaries WHERE experiment_id = 1", [], |r| r.get(0)).unwrap_or(0)
 }
 
+/// Runs `calibrate c.yaml --data-dir kill --jobs 2` in `d`, kills it with SIGKILL once
+/// 30 simulations are stored in `db`, and returns how many were stored.
+fn killed_after_30(d: &Path, db: &Path) -> i64 {
+    let mut running = Running::spawn(&["calibrate", "c.yaml", "--data-dir", "kill", "--jobs", "2"], d);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored(db) < 30 {
+        assert!(Instant::now() < deadline, "nothing stored within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal("KILL");
+    running.wait(Duration::from_secs(30));
+    stored(db)
+}
+
 #[test]
 fn the_estimate_is_the_same_for_any_jobs_and_after_kill_9_and_resume() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,15 +82,7 @@ fn the_estimate_is_the_same_for_any_jobs_and_after_kill_9_and_resume() {
 
     // kill -9 once some simulations are stored, then resume.
     let db = d.join("kill").join("watchtower.db");
-    let mut running = Running::spawn(&["calibrate", "c.yaml", "--data-dir", "kill", "--jobs", "2"], d);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored(&db) < 30 {
-        assert!(Instant::now() < deadline, "nothing stored within 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    running.signal("KILL");
-    running.wait(Duration::from_secs(30));
-    let cut = stored(&db) as u64;
+    let cut = killed_after_30(d, &db) as u64;
     assert!(cut < simulations, "the calibration finished before the kill; make it slower");
     let resumed = ok(&output(&["calibrate", "--resume", "1", "--data-dir", "kill", "--jobs", "2", "--json"], d));
     assert_eq!(resumed, one, "resumed after kill -9 differs from uninterrupted");
@@ -141,15 +147,7 @@ fn a_data_calibration_resumes_only_on_the_data_it_started_with() {
 
     // kill -9 once some simulations are stored.
     let db = d.join("kill").join("watchtower.db");
-    let mut running = Running::spawn(&["calibrate", "c.yaml", "--data-dir", "kill", "--jobs", "2"], d);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored(&db) < 30 {
-        assert!(Instant::now() < deadline, "nothing stored within 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    running.signal("KILL");
-    running.wait(Duration::from_secs(30));
-    let cut = stored(&db);
+    let cut = killed_after_30(d, &db);
     assert!((cut as u64) < simulations, "the calibration finished before the kill; make it slower");
     let pinned = watchtower_experiment::calibrate::data::sha256(&original);
 
