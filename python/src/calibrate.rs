@@ -21,7 +21,6 @@ use watchtower_runner::Stop;
 use watchtower_store::{DATABASE_FILE, DirLock, History, RunStatus};
 
 use nalgebra::DMatrix;
-use watchtower_experiment::calibrate::estimate::loss;
 use watchtower_experiment::calibrate::search::{Evaluation, Evaluator, Halt, Kind, Outcome, Request, calibrate};
 use watchtower_experiment::calibrate::simulate::{Simulated, simulate};
 use watchtower_store::{Store, WriterOptions};
@@ -202,13 +201,7 @@ impl Evaluator for Remote<'_, '_> {
             let per_seed: Vec<Vec<f64>> = moments.by_ref().take(r.seeds.len()).collect();
             let mut e =
                 Evaluation { index: self.next, kind: r.kind, unit: r.unit, seeds: r.seeds, per_seed, loss: f64::NAN };
-            e.loss = match &self.loss {
-                Some((target, w)) if e.kind != Kind::Target => {
-                    let g: Vec<f64> = target.iter().zip(e.moments()).map(|(t, m)| t - m).collect();
-                    loss(&g, w)
-                }
-                _ => f64::NAN,
-            };
+            e.loss = self.loss.as_ref().map_or(f64::NAN, |(target, w)| e.loss_with(target, w));
             stored::submit(self.store, self.id, self.spec, &e, self.next_simulation)
                 .map_err(|e| Halt::Error(e.to_string()))?;
             self.next += 1;

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nalgebra::DMatrix;
 use watchtower_runner::session::Stop;
 
-use crate::calibrate::estimate::loss;
 use crate::calibrate::search::{Evaluation, Evaluator, Halt, Kind, Request};
 use crate::calibrate::simulate::{Simulated, simulate};
 use crate::calibrate::spec::CalibrationSpec;
@@ -48,13 +47,7 @@ impl<'a> Pool<'a> {
 
 /// The loss of `e`'s mean moments, once the target and the weighting are known.
 fn loss_of(known: &Option<(Vec<f64>, DMatrix<f64>)>, e: &Evaluation) -> f64 {
-    match known {
-        Some((target, w)) if e.kind != Kind::Target => {
-            let g: Vec<f64> = target.iter().zip(e.moments()).map(|(t, m)| t - m).collect();
-            loss(&g, w)
-        }
-        _ => f64::NAN,
-    }
+    known.as_ref().map_or(f64::NAN, |(target, w)| e.loss_with(target, w))
 }
 
 /// The scenario of request `r` with `seed`.

@@ -87,6 +87,17 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Its loss g'Wg, g = `target` − its mean moments; not a number for the target's own
+    /// run. The one place a loss is computed: as an evaluation is made (the pool, the
+    /// Python module's executors) and again when the weighting changes.
+    pub fn loss_with(&self, target: &[f64], w: &DMatrix<f64>) -> f64 {
+        if self.kind == Kind::Target {
+            return f64::NAN;
+        }
+        let g: Vec<f64> = target.iter().zip(self.moments()).map(|(t, m)| t - m).collect();
+        estimate::loss(&g, w)
+    }
+
     /// The mean over the seeds of each moment.
     pub fn moments(&self) -> Vec<f64> {
         let m = self.per_seed.first().map_or(0, Vec::len);
@@ -290,8 +301,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
             ev.set_loss(target.clone(), w.matrix.clone());
             all.extend(got);
             for e in all.iter_mut().filter(|e| e.kind == Kind::Search) {
-                let g: Vec<f64> = target.iter().zip(e.moments()).map(|(t, m)| t - m).collect();
-                e.loss = estimate::loss(&g, &w.matrix);
+                e.loss = e.loss_with(&target, &w.matrix);
             }
             improve(&mut all, ev, p, &ensemble, alloc.improvement / 2..alloc.improvement)?;
             w
