@@ -103,14 +103,7 @@ pub fn other_regime(draws: &[Vec<f64>]) -> Vec<Outlier> {
     let m = draws.first().map_or(0, Vec::len);
     let median = |mut v: Vec<f64>| -> f64 {
         v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n == 0 {
-            f64::NAN
-        } else if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
+        crate::summary::quantile(&v, 0.5)
     };
     let mut out = Vec::new();
     let centre: Vec<(f64, f64)> = (0..m)
