@@ -85,7 +85,7 @@ export class Calibration {
       h('h4', { text: 'Moment fit' }), moments,
       h('p', { class: 'card-sub', text: `target: ${m.target}; model: ${m.model}; se: ${m.se}; t: ${m.t}. Moments are in their indicator's units (fractions a tick, or a period of the data).` }),
       h('p', { 'data-testid': 'cal-j', text: j }),
-      h('p', { class: 'card-sub', 'data-testid': 'cal-summary', text: `${count(r.simulations)} simulations, ${count(r.evaluations)} evaluations, least loss ${num(r.loss)}; ${r.method}` }),
+      h('p', { class: 'card-sub', 'data-testid': 'cal-summary', text: `${count(r.simulations)} simulations, ${count(r.evaluations)} evaluations, loss at the estimate ${num(r.loss)}; ${r.method}` }),
       r.warnings.length ? h('ul', { class: 'sens-notes cal-warnings', 'data-testid': 'cal-warnings' }, ...r.warnings.map((w) => h('li', { text: w }))) : null,
     ];
   }

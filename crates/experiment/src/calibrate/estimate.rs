@@ -10,8 +10,10 @@
 //! ```
 //!
 //! which is c · (G'Σ⁻¹G)⁻¹ for the efficient W = Σ⁻¹ (Gouriéroux & Monfort 1996; for
-//! data of length n and simulations of length n_s, c = 1 + n/(S·n_s)). The J statistic
-//! h · g'Σ⁻¹g / c is χ² with m − rank(G'WG) degrees of freedom when the model is right.
+//! data of length n and simulations of length n_s, c = 1 + n/(S·n_s)). When the model's
+//! moments at the estimate are a local fit's ([`refine`](crate::calibrate::refine)), the
+//! fit's own covariance F joins c·Σ in the middle of the sandwich. The J statistic
+//! h · g'(cΣ + F)⁻¹g is χ² with m − rank(G'WG) degrees of freedom when the model is right.
 //! Every Σ here is estimated from N samples (runs, or bootstrap draws), and the inverse
 //! of such an estimate is biased up by (N − 1)/(N − m − 2): wherever an inverse is a
 //! weighting or in J it is multiplied by Hartlap, Simon & Schneider's (2007)
@@ -210,7 +212,8 @@ pub struct MomentFit {
     pub target: f64,
     /// The model's at the estimate (mean over the ensemble).
     pub model: f64,
-    /// The standard error of target − model: √(c Σᵢᵢ).
+    /// The standard error of target − model: √(c Σᵢᵢ), plus the fit's variance when the
+    /// model's moments are a local fit's.
     pub se: f64,
     /// (target − model) / se.
     pub t: f64,
@@ -219,7 +222,7 @@ pub struct MomentFit {
 /// The J test of over-identifying restrictions.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JTest {
-    /// h · g'Σ⁻¹g / c.
+    /// h · g'(cΣ + F)⁻¹g, F the fit's covariance (none for an evaluated point).
     pub statistic: f64,
     /// m − rank(G'WG): m − p unless the pseudo-inverse of G'WG dropped directions.
     pub df: usize,
@@ -266,6 +269,10 @@ pub struct Inputs<'a> {
     pub weights: &'a DMatrix<f64>,
     /// The simulation-noise factor c (1 + 1/S).
     pub correction: f64,
+    /// The covariance of the model's moments' own error at the estimate when they are a
+    /// local fit's (m × m; [`refine`](crate::calibrate::refine)), added to c·Σ wherever
+    /// the noise of target − model is meant.
+    pub fit_noise: Option<&'a [Vec<f64>]>,
 }
 
 /// Standard errors, 90% intervals, the J test, the moment table and the warnings.
@@ -275,10 +282,15 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
     let sigma = matrix(&x.sigma.matrix);
     let w = x.weights;
     let mut warnings = Vec::new();
+    // The noise of target − model: the target's and the seeds' (c·Σ), and the fit's.
+    let noise = match x.fit_noise {
+        Some(f) => &sigma * x.correction + matrix(f),
+        None => &sigma * x.correction,
+    };
     let bread = g.transpose() * w * &g;
     let (bread_inv, singular) = pseudo_inverse(&bread);
-    let meat = g.transpose() * w * &sigma * w * &g;
-    let v = &bread_inv * meat * &bread_inv * x.correction;
+    let meat = g.transpose() * w * &noise * w * &g;
+    let v = &bread_inv * meat * &bread_inv;
     // A parameter is unidentified when its Jacobian column is (nearly) flat or lies in
     // the span of the others: then it shares a dropped direction of G'WG.
     let unidentified: Vec<bool> = if singular == 0 {
@@ -334,7 +346,7 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
     }
     let moments: Vec<MomentFit> = (0..m)
         .map(|i| {
-            let se = (x.correction * x.sigma.matrix[i][i]).max(0.0).sqrt();
+            let se = noise[(i, i)].max(0.0).sqrt();
             let d = x.target[i] - x.model[i];
             MomentFit { name: x.names[i].clone(), target: x.target[i], model: x.model[i], se, t: d / se }
         })
@@ -346,9 +358,9 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
         warnings.push(format!("WARNING: no J test: {}", too_few(x.sigma.samples, m)));
     }
     let j_test = hartlap_sigma.filter(|_| m > p).map(|h| {
-        let (sigma_inv, _) = pseudo_inverse(&sigma);
+        let (noise_inv, _) = pseudo_inverse(&noise);
         let d: Vec<f64> = (0..m).map(|i| x.target[i] - x.model[i]).collect();
-        let statistic = h * loss(&d, &sigma_inv) / x.correction;
+        let statistic = h * loss(&d, &noise_inv);
         // The parameters fit rank(G'WG) directions of the moments, not p when some drop.
         let df = m - (p - singular);
         let p_value = ChiSquared::new(df as f64).map_or(f64::NAN, |c| 1.0 - c.cdf(statistic));
@@ -420,6 +432,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         });
         // (A'A)⁻¹ = [[7, −3], [−3, 2]] / 10 (A'A = [[4, 6], [6, 14]], det 20).
         let want = [(1.25f64 * sigma2 * 14.0 / 20.0).sqrt(), (1.25f64 * sigma2 * 4.0 / 20.0).sqrt()];
@@ -440,6 +453,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         });
         for (a, b) in u.std_errors.iter().zip(&u2.std_errors) {
             assert!((a - b).abs() < 1e-12);
@@ -471,6 +485,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         });
         assert!(u.std_errors[0].is_finite());
         assert_eq!(u.std_errors[1], f64::INFINITY);
@@ -488,6 +503,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         });
         assert_eq!(u.intervals[1], (0.0, 1.0));
         assert!(u.warnings.iter().any(|w| w.contains("wider than its bounds")), "{:?}", u.warnings);
@@ -502,6 +518,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         });
         assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: a is estimated at a bound")), "{:?}", u.warnings);
     }
@@ -528,6 +545,7 @@ mod tests {
             sigma: &sigma,
             weights: &w,
             correction: 1.25,
+            fit_noise: None,
         };
         let j = uncertainty(&inputs).j_test.unwrap();
         assert_eq!(j.df, 2);

@@ -49,7 +49,7 @@ impl Source {
                 RADIUS * 100.0
             ),
             Source::Differences => {
-                "Jacobian by central differences (too few evaluations near the estimate for a regression)".to_string()
+                "Jacobian by central differences at the best point searched (too few evaluations near the estimate for a regression)".to_string()
             }
         }
     }
@@ -59,8 +59,8 @@ impl Source {
 /// and difference points in `all` that lie within the box, or `None` when fewer than
 /// 4(p + 1) lie there or a slope would be noisier than the central difference's: with
 /// the same noise σ in every evaluation's moments, slope j's variance is
-/// σ²·[(X'X)⁻¹]ⱼⱼ (X the points' centred offsets) against the difference's 2σ²/h², h the
-/// step between its two points.
+/// σ²·[(X'KX)⁻¹X'K²X(X'KX)⁻¹]ⱼⱼ (K the points' tricube weights) against the
+/// difference's 2σ²/h², h the step between its two points.
 ///
 /// A point one of whose seeds ended in another regime (a moment more than
 /// [`REGIME_SDS`](crate::calibrate::estimate::REGIME_SDS) robust standard deviations from
@@ -90,25 +90,58 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
     if n < 4 * (p + 1) {
         return None;
     }
-    let means: Vec<f64> = (0..p).map(|j| near.iter().map(|(d, _)| d[j]).sum::<f64>() / n as f64).collect();
-    let centred = DMatrix::from_fn(n, p, |i, j| near[i].0[j] - means[j]);
-    let spread = (centred.transpose() * &centred).try_inverse()?;
+    // Tricube weights in the box's own distance (the largest offset over the range's
+    // share): 1 at the centre, falling smoothly to 0 at the box's edge, so the fit moves
+    // continuously with its centre instead of jumping as a point enters the box.
+    let k: Vec<f64> = near
+        .iter()
+        .map(|(d, _)| {
+            let r = d.iter().map(|v| v.abs() / RADIUS).fold(0.0, f64::max).min(1.0);
+            (1.0 - r * r * r).powi(3)
+        })
+        .collect();
+    let x = DMatrix::from_fn(n, p + 1, |i, j| if j == 0 { 1.0 } else { near[i].0[j - 1] });
+    let xk = DMatrix::from_fn(n, p + 1, |i, j| x[(i, j)] * k[i]);
+    // β = (X'KX)⁻¹X'Ky; with the same noise σ² in every point, Var β = σ²·A X'K²X A,
+    // A = (X'KX)⁻¹.
+    let a = (x.transpose() * &xk).try_inverse()?;
+    let precision = &a * (xk.transpose() * &xk) * &a;
     let h = 2.0 * STEP;
-    if (0..p).any(|j| spread[(j, j)].is_nan() || spread[(j, j)] > 2.0 / (h * h)) {
+    if (1..=p).any(|j| precision[(j, j)].is_nan() || precision[(j, j)] > 2.0 / (h * h)) {
         return None;
     }
+    // Each point's influence on the fit: β = Σᵢ cᵢ yᵢ with cᵢ the column i of A X'K.
+    let influence = &a * xk.transpose();
     let m = near[0].1.len();
-    let x = DMatrix::from_fn(n, p + 1, |i, j| if j == 0 { 1.0 } else { near[i].0[j - 1] });
-    let svd = x.svd(true, true);
     let mut g = vec![vec![0.0; p]; m];
+    let mut intercept = vec![0.0; m];
+    // Each evaluation's residual from the fit, moment by moment (n × m).
+    let mut residuals = DMatrix::zeros(n, m);
     for (i, row) in g.iter_mut().enumerate() {
-        let y = DVector::from_fn(n, |k, _| near[k].1[i]);
-        let beta = svd.solve(&y, 1e-12).ok()?;
+        let y = DVector::from_fn(n, |r, _| near[r].1[i]);
+        let beta = &influence * &y;
+        if beta.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        intercept[i] = beta[0];
         for j in 0..p {
             row[j] = beta[j + 1];
         }
+        residuals.set_column(i, &(&y - &x * &beta));
     }
-    Some(Regression { jacobian: g, points: n, other_regime: dropped.len() })
+    // The fit's value at `at` is the intercept Σᵢ c₀ᵢ yᵢ; its covariance, robust to
+    // noise that differs from point to point (White's HC1): n/(n − p − 1) Σᵢ c₀ᵢ² eᵢeᵢ'.
+    let scale = n as f64 / (n - p - 1) as f64;
+    let mut cov = vec![vec![0.0; m]; m];
+    for r in 0..n {
+        let c2 = influence[(0, r)] * influence[(0, r)] * scale;
+        for (u, row) in cov.iter_mut().enumerate() {
+            for (v, cell) in row.iter_mut().enumerate() {
+                *cell += c2 * residuals[(r, u)] * residuals[(r, v)];
+            }
+        }
+    }
+    Some(Regression { jacobian: g, intercept, intercept_cov: cov, points: n, other_regime: dropped.len() })
 }
 
 /// A regression's Jacobian.
@@ -116,6 +149,11 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
 pub struct Regression {
     /// ∂ moment i / ∂ unit parameter j (m × p).
     pub jacobian: Vec<Vec<f64>>,
+    /// The fitted moments at the point asked for (on the ensemble's seeds).
+    pub intercept: Vec<f64>,
+    /// Their covariance from the residuals (m × m): how far the fit's own error may
+    /// move them, the surface's roughness between nearby points included.
+    pub intercept_cov: Vec<Vec<f64>>,
     /// The evaluations it was fitted on.
     pub points: usize,
     /// The evaluations in the box left out, a seed of theirs in another regime.

@@ -6,8 +6,9 @@
 //!     └─ search: batches, each a pure function of the spec and the batches before it
 //!          scrambled Sobol start ─> Gaussian-process expected improvement ─> Nelder–Mead
 //!          every point on the same ensemble seeds (common random numbers)
-//!     └─ estimate: the best point; Σ there, the Jacobian by a local regression on the
-//!          points nearby (or differences) ─> sandwich, J test, table
+//!     └─ estimate: the minimum of the moments' local linear fit around the best point;
+//!          Σ there, the Jacobian by the same regression (or differences) ─> sandwich
+//!          (with the fit's error), J test, table
 //! ```
 
 pub mod data;
@@ -17,6 +18,7 @@ pub mod jacobian;
 pub mod lifecycle;
 pub mod moments;
 pub mod plot;
+pub mod refine;
 pub mod report;
 pub mod search;
 pub mod simulate;

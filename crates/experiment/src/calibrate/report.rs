@@ -43,8 +43,8 @@ pub fn to_json(id: i64, spec: &CalibrationSpec, o: &Outcome) -> serde_json::Valu
         },
         "warnings": u.warnings,
         "method": format!(
-            "method of simulated moments, {} weighting, {} seeds a point (common random numbers); standard errors by the sandwich with the (1 + 1/S) simulation correction; {}",
-            spec.weighting.name(), spec.ensemble, o.jacobian.describe()
+            "method of simulated moments, {} weighting, {} seeds a point (common random numbers); {}; standard errors by the sandwich with the (1 + 1/S) simulation correction; {}",
+            spec.weighting.name(), spec.ensemble, o.estimate.describe(), o.jacobian.describe()
         ),
     })
 }
@@ -87,7 +87,13 @@ pub fn text(spec: &CalibrationSpec, o: &Outcome) -> String {
             o.weights.covariance_samples
         );
     }
-    let _ = writeln!(s, "{} simulations, {} evaluations, least loss {:.4}", o.simulations, o.evaluations.len(), o.loss);
+    let _ = writeln!(
+        s,
+        "{} simulations, {} evaluations, loss at the estimate {:.4}",
+        o.simulations,
+        o.evaluations.len(),
+        o.loss
+    );
     for w in &u.warnings {
         let _ = writeln!(s, "{w}");
     }

@@ -11,7 +11,10 @@
 //!           synthetic target, halfway, K runs at the best point so far give the
 //!           weighting's covariance (two-step efficient MSM) and every loss is recomputed
 //! then      Nelder–Mead (argmin) from the best point, until the budget's reserve
-//! last      K runs at the estimate (Σ there) and 2p points of the Jacobian
+//! then      the 2p points of the Jacobian's differences at the best point
+//! estimate  the minimum of the moments' local linear fit around the best point
+//!           ([`refine`]: the best of many noisy points is a lucky one)
+//! last      K runs at the estimate (Σ there)
 //! ```
 //!
 //! Every search point runs on the same `ensemble` seeds (common random numbers), so
@@ -29,6 +32,7 @@ use crate::calibrate::estimate::{
     self, Inputs, Outlier, Uncertainty, Weights, difference_points, regime_covariance, weights,
 };
 use crate::calibrate::jacobian;
+use crate::calibrate::refine::{self, Refined};
 use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::calibrate::surrogate::Gp;
@@ -180,12 +184,48 @@ pub struct Outcome {
     pub evaluations: Vec<Evaluation>,
     /// Simulations run (the target's included).
     pub simulations: u64,
-    /// The best loss.
+    /// The loss at the estimate (of the local fit's moments when refined).
     pub loss: f64,
+    /// How the estimate was found.
+    pub estimate: Estimate,
     /// How the Jacobian behind the standard errors was found.
     pub jacobian: jacobian::Source,
     /// The loss's weighting, and the covariance samples and Hartlap factor it came from.
     pub weights: Weights,
+}
+
+/// How the estimate was found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Estimate {
+    /// The minimum of the local fit of the moments ([`refine`]), reached in `steps`
+    /// Gauss–Newton steps from the best point searched (evaluation `from`).
+    Refined {
+        /// The Gauss–Newton steps taken.
+        steps: usize,
+        /// The best point searched, where they started.
+        from: u64,
+    },
+    /// The best point searched: no local fit could be made there.
+    Best {
+        /// Its evaluation.
+        index: u64,
+    },
+}
+
+impl Estimate {
+    /// For the report's `method`.
+    pub fn describe(&self) -> String {
+        match self {
+            Estimate::Refined { steps, from } => format!(
+                "the estimate is the minimum of the moments' local linear fit ({steps} Gauss–Newton steps from the best point searched, evaluation {from}), its fit error in the standard errors"
+            ),
+            Estimate::Best { index } => {
+                format!(
+                    "the estimate is the best point searched (evaluation {index}): too few evaluations near it for a local fit"
+                )
+            }
+        }
+    }
 }
 
 /// Scrambled Sobol points on the unit cube: point `i` of `n`, `dims` coordinates,
@@ -342,25 +382,18 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         }
     }
 
-    // The estimate, Σ there and the Jacobian's points, in one batch.
+    // The Jacobian's difference points at the best point, then the estimate: the minimum
+    // of the local fit of the moments around it (with those points in the fit, which
+    // they give spread where the polish left the points along a line; the best point
+    // itself when no fit can be made), then Σ there.
     let best = best_of(&all).clone();
-    let mut last = Vec::new();
-    if alloc.covariance_runs > 0 {
-        last.push(Request { kind: Kind::Covariance, unit: best.unit.clone(), seeds: cov_seeds });
-    }
+    let mut diff = Vec::new();
     for j in 0..p {
         let (plus, minus, _) = difference_points(&best.unit, j);
-        last.push(Request { kind: Kind::Jacobian, unit: plus, seeds: ensemble.clone() });
-        last.push(Request { kind: Kind::Jacobian, unit: minus, seeds: ensemble.clone() });
+        diff.push(Request { kind: Kind::Jacobian, unit: plus, seeds: ensemble.clone() });
+        diff.push(Request { kind: Kind::Jacobian, unit: minus, seeds: ensemble.clone() });
     }
-    let got = ev.batch(last)?;
-    let (sigma, jac) = if alloc.covariance_runs > 0 {
-        let (sigma, out) = regime_covariance(&got[0].per_seed);
-        regimes.push(regime_warning("at the estimate (the standard errors' Σ)", spec, &got[0], &out));
-        (sigma, &got[1..])
-    } else {
-        (sigma0, &got[..])
-    };
+    let jac = ev.batch(diff)?;
     let m = spec.moments.len();
     let mut differences = vec![vec![0.0; p]; m];
     for j in 0..p {
@@ -370,16 +403,42 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
             differences[i][j] = (plus[i] - minus[i]) / h;
         }
     }
-    all.extend(got.iter().cloned());
-    let (jacobian, jacobian_source) = match jacobian::regression(&all, &best.unit) {
-        Some(r) => (r.jacobian, jacobian::Source::Regression { points: r.points, other_regime: r.other_regime }),
+    all.extend(jac);
+    let refined = refine::refine(&all, &best.unit, &target, &w.matrix);
+    let at = refined.as_ref().map_or_else(|| best.unit.clone(), |r| r.unit.clone());
+    let sigma = if alloc.covariance_runs > 0 {
+        let got = ev.batch(vec![Request { kind: Kind::Covariance, unit: at.clone(), seeds: cov_seeds }])?;
+        let (sigma, out) = regime_covariance(&got[0].per_seed);
+        regimes.push(regime_warning("at the estimate (the standard errors' Σ)", spec, &got[0], &out));
+        all.extend(got);
+        sigma
+    } else {
+        sigma0
+    };
+    // The regression centred at the estimate.
+    let fit = jacobian::regression(&all, &at);
+    let (jacobian, jacobian_source) = match &fit {
+        Some(r) => {
+            (r.jacobian.clone(), jacobian::Source::Regression { points: r.points, other_regime: r.other_regime })
+        }
         None => (differences, jacobian::Source::Differences),
     };
+    // The model's moments at a refined estimate are the fit's there, with its error.
+    let (model, fit_noise, loss) = match (&refined, &fit) {
+        (Some(_), Some(r)) | (Some(Refined { fit: r, .. }), None) => {
+            let g: Vec<f64> = target.iter().zip(&r.intercept).map(|(t, m)| t - m).collect();
+            (r.intercept.clone(), Some(r.intercept_cov.clone()), estimate::loss(&g, &w.matrix))
+        }
+        (None, _) => (best.moments(), None, best.loss),
+    };
+    let estimate = match &refined {
+        Some(r) => Estimate::Refined { steps: r.steps, from: best.index },
+        None => Estimate::Best { index: best.index },
+    };
     let names = spec.moment_names();
-    let model = best.moments();
     let mut uncertainty = estimate::uncertainty(&Inputs {
         free: &spec.free,
-        unit: &best.unit,
+        unit: &at,
         names: &names,
         target: &target,
         model: &model,
@@ -387,18 +446,20 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         sigma: &sigma,
         weights: &w.matrix,
         correction,
+        fit_noise: fit_noise.as_deref(),
     });
     uncertainty.warnings.extend(regimes.into_iter().flatten());
     // The target's series run for the bootstrap counts too.
     let simulations = all.iter().map(|e| e.seeds.len() as u64).sum::<u64>() + u64::from(alloc.covariance_runs > 0);
     Ok(Outcome {
-        estimates: spec.free.iter().zip(&best.unit).map(|(f, u)| f.value(*u)).collect(),
-        unit: best.unit.clone(),
+        estimates: spec.free.iter().zip(&at).map(|(f, u)| f.value(*u)).collect(),
+        unit: at,
         target,
         uncertainty,
         evaluations: all,
         simulations,
-        loss: best.loss,
+        loss,
+        estimate,
         jacobian: jacobian_source,
         weights: w,
     })
