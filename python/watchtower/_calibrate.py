@@ -67,8 +67,8 @@ class Calibration:
     - ``estimates``: ``{key: value}``, the point estimate of each free parameter, in the
       parameter's own unit.
     - ``std_errors``: ``{key: value}``, standard errors (the MSM sandwich with the
-      ``1 + 1/S`` simulation-noise correction); ``None`` for a parameter the moments do
-      not pin down (then ``warnings`` says so).
+      ``1 + 1/S`` simulation-noise correction and the local fit's own error); ``None``
+      for a parameter the moments do not pin down (then ``warnings`` says so).
     - ``intervals``: ``{key: (low, high)}``, 90% intervals (``interval_level`` is 0.9).
     - ``moments``: one dict per moment: ``name``, ``target``, ``model`` (at the
       estimate), ``se`` (of target − model), ``t`` (``(target − model) / se``).

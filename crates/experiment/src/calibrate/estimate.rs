@@ -466,6 +466,29 @@ mod tests {
         assert!((j.p_value - (-j.statistic / 2.0).exp()).abs() < 1e-12, "χ²₂'s tail is e^(−x/2)");
         assert!((u.moments[1].t + 0.1 / (1.25 * sigma2).sqrt()).abs() < 1e-12);
         assert!(u.warnings.is_empty(), "{:?}", u.warnings);
+        // With the model's moments a local fit's, of error F = f·I: the noise of
+        // target − model is (cσ² + f)I, in the standard errors, the table and J alike.
+        let f = 0.003;
+        let fit: Vec<Vec<f64>> = (0..4).map(|i| (0..4).map(|j| if i == j { f } else { 0.0 }).collect()).collect();
+        let u3 = uncertainty(&Inputs {
+            free: &frees,
+            unit: &theta,
+            names: &names,
+            target: &target,
+            model: &model,
+            jacobian: &a,
+            sigma: &sigma,
+            weights: &w,
+            correction: 1.25,
+            fit_noise: Some(&fit),
+        });
+        let noise = 1.25 * sigma2 + f;
+        let want = [(noise * 14.0 / 20.0).sqrt(), (noise * 4.0 / 20.0).sqrt()];
+        for (got, want) in u3.std_errors.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        assert!((u3.moments[1].se - noise.sqrt()).abs() < 1e-12);
+        assert!((u3.j_test.unwrap().statistic - 22.0 / 27.0 * 0.04 / noise).abs() < 1e-9);
     }
 
     #[test]

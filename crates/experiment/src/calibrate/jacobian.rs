@@ -80,26 +80,34 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
     let draws: Vec<Vec<f64>> = boxed.iter().flat_map(|e| e.per_seed.iter().cloned()).collect();
     let mut dropped: Vec<usize> = other_regime(&draws).iter().map(|o| owners[o.run]).collect();
     dropped.dedup();
-    let near: Vec<(Vec<f64>, Vec<f64>)> = boxed
+    // Tricube weights in the box's own distance (the largest offset over the range's
+    // share): 1 at the centre, falling smoothly to 0 at the box's edge, so a point's
+    // part in the fit grows and fades smoothly as the centre moves instead of jumping
+    // as it enters the box (the gates below and the regime filter still decide in
+    // steps). A point on the edge weighs nothing and is not counted.
+    let weight = |d: &[f64]| {
+        let r = d.iter().map(|v| v.abs() / RADIUS).fold(0.0, f64::max).min(1.0);
+        (1.0 - r * r * r).powi(3)
+    };
+    let near: Vec<(Vec<f64>, Vec<f64>, f64)> = boxed
         .iter()
         .enumerate()
         .filter(|(k, _)| !dropped.contains(k))
-        .map(|(_, e)| (e.unit.iter().zip(at).map(|(u, a)| u - a).collect(), e.moments()))
+        .map(|(_, e)| {
+            let d: Vec<f64> = e.unit.iter().zip(at).map(|(u, a)| u - a).collect();
+            let k = weight(&d);
+            (d, e.moments(), k)
+        })
+        .filter(|(_, _, k)| *k > 0.0)
         .collect();
     let n = near.len();
-    if n < 4 * (p + 1) {
+    // Enough points, counted as the weights count them: (Σk)²/Σk², about half of n for
+    // points spread evenly over the box.
+    let (sum, squares) = near.iter().fold((0.0, 0.0), |(a, b), (_, _, k)| (a + k, b + k * k));
+    if n < 4 * (p + 1) || sum * sum / squares < (4 * (p + 1)) as f64 {
         return None;
     }
-    // Tricube weights in the box's own distance (the largest offset over the range's
-    // share): 1 at the centre, falling smoothly to 0 at the box's edge, so the fit moves
-    // continuously with its centre instead of jumping as a point enters the box.
-    let k: Vec<f64> = near
-        .iter()
-        .map(|(d, _)| {
-            let r = d.iter().map(|v| v.abs() / RADIUS).fold(0.0, f64::max).min(1.0);
-            (1.0 - r * r * r).powi(3)
-        })
-        .collect();
+    let k: Vec<f64> = near.iter().map(|(_, _, k)| *k).collect();
     let x = DMatrix::from_fn(n, p + 1, |i, j| if j == 0 { 1.0 } else { near[i].0[j - 1] });
     let xk = DMatrix::from_fn(n, p + 1, |i, j| x[(i, j)] * k[i]);
     // β = (X'KX)⁻¹X'Ky; with the same noise σ² in every point, Var β = σ²·A X'K²X A,
@@ -130,11 +138,16 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
         residuals.set_column(i, &(&y - &x * &beta));
     }
     // The fit's value at `at` is the intercept Σᵢ c₀ᵢ yᵢ; its covariance, robust to
-    // noise that differs from point to point (White's HC1): n/(n − p − 1) Σᵢ c₀ᵢ² eᵢeᵢ'.
-    let scale = n as f64 / (n - p - 1) as f64;
+    // noise that differs from point to point and to the pull of the heavily weighted
+    // points near the centre (HC3, MacKinnon & White 1985): Σᵢ c₀ᵢ² eᵢeᵢ' / (1 − hᵢ)²,
+    // hᵢ = kᵢ xᵢ'(X'KX)⁻¹xᵢ the point's leverage.
     let mut cov = vec![vec![0.0; m]; m];
     for r in 0..n {
-        let c2 = influence[(0, r)] * influence[(0, r)] * scale;
+        let leverage = k[r] * (x.row(r) * &a * x.row(r).transpose())[(0, 0)];
+        if !(leverage < 1.0 - 1e-9) {
+            return None;
+        }
+        let c2 = influence[(0, r)] * influence[(0, r)] / ((1.0 - leverage) * (1.0 - leverage));
         for (u, row) in cov.iter_mut().enumerate() {
             for (v, cell) in row.iter_mut().enumerate() {
                 *cell += c2 * residuals[(r, u)] * residuals[(r, v)];
@@ -210,6 +223,40 @@ mod tests {
         let r = regression(&all, &[0.5, 0.5]).expect("enough points");
         assert_eq!((r.points, r.other_regime), (24, 1));
         assert!((r.jacobian[0][0] - 2.0).abs() < 1e-6 && (r.jacobian[0][1] - 1.0).abs() < 1e-6, "{:?}", r.jacobian);
+    }
+
+    #[test]
+    fn the_intercepts_covariance_is_hc3_of_the_weighted_fit() {
+        // One moment on one parameter, 13 points around 0.5 with noise: the intercept and
+        // its variance computed the long way — weights, the weighted normal equations,
+        // the hat matrix's diagonal — against the regression's.
+        let us: Vec<f64> = (0..13).map(|i| 0.5 + 0.02 * (f64::from(i) - 6.0)).collect();
+        let noise = [0.3, -0.1, 0.2, -0.4, 0.0, 0.1, -0.2, 0.5, -0.3, 0.1, 0.2, -0.1, 0.0];
+        let ys: Vec<f64> = us.iter().zip(noise).map(|(u, e)| 1.0 + 2.0 * u + 0.01 * e).collect();
+        let all: Vec<Evaluation> = us.iter().zip(&ys).map(|(u, y)| eval(Kind::Search, vec![*u], vec![*y])).collect();
+        let r = regression(&all, &[0.5]).expect("enough points");
+        let d: Vec<f64> = us.iter().map(|u| u - 0.5).collect();
+        let k: Vec<f64> = d.iter().map(|d| (1.0 - (d.abs() / RADIUS).powi(3)).powi(3)).collect();
+        let (s0, s1, s2) =
+            (0..13).fold((0.0, 0.0, 0.0), |(a, b, c), i| (a + k[i], b + k[i] * d[i], c + k[i] * d[i] * d[i]));
+        let det = s0 * s2 - s1 * s1;
+        let (t0, t1) = (0..13).fold((0.0, 0.0), |(a, b), i| (a + k[i] * ys[i], b + k[i] * d[i] * ys[i]));
+        let (b0, b1) = ((s2 * t0 - s1 * t1) / det, (s0 * t1 - s1 * t0) / det);
+        let mut var = 0.0;
+        for i in 0..13 {
+            // c₀ᵢ = kᵢ (s₂ − s₁dᵢ)/det; hᵢ = kᵢ (s₂ − 2s₁dᵢ + s₀dᵢ²)/det.
+            let c = k[i] * (s2 - s1 * d[i]) / det;
+            let h = k[i] * (s2 - 2.0 * s1 * d[i] + s0 * d[i] * d[i]) / det;
+            let e = ys[i] - b0 - b1 * d[i];
+            var += c * c * e * e / ((1.0 - h) * (1.0 - h));
+        }
+        assert!((r.intercept[0] - b0).abs() < 1e-12 && (r.jacobian[0][0] - b1).abs() < 1e-9, "{r:?}");
+        assert!(
+            (r.intercept_cov[0][0] - var).abs() < 1e-12 * var.max(1e-12) * 1e3,
+            "{} vs {var}",
+            r.intercept_cov[0][0]
+        );
+        assert!(var > 0.0);
     }
 
     #[test]

@@ -18,8 +18,10 @@
 //! ```
 //!
 //! Every search point runs on the same `ensemble` seeds (common random numbers), so
-//! the loss surface is smooth in the parameters and its differences are the
-//! parameters' doing; the target's seed is never among them.
+//! differences between nearby points are mostly the parameters' doing; in an economy
+//! with crises the surface is still rough (a small move sends a seed through another
+//! crisis), which is why the estimate is a local fit's minimum ([`refine`]). The
+//! target's seed is never among the seeds.
 
 use std::cell::RefCell;
 
@@ -32,7 +34,7 @@ use crate::calibrate::estimate::{
     self, Inputs, Outlier, Uncertainty, Weights, difference_points, regime_covariance, weights,
 };
 use crate::calibrate::jacobian;
-use crate::calibrate::refine::{self, Refined};
+use crate::calibrate::refine;
 use crate::calibrate::simulate::{Simulated, series};
 use crate::calibrate::spec::{CalibrationSpec, Target};
 use crate::calibrate::surrogate::Gp;
@@ -202,6 +204,8 @@ pub enum Estimate {
     Refined {
         /// The Gauss–Newton steps taken.
         steps: usize,
+        /// Whether they stopped at a minimum of the fit (else a `WARNING`).
+        converged: bool,
         /// The best point searched, where they started.
         from: u64,
     },
@@ -216,8 +220,11 @@ impl Estimate {
     /// For the report's `method`.
     pub fn describe(&self) -> String {
         match self {
-            Estimate::Refined { steps, from } => format!(
+            Estimate::Refined { steps, converged: true, from } => format!(
                 "the estimate is the minimum of the moments' local linear fit ({steps} Gauss–Newton steps from the best point searched, evaluation {from}), its fit error in the standard errors"
+            ),
+            Estimate::Refined { steps, converged: false, from } => format!(
+                "the estimate is where the Gauss–Newton steps on the moments' local linear fit stopped short of its minimum ({steps} steps from the best point searched, evaluation {from}), its fit error in the standard errors"
             ),
             Estimate::Best { index } => {
                 format!(
@@ -415,25 +422,29 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     } else {
         sigma0
     };
-    // The regression centred at the estimate.
-    let fit = jacobian::regression(&all, &at);
-    let (jacobian, jacobian_source) = match &fit {
+    // The fit at the estimate gives G, the model's moments there and their error; with
+    // none (too few points near the best point), G is the differences and the model's
+    // moments the best point's own.
+    let (jacobian, jacobian_source, model, fit_noise, loss, estimate) = match &refined {
         Some(r) => {
-            (r.jacobian.clone(), jacobian::Source::Regression { points: r.points, other_regime: r.other_regime })
+            let g: Vec<f64> = target.iter().zip(&r.fit.intercept).map(|(t, m)| t - m).collect();
+            (
+                r.fit.jacobian.clone(),
+                jacobian::Source::Regression { points: r.fit.points, other_regime: r.fit.other_regime },
+                r.fit.intercept.clone(),
+                Some(r.fit.intercept_cov.clone()),
+                estimate::loss(&g, &w.matrix),
+                Estimate::Refined { steps: r.steps, converged: r.converged, from: best.index },
+            )
         }
-        None => (differences, jacobian::Source::Differences),
-    };
-    // The model's moments at a refined estimate are the fit's there, with its error.
-    let (model, fit_noise, loss) = match (&refined, &fit) {
-        (Some(_), Some(r)) | (Some(Refined { fit: r, .. }), None) => {
-            let g: Vec<f64> = target.iter().zip(&r.intercept).map(|(t, m)| t - m).collect();
-            (r.intercept.clone(), Some(r.intercept_cov.clone()), estimate::loss(&g, &w.matrix))
-        }
-        (None, _) => (best.moments(), None, best.loss),
-    };
-    let estimate = match &refined {
-        Some(r) => Estimate::Refined { steps: r.steps, from: best.index },
-        None => Estimate::Best { index: best.index },
+        None => (
+            differences,
+            jacobian::Source::Differences,
+            best.moments(),
+            None,
+            best.loss,
+            Estimate::Best { index: best.index },
+        ),
     };
     let names = spec.moment_names();
     let mut uncertainty = estimate::uncertainty(&Inputs {
@@ -449,6 +460,11 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         fit_noise: fit_noise.as_deref(),
     });
     uncertainty.warnings.extend(regimes.into_iter().flatten());
+    if let Estimate::Refined { converged: false, steps, .. } = estimate {
+        uncertainty.warnings.push(format!(
+            "WARNING: the estimate is where the refinement stopped after {steps} Gauss–Newton step(s), not a minimum of the moments' local fit: its minimum lies beyond the points the search evaluated (or the steps ran out), so the search did not reach the best fit and the standard errors, which assume a minimum, understate the uncertainty; raise `budget` or widen the search's bounds"
+        ));
+    }
     // The target's series run for the bootstrap counts too.
     let simulations = all.iter().map(|e| e.seeds.len() as u64).sum::<u64>() + u64::from(alloc.covariance_runs > 0);
     Ok(Outcome {

@@ -32,15 +32,15 @@ fn number(x: f64) -> serde_json::Value {
 /// What each number means, for the page to show beside it.
 fn meanings() -> serde_json::Value {
     serde_json::json!({
-        "loss": "g'Wg, g = target − model moments (the seeds' mean), W the weighting; dimensionless, lower fits better",
+        "loss": "g'Wg, g = target − model moments (a point's: the mean over the ensemble's seeds; at the estimate: the local fit's), W the weighting; dimensionless, lower fits better",
         "best": "the free parameters of the evaluation with the least loss so far, in each parameter's own unit",
         "simulations": "runs of the economy, the target's included; the budget bounds them",
         "evaluations": "points evaluated, each on the ensemble's seeds",
         "estimates": "the point estimate, in each parameter's own unit",
-        "std_errors": "standard error: the MSM sandwich with the (1 + 1/S) simulation-noise correction",
+        "std_errors": "standard error: the MSM sandwich with the (1 + 1/S) simulation-noise correction and the local fit's own error",
         "intervals": "90% interval: the estimate ± 1.645 standard errors on the search's scale (logarithmic for a log parameter), within the bounds; the whole bounds for a parameter the moments do not pin down",
         "target": "the moment of the target (the data, or the synthetic truth's run)",
-        "model": "the moment of the model at the estimate (the mean over the ensemble's seeds)",
+        "model": "the moment of the model at the estimate (the local fit of the ensemble's means, or the best point's own mean when no fit could be made)",
         "se": "the standard error of target − model",
         "t": "(target − model) / se: beyond ±2, the model misses that moment",
         "j_test": "Hansen's J of the over-identifying restrictions: a small p-value says the moments cannot all be matched at once (the inverse covariance of the moments, from covariance_samples samples, times Hartlap's factor, which removes its bias)",
