@@ -273,6 +273,9 @@ pub struct Inputs<'a> {
     /// local fit's (m × m; [`refine`](crate::calibrate::refine)), added to c·Σ wherever
     /// the noise of target − model is meant.
     pub fit_noise: Option<&'a [Vec<f64>]>,
+    /// The Jacobian's own covariance when it is a regression's (mp × mp, index
+    /// i·p + j; [`Regression::slope_cov`](crate::calibrate::jacobian::Regression)).
+    pub jacobian_cov: Option<&'a [Vec<f64>]>,
 }
 
 /// Standard errors, 90% intervals, the J test, the moment table and the warnings.
@@ -287,7 +290,26 @@ pub fn uncertainty(x: &Inputs<'_>) -> Uncertainty {
         Some(f) => &sigma * x.correction + matrix(f),
         None => &sigma * x.correction,
     };
-    let bread = g.transpose() * w * &g;
+    // A noisy Ĝ makes Ĝ'WĜ too large on average — E[Ĝ'WĜ]ⱼₗ = (G'WG)ⱼₗ +
+    // Σᵢᵤ Wᵢᵤ Cov(Ĝᵢⱼ, Ĝᵤₗ) — and so the standard errors too small, the one failure the
+    // intervals must not have; that part is taken out. (The meat has a like bias,
+    // which would narrow the intervals; it is left, so they err wide.) A direction the
+    // noise accounts for wholly drops out of the inverse below, and its parameters are
+    // reported as not pinned down.
+    let mut bread = g.transpose() * w * &g;
+    if let Some(c) = x.jacobian_cov {
+        for j in 0..p {
+            for l in 0..p {
+                let mut bias = 0.0;
+                for i in 0..m {
+                    for u in 0..m {
+                        bias += w[(i, u)] * c[i * p + j][u * p + l];
+                    }
+                }
+                bread[(j, l)] -= bias;
+            }
+        }
+    }
     let (bread_inv, singular) = pseudo_inverse(&bread);
     let meat = g.transpose() * w * &noise * w * &g;
     let v = &bread_inv * meat * &bread_inv;
@@ -433,6 +455,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         });
         // (A'A)⁻¹ = [[7, −3], [−3, 2]] / 10 (A'A = [[4, 6], [6, 14]], det 20).
         let want = [(1.25f64 * sigma2 * 14.0 / 20.0).sqrt(), (1.25f64 * sigma2 * 4.0 / 20.0).sqrt()];
@@ -454,6 +477,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         });
         for (a, b) in u.std_errors.iter().zip(&u2.std_errors) {
             assert!((a - b).abs() < 1e-12);
@@ -481,6 +505,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: Some(&fit),
+            jacobian_cov: None,
         });
         let noise = 1.25 * sigma2 + f;
         let want = [(noise * 14.0 / 20.0).sqrt(), (noise * 4.0 / 20.0).sqrt()];
@@ -489,6 +514,42 @@ mod tests {
         }
         assert!((u3.moments[1].se - noise.sqrt()).abs() < 1e-12);
         assert!((u3.j_test.unwrap().statistic - 22.0 / 27.0 * 0.04 / noise).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_noisy_jacobian_widens_the_interval_and_pure_noise_pins_nothing_down() {
+        // One parameter, two moments of slope 1 each, Σ = I, W = I: G'WG = 2, V = c/2.
+        // Each slope with variance ½ (the regression's noise): Ĝ'WĜ overstates G'WG by
+        // ½ + ½ = 1 on average, so the bread is 2 − 1 = 1 and V = c · 1⁻¹ · 2 · 1⁻¹ = 2c.
+        let jac = vec![vec![1.0], vec![1.0]];
+        let sigma = Covariance { matrix: vec![vec![1.0, 0.0], vec![0.0, 1.0]], samples: 500 };
+        let w = weights(Weighting::Identity, &sigma).unwrap().matrix;
+        let names = vec!["m0".to_string(), "m1".to_string()];
+        let frees = [free("a")];
+        let run = |noise: f64| {
+            let cov = vec![vec![noise, 0.0], vec![0.0, noise]];
+            uncertainty(&Inputs {
+                free: &frees,
+                unit: &[0.5],
+                names: &names,
+                target: &[0.0, 0.0],
+                model: &[0.0, 0.0],
+                jacobian: &jac,
+                sigma: &sigma,
+                weights: &w,
+                correction: 1.25,
+                fit_noise: None,
+                jacobian_cov: Some(&cov),
+            })
+        };
+        let quiet = run(0.0);
+        assert!((quiet.std_errors[0] - (1.25f64 / 2.0).sqrt()).abs() < 1e-12);
+        let noisy = run(0.5);
+        assert!((noisy.std_errors[0] - (1.25f64 * 2.0).sqrt()).abs() < 1e-12, "{:?}", noisy.std_errors);
+        // Slopes whose noise is all there is: not identified, the bounds, a warning.
+        let lost = run(1.0);
+        assert!(lost.std_errors[0].is_infinite() && lost.intervals[0] == (0.0, 1.0), "{:?}", lost.std_errors);
+        assert!(lost.warnings.iter().any(|w| w.contains("not identified")), "{:?}", lost.warnings);
     }
 
     #[test]
@@ -509,6 +570,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         });
         assert!(u.std_errors[0].is_finite());
         assert_eq!(u.std_errors[1], f64::INFINITY);
@@ -527,6 +589,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         });
         assert_eq!(u.intervals[1], (0.0, 1.0));
         assert!(u.warnings.iter().any(|w| w.contains("wider than its bounds")), "{:?}", u.warnings);
@@ -542,6 +605,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         });
         assert!(u.warnings.iter().any(|w| w.starts_with("WARNING: a is estimated at a bound")), "{:?}", u.warnings);
     }
@@ -569,6 +633,7 @@ mod tests {
             weights: &w,
             correction: 1.25,
             fit_noise: None,
+            jacobian_cov: None,
         };
         let j = uncertainty(&inputs).j_test.unwrap();
         assert_eq!(j.df, 2);

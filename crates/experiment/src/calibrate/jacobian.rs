@@ -141,20 +141,32 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
     // noise that differs from point to point and to the pull of the heavily weighted
     // points near the centre (HC3, MacKinnon & White 1985): Σᵢ c₀ᵢ² eᵢeᵢ' / (1 − hᵢ)²,
     // hᵢ = kᵢ xᵢ'(X'KX)⁻¹xᵢ the point's leverage.
+    // The slopes' covariance the same way: Cov(G[i][j], G[u][l]) = Σᵣ c_jr c_lr e_ri e_ru
+    // / (1 − hᵣ)², indexed (i·p + j, u·p + l).
     let mut cov = vec![vec![0.0; m]; m];
+    let mut slope_cov = vec![vec![0.0; m * p]; m * p];
     for r in 0..n {
         let leverage = k[r] * (x.row(r) * &a * x.row(r).transpose())[(0, 0)];
         if !(leverage < 1.0 - 1e-9) {
             return None;
         }
-        let c2 = influence[(0, r)] * influence[(0, r)] / ((1.0 - leverage) * (1.0 - leverage));
+        let scale = 1.0 / ((1.0 - leverage) * (1.0 - leverage));
+        let c2 = influence[(0, r)] * influence[(0, r)] * scale;
         for (u, row) in cov.iter_mut().enumerate() {
             for (v, cell) in row.iter_mut().enumerate() {
                 *cell += c2 * residuals[(r, u)] * residuals[(r, v)];
             }
         }
+        for (ij, row) in slope_cov.iter_mut().enumerate() {
+            let (i, j) = (ij / p, ij % p);
+            let left = influence[(j + 1, r)] * residuals[(r, i)] * scale;
+            for (ul, cell) in row.iter_mut().enumerate() {
+                let (u, l) = (ul / p, ul % p);
+                *cell += left * influence[(l + 1, r)] * residuals[(r, u)];
+            }
+        }
     }
-    Some(Regression { jacobian: g, intercept, intercept_cov: cov, points: n, other_regime: dropped.len() })
+    Some(Regression { jacobian: g, intercept, intercept_cov: cov, slope_cov, points: n, other_regime: dropped.len() })
 }
 
 /// A regression's Jacobian.
@@ -167,6 +179,9 @@ pub struct Regression {
     /// Their covariance from the residuals (m × m): how far the fit's own error may
     /// move them, the surface's roughness between nearby points included.
     pub intercept_cov: Vec<Vec<f64>>,
+    /// The slopes' covariance from the residuals (mp × mp, index i·p + j for
+    /// ∂ moment i / ∂ parameter j): how noisy the Jacobian itself is.
+    pub slope_cov: Vec<Vec<f64>>,
     /// The evaluations it was fitted on.
     pub points: usize,
     /// The evaluations in the box left out, a seed of theirs in another regime.

@@ -425,6 +425,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     // The fit at the estimate gives G, the model's moments there and their error; with
     // none (too few points near the best point), G is the differences and the model's
     // moments the best point's own.
+    let jacobian_cov = refined.as_ref().map(|r| r.fit.slope_cov.clone());
     let (jacobian, jacobian_source, model, fit_noise, loss, estimate) = match &refined {
         Some(r) => {
             let g: Vec<f64> = target.iter().zip(&r.fit.intercept).map(|(t, m)| t - m).collect();
@@ -458,6 +459,7 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
         weights: &w.matrix,
         correction,
         fit_noise: fit_noise.as_deref(),
+        jacobian_cov: jacobian_cov.as_deref(),
     });
     uncertainty.warnings.extend(regimes.into_iter().flatten());
     if let Estimate::Refined { converged: false, steps, .. } = estimate {
