@@ -88,7 +88,10 @@ def test_the_result_holds_what_an_economist_reads(local):
         "unemployment_rate.mean",
     ]
     assert set(local.moments[0]) == {"name", "target", "model", "se", "t"}
-    assert local.j_test is not None and local.j_test["df"] == 3
+    # m − p = 3, or 4 if the moments (the Jacobian's own noise taken out) do not pin the
+    # parameter down in this tiny economy, which a warning then says.
+    unidentified = any("not identified" in w for w in local.warnings)
+    assert local.j_test is not None and local.j_test["df"] == (4 if unidentified else 3)
     assert local.simulations <= 90
     t = local.evaluations
     assert t.column_names[:4] == ["simulation", "evaluation", "kind", "seed"]

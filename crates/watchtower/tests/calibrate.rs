@@ -78,7 +78,13 @@ fn the_estimate_is_the_same_for_any_jobs_and_after_kill_9_and_resume() {
     let moment = &json["moments"][5];
     assert_eq!(moment["name"], "inflation.diff:sd");
     assert!(moment["target"].is_number() && moment["model"].is_number() && moment["se"].is_number());
-    assert_eq!(json["j_test"]["df"], 4);
+    // m − p = 4 degrees of freedom, more when a direction of the parameters is not
+    // pinned down in this tiny economy (the Jacobian's own noise taken out): then the
+    // parameters along it are named as not identified.
+    let df = json["j_test"]["df"].as_u64().unwrap();
+    let unidentified =
+        json["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("not identified"));
+    assert!(if unidentified { (5..=6).contains(&df) } else { df == 4 }, "{json}");
 
     // kill -9 once some simulations are stored, then resume.
     let db = d.join("kill").join("watchtower.db");
