@@ -11,16 +11,13 @@
 //! parameters ([`jacobian::regression`], the 60–100 evaluations within ±15% of each range
 //! of it), which averages the roughness out: Gauss–Newton steps
 //! θ ← θ + (G'WG)⁺ G'W (target − m̂(θ)), each on the regression centred at the point it
-//! starts from and at most the box's half side along each parameter (halved while it
-//! would leave the evaluated points behind), until a step moves
-//! less than 10⁻⁶ of every range (at most [`STEPS`]). The fit's own error at the estimate
-//! (the regression intercept's covariance, from its residuals) then joins the target's
-//! and the seeds' noise in the sandwich, so a rough surface widens the interval instead
-//! of moving the estimate unnoticed. Measured on the two-parameter recovery at the
-//! issue's size (five truths, the same searches): the hiring/firing ratio's errors went
-//! from +8.2, +19.2, +5.2, −4.5 and −0.4% (the best point) to +7.9, +19.2, +1.6, −3.1
-//! and +0.6%, and its intervals from two of five covering the truth to three
-//! (docs/CALIBRATION.md, "Recovery").
+//! starts from and at most the box's half side along each parameter, halved until the
+//! fit where it lands exists and has a smaller loss (a descent that cannot cycle), until
+//! a step moves less than 10⁻⁶ of every range or none descends (at most [`STEPS`]). The
+//! fit's own error at the estimate (the regression intercept's covariance, from its
+//! residuals) then joins the target's and the seeds' noise in the sandwich, so a rough
+//! surface widens the interval instead of moving the estimate unnoticed. The recoveries
+//! in docs/CALIBRATION.md ("Recovery") measure what it changed.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -41,9 +38,10 @@ pub struct Refined {
     pub unit: Vec<f64>,
     /// The steps taken.
     pub steps: usize,
-    /// Whether the last step moved less than 10⁻⁶: `false` when the fit's minimum lies
-    /// beyond the evaluated points (a step halved `HALVINGS` times still left them) or
-    /// the steps ran out, so `unit` is where the refinement stopped, not a minimum.
+    /// Whether the steps stopped at a minimum of the fit (a step moved less than 10⁻⁶,
+    /// or no halving of the step descended while the full step could still be fitted):
+    /// `false` when the fit's minimum may lie beyond the evaluated points or the steps
+    /// ran out, so `unit` is where the refinement stopped, not a minimum.
     pub converged: bool,
     /// The regression centred at `unit`.
     pub fit: Regression,
@@ -55,30 +53,45 @@ pub struct Refined {
 pub fn refine(all: &[Evaluation], start: &[f64], target: &[f64], w: &DMatrix<f64>) -> Option<Refined> {
     let mut at = start.to_vec();
     let mut fit = jacobian::regression(all, &at)?;
+    let mut loss = fit_loss(&fit, target, w);
     for steps in 1..=STEPS {
         let step = gauss_newton(&fit, target, w);
-        // A step into a box where no regression can be fitted (the search left that side
-        // unexplored) is halved until one can, at most `HALVINGS` times; then the
-        // refinement ends where it last could fit. Each coordinate of a step is capped at
-        // the box's half side (a box-shaped trust region: the fit means nothing beyond
-        // the points it was made from).
+        // A step is taken only if the fit centred where it lands has a smaller loss
+        // there (so the steps descend the smoothed surface and cannot cycle, as they did
+        // in three dimensions when every step was taken), and only where a fit can be
+        // made (the search may have left that side unexplored); otherwise it is halved,
+        // at most `HALVINGS` times. Each coordinate is capped at the box's half side (a
+        // box-shaped trust region: the fit means nothing beyond its points).
         let mut scale = 1.0;
         let found = (0..=HALVINGS).find_map(|_| {
             let next: Vec<f64> =
                 at.iter().zip(&step).map(|(a, d)| (a + scale * d.clamp(-RADIUS, RADIUS)).clamp(0.0, 1.0)).collect();
             scale *= 0.5;
-            jacobian::regression(all, &next).map(|there| (next, there))
+            let there = jacobian::regression(all, &next)?;
+            let l = fit_loss(&there, target, w);
+            (l < loss).then_some((next, there, l))
         });
-        let Some((next, there)) = found else {
-            return Some(Refined { unit: at, steps: steps - 1, converged: false, fit });
+        let Some((next, there, l)) = found else {
+            // No step descends: a minimum of the fit to the steps' resolution — unless the
+            // full step left the points, when the minimum may lie beyond them.
+            let full: Vec<f64> =
+                at.iter().zip(&step).map(|(a, d)| (a + d.clamp(-RADIUS, RADIUS)).clamp(0.0, 1.0)).collect();
+            let converged = jacobian::regression(all, &full).is_some();
+            return Some(Refined { unit: at, steps: steps - 1, converged, fit });
         };
         let moved = next.iter().zip(&at).map(|(n, a)| (n - a).abs()).fold(0.0, f64::max);
-        (at, fit) = (next, there);
+        (at, fit, loss) = (next, there, l);
         if moved < 1e-6 {
             return Some(Refined { unit: at, steps, converged: true, fit });
         }
     }
     Some(Refined { unit: at, steps: STEPS, converged: false, fit })
+}
+
+/// The fit's loss at its centre: g'Wg with g = target − the fitted moments.
+fn fit_loss(fit: &Regression, target: &[f64], w: &DMatrix<f64>) -> f64 {
+    let g: Vec<f64> = target.iter().zip(&fit.intercept).map(|(t, m)| t - m).collect();
+    crate::calibrate::estimate::loss(&g, w)
 }
 
 /// δ = (G'WG)⁺ G'W (target − m̂): the step to the minimum of the fit's loss.
