@@ -83,7 +83,7 @@ impl Mark0 {
         // booked after the loop: a default moves only the firm's own balance, which no
         // other firm reads), and each deciding firm's two draws from its chunk's stream
         // and the profit its wage rule reads, in firm order. The decisions then run
-        // without a call or a branch.
+        // without a call.
         let balances = ctx.ledger.balances(self.layout.firm_range());
         let (defaults, cash) = (&mut self.firm_scratch, &mut self.cash[..n]);
         self.draws.resize(n, Draws::default());
