@@ -14,16 +14,24 @@
 //! exactly zero, and none moves. By default a fair coin decides, drawn from a stream of
 //! its own ([`Purpose::ProfitTie`]) so that runs without ties keep every number they had.
 
-use libm::exp;
+use std::hint::select_unpredictable;
 
 use super::households::firm_split;
+use super::logit;
 use super::{Mark0, Moment, ZERO, accounts, cents};
 use crate::apportion::{self, IntSplit};
 use crate::model::{Context, ModelError};
 use crate::rng::{CHUNK, Purpose};
 
-/// Exponents below this count as zero (the authors' cut-off).
-const EXP_FLOOR: f64 = -100.0;
+/// A deciding firm's inputs found ahead of its decision: its price and wage steps
+/// (γp and γw times its two uniform draws) and last tick's profit as its wage rule reads
+/// it (a tie broken).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Draws {
+    price_step: f64,
+    wage_step: f64,
+    last_profit: f64,
+}
 
 impl Mark0 {
     /// Phase 2: defaults and decisions, hiring and firing, then the bank's rates and
@@ -56,54 +64,43 @@ impl Mark0 {
         let (wage, profit, logit) = (&mut f.wage[..n], &f.profit[..n], &mut self.logit[..n]);
 
         // Normaliser of the logit that steers the unemployed towards higher wages (each
-        // firm's weight kept for its decision below). The weights first, then their sum
-        // in firm order: no call inside the summing loop.
-        // A weight is never 0 (e^x > 0 above the floor): −1 marks one below the floor.
+        // firm's weight kept for its decision below). The arguments first (a dead firm's
+        // below the floor: it has no weight), then the weights (see `logit`), then their
+        // sum in firm order. A weight is never 0: −1 marks one below the floor.
         let mut wage_norm = 0.0;
         if beta > 0.0 {
             for i in 0..n {
-                if alive[i] {
-                    let arg = beta * (wage[i] - wmax) / wavg;
-                    logit[i] = if arg > EXP_FLOOR { exp(arg) } else { -1.0 };
-                }
+                logit[i] = if alive[i] { beta * (wage[i] - wmax) / wavg } else { f64::NEG_INFINITY };
             }
+            logit::weights(logit);
             for i in 0..n {
                 // Adding +0 to a sum of positive terms changes nothing: no branch needed.
                 wage_norm += if alive[i] && logit[i] >= 0.0 { logit[i] } else { 0.0 };
             }
         }
 
-        // Firms that default, and what the bank writes off for each, booked after the loop
-        // (a default moves only the firm's own balance, which no other firm reads).
+        // First, firm by firm in each chunk: who defaults (the bank writes its debt off,
+        // booked after the loop: a default moves only the firm's own balance, which no
+        // other firm reads), and each deciding firm's two draws from its chunk's stream
+        // and the profit its wage rule reads, in firm order. The decisions then run
+        // without a call.
         let balances = ctx.ledger.balances(self.layout.firm_range());
-        let (defaults, cash, draws) = (&mut self.firm_scratch, &mut self.cash[..n], &mut self.draws);
+        let (defaults, cash) = (&mut self.firm_scratch, &mut self.cash[..n]);
+        self.draws.resize(n, Draws::default());
+        let draws = &mut self.draws[..n];
         defaults.clear();
-        let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
         for chunk_start in (0..n).step_by(CHUNK) {
             let chunk = chunk_start..n.min(chunk_start + CHUNK);
-            // Each deciding firm's two draws from its chunk's stream, in firm order, made
-            // ahead so that the decisions below run without a call.
             let mut rng = ctx.streams.stream(Purpose::Firms, ctx.tick, chunk_start / CHUNK);
-            draws.clear();
-            for i in chunk.clone() {
-                cash[i] = balances[i] as f64 / unit;
-                if alive[i] && cash[i] > -theta * (output[i] * wage[i]) {
-                    draws.push(gamma_p * rng.uniform());
-                    draws.push(gamma_w * rng.uniform());
-                }
-            }
-            let mut drawn = draws.iter().copied();
             let mut tie_rng = None;
             for i in chunk {
+                cash[i] = balances[i] as f64 / unit;
                 if !alive[i] {
                     continue;
                 }
-                let a = cash[i];
                 let pay_roll = output[i] * wage[i];
-                if a > -theta * pay_roll {
-                    let ren = if pay_roll > 0.0 { gamma * a / pay_roll } else { 0.0 };
-                    let (rp, rw) = (drawn.next().unwrap_or_default(), drawn.next().unwrap_or_default());
-                    let dy = demand[i] - output[i];
+                if cash[i] > -theta * pay_roll {
+                    let (price_step, wage_step) = (gamma_p * rng.uniform(), gamma_w * rng.uniform());
                     // Last tick's profit as the wage rule reads it. Exactly zero cents
                     // from a firm that paid wages is a tie: sales and wages cancelled,
                     // which the authors' doubles leave as a residue of either sign. A
@@ -116,52 +113,7 @@ impl Mark0 {
                         });
                         last_profit = if coin.uniform() < 0.5 { 1.0 } else { -1.0 };
                     }
-                    let u_share = if beta > 0.0 {
-                        if logit[i] >= 0.0 { u * n as f64 * (1.0 - bust) * logit[i] / wage_norm } else { 0.0 }
-                    } else {
-                        u
-                    };
-                    if dy > 0.0 {
-                        // Under-production: hire, raise a below-average price, and share
-                        // profits through the wage (capped by what the firm earns).
-                        let eta = (eta_plus * (1.0 + ren)).clamp(0.0, 1.0);
-                        output[i] += (eta * dy).min(u_share);
-                        if price[i] < pavg {
-                            price[i] *= 1.0 + rp;
-                        }
-                        if last_profit > 0.0 && gamma_w > ZERO {
-                            wage[i] *= 1.0 + (1.0 + ren) * rw * e;
-                            if output[i] > 0.0 {
-                                let earned =
-                                    price[i] * demand[i].min(output[i]) + rhom * a.min(0.0) + rhop * a.max(0.0);
-                                wage[i] = wage[i].min(earned / output[i]);
-                            }
-                            wage[i] = wage[i].max(0.0);
-                        }
-                    } else {
-                        // Over-production: fire, cut an above-average price, and cut
-                        // wages when losing money.
-                        let eta = (eta_minus * (1.0 - ren)).clamp(0.0, 1.0);
-                        output[i] += eta * dy;
-                        if price[i] > pavg {
-                            price[i] *= 1.0 - rp;
-                        }
-                        if last_profit < 0.0 {
-                            wage[i] *= 1.0 - (1.0 - ren) * rw * u;
-                            wage[i] = wage[i].max(0.0);
-                        }
-                    }
-                    // Indexation to expected inflation. Expected deflation beyond −100% a
-                    // tick (reachable only by extreme settings) would turn prices and wages
-                    // negative, which no transfer can book: they fall to nearly nothing
-                    // instead (the same in every sane run, where the factors are near 1).
-                    price[i] *= (1.0 + pi_used).max(ZERO);
-                    wage[i] *= (1.0 + wage_index * pi_used).max(0.0);
-                    output[i] = output[i].max(0.0);
-                    wtot += wage[i] * output[i];
-                    ptot += price[i] * output[i];
-                    ytot += output[i];
-                    pmin = pmin.min(price[i]);
+                    draws[i] = Draws { price_step, wage_step, last_profit };
                 } else {
                     // Default: the bank writes the debt off; the firm shuts down.
                     let balance = balances[i];
@@ -173,6 +125,62 @@ impl Mark0 {
                     output[i] = 0.0;
                     alive[i] = false;
                 }
+            }
+        }
+
+        // The decisions of every living firm. Each rule's both sides are computed and
+        // one is kept by a selection the compiler is told not to turn into a branch
+        // (whether a firm under- or over-produces, sits above or below the average
+        // price, or made a profit are coin flips the processor would mispredict); each
+        // kept value is the one the rule's branch computes, with the same operations in
+        // the same order. A dead firm's values are computed too, and not kept.
+        let share = u * n as f64 * (1.0 - bust);
+        let (price_factor, wage_factor) = ((1.0 + pi_used).max(ZERO), (1.0 + wage_index * pi_used).max(0.0));
+        let raise_wages = gamma_w > ZERO;
+        for i in 0..n {
+            let Draws { price_step, wage_step, last_profit } = draws[i];
+            let (a, y, p, w, d) = (cash[i], output[i], price[i], wage[i], demand[i]);
+            let pay_roll = y * w;
+            let ren = if pay_roll > 0.0 { gamma * a / pay_roll } else { 0.0 };
+            let dy = d - y;
+            let u_share = if beta > 0.0 { if logit[i] >= 0.0 { share * logit[i] / wage_norm } else { 0.0 } } else { u };
+            // Under-production: hire, raise a below-average price, and share profits
+            // through the wage (capped by what the firm earns). Over-production: fire,
+            // cut an above-average price, and cut wages when losing money.
+            let under = dy > 0.0;
+            let hired = y + ((eta_plus * (1.0 + ren)).clamp(0.0, 1.0) * dy).min(u_share);
+            let fired = y + (eta_minus * (1.0 - ren)).clamp(0.0, 1.0) * dy;
+            let y = select_unpredictable(under, hired, fired);
+            let moves = select_unpredictable(under, p < pavg, p > pavg);
+            let step = select_unpredictable(under, 1.0 + price_step, 1.0 - price_step);
+            let p = select_unpredictable(moves, p * step, p);
+            let raised = w * (1.0 + (1.0 + ren) * wage_step * e);
+            let earned = p * d.min(y) + rhom * a.min(0.0) + rhop * a.max(0.0);
+            let raised = select_unpredictable(y > 0.0, raised.min(earned / y), raised).max(0.0);
+            let cut = (w * (1.0 - (1.0 - ren) * wage_step * u)).max(0.0);
+            let w = select_unpredictable(
+                under,
+                select_unpredictable(last_profit > 0.0 && raise_wages, raised, w),
+                select_unpredictable(last_profit < 0.0, cut, w),
+            );
+            // Indexation to expected inflation. Expected deflation beyond −100% a tick
+            // (reachable only by extreme settings) would turn prices and wages negative,
+            // which no transfer can book: they fall to nearly nothing instead (the same in
+            // every sane run, where the factors are near 1).
+            if alive[i] {
+                price[i] = p * price_factor;
+                wage[i] = w * wage_factor;
+                output[i] = y.max(0.0);
+            }
+        }
+        // The averages over the living firms, added in firm order.
+        let (mut wtot, mut ptot, mut ytot, mut pmin) = (0.0, 0.0, 0.0, f64::INFINITY);
+        for i in 0..n {
+            if alive[i] {
+                wtot += wage[i] * output[i];
+                ptot += price[i] * output[i];
+                ytot += output[i];
+                pmin = pmin.min(price[i]);
             }
         }
         if !defaults.is_empty() {

@@ -18,16 +18,13 @@
 //! The household side of every flow runs chunk by chunk (see [`super::chunks`]); the
 //! firm side, a tenth of the size, on the engine's thread.
 
-use libm::exp;
-
 use super::chunks::{self, HOUSEHOLDS, each, ledger, starts};
 use super::labour::UNEMPLOYED;
+use super::logit;
 use super::{Mark0, accounts, cents};
 use crate::apportion::{self, IntSplit, RealSplit};
 use crate::ledger::{Fan, exact_sums};
 use crate::model::{Context, ModelError};
-
-const EXP_FLOOR: f64 = -100.0;
 
 impl Mark0 {
     /// Phase 3.
@@ -264,15 +261,13 @@ impl Mark0 {
             h >= chunks::PARALLEL_HOUSEHOLDS,
             || running_sums(budgets),
             || {
-                // Demand goes to firms by the price logit. Each weight is computed once
-                // (−1 marks one below the floor: e^x > 0 above it), then summed in firm
-                // order in a loop that calls nothing.
+                // Demand goes to firms by the price logit. The arguments (a dead firm's
+                // below the floor), the weights (see `logit`; −1 marks one below the
+                // floor: e^x > 0 above it), then their sum in firm order.
                 for i in 0..n {
-                    if alive[i] {
-                        let arg = beta * (pmin - price[i]) / pavg;
-                        logit[i] = if arg > EXP_FLOOR { exp(arg) } else { -1.0 };
-                    }
+                    logit[i] = if alive[i] { beta * (pmin - price[i]) / pavg } else { f64::NEG_INFINITY };
                 }
+                logit::weights(logit);
                 let mut norm = 0.0;
                 for i in 0..n {
                     // Adding +0 to a sum of positive terms changes nothing: no branch needed.

@@ -20,6 +20,7 @@ mod chunks;
 mod firms;
 mod households;
 mod labour;
+mod logit;
 mod params;
 mod telemetry;
 
@@ -231,9 +232,9 @@ pub struct Mark0 {
     /// Scratch, one per firm: cash in model units.
     #[serde(skip)]
     cash: Vec<f64>,
-    /// Scratch: random draws made ahead of the loop that uses them.
+    /// Scratch, one per firm: a deciding firm's draws, found ahead of the decisions.
     #[serde(skip)]
-    draws: Vec<f64>,
+    draws: Vec<firms::Draws>,
     /// Redenominations made at the end of this tick, after its flows were booked (0 if
     /// none): telemetry reports those flows in the closing unit, like the balances. Read
     /// only by the capture that follows in the same tick, so a checkpoint need not keep it.
