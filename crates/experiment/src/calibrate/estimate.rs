@@ -442,21 +442,23 @@ mod tests {
         let theta = [0.4, 0.3];
         let model: Vec<f64> = a.iter().map(|r| r[0] * theta[0] + r[1] * theta[1]).collect();
         let target: Vec<f64> = model.iter().zip([0.1, -0.1, -0.1, 0.1]).map(|(m, e)| m + e).collect();
-        let w = weights(Weighting::Identity, &sigma).unwrap().matrix;
         let frees = [free("a"), free("b")];
-        let u = uncertainty(&Inputs {
-            free: &frees,
-            unit: &theta,
-            names: &names,
-            target: &target,
-            model: &model,
-            jacobian: &a,
-            sigma: &sigma,
-            weights: &w,
-            correction: 1.25,
-            fit_noise: None,
-            jacobian_cov: None,
-        });
+        let run = |w: &DMatrix<f64>, fit: Option<&[Vec<f64>]>| {
+            uncertainty(&Inputs {
+                free: &frees,
+                unit: &theta,
+                names: &names,
+                target: &target,
+                model: &model,
+                jacobian: &a,
+                sigma: &sigma,
+                weights: w,
+                correction: 1.25,
+                fit_noise: fit,
+                jacobian_cov: None,
+            })
+        };
+        let u = run(&weights(Weighting::Identity, &sigma).unwrap().matrix, None);
         // (A'A)⁻¹ = [[7, −3], [−3, 2]] / 10 (A'A = [[4, 6], [6, 14]], det 20).
         let want = [(1.25f64 * sigma2 * 14.0 / 20.0).sqrt(), (1.25f64 * sigma2 * 4.0 / 20.0).sqrt()];
         for (got, want) in u.std_errors.iter().zip(want) {
@@ -466,19 +468,7 @@ mod tests {
         // The same with W = h Σ⁻¹ (a multiple of I): the efficient formula gives the same
         // (the sandwich does not depend on W's scale, so neither on Hartlap's factor).
         let w = weights(Weighting::Inverse, &sigma).unwrap().matrix;
-        let u2 = uncertainty(&Inputs {
-            free: &frees,
-            unit: &theta,
-            names: &names,
-            target: &target,
-            model: &model,
-            jacobian: &a,
-            sigma: &sigma,
-            weights: &w,
-            correction: 1.25,
-            fit_noise: None,
-            jacobian_cov: None,
-        });
+        let u2 = run(&w, None);
         for (a, b) in u.std_errors.iter().zip(&u2.std_errors) {
             assert!((a - b).abs() < 1e-12);
         }
@@ -494,19 +484,7 @@ mod tests {
         // target − model is (cσ² + f)I, in the standard errors, the table and J alike.
         let f = 0.003;
         let fit: Vec<Vec<f64>> = (0..4).map(|i| (0..4).map(|j| if i == j { f } else { 0.0 }).collect()).collect();
-        let u3 = uncertainty(&Inputs {
-            free: &frees,
-            unit: &theta,
-            names: &names,
-            target: &target,
-            model: &model,
-            jacobian: &a,
-            sigma: &sigma,
-            weights: &w,
-            correction: 1.25,
-            fit_noise: Some(&fit),
-            jacobian_cov: None,
-        });
+        let u3 = run(&w, Some(&fit));
         let noise = 1.25 * sigma2 + f;
         let want = [(noise * 14.0 / 20.0).sqrt(), (noise * 4.0 / 20.0).sqrt()];
         for (got, want) in u3.std_errors.iter().zip(want) {

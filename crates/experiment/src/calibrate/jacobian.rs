@@ -147,7 +147,7 @@ pub fn regression(all: &[Evaluation], at: &[f64]) -> Option<Regression> {
     let mut slope_cov = vec![vec![0.0; m * p]; m * p];
     for r in 0..n {
         let leverage = k[r] * (x.row(r) * &a * x.row(r).transpose())[(0, 0)];
-        if !(leverage < 1.0 - 1e-9) {
+        if leverage.is_nan() || leverage >= 1.0 - 1e-9 {
             return None;
         }
         let scale = 1.0 / ((1.0 - leverage) * (1.0 - leverage));
