@@ -63,8 +63,12 @@ def main():
     jobs = [({G_: a.g, R_: a.r}, s) for s in [99, 1, 2, 3, 4] + fresh]
     jobs += [({G_: a.g, R_: a.r + d}, s) for d in (-0.2, 0.2) for s in half]
     jobs += [({G_: a.g + d, R_: a.r}, s) for d in (-0.01, 0.01) for s in half]
+    def moments_of(out, job):
+        got = M.run(a.binary, out, job[0], job[1], args)
+        return [got[n] for n in names]
+
     with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(a.jobs) as ex:
-        got = np.array(list(ex.map(lambda j: [M.run(a.binary, out, j[0], j[1], args)[n] for n in names], jobs)))
+        got = np.array(list(ex.map(lambda j: moments_of(out, j), jobs)))
     target, ens, base = got[0], got[1:5], got[5:5 + a.runs]
     k, h = 5 + a.runs, a.runs // 2
     rm, rp, gm, gp = (got[k + i * h:k + (i + 1) * h] for i in range(4))
