@@ -62,22 +62,19 @@ pub fn refine(all: &[Evaluation], start: &[f64], target: &[f64], w: &DMatrix<f64
         // made (the search may have left that side unexplored); otherwise it is halved,
         // at most `HALVINGS` times. Each coordinate is capped at the box's half side (a
         // box-shaped trust region: the fit means nothing beyond its points).
-        let mut scale = 1.0;
-        let found = (0..=HALVINGS).find_map(|_| {
-            let next: Vec<f64> =
-                at.iter().zip(&step).map(|(a, d)| (a + scale * d.clamp(-RADIUS, RADIUS)).clamp(0.0, 1.0)).collect();
-            scale *= 0.5;
+        // Whether the full step lands where a fit can be made (learnt on the first try).
+        let mut full_fits = false;
+        let found = (0..=HALVINGS as i32).find_map(|halvings| {
+            let next = landing(&at, &step, 0.5f64.powi(halvings));
             let there = jacobian::regression(all, &next)?;
+            full_fits |= halvings == 0;
             let l = fit_loss(&there, target, w);
             (l < loss).then_some((next, there, l))
         });
         let Some((next, there, l)) = found else {
             // No step descends: a minimum of the fit to the steps' resolution — unless the
             // full step left the points, when the minimum may lie beyond them.
-            let full: Vec<f64> =
-                at.iter().zip(&step).map(|(a, d)| (a + d.clamp(-RADIUS, RADIUS)).clamp(0.0, 1.0)).collect();
-            let converged = jacobian::regression(all, &full).is_some();
-            return Some(Refined { unit: at, steps: steps - 1, converged, fit });
+            return Some(Refined { unit: at, steps: steps - 1, converged: full_fits, fit });
         };
         let moved = next.iter().zip(&at).map(|(n, a)| (n - a).abs()).fold(0.0, f64::max);
         (at, fit, loss) = (next, there, l);
@@ -88,8 +85,14 @@ pub fn refine(all: &[Evaluation], start: &[f64], target: &[f64], w: &DMatrix<f64
     Some(Refined { unit: at, steps: STEPS, converged: false, fit })
 }
 
+/// Where a step lands at `scale` of its length, each coordinate of the step capped at
+/// the box's half side and the point kept on the unit cube.
+fn landing(at: &[f64], step: &[f64], scale: f64) -> Vec<f64> {
+    at.iter().zip(step).map(|(a, d)| (a + scale * d.clamp(-RADIUS, RADIUS)).clamp(0.0, 1.0)).collect()
+}
+
 /// The fit's loss at its centre: g'Wg with g = target − the fitted moments.
-fn fit_loss(fit: &Regression, target: &[f64], w: &DMatrix<f64>) -> f64 {
+pub fn fit_loss(fit: &Regression, target: &[f64], w: &DMatrix<f64>) -> f64 {
     let g: Vec<f64> = target.iter().zip(&fit.intercept).map(|(t, m)| t - m).collect();
     crate::calibrate::estimate::loss(&g, w)
 }

@@ -425,23 +425,19 @@ pub fn calibrate(spec: &CalibrationSpec, ev: &mut dyn Evaluator) -> Result<Outco
     // The fit at the estimate gives G, the model's moments there and their error; with
     // none (too few points near the best point), G is the differences and the model's
     // moments the best point's own.
-    let jacobian_cov = refined.as_ref().map(|r| r.fit.slope_cov.clone());
-    let (jacobian, jacobian_source, model, fit_noise, loss, estimate) = match &refined {
+    let (jacobian, jacobian_source, model, fit_noise, jacobian_cov, loss, estimate) = match refined {
         Some(r) => {
-            let g: Vec<f64> = target.iter().zip(&r.fit.intercept).map(|(t, m)| t - m).collect();
-            (
-                r.fit.jacobian.clone(),
-                jacobian::Source::Regression { points: r.fit.points, other_regime: r.fit.other_regime },
-                r.fit.intercept.clone(),
-                Some(r.fit.intercept_cov.clone()),
-                estimate::loss(&g, &w.matrix),
-                Estimate::Refined { steps: r.steps, converged: r.converged, from: best.index },
-            )
+            let loss = refine::fit_loss(&r.fit, &target, &w.matrix);
+            let source = jacobian::Source::Regression { points: r.fit.points, other_regime: r.fit.other_regime };
+            let estimate = Estimate::Refined { steps: r.steps, converged: r.converged, from: best.index };
+            let jacobian::Regression { jacobian, intercept, intercept_cov, slope_cov, .. } = r.fit;
+            (jacobian, source, intercept, Some(intercept_cov), Some(slope_cov), loss, estimate)
         }
         None => (
             differences,
             jacobian::Source::Differences,
             best.moments(),
+            None,
             None,
             best.loss,
             Estimate::Best { index: best.index },
